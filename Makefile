@@ -1,0 +1,75 @@
+# Rebuttal: `make run` starts the whole stack locally, `make test` tests it.
+# `make SANITIZE=address,undefined test` builds into build/san and tests that.
+
+PKGS     := libnats libwebsockets jansson hiredis libpq libprotobuf-c libsodium
+SANITIZE ?=
+BUILD    := build$(if $(SANITIZE),/san)
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -pthread -MMD -MP \
+            -I$(BUILD)/proto -Ilib $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDFLAGS  += -pthread $(if $(SANITIZE),-fsanitize=$(SANITIZE))
+
+# Every folder with a main.c is a part with a binary of the same name.
+PARTS    := $(patsubst %/main.c,%,$(wildcard */main.c))
+BINS     := $(addprefix $(BUILD)/bin/,$(PARTS))
+PROTO_C  := $(BUILD)/proto/rebuttal.pb-c.c
+LIB_SRC  := $(wildcard lib/*.c)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(BUILD)/proto/rebuttal.pb-c.o
+LIB_A    := $(BUILD)/librb.a
+
+TEST_COMMON := tests/runner.c tests/wsc.c tests/httpc.c
+UNIT_SRC    := $(wildcard tests/unit_*.c)
+INTEG_SRC   := $(wildcard tests/integ_*.c)
+GW_OBJ_NOMAIN = $(filter-out $(BUILD)/gateway/main.o,$(patsubst %.c,$(BUILD)/%.o,$(wildcard gateway/*.c)))
+
+.SECONDEXPANSION:
+.PHONY: all deps run test bench clean
+all: deps $(BINS) $(BUILD)/tests/unit $(BUILD)/tests/integ
+
+deps:
+	@scripts/deps.sh
+
+$(PROTO_C): proto/rebuttal.proto
+	@mkdir -p $(@D)
+	protoc-c --proto_path=proto --c_out=$(@D) $<
+
+$(BUILD)/proto/rebuttal.pb-c.o: $(PROTO_C)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Wno-unused-parameter -c $< -o $@
+
+# Generated header must exist before anything that includes it is compiled.
+$(BUILD)/%.o: %.c | $(PROTO_C)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+# migrations.c embeds the SQL files of its folder (lib/embed.h).
+$(BUILD)/%/migrations.o: $$(wildcard $$*/migrations/*.sql)
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard $$*/*.c)) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/tests/unit: $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC) tests/runner.c) $$(GW_OBJ_NOMAIN) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/tests/integ: $(patsubst %.c,$(BUILD)/%.o,$(INTEG_SRC) $(TEST_COMMON)) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+run: all
+	@scripts/run.sh
+
+test: all
+	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/test.sh $(T)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

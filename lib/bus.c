@@ -1,0 +1,411 @@
+#include "bus.h"
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define PENDING_BUCKETS 1024
+
+typedef struct pending {
+	struct pending *next;
+	uint64_t token;
+	char *subject;
+	void *data;
+	size_t len;
+	int timeout_ms;
+	int tries_left;
+	int64_t deadline;
+	bus_reply_fn fn;
+	void *ud;
+} pending;
+
+struct bus {
+	natsConnection *nc;
+	natsOptions *opts;
+	natsSubscription *inbox_sub;
+	char inbox[64]; /* "_INBOX.<nuid>" */
+	pthread_mutex_t lock;
+	uint64_t next_token;
+	size_t npending;
+	pending *buckets[PENDING_BUCKETS];
+};
+
+struct bus_sub {
+	natsSubscription *sub;
+	bus_msg_fn fn;
+	void *ud;
+};
+
+int64_t bus_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_disconnected(natsConnection *nc, void *ud)
+{
+	(void)nc, (void)ud;
+	log_warn("bus: disconnected from NATS, reconnecting");
+}
+
+static void on_reconnected(natsConnection *nc, void *ud)
+{
+	(void)nc, (void)ud;
+	log_info("bus: reconnected to NATS");
+}
+
+static void on_connected(natsConnection *nc, void *ud)
+{
+	(void)nc, (void)ud;
+	log_info("bus: connected to NATS");
+}
+
+static pending **bucket_of(bus *b, uint64_t token)
+{
+	return &b->buckets[token % PENDING_BUCKETS];
+}
+
+/* Removes and returns the pending request with this token; caller holds lock. */
+static pending *pending_take(bus *b, uint64_t token)
+{
+	for (pending **pp = bucket_of(b, token); *pp; pp = &(*pp)->next) {
+		if ((*pp)->token == token) {
+			pending *p = *pp;
+			*pp = p->next;
+			b->npending--;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+static void pending_free(pending *p)
+{
+	free(p->subject);
+	free(p->data);
+	free(p);
+}
+
+/* cnats thread: a reply arrived on our inbox. */
+static void on_inbox(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
+{
+	bus *b = ud;
+	const char *subj = natsMsg_GetSubject(msg);
+	size_t plen = strlen(b->inbox);
+	(void)nc, (void)sub;
+
+	if (strlen(subj) > plen + 1 && !strncmp(subj, b->inbox, plen) && subj[plen] == '.') {
+		char *end;
+		uint64_t token = strtoull(subj + plen + 1, &end, 10);
+		if (!*end) {
+			pthread_mutex_lock(&b->lock);
+			pending *p = pending_take(b, token);
+			pthread_mutex_unlock(&b->lock);
+			if (p) {
+				p->fn(p->ud, BUS_REPLY, natsMsg_GetData(msg),
+				      (size_t)natsMsg_GetDataLength(msg));
+				pending_free(p);
+			}
+		}
+	}
+	natsMsg_Destroy(msg);
+}
+
+bus *bus_open(const char *url, const char *name, int flags)
+{
+	bus *b = calloc(1, sizeof *b);
+	natsInbox *inbox = NULL;
+	natsStatus s;
+
+	if (!b)
+		return NULL;
+	pthread_mutex_init(&b->lock, NULL);
+	b->next_token = 1;
+	s = natsOptions_Create(&b->opts);
+	if (s == NATS_OK)
+		s = natsOptions_SetURL(b->opts, url);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(b->opts, name);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(b->opts, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectWait(b->opts, 250);
+	/* Requests published while reconnecting are buffered up to this size
+	 * instead of failing (uploads can be a few MiB). */
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectBufSize(b->opts, 32 * 1024 * 1024);
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(b->opts, true, on_connected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(b->opts, on_disconnected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(b->opts, on_reconnected, b);
+	if (s == NATS_OK && (flags & BUS_SEND_ASAP))
+		s = natsOptions_SetSendAsap(b->opts, true);
+	if (s == NATS_OK && (flags & BUS_ORDERED)) {
+		s = natsOptions_UseGlobalMessageDelivery(b->opts, true);
+		if (s == NATS_OK)
+			s = nats_SetMessageDeliveryPoolSize(1);
+	}
+	if (s == NATS_OK) {
+		s = natsConnection_Connect(&b->nc, b->opts);
+		if (s == NATS_NOT_YET_CONNECTED)
+			s = NATS_OK;
+	}
+	if (s == NATS_OK)
+		s = natsInbox_Create(&inbox);
+	if (s == NATS_OK) {
+		char subj[80];
+		snprintf(b->inbox, sizeof b->inbox, "%s", (const char *)inbox);
+		snprintf(subj, sizeof subj, "%s.*", b->inbox);
+		s = natsConnection_Subscribe(&b->inbox_sub, b->nc, subj, on_inbox, b);
+	}
+	if (s == NATS_OK)
+		s = natsSubscription_SetPendingLimits(b->inbox_sub, -1, 1024 * 1024 * 1024);
+	natsInbox_Destroy(inbox);
+	if (s != NATS_OK) {
+		log_error("bus: cannot open %s: %s", url, natsStatus_GetText(s));
+		bus_close(b);
+		return NULL;
+	}
+	return b;
+}
+
+void bus_close(bus *b)
+{
+	if (!b)
+		return;
+	if (b->inbox_sub) {
+		natsSubscription_Unsubscribe(b->inbox_sub);
+		natsSubscription_Destroy(b->inbox_sub);
+	}
+	if (b->nc) {
+		natsConnection_Close(b->nc);
+		natsConnection_Destroy(b->nc);
+	}
+	natsOptions_Destroy(b->opts);
+	for (size_t i = 0; i < PENDING_BUCKETS; i++) {
+		while (b->buckets[i]) {
+			pending *p = b->buckets[i];
+			b->buckets[i] = p->next;
+			pending_free(p);
+		}
+	}
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+int bus_connected(bus *b)
+{
+	return natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+int bus_publish_reply(bus *b, const char *subject, const char *reply, const void *data, size_t len)
+{
+	natsStatus s = natsConnection_PublishRequest(b->nc, subject, reply, data, (int)len);
+	if (s != NATS_OK) {
+		log_warn("bus: publish %s: %s", subject, natsStatus_GetText(s));
+		return -1;
+	}
+	return 0;
+}
+
+int bus_publish(bus *b, const char *subject, const void *data, size_t len)
+{
+	natsStatus s = natsConnection_Publish(b->nc, subject, data, (int)len);
+	if (s != NATS_OK) {
+		log_warn("bus: publish %s: %s", subject, natsStatus_GetText(s));
+		return -1;
+	}
+	return 0;
+}
+
+int bus_publish_pb(bus *b, const char *subject, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t stackbuf[1024], *p = len <= sizeof stackbuf ? stackbuf : malloc(len);
+	if (!p)
+		return -1;
+	protobuf_c_message_pack(m, p);
+	int rc = bus_publish(b, subject, p, len);
+	if (p != stackbuf)
+		free(p);
+	return rc;
+}
+
+int bus_flush(bus *b, int timeout_ms)
+{
+	return natsConnection_FlushTimeout(b->nc, timeout_ms) == NATS_OK ? 0 : -1;
+}
+
+/* cnats thread. */
+static void on_sub(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
+{
+	bus_sub *s = ud;
+	bus_msg m = {natsMsg_GetSubject(msg), natsMsg_GetReply(msg), natsMsg_GetData(msg),
+		     (size_t)natsMsg_GetDataLength(msg)};
+	(void)nc, (void)sub;
+	s->fn(s->ud, &m);
+	natsMsg_Destroy(msg);
+}
+
+/* cnats thread: the subscription is closed and its last callback returned,
+ * so nothing can touch s any more. */
+static void on_sub_complete(void *ud)
+{
+	bus_sub *s = ud;
+	natsSubscription_Destroy(s->sub);
+	free(s);
+}
+
+bus_sub *bus_subscribe(bus *b, const char *subject, const char *queue, bus_msg_fn fn, void *ud)
+{
+	bus_sub *s = calloc(1, sizeof *s);
+	natsStatus st;
+
+	if (!s)
+		return NULL;
+	s->fn = fn;
+	s->ud = ud;
+	if (queue)
+		st = natsConnection_QueueSubscribe(&s->sub, b->nc, subject, queue, on_sub, s);
+	else
+		st = natsConnection_Subscribe(&s->sub, b->nc, subject, on_sub, s);
+	/* A busy part must queue rather than drop: the defaults (64k messages,
+	 * 64 MiB) are too small for a gateway fanning out uploads. */
+	if (st == NATS_OK)
+		st = natsSubscription_SetPendingLimits(s->sub, -1, 1024 * 1024 * 1024);
+	if (st == NATS_OK)
+		st = natsSubscription_SetOnCompleteCB(s->sub, on_sub_complete, s);
+	if (st != NATS_OK) {
+		log_error("bus: subscribe %s: %s", subject, natsStatus_GetText(st));
+		if (s->sub)
+			natsSubscription_Destroy(s->sub);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void bus_sub_close(bus_sub *s)
+{
+	if (!s)
+		return;
+	/* s is freed by on_sub_complete once cnats is done with it: a callback
+	 * may be running on another thread right now.
+	 * If the connection is already closed, cnats closed the subscription
+	 * itself and the completion has run or will run. */
+	natsSubscription_Unsubscribe(s->sub);
+}
+
+static int send_try(bus *b, pending *p)
+{
+	char reply[96];
+	snprintf(reply, sizeof reply, "%s.%llu", b->inbox, (unsigned long long)p->token);
+	return bus_publish_reply(b, p->subject, reply, p->data, p->len);
+}
+
+int bus_request(bus *b, const char *subject, const void *data, size_t len, int timeout_ms,
+		int tries, bus_reply_fn fn, void *ud)
+{
+	pending *p = calloc(1, sizeof *p);
+	if (!p)
+		return -1;
+	p->subject = strdup(subject);
+	p->data = malloc(len ? len : 1);
+	if (!p->subject || !p->data) {
+		pending_free(p);
+		return -1;
+	}
+	memcpy(p->data, data, len);
+	p->len = len;
+	p->timeout_ms = timeout_ms;
+	p->tries_left = tries > 0 ? tries - 1 : 0;
+	p->deadline = bus_now_ms() + timeout_ms;
+	p->fn = fn;
+	p->ud = ud;
+
+	pthread_mutex_lock(&b->lock);
+	p->token = b->next_token++;
+	pending **bk = bucket_of(b, p->token);
+	p->next = *bk;
+	*bk = p;
+	b->npending++;
+	pthread_mutex_unlock(&b->lock);
+
+	/* A failed publish (e.g. while reconnecting with a full buffer) is not
+	 * an error here: the retry/timeout path reports it. */
+	send_try(b, p);
+	return 0;
+}
+
+void bus_tick(bus *b)
+{
+	int64_t now = bus_now_ms();
+	pending *expired = NULL;
+
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < PENDING_BUCKETS; i++) {
+		pending **pp = &b->buckets[i];
+		while (*pp) {
+			pending *p = *pp;
+			if (p->deadline > now) {
+				pp = &p->next;
+			} else if (p->tries_left > 0) {
+				p->tries_left--;
+				p->deadline = now + p->timeout_ms;
+				send_try(b, p);
+				pp = &p->next;
+			} else {
+				*pp = p->next;
+				b->npending--;
+				p->next = expired;
+				expired = p;
+			}
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+
+	while (expired) {
+		pending *p = expired;
+		expired = p->next;
+		p->fn(p->ud, BUS_TIMEOUT, NULL, 0);
+		pending_free(p);
+	}
+}
+
+size_t bus_pending(bus *b)
+{
+	pthread_mutex_lock(&b->lock);
+	size_t n = b->npending;
+	pthread_mutex_unlock(&b->lock);
+	return n;
+}
+
+int bus_request_sync(bus *b, const char *subject, const void *data, size_t len, int timeout_ms,
+		     void **out, size_t *out_len)
+{
+	natsMsg *reply = NULL;
+	natsStatus s = natsConnection_Request(&reply, b->nc, subject, data, (int)len, timeout_ms);
+	if (s != NATS_OK) {
+		log_warn("bus: request %s: %s", subject, natsStatus_GetText(s));
+		return -1;
+	}
+	size_t n = (size_t)natsMsg_GetDataLength(reply);
+	void *p = malloc(n ? n : 1);
+	if (!p) {
+		natsMsg_Destroy(reply);
+		return -1;
+	}
+	memcpy(p, natsMsg_GetData(reply), n);
+	natsMsg_Destroy(reply);
+	*out = p;
+	*out_len = n;
+	return 0;
+}

@@ -1,0 +1,82 @@
+/* The message bus: a thin wrapper over cnats.
+ *
+ * - Connects with endless reconnects (and keeps retrying when the server is
+ *   not up yet at start), so a part outlives NATS restarts.
+ * - Non-blocking requests through ONE wildcard inbox subscription per process
+ *   (cnats 3.4.1 only has blocking requests, and the gateway's loop must never
+ *   block): bus_request publishes with a reply subject from that inbox and
+ *   returns at once; the reply callback runs on a cnats thread; timeouts and
+ *   retries (same bytes, so the same request id) are run by bus_tick on the
+ *   caller's loop.
+ * - "ordered" connections use cnats' global delivery with one thread, so all
+ *   subscriptions of the process see messages in publish order across
+ *   subjects (the gateway needs that for deliveries).
+ */
+#ifndef RB_BUS_H
+#define RB_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+typedef struct bus bus;
+typedef struct bus_sub bus_sub;
+
+typedef struct {
+	const char *subject;
+	const char *reply; /* NULL when the sender expects none */
+	const void *data;
+	size_t len;
+} bus_msg;
+
+/* Runs on a cnats delivery thread. m and its data are valid during the call only. */
+typedef void (*bus_msg_fn)(void *ud, const bus_msg *m);
+
+enum bus_result { BUS_REPLY = 0, BUS_TIMEOUT = -1 };
+/* Runs once per request: on a cnats thread with the reply, or on the thread
+ * calling bus_tick with BUS_TIMEOUT (data NULL) after the last try. */
+typedef void (*bus_reply_fn)(void *ud, enum bus_result r, const void *data, size_t len);
+
+enum bus_flags {
+	BUS_ORDERED = 1,   /* global delivery, one thread: publish order across subjects */
+	BUS_SEND_ASAP = 2, /* flush every publish: lower latency for request/reply */
+};
+
+/* Returns a bus even when the server is not reachable yet (it keeps trying),
+ * NULL only on bad arguments or allocation failure. name shows in NATS. */
+bus *bus_open(const char *url, const char *name, int flags);
+void bus_close(bus *b);
+int bus_connected(bus *b);
+
+/* 0 on success, -1 on failure (logged). Thread-safe. */
+int bus_publish(bus *b, const char *subject, const void *data, size_t len);
+int bus_publish_reply(bus *b, const char *subject, const char *reply, const void *data, size_t len);
+/* Packs m and publishes it. */
+int bus_publish_pb(bus *b, const char *subject, const ProtobufCMessage *m);
+int bus_flush(bus *b, int timeout_ms);
+
+/* Subscribes (in queue group `queue` when not NULL). Returns NULL on failure.
+ * bus_sub_close unsubscribes; callbacks already running may still finish. */
+bus_sub *bus_subscribe(bus *b, const char *subject, const char *queue, bus_msg_fn fn, void *ud);
+void bus_sub_close(bus_sub *s);
+
+/* Non-blocking request. The data is copied (kept for retries). tries >= 1.
+ * Returns 0, or -1 (then fn is never called). */
+int bus_request(bus *b, const char *subject, const void *data, size_t len, int timeout_ms,
+		int tries, bus_reply_fn fn, void *ud);
+/* Fires due retries and timeouts. Call it often (every ~50 ms) from one thread. */
+void bus_tick(bus *b);
+/* Number of requests waiting for a reply. */
+size_t bus_pending(bus *b);
+
+/* Blocking request for services and tools (never from the gateway's loop).
+ * On success returns 0 and a malloc'd copy of the reply in *out / *out_len
+ * (caller frees); -1 on timeout or error. */
+int bus_request_sync(bus *b, const char *subject, const void *data, size_t len, int timeout_ms,
+		     void **out, size_t *out_len);
+
+/* Milliseconds of a monotonic clock. */
+int64_t bus_now_ms(void);
+
+#endif

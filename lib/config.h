@@ -1,0 +1,34 @@
+/* Configuration from REBUTTAL_* environment variables, as a table (redis
+ * config.c style): each part lists its settings once with type, default and
+ * bounds; cfg_load validates them all, fills the part's struct and prints the
+ * result with secrets redacted. getenv appears nowhere else. */
+#ifndef RB_CONFIG_H
+#define RB_CONFIG_H
+
+#include <stddef.h>
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL };
+
+typedef struct {
+	const char *env;    /* e.g. "REBUTTAL_PORT" */
+	enum cfg_type type;
+	size_t offset;      /* of a const char * (CFG_STR) or long (CFG_INT/CFG_BOOL) */
+	const char *def;    /* default as text; NULL: empty string / 0 */
+	long min, max;      /* CFG_INT bounds */
+	int secret;         /* printed as "(set)" */
+	const char *help;   /* one line for the README and --help */
+} cfg_field;
+
+#define CFG_S(env, st, member, def, help) {env, CFG_STR, offsetof(st, member), def, 0, 0, 0, help}
+#define CFG_SECRET(env, st, member, help) {env, CFG_STR, offsetof(st, member), NULL, 0, 0, 1, help}
+#define CFG_I(env, st, member, def, min, max, help) \
+	{env, CFG_INT, offsetof(st, member), #def, min, max, 0, help}
+#define CFG_B(env, st, member, def, help) {env, CFG_BOOL, offsetof(st, member), #def, 0, 1, 0, help}
+
+/* Fills out (strings point into the environment or the table: never free
+ * them). Returns 0, or -1 after logging every invalid value. */
+int cfg_load(const cfg_field *fields, size_t n, void *out);
+/* Prints "name=value" lines with secrets redacted (one log line per field). */
+void cfg_print(const cfg_field *fields, size_t n, const void *cfg);
+
+#endif

@@ -1,0 +1,21 @@
+/* A tiny HTTP listener for a service's probes, on its own port and thread:
+ * GET /healthz  200 while the process runs,
+ * GET /readyz   200 when ready(ud) says so (e.g. bus and store connected), else 503,
+ * GET /metrics  Prometheus text from metrics(ud, out).
+ * The gateway serves the same paths on its WebSocket port instead. */
+#ifndef RB_HEALTH_H
+#define RB_HEALTH_H
+
+#include "buf.h"
+
+typedef int (*health_ready_fn)(void *ud);        /* runs on the health thread */
+typedef void (*health_metrics_fn)(void *ud, buf *out);
+
+typedef struct health health;
+
+/* Listens on every address (Kubernetes probes come from the node).
+ * Returns NULL (logged) when the port cannot be bound. */
+health *health_start(int port, health_ready_fn ready, health_metrics_fn metrics, void *ud);
+void health_stop(health *h);
+
+#endif

@@ -1,0 +1,44 @@
+#include "proc.h"
+
+#include <signal.h>
+#include <sodium.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+int proc_init(const char *part)
+{
+	struct sigaction sa;
+
+	log_init(part, LOG_INFO);
+	if (sodium_init() < 0) {
+		log_error("libsodium failed to start");
+		return -1;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+int proc_stopping(void)
+{
+	return stopping;
+}
+
+void proc_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}

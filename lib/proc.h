@@ -1,0 +1,13 @@
+/* Process start and stop shared by every part: libsodium, signals (the
+ * handlers only set a flag), SIGPIPE ignored. */
+#ifndef RB_PROC_H
+#define RB_PROC_H
+
+/* Returns 0, or -1 when libsodium cannot start. */
+int proc_init(const char *part);
+/* 1 once SIGTERM or SIGINT arrived. */
+int proc_stopping(void);
+/* Sleeps until stopping or ms passed. */
+void proc_sleep_ms(int ms);
+
+#endif

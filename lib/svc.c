@@ -1,0 +1,170 @@
+#include "svc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct svc {
+	bus *bus;
+	bus_sub *sub;
+	char name[32];
+	const svc_route *routes;
+	size_t nroutes;
+	void *app;
+};
+
+static const svc_route *route_find(svc *s, Rb__Envelope__PayloadCase pc)
+{
+	for (size_t i = 0; i < s->nroutes; i++)
+		if (s->routes[i].payload == pc)
+			return &s->routes[i];
+	return NULL;
+}
+
+static void send_reply(svc *s, const char *to, const Rb__Reply *reply)
+{
+	size_t len = protobuf_c_message_get_packed_size(&reply->base);
+	uint8_t *p = malloc(len ? len : 1);
+	if (!p)
+		return;
+	protobuf_c_message_pack(&reply->base, p);
+	bus_publish(s->bus, to, p, len);
+	free(p);
+}
+
+/* cnats thread: one request. */
+static void on_request(void *ud, const bus_msg *m)
+{
+	svc *s = ud;
+	Rb__Reply reply = RB__REPLY__INIT;
+	arena a = ARENA_INIT;
+	Rb__Envelope *env = rb__envelope__unpack(NULL, m->len, m->data);
+	const svc_route *route = env ? route_find(s, env->payload_case) : NULL;
+
+	reply.has_code = 1;
+	reply.code = RB__CODE__OK;
+	if (!env) {
+		log_warn("%s: undecodable request on %s", s->name, m->subject);
+		reply.code = RB__CODE__BAD_REQUEST;
+		reply.message = "undecodable request";
+	} else if (!route) {
+		log_warn("%s: no route for %s on %s", s->name, envelope_type(env), m->subject);
+		reply.code = RB__CODE__BAD_REQUEST;
+		reply.message = "unknown request";
+	} else {
+		svc_req r = {s->bus, s->app, env, &reply, &a};
+		route->fn(&r);
+	}
+	if (m->reply)
+		send_reply(s, m->reply, &reply);
+	if (env)
+		rb__envelope__free_unpacked(env, NULL);
+	arena_free(&a);
+}
+
+svc *svc_start(bus *b, const char *name, const svc_route *routes, size_t n, void *app)
+{
+	svc *s = calloc(1, sizeof *s);
+	char subject[64];
+
+	if (!s)
+		return NULL;
+	s->bus = b;
+	snprintf(s->name, sizeof s->name, "%s", name);
+	s->routes = routes;
+	s->nroutes = n;
+	s->app = app;
+	snprintf(subject, sizeof subject, "rb.%s.>", name);
+	s->sub = bus_subscribe(b, subject, name, on_request, s);
+	if (!s->sub) {
+		free(s);
+		return NULL;
+	}
+	log_info("%s: serving %s (queue group %s)", name, subject, name);
+	return s;
+}
+
+void svc_stop(svc *s)
+{
+	if (!s)
+		return;
+	bus_sub_close(s->sub);
+	free(s);
+}
+
+void svc_fail(svc_req *r, Rb__Code code, const char *fmt, ...)
+{
+	va_list ap;
+	char tmp[512];
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	r->reply->has_code = 1;
+	r->reply->code = code;
+	r->reply->message = arena_strdup(r->arena, tmp);
+}
+
+Rb__Delivery *delivery_new(arena *a)
+{
+	Rb__Delivery *d = arena_alloc(a, sizeof *d);
+	rb__delivery__init(d);
+	return d;
+}
+
+Rb__Delivery *svc_delivery(svc_req *r)
+{
+	return delivery_new(r->arena);
+}
+
+void svc_reply_deliver(svc_req *r, Rb__Delivery *d)
+{
+	arena_push(r->arena, (void ***)&r->reply->deliver, &r->reply->n_deliver, d);
+}
+
+int deliver_all(bus *b, const Rb__Delivery *d)
+{
+	return bus_publish_pb(b, "rb.out.all", &d->base);
+}
+
+int deliver_user(bus *b, const char *user_id, const Rb__Delivery *d)
+{
+	char subject[128];
+	snprintf(subject, sizeof subject, "rb.out.user.%s", user_id);
+	return bus_publish_pb(b, subject, &d->base);
+}
+
+int deliver_conn(bus *b, const char *gateway_id, const char *conn_id, const Rb__Delivery *d)
+{
+	char subject[192];
+	snprintf(subject, sizeof subject, "rb.out.conn.%s.%s", gateway_id, conn_id);
+	return bus_publish_pb(b, subject, &d->base);
+}
+
+/* The oneof member's descriptor name is the wire type name. */
+static const char *oneof_name(const ProtobufCMessageDescriptor *desc, int pcase)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(desc, (unsigned)pcase);
+	return f ? f->name : "";
+}
+
+const char *delivery_type(const Rb__Delivery *d)
+{
+	return oneof_name(&rb__delivery__descriptor, (int)d->packet_case);
+}
+
+const char *envelope_type(const Rb__Envelope *e)
+{
+	return oneof_name(&rb__envelope__descriptor, (int)e->payload_case);
+}
+
+int env_has_perm(const Rb__Envelope *e, const char *perm)
+{
+	for (size_t i = 0; i < e->n_perms; i++)
+		if (!strcmp(e->perms[i], perm))
+			return 1;
+	return 0;
+}

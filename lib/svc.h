@@ -1,0 +1,57 @@
+/* The skeleton every service shares: one queue subscription on rb.<name>.>
+ * (queue group <name>, so instances share the load), Envelope decoding, a
+ * route table keyed by the envelope's payload, and the reply.
+ *
+ * Handlers run on the subscription's cnats thread, one at a time per
+ * process, so a service's store connection needs no lock of its own. */
+#ifndef RB_SVC_H
+#define RB_SVC_H
+
+#include "arena.h"
+#include "bus.h"
+#include "rebuttal.pb-c.h"
+
+typedef struct svc svc;
+
+typedef struct {
+	bus *bus;
+	void *app;                  /* the service's own state */
+	const Rb__Envelope *env;    /* the request (never NULL in a handler) */
+	Rb__Reply *reply;           /* to fill; starts as code OK */
+	arena *arena;               /* freed after the reply is sent */
+} svc_req;
+
+typedef void (*svc_handler)(svc_req *r);
+
+typedef struct {
+	Rb__Envelope__PayloadCase payload;
+	svc_handler fn;
+} svc_route;
+
+/* Subscribes rb.<name>.> in queue group <name>. Returns NULL (logged) on
+ * failure. routes must outlive the svc. */
+svc *svc_start(bus *b, const char *name, const svc_route *routes, size_t n, void *app);
+void svc_stop(svc *s);
+
+/* Sets an error reply. The message is what the client sees. */
+void svc_fail(svc_req *r, Rb__Code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A fresh delivery in r's arena. */
+Rb__Delivery *svc_delivery(svc_req *r);
+Rb__Delivery *delivery_new(arena *a);
+/* Queues d to the requesting connection, after those queued before. */
+void svc_reply_deliver(svc_req *r, Rb__Delivery *d);
+
+/* Publishing deliveries (any thread). 0 or -1. */
+int deliver_all(bus *b, const Rb__Delivery *d);
+int deliver_user(bus *b, const char *user_id, const Rb__Delivery *d);
+int deliver_conn(bus *b, const char *gateway_id, const char *conn_id, const Rb__Delivery *d);
+
+/* Name of the oneof member set in a delivery / envelope ("updateRooms",
+ * "joinroom"), or "" when none. */
+const char *delivery_type(const Rb__Delivery *d);
+const char *envelope_type(const Rb__Envelope *e);
+
+/* Whether the envelope's permission set holds perm. */
+int env_has_perm(const Rb__Envelope *e, const char *perm);
+
+#endif

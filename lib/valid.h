@@ -1,0 +1,27 @@
+/* Text rules shared by the gateway (packet fields) and the services (which
+ * must not trust that every caller went through a gateway).
+ * "Printable": valid UTF-8, no control characters (C0, DEL, C1), and not
+ * only spaces. Limits on names count characters, limits on text count bytes. */
+#ifndef RB_VALID_H
+#define RB_VALID_H
+
+#include <stddef.h>
+
+/* Number of code points in a valid UTF-8 string of len bytes, or -1 when
+ * the bytes are not valid UTF-8 (overlong forms and surrogates included). */
+long utf8_chars(const char *s, size_t len);
+int text_printable(const char *s);
+/* Printable with min..max characters. */
+int text_name_ok(const char *s, long min, long max);
+
+/* Account rules of signup/createuser/updateuser. Each returns NULL when the
+ * value is fine, else a static English reason naming the field. */
+const char *valid_user_name(const char *s);
+const char *valid_password(const char *s);
+const char *valid_email(const char *s);
+
+#define PASSWORD_MIN_CHARS 10
+#define PASSWORD_MAX_BYTES 1024
+#define EMAIL_MAX_BYTES 254
+
+#endif
