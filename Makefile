@@ -51,7 +51,8 @@ $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard $$*/*.c)) $(LIB_A)
+objs_of = $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(1)/*.c))
+$(BUILD)/bin/%: $$(call objs_of,$$*) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 

@@ -100,6 +100,13 @@ static void on_inbox(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 	size_t plen = strlen(b->inbox);
 	(void)nc, (void)sub;
 
+	/* "No responders" (no instance of the service is subscribed right now,
+	 * e.g. while it restarts) is not an answer: the request stays pending
+	 * and is retried at its deadline. */
+	if (natsMsg_IsNoResponders(msg)) {
+		natsMsg_Destroy(msg);
+		return;
+	}
 	if (strlen(subj) > plen + 1 && !strncmp(subj, b->inbox, plen) && subj[plen] == '.') {
 		char *end;
 		uint64_t token = strtoull(subj + plen + 1, &end, 10);

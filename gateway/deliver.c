@@ -1,0 +1,185 @@
+/* Deliveries from the bus to local sockets. The cnats thread decodes and
+ * renders each delivery once; the loop thread routes the shared frame to
+ * every local target. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw.h"
+#include "log.h"
+#include "pbjson.h"
+#include "rebuttal.pb-c.h"
+#include "request.h"
+
+json_t *render_delivery_json(const Rb__Delivery *d)
+{
+	const ProtobufCFieldDescriptor *f = pbjson_oneof_set(&d->base);
+	if (!f || f->id >= RB__DELIVERY__PACKET_SET_PERMS)
+		return NULL;
+	const ProtobufCMessage *m = *(ProtobufCMessage *const *)((const char *)d + f->offset);
+	json_t *o = json_pack("{s:s}", "type", f->name);
+	json_t *fields = m ? pbjson_to_json(m) : json_object();
+	if (!o || !fields) {
+		json_decref(o);
+		json_decref(fields);
+		return NULL;
+	}
+	json_object_update(o, fields);
+	json_decref(fields);
+	return o;
+}
+
+frame *render_delivery(const Rb__Delivery *d)
+{
+	json_t *o = render_delivery_json(d);
+	if (!o)
+		return NULL;
+	frame *f = frame_from_json(o);
+	json_decref(o);
+	return f;
+}
+
+static int parse_target(gw *g, const char *subject, gw_item *it)
+{
+	static const char all[] = "rb.out.all", user[] = "rb.out.user.", conn[] = "rb.out.conn.";
+	if (!strcmp(subject, all)) {
+		it->target = T_ALL;
+		return 0;
+	}
+	if (!strncmp(subject, user, sizeof user - 1)) {
+		it->target = T_USER;
+		snprintf(it->key, sizeof it->key, "%s", subject + sizeof user - 1);
+		return 0;
+	}
+	size_t idlen = strlen(g->id);
+	const char *p = subject + sizeof conn - 1;
+	if (!strncmp(subject, conn, sizeof conn - 1) && !strncmp(p, g->id, idlen) && p[idlen] == '.') {
+		it->target = T_CONN;
+		snprintf(it->key, sizeof it->key, "%s", p + idlen + 1);
+		return 0;
+	}
+	return -1;
+}
+
+/* cnats thread (the single global delivery thread: order is kept). */
+void deliver_bus_msg(void *ud, const bus_msg *m)
+{
+	gw *g = ud;
+	gw_item *it = calloc(1, sizeof *it);
+	Rb__Delivery *d = NULL;
+
+	if (!it)
+		return;
+	if (parse_target(g, m->subject, it) < 0 ||
+	    !(d = rb__delivery__unpack(NULL, m->len, m->data))) {
+		log_warn("deliver: dropping undecodable delivery on %s", m->subject);
+		free(it);
+		return;
+	}
+	it->kind = IT_DELIVERY;
+	it->packet = (int)d->packet_case;
+	it->version = d->has_version ? d->version : 0;
+	if (d->exclude_conn)
+		snprintf(it->exclude, sizeof it->exclude, "%s", d->exclude_conn);
+	if (d->packet_case >= RB__DELIVERY__PACKET_SET_PERMS) {
+		it->control = d;
+	} else {
+		it->frame = render_delivery(d);
+		rb__delivery__free_unpacked(d, NULL);
+		if (!it->frame) {
+			free(it);
+			return;
+		}
+	}
+	loopq_push(&g->inbox, &it->link);
+	lws_cancel_service(g->lws);
+}
+
+/* Lists carry a state version: never replace a newer list with an older
+ * one (several roomsvc instances may publish concurrently). */
+static int stale_list(gw *g, gw_item *it)
+{
+	uint64_t *last = it->packet == RB__DELIVERY__PACKET_UPDATE_USERS   ? &g->last_version_users
+			 : it->packet == RB__DELIVERY__PACKET_UPDATE_ROOMS ? &g->last_version_rooms
+									   : NULL;
+	if (!last || !it->version)
+		return 0;
+	if (it->version < *last)
+		return 1;
+	*last = it->version;
+	return 0;
+}
+
+static int excluded(gw *g, gw_item *it, session *s)
+{
+	size_t n = strlen(g->id);
+	return it->exclude[0] && !strncmp(it->exclude, g->id, n) && it->exclude[n] == '.' &&
+	       !strcmp(it->exclude + n + 1, s->cid);
+}
+
+static void control_apply(gw_item *it, session *s)
+{
+	Rb__Delivery *d = it->control;
+	if (d->packet_case == RB__DELIVERY__PACKET_SET_PERMS)
+		session_set_perms(s, d->setperms->perms, d->setperms->n_perms);
+	else if (d->packet_case == RB__DELIVERY__PACKET_KICK)
+		session_close_after(s, 4000, d->kick->reason ? d->kick->reason : "removed");
+}
+
+static void route(gw *g, gw_item *it)
+{
+	if (it->target == T_ALL) {
+		if (!it->frame || stale_list(g, it))
+			return;
+		for (session *s = g->online; s; s = s->next_online)
+			if (!excluded(g, it, s))
+				session_send(s, it->frame);
+	} else if (it->target == T_USER) {
+		user_entry *u = user_find(g, it->key);
+		for (session *s = u ? u->sessions : NULL; s; s = s->next_user) {
+			if (it->control)
+				control_apply(it, s);
+			else if (!excluded(g, it, s))
+				session_send(s, it->frame);
+		}
+	} else {
+		session *s = session_find(g, it->key);
+		if (s && it->frame)
+			session_send(s, it->frame);
+		else if (s && it->control)
+			control_apply(it, s);
+	}
+}
+
+void deliver_drain(gw *g)
+{
+	loopq_item *li = loopq_take_all(&g->inbox);
+	while (li) {
+		gw_item *it = (gw_item *)li;
+		li = li->next;
+		if (it->kind == IT_REPLY)
+			reply_handle(g, it);
+		else
+			route(g, it);
+		frame_unref(it->frame);
+		if (it->control)
+			rb__delivery__free_unpacked(it->control, NULL);
+		free(it);
+	}
+}
+
+int deliver_start(gw *g)
+{
+	char subject[128];
+	g->sub_all = bus_subscribe(g->bus, "rb.out.all", NULL, deliver_bus_msg, g);
+	snprintf(subject, sizeof subject, "rb.out.conn.%s.>", g->id);
+	g->sub_conn = bus_subscribe(g->bus, subject, NULL, deliver_bus_msg, g);
+	return g->sub_all && g->sub_conn ? 0 : -1;
+}
+
+void deliver_stop(gw *g)
+{
+	bus_sub_close(g->sub_all);
+	bus_sub_close(g->sub_conn);
+	g->sub_all = g->sub_conn = NULL;
+}

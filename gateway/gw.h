@@ -1,0 +1,139 @@
+/* The gateway's shared state. Everything here is owned by the libwebsockets
+ * loop thread; other threads only push onto `inbox` (loopq.h) and wake the
+ * loop with lws_cancel_service. */
+#ifndef GW_GW_H
+#define GW_GW_H
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "bus.h"
+#include "loopq.h"
+#include "uuid.h"
+
+typedef struct {
+	const char *nats_url;
+	long port;
+	const char *tls_cert, *tls_key;
+	const char *webroot;
+	const char *server_name, *icon;
+	long frame_max_v0, frame_max_v1;
+	long outq_max_bytes;
+	long req_timeout_ms, req_tries;
+	long heartbeat_ms, lease_ms;
+	const char *trusted_proxy;
+} gw_config;
+
+typedef struct frame frame;
+typedef struct session session;
+typedef struct user_entry user_entry;
+
+#define GW_BUCKETS 4096
+
+typedef struct gw {
+	const gw_config *cfg;
+	char id[UUID_STR_LEN + 1];      /* this gateway process, new at every start */
+	int64_t start_time;
+	struct lws_context *lws;
+	bus *bus;
+	bus_sub *sub_all, *sub_conn;
+	loopq inbox;
+	uint64_t next_conn;
+	session *by_id[GW_BUCKETS];
+	user_entry *users[GW_BUCKETS];
+	session *online;                 /* logged-in sessions, linked by next_online */
+	uint64_t last_version_users, last_version_rooms;
+	lws_sorted_usec_list_t tick;
+	int64_t last_heartbeat;
+	/* counters for /metrics */
+	uint64_t n_sessions, n_online, frames_out, frames_in, kicked_slow, requests, timeouts;
+} gw;
+
+/* A rendered server packet, shared by every connection it goes to. */
+struct frame {
+	int refs;
+	size_t len;
+	unsigned char data[]; /* LWS_PRE bytes of headroom, then len bytes of JSON */
+};
+
+frame *frame_new(const char *json, size_t len); /* refs = 1; NULL on allocation failure */
+frame *frame_from_json(json_t *obj);             /* renders obj compactly */
+void frame_ref(frame *f);
+void frame_unref(frame *f);
+
+/* gateway/session.c */
+struct session {
+	uint64_t id;
+	char cid[24];
+	gw *gw;
+	struct lws *wsi;               /* NULL once the socket is gone */
+	session *next_id, *next_online, *prev_online, *next_user;
+	user_entry *user;              /* set while logged in */
+	int logged_in, login_pending;
+	char user_id[UUID_STR_LEN + 1];
+	char **perms;
+	size_t nperms;
+	char addr[64];
+	buf rx;                        /* reassembly of a fragmented frame */
+	int rx_binary, rx_discard;
+	struct outq_item *out_head, *out_tail;
+	size_t out_bytes, out_count;
+	int close_code;                /* close after the queue drains, when set */
+	char close_reason[64];
+};
+
+struct user_entry {
+	user_entry *next;
+	char user_id[UUID_STR_LEN + 1];
+	session *sessions;
+	bus_sub *sub;
+};
+
+session *session_new(gw *g, struct lws *wsi);
+void session_free(session *s);                 /* socket closed */
+session *session_find(gw *g, const char *cid);
+/* Logs s in as user_id with perms (copied); subscribes the user's subject
+ * (and flushes) when s is the user's first connection here. */
+int session_login(session *s, const char *user_id, char *const *perms, size_t n);
+void session_set_perms(session *s, char *const *perms, size_t n);
+user_entry *user_find(gw *g, const char *user_id);
+/* Queues f (takes a reference). A connection whose queue passes the limit
+ * is closed: a client that does not read must not grow our memory. */
+void session_send(session *s, frame *f);
+void session_send_json(session *s, json_t *obj); /* steals obj */
+void session_send_error(session *s, const char *message);
+/* Asks for a close with code/reason once what is queued has been written. */
+void session_close_after(session *s, int code, const char *reason);
+/* LWS_CALLBACK_SERVER_WRITEABLE: writes one frame. -1 means close now. */
+int session_writable(session *s);
+
+/* Per-connection data libwebsockets keeps for us (WebSocket and HTTP). */
+typedef struct {
+	session *s;
+	char *http_body; /* an HTTP response body, written in HTTP_WRITEABLE */
+	size_t http_len;
+} gw_pss;
+
+/* gateway/ws.c */
+extern const struct lws_protocols gw_protocols[];
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+
+/* gateway/http.c: LWS_CALLBACK_HTTP etc. for non-WebSocket requests */
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+extern const struct lws_http_mount *gw_mounts(const gw_config *cfg);
+
+/* gateway/deliver.c */
+int deliver_start(gw *g);                       /* subscribes rb.out.all and rb.out.conn.<gw>.> */
+void deliver_stop(gw *g);
+void deliver_drain(gw *g);                      /* loop thread: handle everything in g->inbox */
+void deliver_bus_msg(void *ud, const bus_msg *m); /* cnats thread */
+
+/* gateway/request.c */
+void request_send(session *s, const void *row, ProtobufCMessage *payload);
+void request_conn_event(gw *g, session *s, const char *what);
+
+extern gw *the_gw;
+
+#endif

@@ -1,0 +1,23 @@
+/* A locked FIFO from other threads to the loop thread (STYLE.md: other
+ * threads only enqueue and wake the loop). Items are allocated by the
+ * producer and owned by whoever pops them. */
+#ifndef GW_LOOPQ_H
+#define GW_LOOPQ_H
+
+#include <pthread.h>
+
+typedef struct loopq_item {
+	struct loopq_item *next;
+} loopq_item;
+
+typedef struct {
+	pthread_mutex_t lock;
+	loopq_item *head, *tail;
+} loopq;
+
+void loopq_init(loopq *q);
+void loopq_destroy(loopq *q);
+void loopq_push(loopq *q, loopq_item *it);  /* any thread */
+loopq_item *loopq_take_all(loopq *q);       /* loop thread: the whole list, in order */
+
+#endif

@@ -1,0 +1,115 @@
+/* The gateway: WebSocket + HTTP edge. Wiring only. */
+#include <nats/nats.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "gw.h"
+#include "log.h"
+#include "proc.h"
+#include "rebuttal.pb-c.h"
+
+gw *the_gw;
+
+#define C gw_config
+static const cfg_field settings[] = {
+	CFG_S("REBUTTAL_NATS_URL", C, nats_url, "nats://127.0.0.1:4222", "NATS server URL"),
+	CFG_I("REBUTTAL_PORT", C, port, 9000, 1, 65535, "WebSocket and HTTP port"),
+	CFG_S("REBUTTAL_TLS_CERT", C, tls_cert, "", "PEM certificate: serve HTTPS/WSS when set with the key"),
+	CFG_S("REBUTTAL_TLS_KEY", C, tls_key, "", "PEM private key for REBUTTAL_TLS_CERT"),
+	CFG_S("REBUTTAL_WEBROOT", C, webroot, "", "folder of a web client served at /; empty: 404"),
+	CFG_S("REBUTTAL_SERVER_NAME", C, server_name, "Rebuttal", "server name / MOTD in `connect`"),
+	CFG_S("REBUTTAL_ICON", C, icon, "", "icon URL in `connect`"),
+	CFG_I("REBUTTAL_FRAME_MAX_V0", C, frame_max_v0, 65536, 1024, 1 << 30, "largest frame before login (bytes)"),
+	CFG_I("REBUTTAL_FRAME_MAX_V1", C, frame_max_v1, 12582912, 1024, 1 << 30, "largest frame after login (bytes)"),
+	CFG_I("REBUTTAL_OUTQ_MAX", C, outq_max_bytes, 8388608, 65536, 1 << 30, "bytes queued to one client before it is dropped as too slow"),
+	CFG_I("REBUTTAL_REQUEST_TIMEOUT_MS", C, req_timeout_ms, 2000, 50, 600000, "bus request timeout per try"),
+	CFG_I("REBUTTAL_REQUEST_TRIES", C, req_tries, 3, 1, 10, "tries per bus request (same request id)"),
+	CFG_I("REBUTTAL_HEARTBEAT_MS", C, heartbeat_ms, 2000, 100, 60000, "gateway heartbeat period"),
+	CFG_I("REBUTTAL_LEASE_MS", C, lease_ms, 10000, 500, 600000, "lease announced in heartbeats"),
+	CFG_S("REBUTTAL_TRUSTED_PROXY", C, trusted_proxy, "", "peer address whose X-Forwarded-For is believed"),
+};
+#undef C
+
+static void heartbeat(gw *g)
+{
+	Rb__GwHeartbeat hb = RB__GW_HEARTBEAT__INIT;
+	hb.gateway_id = g->id;
+	hb.has_start_time = 1;
+	hb.start_time = g->start_time;
+	hb.has_lease_ms = 1;
+	hb.lease_ms = (int32_t)g->cfg->lease_ms;
+	bus_publish_pb(g->bus, "rb.evt.gw.heartbeat", &hb.base);
+}
+
+/* Loop thread, every 50 ms: request timeouts/retries and the heartbeat. */
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+	gw *g = the_gw;
+	(void)sul;
+	bus_tick(g->bus);
+	int64_t now = bus_now_ms();
+	if (now - g->last_heartbeat >= g->cfg->heartbeat_ms) {
+		g->last_heartbeat = now;
+		heartbeat(g);
+	}
+	lws_sul_schedule(g->lws, 0, &g->tick, on_tick, 50 * LWS_US_PER_MS);
+}
+
+static struct lws_context *lws_start(const gw_config *cfg)
+{
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	info.port = (int)cfg->port;
+	info.protocols = gw_protocols;
+	info.mounts = gw_mounts(cfg);
+	info.vhost_name = "rebuttal";
+	if (cfg->tls_cert[0] && cfg->tls_key[0]) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->tls_cert;
+		info.ssl_private_key_filepath = cfg->tls_key;
+	}
+	return lws_create_context(&info);
+}
+
+int main(void)
+{
+	static gw_config cfg;
+	static gw g;
+
+	if (proc_init("gateway") < 0 ||
+	    cfg_load(settings, sizeof settings / sizeof *settings, &cfg) < 0)
+		return 1;
+	cfg_print(settings, sizeof settings / sizeof *settings, &cfg);
+	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+	g.cfg = &cfg;
+	uuid_new(g.id);
+	g.start_time = (int64_t)time(NULL);
+	loopq_init(&g.inbox);
+	the_gw = &g;
+	g.bus = bus_open(cfg.nats_url, "gateway", BUS_ORDERED | BUS_SEND_ASAP);
+	if (!g.bus || deliver_start(&g) < 0)
+		return 1;
+	g.lws = lws_start(&cfg);
+	if (!g.lws) {
+		log_error("cannot listen on port %ld", cfg.port);
+		return 1;
+	}
+	log_info("gateway %s listening on %s://0.0.0.0:%ld/ipc", g.id,
+		 cfg.tls_cert[0] ? "wss" : "ws", cfg.port);
+	lws_sul_schedule(g.lws, 0, &g.tick, on_tick, 50 * LWS_US_PER_MS);
+	while (!proc_stopping())
+		if (lws_service(g.lws, 0) < 0)
+			break;
+
+	log_info("gateway stopping");
+	deliver_stop(&g);
+	lws_context_destroy(g.lws); /* closes every connection (session_free) */
+	deliver_drain(&g);          /* frees what is still queued; no session is left */
+	bus_close(g.bus);
+	nats_CloseAndWait(2000);
+	loopq_destroy(&g.inbox);
+	return 0;
+}

@@ -1,0 +1,155 @@
+/* Client packets become bus requests; replies come back through the loop's
+ * inbox (deliver.c) to reply_handle. Loop thread, except where noted. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw.h"
+#include "log.h"
+#include "packets.h"
+#include "pbjson.h"
+#include "rebuttal.pb-c.h"
+#include "request.h"
+#include "svc.h"
+
+/* Identifies the connection a reply is for; a connection may be gone by
+ * the time its reply arrives, so it is looked up by id, never by pointer. */
+typedef struct {
+	gw *g;
+	char cid[24];
+	const packet_row *row;
+} req_ctx;
+
+/* cnats thread (reply) or loop thread (timeout from bus_tick). */
+static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
+{
+	req_ctx *rc = ud;
+	gw_item *it = calloc(1, sizeof *it + len);
+	if (it) {
+		it->kind = IT_REPLY;
+		snprintf(it->key, sizeof it->key, "%s", rc->cid);
+		it->row = rc->row;
+		it->timeout = r == BUS_TIMEOUT;
+		it->len = len;
+		if (len)
+			memcpy(it->data, data, len);
+		loopq_push(&rc->g->inbox, &it->link);
+		lws_cancel_service(rc->g->lws);
+	}
+	free(rc);
+}
+
+void request_send(session *s, const void *rowp, ProtobufCMessage *payload)
+{
+	const packet_row *row = rowp;
+	gw *g = s->gw;
+	Rb__Envelope env = RB__ENVELOPE__INIT;
+	char rid[UUID_STR_LEN + 1], subject[96];
+	req_ctx *rc = calloc(1, sizeof *rc);
+
+	uuid_new(rid);
+	env.request_id = rid;
+	env.gateway_id = g->id;
+	env.conn_id = s->cid;
+	env.user_id = s->logged_in ? s->user_id : NULL;
+	env.perms = s->perms;
+	env.n_perms = s->nperms;
+	env.client_addr = s->addr;
+	if (!rc || pbjson_oneof_put(&env.base, row->type, payload) < 0) {
+		protobuf_c_message_free_unpacked(payload, NULL);
+		free(rc);
+		session_send_error(s, "internal error");
+		return;
+	}
+	size_t len = protobuf_c_message_get_packed_size(&env.base);
+	uint8_t *bytes = malloc(len ? len : 1);
+	if (bytes)
+		protobuf_c_message_pack(&env.base, bytes);
+	protobuf_c_message_free_unpacked(payload, NULL);
+	rc->g = g;
+	snprintf(rc->cid, sizeof rc->cid, "%s", s->cid);
+	rc->row = row;
+	snprintf(subject, sizeof subject, "rb.%s.%s", row->svc, row->type);
+	if (!bytes || bus_request(g->bus, subject, bytes, len, (int)g->cfg->req_timeout_ms,
+				  (int)g->cfg->req_tries, on_reply, rc) < 0) {
+		free(rc);
+		session_send_error(s, "internal error");
+	} else {
+		g->requests++;
+		if (row->flags & PKT_LOGIN)
+			s->login_pending = 1;
+	}
+	free(bytes);
+}
+
+void request_conn_event(gw *g, session *s, const char *what)
+{
+	Rb__ConnEvent ev = RB__CONN_EVENT__INIT;
+	char subject[64];
+	ev.gateway_id = g->id;
+	ev.conn_id = s->cid;
+	ev.user_id = s->user_id;
+	snprintf(subject, sizeof subject, "rb.evt.gw.%s", what);
+	bus_publish_pb(g->bus, subject, &ev.base);
+}
+
+static void refuse(session *s, const packet_row *row, const char *msg)
+{
+	session_send_error(s, msg);
+	if (row->flags & PKT_CLOSE_ON_ERROR)
+		session_close_after(s, 1000, row->type);
+}
+
+static void login_done(session *s, const Rb__LoginResult *lr)
+{
+	if (!lr->user_id || session_login(s, lr->user_id, lr->perms, lr->n_perms) < 0) {
+		session_send_error(s, "login: internal error");
+		session_close_after(s, 1011, "login");
+		return;
+	}
+	log_info("conn %s: logged in as %s", s->cid, s->user_id);
+}
+
+void reply_handle(gw *g, gw_item *it)
+{
+	session *s = session_find(g, it->key);
+	const packet_row *row = it->row;
+	char msg[300];
+
+	if (!s)
+		return;
+	if (row->flags & PKT_LOGIN)
+		s->login_pending = 0;
+	if (it->timeout) {
+		g->timeouts++;
+		snprintf(msg, sizeof msg, "%s: service unavailable, try again later", row->type);
+		refuse(s, row, msg);
+		return;
+	}
+	Rb__Reply *r = rb__reply__unpack(NULL, it->len, it->data);
+	if (!r) {
+		snprintf(msg, sizeof msg, "%s: internal error", row->type);
+		refuse(s, row, msg);
+		return;
+	}
+	if (r->has_code && r->code != RB__CODE__OK) {
+		refuse(s, row, r->message ? r->message : "error");
+		if (r->close)
+			session_close_after(s, 1000, row->type);
+	} else {
+		if ((row->flags & PKT_LOGIN) && r->login)
+			login_done(s, r->login);
+		for (size_t i = 0; i < r->n_deliver; i++) {
+			frame *f = render_delivery(r->deliver[i]);
+			if (f) {
+				session_send(s, f);
+				frame_unref(f);
+			}
+		}
+		if ((row->flags & PKT_LOGIN) && s->logged_in)
+			request_conn_event(g, s, "conn_opened");
+		if (r->close)
+			session_close_after(s, 1000, row->type);
+	}
+	rb__reply__free_unpacked(r, NULL);
+}

@@ -1,0 +1,37 @@
+/* Items the loop receives from other threads, and the reply side of
+ * requests. */
+#ifndef GW_REQUEST_H
+#define GW_REQUEST_H
+
+#include "gw.h"
+#include "packets.h"
+#include "rebuttal.pb-c.h"
+
+enum item_kind { IT_DELIVERY, IT_REPLY };
+enum target { T_ALL, T_USER, T_CONN };
+
+typedef struct gw_item {
+	loopq_item link;
+	enum item_kind kind;
+	char key[64];               /* user id (T_USER) or connection id (T_CONN, replies) */
+	/* deliveries */
+	enum target target;
+	frame *frame;               /* rendered packet; NULL for control deliveries */
+	Rb__Delivery *control;      /* setPerms / kick, decoded */
+	int packet;                 /* Rb__Delivery__PacketCase */
+	uint64_t version;
+	char exclude[64];
+	/* replies */
+	const packet_row *row;
+	int timeout;
+	size_t len;
+	unsigned char data[];
+} gw_item;
+
+void reply_handle(gw *g, gw_item *it);
+/* Renders a server packet: {"type": <member name>, ...its fields}. NULL
+ * for control deliveries and on allocation failure. */
+frame *render_delivery(const Rb__Delivery *d);
+json_t *render_delivery_json(const Rb__Delivery *d);
+
+#endif

@@ -1,0 +1,304 @@
+/* Connections and their state. Loop thread only. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw.h"
+#include "log.h"
+
+typedef struct outq_item {
+	struct outq_item *next;
+	frame *f;
+} outq_item;
+
+/* ----------------------------------------------------------------- frames */
+
+frame *frame_new(const char *json, size_t len)
+{
+	frame *f = malloc(sizeof *f + LWS_PRE + len);
+	if (!f)
+		return NULL;
+	f->refs = 1;
+	f->len = len;
+	memcpy(f->data + LWS_PRE, json, len);
+	return f;
+}
+
+frame *frame_from_json(json_t *obj)
+{
+	size_t len = json_dumpb(obj, NULL, 0, JSON_COMPACT);
+	frame *f = len ? malloc(sizeof *f + LWS_PRE + len) : NULL;
+	if (!f)
+		return NULL;
+	f->refs = 1;
+	f->len = json_dumpb(obj, (char *)f->data + LWS_PRE, len, JSON_COMPACT);
+	return f;
+}
+
+/* Frames are shared between the cnats thread that renders them and the loop
+ * that writes them, so the count is atomic. */
+void frame_ref(frame *f)
+{
+	__atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED);
+}
+
+void frame_unref(frame *f)
+{
+	if (f && __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(f);
+}
+
+/* ------------------------------------------------------------ the indexes */
+
+static unsigned hash_str(const char *s)
+{
+	unsigned h = 2166136261u;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h % GW_BUCKETS;
+}
+
+session *session_find(gw *g, const char *cid)
+{
+	for (session *s = g->by_id[hash_str(cid)]; s; s = s->next_id)
+		if (!strcmp(s->cid, cid))
+			return s;
+	return NULL;
+}
+
+user_entry *user_find(gw *g, const char *user_id)
+{
+	for (user_entry *u = g->users[hash_str(user_id)]; u; u = u->next)
+		if (!strcmp(u->user_id, user_id))
+			return u;
+	return NULL;
+}
+
+session *session_new(gw *g, struct lws *wsi)
+{
+	session *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->gw = g;
+	s->wsi = wsi;
+	s->id = ++g->next_conn;
+	snprintf(s->cid, sizeof s->cid, "%llu", (unsigned long long)s->id);
+	unsigned h = hash_str(s->cid);
+	s->next_id = g->by_id[h];
+	g->by_id[h] = s;
+	g->n_sessions++;
+	return s;
+}
+
+static void perms_free(session *s)
+{
+	for (size_t i = 0; i < s->nperms; i++)
+		free(s->perms[i]);
+	free(s->perms);
+	s->perms = NULL;
+	s->nperms = 0;
+}
+
+void session_set_perms(session *s, char *const *perms, size_t n)
+{
+	char **p = n ? calloc(n, sizeof *p) : NULL;
+	perms_free(s);
+	if (n && !p)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		p[i] = strdup(perms[i]);
+		if (!p[i])
+			break;
+		s->nperms = i + 1;
+	}
+	s->perms = p;
+}
+
+static user_entry *user_get(gw *g, const char *user_id)
+{
+	user_entry *u = user_find(g, user_id);
+	if (u)
+		return u;
+	u = calloc(1, sizeof *u);
+	if (!u)
+		return NULL;
+	snprintf(u->user_id, sizeof u->user_id, "%s", user_id);
+	char subject[96];
+	snprintf(subject, sizeof subject, "rb.out.user.%s", user_id);
+	u->sub = bus_subscribe(g->bus, subject, NULL, deliver_bus_msg, g);
+	if (!u->sub) {
+		free(u);
+		return NULL;
+	}
+	/* Deliveries to this user published after the login reply must reach
+	 * us: the server must know the subscription before we report success. */
+	bus_flush(g->bus, 1000);
+	unsigned h = hash_str(user_id);
+	u->next = g->users[h];
+	g->users[h] = u;
+	return u;
+}
+
+static void user_drop(gw *g, user_entry *u)
+{
+	for (user_entry **pp = &g->users[hash_str(u->user_id)]; *pp; pp = &(*pp)->next) {
+		if (*pp == u) {
+			*pp = u->next;
+			break;
+		}
+	}
+	bus_sub_close(u->sub);
+	free(u);
+}
+
+int session_login(session *s, const char *user_id, char *const *perms, size_t n)
+{
+	gw *g = s->gw;
+	user_entry *u = user_get(g, user_id);
+	if (!u)
+		return -1;
+	snprintf(s->user_id, sizeof s->user_id, "%s", user_id);
+	session_set_perms(s, perms, n);
+	s->user = u;
+	s->next_user = u->sessions;
+	u->sessions = s;
+	s->logged_in = 1;
+	s->next_online = g->online;
+	s->prev_online = NULL;
+	if (g->online)
+		g->online->prev_online = s;
+	g->online = s;
+	g->n_online++;
+	return 0;
+}
+
+static void session_logout(session *s)
+{
+	gw *g = s->gw;
+	user_entry *u = s->user;
+	if (!s->logged_in)
+		return;
+	for (session **pp = &u->sessions; *pp; pp = &(*pp)->next_user) {
+		if (*pp == s) {
+			*pp = s->next_user;
+			break;
+		}
+	}
+	if (!u->sessions)
+		user_drop(g, u);
+	if (s->prev_online)
+		s->prev_online->next_online = s->next_online;
+	else
+		g->online = s->next_online;
+	if (s->next_online)
+		s->next_online->prev_online = s->prev_online;
+	g->n_online--;
+	s->logged_in = 0;
+	s->user = NULL;
+}
+
+void session_free(session *s)
+{
+	gw *g = s->gw;
+	session_logout(s);
+	for (session **pp = &g->by_id[hash_str(s->cid)]; *pp; pp = &(*pp)->next_id) {
+		if (*pp == s) {
+			*pp = s->next_id;
+			break;
+		}
+	}
+	while (s->out_head) {
+		outq_item *it = s->out_head;
+		s->out_head = it->next;
+		frame_unref(it->f);
+		free(it);
+	}
+	perms_free(s);
+	buf_free(&s->rx);
+	g->n_sessions--;
+	free(s);
+}
+
+/* ------------------------------------------------------------- outbound */
+
+void session_close_after(session *s, int code, const char *reason)
+{
+	if (s->close_code)
+		return;
+	s->close_code = code;
+	snprintf(s->close_reason, sizeof s->close_reason, "%s", reason ? reason : "");
+	if (s->wsi)
+		lws_callback_on_writable(s->wsi);
+}
+
+void session_send(session *s, frame *f)
+{
+	if (!s->wsi || s->close_code)
+		return;
+	if (s->out_bytes + f->len > (size_t)s->gw->cfg->outq_max_bytes) {
+		/* Slow consumer: disconnect rather than buffer without bound. */
+		log_warn("conn %s: outbound queue over %ld bytes, closing", s->cid,
+			 s->gw->cfg->outq_max_bytes);
+		s->gw->kicked_slow++;
+		s->close_code = 1008;
+		snprintf(s->close_reason, sizeof s->close_reason, "too slow");
+		lws_callback_on_writable(s->wsi);
+		return;
+	}
+	outq_item *it = malloc(sizeof *it);
+	if (!it)
+		return;
+	frame_ref(f);
+	it->f = f;
+	it->next = NULL;
+	if (s->out_tail)
+		s->out_tail->next = it;
+	else
+		s->out_head = it;
+	s->out_tail = it;
+	s->out_bytes += f->len;
+	s->out_count++;
+	lws_callback_on_writable(s->wsi);
+}
+
+void session_send_json(session *s, json_t *obj)
+{
+	frame *f = frame_from_json(obj);
+	json_decref(obj);
+	if (!f)
+		return;
+	session_send(s, f);
+	frame_unref(f);
+}
+
+void session_send_error(session *s, const char *message)
+{
+	session_send_json(s, json_pack("{s:s, s:s}", "type", "error", "message", message));
+}
+
+int session_writable(session *s)
+{
+	outq_item *it = s->out_head;
+	if (s->close_code == 1008 || (!it && s->close_code)) {
+		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+				 (unsigned char *)s->close_reason, strlen(s->close_reason));
+		return -1;
+	}
+	if (!it)
+		return 0;
+	s->out_head = it->next;
+	if (!s->out_head)
+		s->out_tail = NULL;
+	s->out_bytes -= it->f->len;
+	s->out_count--;
+	int n = lws_write(s->wsi, it->f->data + LWS_PRE, it->f->len, LWS_WRITE_TEXT);
+	frame_unref(it->f);
+	free(it);
+	if (n < 0)
+		return -1;
+	s->gw->frames_out++;
+	if (s->out_head || s->close_code)
+		lws_callback_on_writable(s->wsi);
+	return 0;
+}

@@ -1,0 +1,163 @@
+/* The /ipc WebSocket protocol: frames in, PROTOCOL.md §1 rules, packets out.
+ * Loop thread. */
+#include <stdio.h>
+#include <string.h>
+
+#include "gw.h"
+#include "log.h"
+#include "packets.h"
+#include "pbjson.h"
+#include "rebuttal.pb-c.h"
+#include "request.h"
+
+static void send_connect(session *s)
+{
+	const gw_config *c = s->gw->cfg;
+	Rb__Delivery d = RB__DELIVERY__INIT;
+	Rb__SConnect con = RB__SCONNECT__INIT;
+	Rb__ContextMenus menus = RB__CONTEXT_MENUS__INIT;
+	char *protocols[] = {"v1"};
+
+	con.message = (char *)c->server_name;
+	con.icon = (char *)c->icon;
+	con.protocols = protocols;
+	con.n_protocols = 1;
+	con.contextmenus = &menus;
+	d.packet_case = RB__DELIVERY__PACKET_CONNECT;
+	d.connect = &con;
+	frame *f = render_delivery(&d);
+	if (f) {
+		session_send(s, f);
+		frame_unref(f);
+	}
+}
+
+/* The client's address; X-Forwarded-For only from the trusted proxy. */
+static void peer_address(struct lws *wsi, const gw_config *c, char *out, size_t len)
+{
+	char xff[256];
+	lws_get_peer_simple(wsi, out, len);
+	if (!c->trusted_proxy[0] || strcmp(out, c->trusted_proxy))
+		return;
+	if (lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) > 0) {
+		size_t n = strcspn(xff, ", ");
+		if (n && n < len) {
+			memcpy(out, xff, n);
+			out[n] = '\0';
+		}
+	}
+}
+
+static int dispatch(session *s, struct lws *wsi)
+{
+	packet_caller who = {s->logged_in, (const char *const *)s->perms, s->nperms};
+	packet_result r;
+
+	s->gw->frames_in++;
+	packet_parse(s->rx.ptr ? s->rx.ptr : "", s->rx.len, &who, &r);
+	switch (r.status) {
+	case PKT_CLOSE:
+		lws_close_reason(wsi, (enum lws_close_status)r.close_code,
+				 (unsigned char *)r.close_reason, strlen(r.close_reason));
+		return -1;
+	case PKT_ERROR:
+		session_send_error(s, r.error);
+		break;
+	case PKT_ERROR_CLOSE:
+		session_send_error(s, r.error);
+		session_close_after(s, r.close_code, r.close_reason);
+		break;
+	case PKT_OK:
+		if ((r.row->flags & PKT_LOGIN) && s->login_pending) {
+			session_send_error(s, "login: already in progress");
+			packet_result_free(&r);
+			break;
+		}
+		request_send(s, r.row, r.msg);
+		r.msg = NULL;
+		break;
+	}
+	packet_result_free(&r);
+	return 0;
+}
+
+static int on_receive(session *s, struct lws *wsi, const void *in, size_t len)
+{
+	const gw_config *c = s->gw->cfg;
+	size_t limit = (size_t)(s->logged_in ? c->frame_max_v1 : c->frame_max_v0);
+
+	if (s->close_code)
+		return 0; /* closing: the rest is ignored */
+	if (lws_frame_is_binary(wsi))
+		s->rx_binary = 1;
+	/* Refuse before buffering: nothing past the limit is kept. */
+	if (s->rx.len + (size_t)s->rx_discard + len > limit) {
+		static const char why[] = "Message too big";
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+				 sizeof why - 1);
+		return -1;
+	}
+	if (s->rx_binary)
+		s->rx_discard += (int)len;
+	else
+		buf_add(&s->rx, in, len);
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return 0;
+
+	int rc = 0;
+	if (s->rx_binary)
+		session_send_error(s, "binary frames are not supported; send JSON text frames");
+	else
+		rc = dispatch(s, wsi);
+	buf_reset(&s->rx);
+	s->rx_binary = 0;
+	s->rx_discard = 0;
+	return rc;
+}
+
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	gw_pss *p = user;
+	gw *g = the_gw;
+	char uri[64];
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* The WebSocket lives at /ipc only. */
+		if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ipc"))
+			return -1;
+		return 0;
+	case LWS_CALLBACK_ESTABLISHED:
+		p->s = session_new(g, wsi);
+		if (!p->s)
+			return -1;
+		peer_address(wsi, g->cfg, p->s->addr, sizeof p->s->addr);
+		send_connect(p->s);
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		return p->s ? on_receive(p->s, wsi, in, len) : -1;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return p->s ? session_writable(p->s) : -1;
+	case LWS_CALLBACK_CLOSED:
+		if (p->s) {
+			p->s->wsi = NULL;
+			if (p->s->logged_in)
+				request_conn_event(g, p->s, "conn_closed");
+			session_free(p->s);
+			p->s = NULL;
+		}
+		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (g)
+			deliver_drain(g);
+		return 0;
+	default:
+		return http_callback(wsi, reason, user, in, len);
+	}
+}
+
+const struct lws_protocols gw_protocols[] = {
+	/* First, so a client that names no subprotocol (browsers) lands here. */
+	{"ipc", ws_callback, sizeof(gw_pss), 16 * 1024, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
