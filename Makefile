@@ -23,7 +23,6 @@ LIB_A    := $(BUILD)/librb.a
 TEST_COMMON := tests/runner.c tests/wsc.c tests/httpc.c
 UNIT_SRC    := $(wildcard tests/unit_*.c)
 INTEG_SRC   := $(wildcard tests/integ_*.c)
-GW_OBJ_NOMAIN = $(filter-out $(BUILD)/gateway/main.o,$(patsubst %.c,$(BUILD)/%.o,$(wildcard gateway/*.c)))
 
 .SECONDEXPANSION:
 .PHONY: all deps run test bench clean
@@ -56,7 +55,8 @@ $(BUILD)/bin/%: $$(call objs_of,$$*) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
-$(BUILD)/tests/unit: $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC) tests/runner.c) $$(GW_OBJ_NOMAIN) $(LIB_A)
+# Unit tests link the gateway's pure modules, not its loop.
+$(BUILD)/tests/unit: $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC) tests/runner.c) $(BUILD)/gateway/packets.o $(BUILD)/gateway/pbjson.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 

@@ -1,0 +1,49 @@
+/* Helpers shared by the integration tests: they talk to the stack that
+ * scripts/test.sh started (its settings come from the environment written to
+ * $REBUTTAL_STACK_DIR/env) over real sockets. */
+#ifndef TESTS_INTEG_H
+#define TESTS_INTEG_H
+
+#include <jansson.h>
+
+#include "runner.h"
+#include "wsc.h"
+
+#define WAIT_MS 5000
+
+int gw_port(void);
+const char *admin_password(void);
+/* Opens /ipc on the stack's gateway (or `port`) and takes the `connect` frame. */
+wsc *client_at(wsc_ctx *ctx, int port);
+wsc *client(wsc_ctx *ctx);
+/* Receives a frame of `type` or fails the test, naming what came instead. */
+json_t *expect_at(const char *file, int line, wsc *c, const char *type);
+#define expect(c, type) expect_at(__FILE__, __LINE__, (c), (type))
+/* Asserts the next `error` frame arrives and its message contains `part`. */
+void expect_error_at(const char *file, int line, wsc *c, const char *part);
+#define expect_error(c, part) expect_error_at(__FILE__, __LINE__, (c), (part))
+/* Full login on c; returns the user id (static buffer of the call). Checks
+ * the reply sequence login, updatePerms, updateGroups, welcome. */
+const char *login_at(const char *file, int line, wsc *c, const char *email, const char *pw);
+#define login(c, email, pw) login_at(__FILE__, __LINE__, (c), (email), (pw))
+wsc *admin(wsc_ctx *ctx);
+/* Makes an invite into group with the admin connection; returns the code
+ * (caller frees). */
+char *make_invite(wsc *admin_conn, const char *group);
+/* Signs up a new account through an invite; writes its email into email
+ * (64 bytes). Password is "password-123". */
+void signup_user(wsc_ctx *ctx, wsc *admin_conn, const char *group, const char *name,
+		 char *email);
+/* Sends a packet with printf formatting. */
+void sendp(wsc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *jstr(json_t *o, const char *key);
+/* Runs scripts/stack.sh with the test stack's folder: `stack("kill authsvc")`.
+ * Returns its exit status; its stdout (first line) goes to out if not NULL. */
+int stack(const char *args, char *out, size_t outlen);
+/* A unique suffix for names and emails in this test run. */
+const char *uniq(void);
+long long now_ms(void);
+
+#define TEST_PASSWORD "password-123"
+
+#endif

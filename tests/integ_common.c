@@ -1,0 +1,166 @@
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "integ.h"
+
+int gw_port(void)
+{
+	return atoi(rt_env("GW_PORT"));
+}
+
+const char *admin_password(void)
+{
+	return rt_env("REBUTTAL_ADMIN_PASSWORD");
+}
+
+long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *uniq(void)
+{
+	static char s[32];
+	static unsigned n;
+	snprintf(s, sizeof s, "%d%04x%u", (int)getpid(), (unsigned)(now_ms() & 0xffff), n++);
+	return s;
+}
+
+wsc *client_at(wsc_ctx *ctx, int port)
+{
+	wsc *c = wsc_open(ctx, "127.0.0.1", port, "/ipc", 0, WAIT_MS);
+	CHECK_MSG(c, "cannot open ws://127.0.0.1:%d/ipc: %s", port, wsc_ctx_last_error(ctx));
+	json_t *j = expect(c, "connect");
+	json_decref(j);
+	return c;
+}
+
+wsc *client(wsc_ctx *ctx)
+{
+	return client_at(ctx, gw_port());
+}
+
+json_t *expect_at(const char *file, int line, wsc *c, const char *type)
+{
+	json_t *j = wsc_expect(c, type, WAIT_MS);
+	if (!j)
+		rt_fail(file, line, "no `%s` frame: %s", type, wsc_last_error(c));
+	return j;
+}
+
+void expect_error_at(const char *file, int line, wsc *c, const char *part)
+{
+	json_t *j = wsc_expect(c, "error", WAIT_MS);
+	if (!j)
+		rt_fail(file, line, "no `error` frame (wanted \"%s\"): %s", part, wsc_last_error(c));
+	const char *m = jstr(j, "message");
+	if (!m || !strstr(m, part))
+		rt_fail(file, line, "error message \"%s\" lacks \"%s\"", m ? m : "(none)", part);
+	json_decref(j);
+}
+
+const char *jstr(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+void sendp(wsc *c, const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	CHECK(n >= 0 && wsc_send_text(c, s, (size_t)n) == 0);
+	free(s);
+}
+
+const char *login_at(const char *file, int line, wsc *c, const char *email, const char *pw)
+{
+	static char uid[64];
+	json_t *req = json_pack("{s:s, s:s, s:s, s:s}", "type", "login", "email", email, "password",
+				pw, "protocol", "v1");
+	wsc_send_json(c, req);
+	json_decref(req);
+	/* The four frames come in this order and nothing else comes between. */
+	static const char *const seq[] = {"login", "updatePerms", "updateGroups", "welcome"};
+	for (size_t i = 0; i < 4; i++) {
+		json_t *j = wsc_recv(c, WAIT_MS);
+		if (!j)
+			rt_fail(file, line, "login %s: no `%s`: %s", email, seq[i], wsc_last_error(c));
+		if (!jstr(j, "type") || strcmp(jstr(j, "type"), seq[i])) {
+			char *s = json_dumps(j, JSON_COMPACT);
+			rt_fail(file, line, "login %s: wanted `%s`, got %s", email, seq[i], s);
+		}
+		if (i == 0) {
+			if (!json_is_true(json_object_get(j, "success")) || !jstr(j, "userid"))
+				rt_fail(file, line, "login reply lacks success/userid");
+			snprintf(uid, sizeof uid, "%s", jstr(j, "userid"));
+		}
+		json_decref(j);
+	}
+	return uid;
+}
+
+wsc *admin(wsc_ctx *ctx)
+{
+	wsc *c = client(ctx);
+	login(c, "root@localhost", admin_password());
+	return c;
+}
+
+char *make_invite(wsc *a, const char *group)
+{
+	sendp(a, "{\"type\":\"invite\",\"groupName\":\"%s\"}", group);
+	json_t *j = expect(a, "invite");
+	const char *code = jstr(j, "invite_code");
+	CHECK_NOT_NULL(code);
+	char *out = strdup(code);
+	json_decref(j);
+	return out;
+}
+
+void signup_user(wsc_ctx *ctx, wsc *a, const char *group, const char *name, char *email)
+{
+	char *code = make_invite(a, group);
+	snprintf(email, 64, "%s-%s@test.example", name, uniq());
+	wsc *c = client(ctx);
+	sendp(c,
+	      "{\"type\":\"signup\",\"userName\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
+	      "\"email\":\"%s\",\"signUp\":\"%s\"}",
+	      name, email, code);
+	json_t *j = wsc_expect_noerr(c, "refreshNow", WAIT_MS);
+	CHECK_MSG(j, "signup %s failed: %s", email, wsc_last_error(c));
+	json_decref(j);
+	wsc_close(c);
+	free(code);
+}
+
+int stack(const char *args, char *out, size_t outlen)
+{
+	/* "verb rest..." becomes: stack.sh verb DIR rest... */
+	char cmd[1024];
+	const char *sp = strchr(args, ' ');
+	int vlen = sp ? (int)(sp - args) : (int)strlen(args);
+	snprintf(cmd, sizeof cmd, "scripts/stack.sh %.*s '%s' %s", vlen, args,
+		 rt_env("REBUTTAL_STACK_DIR"), sp ? sp + 1 : "");
+	FILE *p = popen(cmd, "r");
+	CHECK_NOT_NULL(p);
+	char line[256] = "";
+	if (!fgets(line, sizeof line, p))
+		line[0] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	while (fgetc(p) != EOF)
+		;
+	int rc = pclose(p);
+	if (out)
+		snprintf(out, outlen, "%s", line);
+	return rc;
+}

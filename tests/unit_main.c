@@ -1,0 +1,22 @@
+/* Unit tests: no network, no servers. */
+#include "runner.h"
+
+#define TEST_LIST(X)                                                                          \
+	X(table_rows_match_envelope)                                                          \
+	X(table_invalid_json_closes)                                                          \
+	X(table_non_object_errors_then_closes)                                                \
+	X(table_v1_before_login)                                                              \
+	X(table_unknown_type)                                                                 \
+	X(table_permission_denied)                                                            \
+	X(table_missing_and_wrong_fields)                                                     \
+	X(table_login_rules_close)                                                            \
+	X(table_signup_rules)                                                                 \
+	X(table_alias_and_limits)                                                             \
+	X(table_ok_packets)                                                                   \
+	X(pbjson_from_json_types)                                                             \
+	X(pbjson_opaque_json_round_trip)                                                      \
+	X(pbjson_to_json_nulls_and_absent)                                                    \
+	X(pbjson_groups_map_and_lists)                                                        \
+	X(valid_text_rules)
+
+RT_MAIN(TEST_LIST)

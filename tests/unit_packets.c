@@ -1,0 +1,220 @@
+/* The packet table and its dispatcher front (gateway/packets.c). */
+#include <string.h>
+
+#include "../gateway/packets.h"
+#include "../gateway/pbjson.h"
+#include "rebuttal.pb-c.h"
+#include "runner.h"
+
+static const char *const all_perms[] = {"createRoom", "inviteUserAny", "sendMessage",
+					"joinVoiceRoom", "setGroupPerm"};
+
+static packet_result parse_as(const char *json, int logged_in, const char *const *perms,
+			      size_t n)
+{
+	packet_caller who = {logged_in, perms, n};
+	packet_result r;
+	packet_parse(json, strlen(json), &who, &r);
+	return r;
+}
+
+static packet_result parse_v1(const char *json)
+{
+	return parse_as(json, 1, all_perms, sizeof all_perms / sizeof *all_perms);
+}
+
+static packet_result parse_v0(const char *json)
+{
+	return parse_as(json, 0, NULL, 0);
+}
+
+/* Walks a dotted rule path through message descriptors. */
+static int path_exists(const ProtobufCMessageDescriptor *d, const char *path)
+{
+	char name[64];
+	size_t n = strcspn(path, ".");
+	if (n >= sizeof name)
+		return 0;
+	memcpy(name, path, n);
+	name[n] = '\0';
+	const ProtobufCFieldDescriptor *f = pbjson_field(d, name);
+	if (!f)
+		return 0;
+	if (!path[n])
+		return 1;
+	return f->type == PROTOBUF_C_TYPE_MESSAGE && path_exists(f->descriptor, path + n + 1);
+}
+
+/* Every row must name an Envelope payload member of message type, or the
+ * generic translation has nothing to fill. */
+void test_table_rows_match_envelope(void)
+{
+	size_t n;
+	const packet_row *t = packet_table(&n);
+	CHECK(n >= 27);
+	for (size_t i = 0; i < n; i++) {
+		const ProtobufCFieldDescriptor *f = pbjson_field(&rb__envelope__descriptor, t[i].type);
+		CHECK_MSG(f && f->type == PROTOBUF_C_TYPE_MESSAGE, "row %s has no payload", t[i].type);
+		for (int k = 0; k < PKT_MAX_RULES && t[i].rules[k].path; k++)
+			CHECK_MSG(path_exists(f->descriptor, t[i].rules[k].path),
+				  "row %s: rule path %s is not a field", t[i].type, t[i].rules[k].path);
+	}
+}
+
+void test_table_invalid_json_closes(void)
+{
+	packet_result r = parse_v0("{\"type\": \"login\",");
+	CHECK_EQ_INT(r.status, PKT_CLOSE);
+	CHECK_EQ_INT(r.close_code, 3001);
+	CHECK_EQ_STR(r.close_reason, "Invalid JSON");
+	r = parse_v1("not json at all");
+	CHECK_EQ_INT(r.status, PKT_CLOSE);
+}
+
+void test_table_non_object_errors_then_closes(void)
+{
+	const char *cases[] = {"[1,2]", "42", "\"login\"", "{\"type\": 5}", "{\"notype\":1}"};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		packet_result r = parse_v1(cases[i]);
+		CHECK_MSG(r.status == PKT_ERROR_CLOSE, "case %s", cases[i]);
+		CHECK_EQ_INT(r.close_code, 3001);
+		CHECK(r.error[0]);
+	}
+}
+
+void test_table_v1_before_login(void)
+{
+	packet_result r = parse_v0("{\"type\":\"leaveroom\"}");
+	CHECK_EQ_INT(r.status, PKT_ERROR);
+	CHECK_EQ_STR(r.error, "Not logged in");
+	r = parse_v0("{\"type\":\"nonsense\"}");
+	CHECK_EQ_INT(r.status, PKT_ERROR);
+	/* And v0 packets after login are refused, connection kept. */
+	r = parse_v1("{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"x\",\"protocol\":\"v1\"}");
+	CHECK_EQ_INT(r.status, PKT_ERROR);
+	CHECK(strstr(r.error, "already logged in"));
+}
+
+void test_table_unknown_type(void)
+{
+	packet_result r = parse_v1("{\"type\":\"frobnicate\"}");
+	CHECK_EQ_INT(r.status, PKT_ERROR);
+	CHECK(strstr(r.error, "frobnicate"));
+}
+
+void test_table_permission_denied(void)
+{
+	packet_result r = parse_as("{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"x\"}",
+				   1, NULL, 0);
+	CHECK_EQ_INT(r.status, PKT_ERROR);
+	CHECK_EQ_STR(r.error, "Permission denied \"createRoom\"");
+	r = parse_as("{\"type\":\"invite\",\"groupName\":\"user\"}", 1, NULL, 0);
+	CHECK_EQ_STR(r.error, "Permission denied \"inviteUserAny\"");
+}
+
+void test_table_missing_and_wrong_fields(void)
+{
+	packet_result r = parse_v1("{\"type\":\"joinroom\"}");
+	CHECK_EQ_INT(r.status, PKT_ERROR);
+	CHECK_EQ_STR(r.error, "joinroom: missing field roomid");
+	r = parse_v1("{\"type\":\"joinroom\",\"roomid\":7}");
+	CHECK_EQ_STR(r.error, "joinroom: field roomid must be a string");
+	r = parse_v1("{\"type\":\"joinroom\",\"roomid\":\"not-a-uuid\"}");
+	CHECK_EQ_STR(r.error, "joinroom: field roomid must be a UUID");
+	r = parse_v1("{\"type\":\"createroom\",\"roomType\":\"video\",\"roomName\":\"x\"}");
+	CHECK_EQ_STR(r.error, "createroom: field roomType must be one of voice|text");
+	r = parse_v1("{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"\"}");
+	CHECK(strstr(r.error, "roomName"));
+	r = parse_v1("{\"type\":\"getmessages\",\"roomid\":\"0b7e7c3e-6b1f-4c59-9f0e-1d2a3b4c5d6e\","
+		     "\"segment\":-1}");
+	CHECK_EQ_STR(r.error, "getmessages: field segment must be between 0 and 9007199254740992");
+	r = parse_v1("{\"type\":\"message\",\"roomid\":\"0b7e7c3e-6b1f-4c59-9f0e-1d2a3b4c5d6e\","
+		     "\"message\":{}}");
+	CHECK_EQ_STR(r.error, "message: missing field message.text");
+	r = parse_v1("{\"type\":\"talking\",\"talking\":\"yes\"}");
+	CHECK_EQ_STR(r.error, "talking: field talking must be a boolean");
+	CHECK(r.msg == NULL);
+}
+
+void test_table_login_rules_close(void)
+{
+	packet_result r = parse_v0("{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"p\"}");
+	CHECK_EQ_INT(r.status, PKT_ERROR_CLOSE);
+	CHECK_EQ_STR(r.error, "login: missing field protocol");
+	r = parse_v0("{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"p\",\"protocol\":\"v0\"}");
+	CHECK_EQ_INT(r.status, PKT_ERROR_CLOSE);
+	r = parse_v0("{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"p\",\"protocol\":\"v9\"}");
+	CHECK_EQ_INT(r.status, PKT_ERROR_CLOSE);
+	r = parse_v0("{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"p\",\"protocol\":\"v1\"}");
+	CHECK_EQ_INT(r.status, PKT_OK);
+	CHECK(r.row->flags & PKT_LOGIN);
+	Rb__CLogin *l = (Rb__CLogin *)r.msg;
+	CHECK_EQ_STR(l->email, "a@b.c");
+	CHECK_EQ_STR(l->protocol, "v1");
+	packet_result_free(&r);
+}
+
+void test_table_signup_rules(void)
+{
+	const char *base = "{\"type\":\"signup\",\"userName\":\"%s\",\"password\":\"%s\","
+			   "\"email\":\"%s\",\"signUp\":\"signup\"}";
+	struct {
+		const char *name, *pw, *email;
+		int ok;
+	} cases[] = {
+		{"alice", "0123456789", "a@b.c", 1},
+		{"a", "0123456789", "a@b.c", 0},          /* name too short */
+		{"al\\u0001ce", "0123456789", "a@b.c", 0}, /* control character */
+		{"   ", "0123456789", "a@b.c", 0},        /* only spaces */
+		{"alice", "short", "a@b.c", 0},           /* password < 10 */
+		{"alice", "0123456789", "nobody", 0},     /* email without @ */
+		{"Zoë ☃", "0123456789", "z@x.io", 1},     /* printable non-ASCII */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char json[512];
+		snprintf(json, sizeof json, base, cases[i].name, cases[i].pw, cases[i].email);
+		packet_result r = parse_v0(json);
+		CHECK_MSG((r.status == PKT_OK) == cases[i].ok, "case %zu: %s", i, r.error);
+		CHECK_MSG(r.status != PKT_ERROR_CLOSE, "signup errors keep the socket open");
+		packet_result_free(&r);
+	}
+}
+
+void test_table_alias_and_limits(void)
+{
+	packet_result r = parse_v1("{\"type\":\"invite\",\"group_name\":\"user\"}");
+	CHECK_EQ_INT(r.status, PKT_OK);
+	CHECK_EQ_STR(((Rb__CInvite *)r.msg)->groupname, "user");
+	packet_result_free(&r);
+
+	/* 8000 bytes of text pass, 8001 do not. */
+	static char json[9000];
+	for (int len = 8000; len <= 8001; len++) {
+		int n = snprintf(json, sizeof json, "{\"type\":\"message\",\"roomid\":"
+			       "\"0b7e7c3e-6b1f-4c59-9f0e-1d2a3b4c5d6e\",\"message\":{\"text\":\"");
+		memset(json + n, 'x', (size_t)len);
+		strcpy(json + n + len, "\"}}");
+		r = parse_v1(json);
+		CHECK_EQ_INT(r.status, len == 8000 ? PKT_OK : PKT_ERROR);
+		packet_result_free(&r);
+	}
+}
+
+void test_table_ok_packets(void)
+{
+	const char *ok[] = {
+		"{\"type\":\"leaveroom\"}",
+		"{\"type\":\"getmessages\",\"roomid\":\"0b7e7c3e-6b1f-4c59-9f0e-1d2a3b4c5d6e\",\"segment\":null}",
+		"{\"type\":\"video\",\"touserid\":\"0b7e7c3e-6b1f-4c59-9f0e-1d2a3b4c5d6e\",\"payload\":{\"sdp\":\"x\"}}",
+		"{\"type\":\"talking\",\"talking\":true,\"userid\":\"extra fields are ignored\"}",
+		"{\"type\":\"chatdev\",\"video\":false,\"audio\":true}",
+		"{\"type\":\"updategroup\",\"groupName\":\"g\",\"changes\":[{\"add\":\"createRoom\"}]}",
+		"{\"type\":\"contextoption\",\"context\":\"user\",\"option\":\"kick\",\"value\":\"x\"}",
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+		packet_result r = parse_v1(ok[i]);
+		CHECK_MSG(r.status == PKT_OK, "%s: %s", ok[i], r.error);
+		CHECK_NOT_NULL(r.msg);
+		packet_result_free(&r);
+	}
+}
