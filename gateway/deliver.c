@@ -81,6 +81,8 @@ void deliver_bus_msg(void *ud, const bus_msg *m)
 	it->version = d->has_version ? d->version : 0;
 	if (d->exclude_conn)
 		snprintf(it->exclude, sizeof it->exclude, "%s", d->exclude_conn);
+	if (d->dedup)
+		snprintf(it->dedup, sizeof it->dedup, "%s", d->dedup);
 	if (d->packet_case >= RB__DELIVERY__PACKET_SET_PERMS) {
 		it->control = d;
 	} else {
@@ -126,8 +128,62 @@ static void control_apply(gw_item *it, session *s)
 		session_close_after(s, 4000, d->kick->reason ? d->kick->reason : "removed");
 }
 
+/* The last DEDUP_KEEP keys seen, in a ring plus a small hash index: a
+ * message re-published by msgsvc's outbox after a crash must not reach a
+ * client twice. */
+#define DEDUP_KEEP 8192
+#define DEDUP_BUCKETS 16384
+struct dedup_ring {
+	char keys[DEDUP_KEEP][96];
+	int next_in_bucket[DEDUP_KEEP];
+	int bucket[DEDUP_BUCKETS]; /* slot + 1, 0 = empty */
+	int head;
+	int full;
+};
+
+static unsigned dedup_hash(const char *s)
+{
+	unsigned h = 5381;
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h % DEDUP_BUCKETS;
+}
+
+static void dedup_unlink(struct dedup_ring *r, int slot)
+{
+	for (int *p = &r->bucket[dedup_hash(r->keys[slot])]; *p; p = &r->next_in_bucket[*p - 1]) {
+		if (*p - 1 == slot) {
+			*p = r->next_in_bucket[slot];
+			return;
+		}
+	}
+}
+
+/* 1 when key was seen recently; else remembers it and returns 0. */
+static int dedup_seen(gw *g, const char *key)
+{
+	struct dedup_ring *r = g->dedup;
+	if (!r && !(r = g->dedup = calloc(1, sizeof *r)))
+		return 0;
+	unsigned h = dedup_hash(key);
+	for (int i = r->bucket[h]; i; i = r->next_in_bucket[i - 1])
+		if (!strcmp(r->keys[i - 1], key))
+			return 1;
+	int slot = r->head;
+	if (r->full)
+		dedup_unlink(r, slot);
+	snprintf(r->keys[slot], sizeof r->keys[slot], "%s", key);
+	r->next_in_bucket[slot] = r->bucket[h];
+	r->bucket[h] = slot + 1;
+	r->head = (slot + 1) % DEDUP_KEEP;
+	r->full |= r->head == 0;
+	return 0;
+}
+
 static void route(gw *g, gw_item *it)
 {
+	if (it->dedup[0] && dedup_seen(g, it->dedup))
+		return;
 	if (it->target == T_ALL) {
 		if (!it->frame || stale_list(g, it))
 			return;
@@ -159,6 +215,8 @@ void deliver_drain(gw *g)
 		li = li->next;
 		if (it->kind == IT_REPLY)
 			reply_handle(g, it);
+		else if (it->kind == IT_HTTP_REPLY)
+			http_reply_handle(g, it);
 		else
 			route(g, it);
 		frame_unref(it->frame);

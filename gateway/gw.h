@@ -46,6 +46,9 @@ typedef struct gw {
 	session *online;                 /* logged-in sessions, linked by next_online */
 	uint64_t last_version_users, last_version_rooms;
 	lws_sorted_usec_list_t tick;
+	struct http_wait *http_waits;   /* HTTP requests waiting for a service */
+	uint64_t next_http;
+	struct dedup_ring *dedup;
 	int64_t last_heartbeat;
 	/* counters for /metrics */
 	uint64_t n_sessions, n_online, frames_out, frames_in, kicked_slow, requests, timeouts;
@@ -113,7 +116,8 @@ int session_writable(session *s);
 typedef struct {
 	session *s;
 	char *http_body; /* an HTTP response body, written in HTTP_WRITEABLE */
-	size_t http_len;
+	size_t http_len, http_off;
+	uint64_t http_id; /* while waiting for a service's answer */
 } gw_pss;
 
 /* gateway/ws.c */

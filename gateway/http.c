@@ -6,6 +6,19 @@
 
 #include "gw.h"
 #include "log.h"
+#include "rebuttal.pb-c.h"
+#include "request.h"
+
+/* An HTTP request parked until a service answers; looked up by id because
+ * the client may hang up meanwhile. */
+struct http_wait {
+	struct http_wait *next;
+	uint64_t id;
+	struct lws *wsi;
+	gw_pss *pss;
+};
+
+#define HTTP_CHUNK 65536
 
 /* Writes the status line and headers now and keeps the body for
  * HTTP_WRITEABLE (lws wants bodies written from there). */
@@ -30,6 +43,7 @@ static int respond(struct lws *wsi, gw_pss *p, unsigned status, const char *type
 		return -1;
 	memcpy(p->http_body + LWS_PRE, body, len);
 	p->http_len = len;
+	p->http_off = 0;
 	lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -66,6 +80,117 @@ static int code_ok(const char *s)
 	return n > 0 && n <= 64 && strspn(s, "0123456789abcdefABCDEF-") == n;
 }
 
+/* "<userid>/<name>": one slash, safe characters, no dot segments. */
+static int upload_path_ok(const char *s)
+{
+	size_t n = strlen(s);
+	const char *slash = strchr(s, '/');
+	return n > 2 && n < 200 && slash && slash != s && slash[1] && !strchr(slash + 1, '/') &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") == n &&
+	       s[0] != '.' && slash[1] != '.';
+}
+
+typedef struct {
+	gw *g;
+	uint64_t id;
+} http_ctx;
+
+/* cnats thread (reply) or loop thread (timeout). */
+static void on_upload_reply(void *ud, enum bus_result r, const void *data, size_t len)
+{
+	http_ctx *hc = ud;
+	gw_item *it = calloc(1, sizeof *it + len);
+	if (it) {
+		it->kind = IT_HTTP_REPLY;
+		it->http_id = hc->id;
+		it->timeout = r == BUS_TIMEOUT;
+		it->len = len;
+		if (len)
+			memcpy(it->data, data, len);
+		loopq_push(&hc->g->inbox, &it->link);
+		lws_cancel_service(hc->g->lws);
+	}
+	free(hc);
+}
+
+/* Asks msgsvc for the bytes; the answer comes back to http_reply_handle. */
+static int upload_start(struct lws *wsi, gw_pss *p, const char *path)
+{
+	gw *g = the_gw;
+	Rb__Envelope env = RB__ENVELOPE__INIT;
+	Rb__GetUpload gu = RB__GET_UPLOAD__INIT;
+	char rid[UUID_STR_LEN + 1];
+	uint8_t buf[512];
+	struct http_wait *w;
+	http_ctx *hc;
+
+	if (!upload_path_ok(path))
+		return respond_text(wsi, p, 404, "not found\n");
+	w = calloc(1, sizeof *w);
+	hc = calloc(1, sizeof *hc);
+	if (!w || !hc) {
+		free(w);
+		free(hc);
+		return -1;
+	}
+	uuid_new(rid);
+	env.request_id = rid;
+	env.gateway_id = g->id;
+	gu.path = (char *)path;
+	env.payload_case = RB__ENVELOPE__PAYLOAD_GET_UPLOAD;
+	env.get_upload = &gu;
+	size_t len = protobuf_c_message_pack(&env.base, buf);
+	w->id = hc->id = ++g->next_http;
+	w->wsi = wsi;
+	w->pss = p;
+	w->next = g->http_waits;
+	g->http_waits = w;
+	p->http_id = w->id;
+	hc->g = g;
+	if (bus_request(g->bus, "rb.msg.get_upload", buf, len, (int)g->cfg->req_timeout_ms,
+			(int)g->cfg->req_tries, on_upload_reply, hc) < 0) {
+		free(hc);
+		return respond_text(wsi, p, 503, "unavailable\n");
+	}
+	return 0;
+}
+
+static struct http_wait *http_wait_take(gw *g, uint64_t id)
+{
+	for (struct http_wait **pp = &g->http_waits; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			struct http_wait *w = *pp;
+			*pp = w->next;
+			return w;
+		}
+	}
+	return NULL;
+}
+
+void http_reply_handle(gw *g, gw_item *it)
+{
+	struct http_wait *w = http_wait_take(g, it->http_id);
+	if (!w)
+		return; /* the client went away */
+	struct lws *wsi = w->wsi;
+	gw_pss *p = w->pss;
+	free(w);
+	p->http_id = 0;
+	Rb__Reply *r = it->timeout ? NULL : rb__reply__unpack(NULL, it->len, it->data);
+	int rc;
+	if (it->timeout)
+		rc = respond_text(wsi, p, 503, "upload store unavailable\n");
+	else if (!r || (r->has_code && r->code != RB__CODE__OK) || !r->has_data || !r->content_type)
+		rc = respond_text(wsi, p, 404, "not found\n");
+	else
+		rc = respond(wsi, p, 200, r->content_type, NULL, (const char *)r->data.data,
+			     r->data.len);
+	if (r)
+		rb__reply__free_unpacked(r, NULL);
+	if (rc < 0)
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
 static int on_http(struct lws *wsi, gw_pss *p)
 {
 	gw *g = the_gw;
@@ -91,19 +216,30 @@ static int on_http(struct lws *wsi, gw_pss *p)
 		snprintf(loc, sizeof loc, "/?invite=%s", uri + 8);
 		return respond(wsi, p, 302, "text/plain", loc, NULL, 0);
 	}
+	if (!strncmp(uri, "/uploads/", 9))
+		return upload_start(wsi, p, uri + 9);
 	return respond_text(wsi, p, 404, "not found\n");
 }
 
+/* Writes the body in chunks, one per writable callback. */
 static int on_http_writable(struct lws *wsi, gw_pss *p)
 {
 	if (!p->http_body)
 		return 0;
-	int n = lws_write(wsi, (unsigned char *)p->http_body + LWS_PRE, p->http_len,
-			  LWS_WRITE_HTTP_FINAL);
+	size_t left = p->http_len - p->http_off, n = left > HTTP_CHUNK ? HTTP_CHUNK : left;
+	int last = n == left;
+	unsigned char *chunk = (unsigned char *)p->http_body + LWS_PRE + p->http_off;
+	/* lws writes its framing into the LWS_PRE bytes before the chunk; for
+	 * later chunks those bytes are body already sent, so that is safe. */
+	if (lws_write(wsi, chunk, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
+		return -1;
+	p->http_off += n;
+	if (!last) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
 	free(p->http_body);
 	p->http_body = NULL;
-	if (n < 0)
-		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
@@ -119,6 +255,9 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (p) {
 			free(p->http_body);
 			p->http_body = NULL;
+			if (p->http_id)
+				free(http_wait_take(the_gw, p->http_id));
+			p->http_id = 0;
 		}
 		return 0;
 	default:

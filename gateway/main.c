@@ -108,6 +108,7 @@ int main(void)
 	deliver_stop(&g);
 	lws_context_destroy(g.lws); /* closes every connection (session_free) */
 	deliver_drain(&g);          /* frees what is still queued; no session is left */
+	free(g.dedup);
 	bus_close(g.bus);
 	nats_CloseAndWait(2000);
 	loopq_destroy(&g.inbox);

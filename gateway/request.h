@@ -7,7 +7,7 @@
 #include "packets.h"
 #include "rebuttal.pb-c.h"
 
-enum item_kind { IT_DELIVERY, IT_REPLY };
+enum item_kind { IT_DELIVERY, IT_REPLY, IT_HTTP_REPLY };
 enum target { T_ALL, T_USER, T_CONN };
 
 typedef struct gw_item {
@@ -21,6 +21,9 @@ typedef struct gw_item {
 	int packet;                 /* Rb__Delivery__PacketCase */
 	uint64_t version;
 	char exclude[64];
+	char dedup[96];             /* e.g. "<roomid>:<idx>": forwarded once */
+	/* HTTP replies */
+	uint64_t http_id;
 	/* replies */
 	const packet_row *row;
 	int timeout;
@@ -29,6 +32,7 @@ typedef struct gw_item {
 } gw_item;
 
 void reply_handle(gw *g, gw_item *it);
+void http_reply_handle(gw *g, gw_item *it);
 /* Renders a server packet: {"type": <member name>, ...its fields}. NULL
  * for control deliveries and on allocation failure. */
 frame *render_delivery(const Rb__Delivery *d);
