@@ -25,6 +25,8 @@ UNIT_SRC    := $(wildcard tests/unit_*.c)
 INTEG_SRC   := $(wildcard tests/integ_*.c)
 
 .SECONDEXPANSION:
+# Keep objects made by chained rules (no rebuild of a whole part each run).
+.SECONDARY:
 .PHONY: all deps run test bench clean
 all: deps $(BINS) $(BUILD)/tests/unit $(BUILD)/tests/integ
 

@@ -29,6 +29,7 @@ struct bus {
 	natsOptions *opts;
 	natsSubscription *inbox_sub;
 	char inbox[64]; /* "_INBOX.<nuid>" */
+	volatile int closing;
 	pthread_mutex_t lock;
 	uint64_t next_token;
 	size_t npending;
@@ -39,6 +40,9 @@ struct bus_sub {
 	natsSubscription *sub;
 	bus_msg_fn fn;
 	void *ud;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int complete, waiting;
 };
 
 int64_t bus_now_ms(void)
@@ -50,8 +54,10 @@ int64_t bus_now_ms(void)
 
 static void on_disconnected(natsConnection *nc, void *ud)
 {
-	(void)nc, (void)ud;
-	log_warn("bus: disconnected from NATS, reconnecting");
+	bus *b = ud;
+	(void)nc;
+	if (!b->closing)
+		log_warn("bus: disconnected from NATS, reconnecting");
 }
 
 static void on_reconnected(natsConnection *nc, void *ud)
@@ -188,6 +194,7 @@ void bus_close(bus *b)
 {
 	if (!b)
 		return;
+	b->closing = 1;
 	if (b->inbox_sub) {
 		natsSubscription_Unsubscribe(b->inbox_sub);
 		natsSubscription_Destroy(b->inbox_sub);
@@ -264,11 +271,27 @@ static void on_sub(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 
 /* cnats thread: the subscription is closed and its last callback returned,
  * so nothing can touch s any more. */
+static void sub_free(bus_sub *s)
+{
+	natsSubscription_Destroy(s->sub);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}
+
 static void on_sub_complete(void *ud)
 {
 	bus_sub *s = ud;
-	natsSubscription_Destroy(s->sub);
-	free(s);
+	pthread_mutex_lock(&s->mu);
+	s->complete = 1;
+	if (s->waiting) {
+		/* bus_sub_close_wait frees it. */
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	pthread_mutex_unlock(&s->mu);
+	sub_free(s);
 }
 
 bus_sub *bus_subscribe(bus *b, const char *subject, const char *queue, bus_msg_fn fn, void *ud)
@@ -280,6 +303,8 @@ bus_sub *bus_subscribe(bus *b, const char *subject, const char *queue, bus_msg_f
 		return NULL;
 	s->fn = fn;
 	s->ud = ud;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
 	if (queue)
 		st = natsConnection_QueueSubscribe(&s->sub, b->nc, subject, queue, on_sub, s);
 	else
@@ -294,6 +319,8 @@ bus_sub *bus_subscribe(bus *b, const char *subject, const char *queue, bus_msg_f
 		log_error("bus: subscribe %s: %s", subject, natsStatus_GetText(st));
 		if (s->sub)
 			natsSubscription_Destroy(s->sub);
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cv);
 		free(s);
 		return NULL;
 	}
@@ -309,6 +336,28 @@ void bus_sub_close(bus_sub *s)
 	 * If the connection is already closed, cnats closed the subscription
 	 * itself and the completion has run or will run. */
 	natsSubscription_Unsubscribe(s->sub);
+}
+
+void bus_sub_close_wait(bus_sub *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->waiting = 1;
+	pthread_mutex_unlock(&s->mu);
+	natsSubscription_Unsubscribe(s->sub);
+	pthread_mutex_lock(&s->mu);
+	while (!s->complete) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
+			break; /* never block shutdown forever */
+	}
+	int done = s->complete;
+	pthread_mutex_unlock(&s->mu);
+	if (done)
+		sub_free(s);
 }
 
 static int send_try(bus *b, pending *p)

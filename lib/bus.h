@@ -60,6 +60,9 @@ int bus_flush(bus *b, int timeout_ms);
  * bus_sub_close unsubscribes; callbacks already running may still finish. */
 bus_sub *bus_subscribe(bus *b, const char *subject, const char *queue, bus_msg_fn fn, void *ud);
 void bus_sub_close(bus_sub *s);
+/* Unsubscribes and waits (up to 5 s) until no callback of s is running,
+ * so the caller may free what the callbacks use. Not from a callback of s. */
+void bus_sub_close_wait(bus_sub *s);
 
 /* Non-blocking request. The data is copied (kept for retries). tries >= 1.
  * Returns 0, or -1 (then fn is never called). */

@@ -91,7 +91,8 @@ void svc_stop(svc *s)
 {
 	if (!s)
 		return;
-	bus_sub_close(s->sub);
+	/* A request may be running on the subscription's thread right now. */
+	bus_sub_close_wait(s->sub);
 	free(s);
 }
 

@@ -31,6 +31,7 @@ typedef struct {
 /* Subscribes rb.<name>.> in queue group <name>. Returns NULL (logged) on
  * failure. routes must outlive the svc. */
 svc *svc_start(bus *b, const char *name, const svc_route *routes, size_t n, void *app);
+/* Unsubscribes and waits for a request in flight to finish, then frees s. */
 void svc_stop(svc *s);
 
 /* Sets an error reply. The message is what the client sees. */

@@ -1,0 +1,274 @@
+#include "acct.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+const char *const acct_perms[] = {
+	"createRoom",    "createUser",	  "renameRoom",	   "renameUser",
+	"renameServer",	 "removeRoom",	  "removeUser",	   "inviteUser",
+	"inviteUserAny", "noInviteFor",	  "joinVoiceRoom", "sendMessage",
+	"setUserGroup",	 "setGroupPerm",  "changeMessage", "suppressUser",
+};
+const size_t acct_nperms = sizeof acct_perms / sizeof *acct_perms;
+
+/* Position in acct_perms; unknown names sort after all known ones. */
+static size_t perm_rank(const char *perm)
+{
+	for (size_t i = 0; i < acct_nperms; i++)
+		if (!strcmp(acct_perms[i], perm))
+			return i;
+	return acct_nperms;
+}
+
+int acct_perm_known(const char *perm)
+{
+	return perm && perm_rank(perm) < acct_nperms;
+}
+
+/* ---------------------------------------------------------------- email */
+
+static int ascii_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+char *acct_email_normalize(arena *a, const char *email)
+{
+	if (!email)
+		return NULL;
+	size_t len = strlen(email);
+	while (len && ascii_space(*email))
+		email++, len--;
+	while (len && ascii_space(email[len - 1]))
+		len--;
+	char *out = arena_strndup(a, email, len);
+	for (char *p = out; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return out;
+}
+
+void acct_email_hash(const char *email, char out[65])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+	crypto_hash_sha256(h, (const unsigned char *)email, strlen(email));
+	sodium_bin2hex(out, 65, h, sizeof h);
+}
+
+char *acct_avatar(arena *a, const char *fallback, const char *email)
+{
+	char hex[65];
+	buf d = BUF_INIT;
+
+	if (!fallback || !*fallback || !email)
+		return NULL;
+	acct_email_hash(email, hex);
+	/* The fallback may be a URL of the deployment's own image: encode it
+	 * so it stays one query value. Keywords like "identicon" pass as is. */
+	for (const unsigned char *p = (const unsigned char *)fallback; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~", *p))
+			buf_add(&d, p, 1);
+		else
+			buf_addf(&d, "%%%02X", *p);
+	}
+	char *url = arena_printf(a, "https://0.gravatar.com/avatar/%s?s=128&d=%s", hex, d.ptr);
+	buf_free(&d);
+	return url;
+}
+
+/* --------------------------------------------------------------- users */
+
+static char *col(arena *a, const PGresult *res, int row, int c)
+{
+	return PQgetisnull(res, row, c) ? NULL : arena_strdup(a, PQgetvalue(res, row, c));
+}
+
+/* Columns in the order of USER_COLS. */
+#define USER_COLS "id, email, name, pwhash, grp, hidden"
+
+static acct_user *user_from_row(arena *a, const PGresult *res, int row)
+{
+	acct_user *u = arena_alloc(a, sizeof *u);
+	u->id = col(a, res, row, 0);
+	u->email = col(a, res, row, 1);
+	u->name = col(a, res, row, 2);
+	u->pwhash = col(a, res, row, 3);
+	u->grp = col(a, res, row, 4);
+	u->hidden = !strcmp(PQgetvalue(res, row, 5), "t");
+	return u;
+}
+
+store_status acct_user_by_email(store *db, arena *a, const char *email, acct_user **out)
+{
+	PGresult *res;
+	const char *p[] = {email};
+	store_status s = store_query(db, &res, "SELECT " USER_COLS " FROM auth.users WHERE email = $1",
+				     1, p);
+
+	*out = NULL;
+	if (s != STORE_OK)
+		return s;
+	if (PQntuples(res) > 0)
+		*out = user_from_row(a, res, 0);
+	PQclear(res);
+	return STORE_OK;
+}
+
+store_status acct_user_insert(store *db, const acct_user *u, int *inserted)
+{
+	PGresult *res;
+	const char *p[] = {u->id, u->email, u->name, u->pwhash, u->grp, u->hidden ? "t" : "f"};
+	/* ON CONFLICT instead of catching the unique violation: an error would
+	 * abort the caller's transaction, a skipped row lets it decide. */
+	store_status s = store_query(db, &res,
+				     "INSERT INTO auth.users (" USER_COLS ") VALUES ($1, $2, $3, $4, $5, $6)"
+				     " ON CONFLICT (email) DO NOTHING",
+				     6, p);
+	if (s != STORE_OK)
+		return s;
+	*inserted = !strcmp(PQcmdTuples(res), "1");
+	PQclear(res);
+	return STORE_OK;
+}
+
+store_status acct_user_set_pwhash(store *db, const char *email, const char *pwhash, int *found)
+{
+	PGresult *res;
+	const char *p[] = {email, pwhash};
+	store_status s =
+		store_query(db, &res, "UPDATE auth.users SET pwhash = $2 WHERE email = $1", 2, p);
+	if (s != STORE_OK)
+		return s;
+	*found = strcmp(PQcmdTuples(res), "0") != 0;
+	PQclear(res);
+	return STORE_OK;
+}
+
+store_status acct_user_list(store *db, arena *a, acct_user ***out, size_t *n)
+{
+	PGresult *res;
+	store_status s = store_query(db, &res,
+				     "SELECT " USER_COLS " FROM auth.users ORDER BY lower(name), name, id", 0, NULL);
+	*out = NULL;
+	*n = 0;
+	if (s != STORE_OK)
+		return s;
+	for (int i = 0; i < PQntuples(res); i++)
+		arena_push(a, (void ***)out, n, user_from_row(a, res, i));
+	PQclear(res);
+	return STORE_OK;
+}
+
+/* -------------------------------------------------------------- groups */
+
+store_status acct_group_ensure(store *db, const char *name)
+{
+	const char *p[] = {name};
+	return store_query(db, NULL,
+			   "INSERT INTO auth.groups (name) VALUES ($1) ON CONFLICT DO NOTHING", 1, p);
+}
+
+store_status acct_group_grant(store *db, const char *name, const char *perm)
+{
+	const char *p[] = {name, perm};
+	return store_query(db, NULL,
+			   "INSERT INTO auth.group_perms (grp, perm) VALUES ($1, $2)"
+			   " ON CONFLICT DO NOTHING",
+			   2, p);
+}
+
+static int perm_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	size_t rx = perm_rank(x), ry = perm_rank(y);
+	return rx != ry ? (rx < ry ? -1 : 1) : strcmp(x, y);
+}
+
+static Rb__SGroups__GroupsEntry *group_entry(arena *a, const char *name)
+{
+	Rb__SGroups__GroupsEntry *e = arena_alloc(a, sizeof *e);
+	Rb__PermList *pl = arena_alloc(a, sizeof *pl);
+	rb__sgroups__groups_entry__init(e);
+	rb__perm_list__init(pl);
+	e->key = arena_strdup(a, name);
+	e->value = pl;
+	return e;
+}
+
+store_status acct_group_list(store *db, arena *a, Rb__SGroups *out)
+{
+	PGresult *res;
+	Rb__SGroups__GroupsEntry *cur = NULL;
+	store_status s = store_query(db, &res,
+				     "SELECT g.name, p.perm FROM auth.groups g"
+				     " LEFT JOIN auth.group_perms p ON p.grp = g.name"
+				     " ORDER BY g.name, p.perm",
+				     0, NULL);
+	if (s != STORE_OK)
+		return s;
+	/* Rows come grouped by name; a group without permissions is one row
+	 * with a NULL perm. */
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *name = PQgetvalue(res, i, 0);
+		if (!cur || strcmp(cur->key, name) != 0) {
+			cur = group_entry(a, name);
+			arena_push(a, (void ***)&out->groups, &out->n_groups, cur);
+		}
+		if (!PQgetisnull(res, i, 1))
+			arena_push(a, (void ***)&cur->value->perms, &cur->value->n_perms,
+				   col(a, res, i, 1));
+	}
+	PQclear(res);
+	for (size_t i = 0; i < out->n_groups; i++) {
+		Rb__PermList *pl = out->groups[i]->value;
+		if (pl->n_perms > 1)
+			qsort(pl->perms, pl->n_perms, sizeof *pl->perms, perm_cmp);
+	}
+	return STORE_OK;
+}
+
+const Rb__PermList *acct_group_find(const Rb__SGroups *groups, const char *name)
+{
+	for (size_t i = 0; i < groups->n_groups; i++)
+		if (!strcmp(groups->groups[i]->key, name))
+			return groups->groups[i]->value;
+	return NULL;
+}
+
+/* ------------------------------------------------------------- invites */
+
+store_status acct_invite_insert(store *db, const char *code, const char *grp, long ttl_seconds)
+{
+	char ttl[32];
+	snprintf(ttl, sizeof ttl, "%ld", ttl_seconds);
+	const char *p[] = {code, grp, ttl};
+	return store_query(db, NULL,
+			   "INSERT INTO auth.invites (code, grp, expires_at)"
+			   " VALUES ($1, $2, now() + make_interval(secs => $3::bigint))",
+			   3, p);
+}
+
+store_status acct_invite_take(store *db, arena *a, const char *code, char **grp)
+{
+	PGresult *res;
+	const char *p[] = {code};
+	/* One statement that tests and sets: a second taker blocks on the row
+	 * lock, then re-checks used_at after the first commits and finds it set. */
+	store_status s = store_query(db, &res,
+				     "UPDATE auth.invites SET used_at = now()"
+				     " WHERE code = $1 AND used_at IS NULL AND expires_at > now()"
+				     " RETURNING grp",
+				     1, p);
+	*grp = NULL;
+	if (s != STORE_OK)
+		return s;
+	if (PQntuples(res) > 0)
+		*grp = col(a, res, 0, 0);
+	PQclear(res);
+	return STORE_OK;
+}

@@ -1,0 +1,63 @@
+/* The auth schema's data: accounts, groups and their permissions, invites.
+ * Every function is one or two parameterized statements on the store it is
+ * given, so callers decide what runs inside a transaction. Results are
+ * copied into the caller's arena (freed with the request). Each returns
+ * STORE_OK or the store's failure (logged by the store). */
+#ifndef AUTH_ACCT_H
+#define AUTH_ACCT_H
+
+#include <stddef.h>
+
+#include "arena.h"
+#include "rebuttal.pb-c.h"
+#include "store.h"
+
+/* Every permission the protocol knows, in the order clients are shown
+ * them (PROTOCOL.md §2). The only list of them in authsvc. */
+extern const char *const acct_perms[];
+extern const size_t acct_nperms;
+int acct_perm_known(const char *perm);
+
+typedef struct {
+	char *id;
+	char *email; /* normalized (acct_email_normalize) */
+	char *name;
+	char *pwhash;
+	char *grp;
+	int hidden;
+} acct_user;
+
+/* Trimmed of ASCII white space and ASCII-lowercased, in a; NULL stays NULL.
+ * Emails are stored and looked up in this form only. */
+char *acct_email_normalize(arena *a, const char *email);
+/* Gravatar URL for a normalized email, or NULL when fallback is empty
+ * (Gravatar off: avatars stay unset everywhere). */
+char *acct_avatar(arena *a, const char *fallback, const char *email);
+/* Lowercase hex sha256 of a normalized email (65 bytes with the NUL). */
+void acct_email_hash(const char *email, char out[65]);
+
+/* *out is NULL when no account has this (normalized) email. */
+store_status acct_user_by_email(store *db, arena *a, const char *email, acct_user **out);
+/* *inserted is 0 when the email is taken (nothing is written then). */
+store_status acct_user_insert(store *db, const acct_user *u, int *inserted);
+/* *found is 0 when no account has this email. */
+store_status acct_user_set_pwhash(store *db, const char *email, const char *pwhash, int *found);
+/* Every account sorted by name, ignoring case (then id: a stable order). */
+store_status acct_user_list(store *db, arena *a, acct_user ***out, size_t *n);
+
+/* Creates the group without permissions unless it exists. */
+store_status acct_group_ensure(store *db, const char *name);
+store_status acct_group_grant(store *db, const char *name, const char *perm);
+/* Every group, empty ones included, each with its permissions in
+ * acct_perms order, as the updateGroups packet carries them. */
+store_status acct_group_list(store *db, arena *a, Rb__SGroups *out);
+/* The group's list in an acct_group_list result, or NULL. */
+const Rb__PermList *acct_group_find(const Rb__SGroups *groups, const char *name);
+
+store_status acct_invite_insert(store *db, const char *code, const char *grp, long ttl_seconds);
+/* Marks the invite used if it is unused and unexpired, and returns its
+ * group in *grp; *grp is NULL when it was not. The row lock this takes makes
+ * concurrent takers of one code wait, so exactly one gets it. */
+store_status acct_invite_take(store *db, arena *a, const char *code, char **grp);
+
+#endif

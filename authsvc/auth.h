@@ -1,0 +1,44 @@
+/* What the modules of authsvc share: its settings and its state. */
+#ifndef AUTH_AUTH_H
+#define AUTH_AUTH_H
+
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "bus.h"
+#include "store.h"
+
+/* Filled once by cfg_load from the table in main.c; read-only afterwards.
+ * Strings point into the environment or the table. */
+typedef struct {
+	const char *nats_url;
+	const char *pg;
+	const char *admin_password;
+	const char *public_url;
+	const char *infinite_signup;
+	const char *gravatar;
+	long health_port;
+	long pwhash_opslimit;
+	long pwhash_memlimit;
+	long invite_ttl;
+} auth_config;
+
+typedef struct {
+	const auth_config *cfg;
+	bus *bus;
+	/* The handlers' connection. Handlers run one at a time on the
+	 * subscription thread, so it needs no lock; nothing else touches it. */
+	store *db;
+	/* public_url without trailing slashes is its first public_url_len bytes. */
+	int public_url_len;
+	/* A hash of a random password, verified against when an email is
+	 * unknown so that a failed login costs the same either way. */
+	char dummy_hash[crypto_pwhash_STRBYTES];
+	/* Set at shutdown: requests still arriving are refused, not served. */
+	atomic_int closing;
+	/* Requests inside a handler right now (0 or 1): shutdown waits for 0. */
+	atomic_int busy;
+} auth_app;
+
+#endif

@@ -1,0 +1,531 @@
+/* Request handlers. Every request goes through dispatch(), which finds the
+ * row, refuses what the row does not admit (caller, permission), runs the
+ * handler and counts the outcome; handlers only check their fields.
+ * All of it runs on the subscription's cnats thread, one request at a time. */
+#include "handlers.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "acct.h"
+#include "auth.h"
+#include "event.h"
+#include "idem.h"
+#include "log.h"
+#include "pw.h"
+#include "throttle.h"
+#include "uuid.h"
+#include "valid.h"
+
+/* Row flags. */
+enum {
+	/* Only for services and operator tools: refused when the envelope
+	 * names a user or a gateway (the gateway always sets its id). */
+	INTERNAL = 1,
+	/* A failed reply also closes the connection (PROTOCOL.md §1: a failed
+	 * login is answered with error, then close). */
+	CLOSE_ON_ERROR = 2,
+};
+
+/* payload case, op (= envelope member name), permission, flags.
+ * Later: createuser, updateuser, removeuser, setusergroup, creategroup,
+ * updategroup, removegroup, each one row here and one h_<op> below. */
+#define ROUTES(X)                                               \
+	X(LOGIN, login, NULL, CLOSE_ON_ERROR)                   \
+	X(SIGNUP, signup, NULL, 0)                              \
+	X(INVITE, invite, "inviteUserAny", 0)                   \
+	X(LIST_USERS, list_users, NULL, INTERNAL)               \
+	X(ADMIN_CREATE_USER, admin_create_user, NULL, INTERNAL) \
+	X(ADMIN_SET_PASSWORD, admin_set_password, NULL, INTERNAL) \
+	X(ADMIN_INVITE, admin_invite, NULL, INTERNAL)
+
+typedef struct {
+	Rb__Envelope__PayloadCase payload;
+	const char *op;
+	const char *perm; /* needed in the envelope's permission set, or NULL */
+	int flags;
+	void (*fn)(svc_req *r);
+} route;
+
+#define DECLARE(P, op, perm, flags) static void h_##op(svc_req *r);
+ROUTES(DECLARE)
+#undef DECLARE
+
+static void dispatch(svc_req *r);
+
+#define ROW(P, op, perm, flags) {RB__ENVELOPE__PAYLOAD_##P, #op, perm, flags, h_##op},
+static const route routes[] = {ROUTES(ROW)};
+#undef ROW
+#define SVC_ROW(P, op, perm, flags) {RB__ENVELOPE__PAYLOAD_##P, dispatch},
+static const svc_route svc_routes[] = {ROUTES(SVC_ROW)};
+#undef SVC_ROW
+
+#define NROUTES (sizeof routes / sizeof *routes)
+#define NCODES (RB__CODE__UNAVAILABLE + 1)
+
+/* Written by the subscription thread, read by the health thread. */
+static atomic_ulong counts[NROUTES][NCODES];
+static atomic_ulong micros[NROUTES];
+
+const svc_route *handlers_routes(size_t *n)
+{
+	*n = NROUTES;
+	return svc_routes;
+}
+
+/* A protobuf-c message of type T in the request's arena, initialized. */
+#define NEW(r, T, INIT) ((T *)memcpy(arena_alloc((r)->arena, sizeof(T)), &(T)INIT, sizeof(T)))
+
+/* Queues packet msg (member `member`, case CASE) to the requester. */
+#define DELIVER(r, CASE, member, msg)                          \
+	do {                                                   \
+		Rb__Delivery *d_ = svc_delivery(r);            \
+		d_->packet_case = RB__DELIVERY__PACKET_##CASE; \
+		d_->member = (msg);                            \
+		svc_reply_deliver((r), d_);                    \
+	} while (0)
+
+static const char *op_of(const svc_req *r)
+{
+	return envelope_type(r->env);
+}
+
+static void fail_store(svc_req *r, store_status s)
+{
+	if (s == STORE_DOWN)
+		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the account store is unavailable, try again",
+			 op_of(r));
+	else
+		svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", op_of(r));
+}
+
+static int nonempty(const char *s)
+{
+	return s && *s;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static const route *route_of(Rb__Envelope__PayloadCase pc)
+{
+	for (size_t i = 0; i < NROUTES; i++)
+		if (routes[i].payload == pc)
+			return &routes[i];
+	return NULL;
+}
+
+/* The oneof member itself (every member is a message): NULL when a sender
+ * set the case without the message. */
+static const void *payload_of(const Rb__Envelope *e)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(&rb__envelope__descriptor, (unsigned)e->payload_case);
+	return f ? *(const void *const *)((const char *)e + f->offset) : NULL;
+}
+
+/* 1 when the row admits the request, else fills the refusal. */
+static int admit(svc_req *r, const route *rt)
+{
+	const Rb__Envelope *e = r->env;
+	auth_app *app = r->app;
+
+	if (atomic_load(&app->closing))
+		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the service is shutting down, try again", rt->op);
+	else if (!payload_of(e))
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: the request has no payload", rt->op);
+	else if (e->request_id && strlen(e->request_id) > IDEM_REQUEST_ID_MAX)
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: request_id is too long", rt->op);
+	else if ((rt->flags & INTERNAL) && (nonempty(e->user_id) || nonempty(e->gateway_id)))
+		svc_fail(r, RB__CODE__DENIED, "Permission denied");
+	else if (rt->perm && !env_has_perm(e, rt->perm))
+		svc_fail(r, RB__CODE__DENIED, "Permission denied \"%s\"", rt->perm);
+	else
+		return 1;
+	return 0;
+}
+
+/* Counts the outcome of one request for /metrics. */
+static void account(const route *rt, const Rb__Reply *rep, const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long us = (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
+	size_t i = (size_t)(rt - routes), code = (size_t)rep->code < NCODES ? (size_t)rep->code : 0;
+	atomic_fetch_add(&counts[i][code], 1);
+	atomic_fetch_add(&micros[i], (unsigned long)(us > 0 ? us : 0));
+	log_debug("%s: code %d in %ld us", rt->op, (int)rep->code, us);
+}
+
+/* cnats subscription thread: every request of every route (svc only
+ * hands over payloads of the table). */
+static void dispatch(svc_req *r)
+{
+	const route *rt = route_of(r->env->payload_case);
+	auth_app *app = r->app;
+	Rb__Reply *rep = r->reply;
+	struct timespec t0;
+
+	if (!rt)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Counted before `closing` is read (in admit): shutdown sets closing
+	 * first and then waits for busy to drop, so no request slips between. */
+	atomic_fetch_add(&app->busy, 1);
+	if (admit(r, rt))
+		rt->fn(r);
+	atomic_fetch_sub(&app->busy, 1);
+	/* A refusal carries only its message: nothing half built. */
+	if (rep->code != RB__CODE__OK) {
+		rep->n_deliver = 0;
+		rep->deliver = NULL;
+		rep->login = NULL;
+		rep->n_users = 0;
+		rep->users = NULL;
+		rep->has_close = rep->close = (rt->flags & CLOSE_ON_ERROR) != 0;
+	}
+	account(rt, rep, &t0);
+}
+
+void handlers_metrics(buf *out)
+{
+	static const char *const codes[NCODES] = {"OK",	    "BAD_REQUEST", "DENIED",     "NOT_FOUND",
+						  "CONFLICT", "INTERNAL",    "UNAVAILABLE"};
+	buf_adds(out, "# TYPE authsvc_requests_total counter\n");
+	for (size_t i = 0; i < NROUTES; i++)
+		for (size_t c = 0; c < NCODES; c++)
+			buf_addf(out, "authsvc_requests_total{op=\"%s\",code=\"%s\"} %lu\n",
+				 routes[i].op, codes[c], atomic_load(&counts[i][c]));
+	buf_adds(out, "# TYPE authsvc_request_seconds_total counter\n");
+	for (size_t i = 0; i < NROUTES; i++)
+		buf_addf(out, "authsvc_request_seconds_total{op=\"%s\"} %.6f\n", routes[i].op,
+			 (double)atomic_load(&micros[i]) / 1e6);
+}
+
+/* --------------------------------------------------------------- login */
+
+/* Everything a successful login answers: LoginResult, then login,
+ * updatePerms, updateGroups, welcome, in that order. */
+static void login_reply(svc_req *r, const acct_user *u)
+{
+	auth_app *app = r->app;
+	Rb__SGroups *groups = NEW(r, Rb__SGroups, RB__SGROUPS__INIT);
+	store_status s = acct_group_list(app->db, r->arena, groups);
+	if (s != STORE_OK) {
+		fail_store(r, s);
+		return;
+	}
+	/* A user whose group was removed keeps its name and has no perms. */
+	const Rb__PermList *pl = acct_group_find(groups, u->grp);
+	Rb__LoginResult *lr = NEW(r, Rb__LoginResult, RB__LOGIN_RESULT__INIT);
+	lr->user_id = u->id;
+	lr->name = u->name;
+	lr->group = u->grp;
+	lr->n_perms = pl ? pl->n_perms : 0;
+	lr->perms = pl ? pl->perms : NULL;
+	r->reply->login = lr;
+
+	Rb__SLogin *l = NEW(r, Rb__SLogin, RB__SLOGIN__INIT);
+	l->userid = u->id;
+	l->has_success = l->success = 1;
+	DELIVER(r, LOGIN, login, l);
+	Rb__SPerms *p = NEW(r, Rb__SPerms, RB__SPERMS__INIT);
+	p->n_perms = lr->n_perms;
+	p->perms = lr->perms;
+	DELIVER(r, UPDATE_PERMS, updateperms, p);
+	DELIVER(r, UPDATE_GROUPS, updategroups, groups);
+	/* An unset message renders as null; clients want the empty menus. */
+	Rb__SWelcome *w = NEW(r, Rb__SWelcome, RB__SWELCOME__INIT);
+	w->contextmenus = NEW(r, Rb__ContextMenus, RB__CONTEXT_MENUS__INIT);
+	DELIVER(r, WELCOME, welcome, w);
+}
+
+static void h_login(svc_req *r)
+{
+	auth_app *app = r->app;
+	const Rb__CLogin *c = r->env->login;
+	const char *addr = nonempty(r->env->client_addr) ? r->env->client_addr : "";
+	char *email = acct_email_normalize(r->arena, c->email);
+	acct_user *u = NULL;
+
+	if (!email || !c->password) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "login: %s is missing", email ? "password" : "email");
+		return;
+	}
+	if (!throttle_allow(app, email, addr)) {
+		svc_fail(r, RB__CODE__DENIED, "Permission denied");
+		return;
+	}
+	store_status s = acct_user_by_email(app->db, r->arena, email, &u);
+	if (s != STORE_OK) {
+		fail_store(r, s);
+		return;
+	}
+	/* An unknown email costs a verify too: the reply time must not tell
+	 * which emails have accounts. */
+	int ok = pw_verify(u ? u->pwhash : app->dummy_hash, c->password) && u;
+	throttle_record(app, email, addr, ok);
+	if (!ok) {
+		log_info("login: denied for %s%s%s", email, *addr ? " from " : "", addr);
+		svc_fail(r, RB__CODE__DENIED, "Permission denied");
+		return;
+	}
+	login_reply(r, u);
+}
+
+/* -------------------------------------------------------------- signup */
+
+/* Fills u from checked fields and hashes the password. 0, or -1 with the
+ * refusal filled. u->grp is left to the caller. */
+static int account_from(svc_req *r, acct_user *u, const char *email, const char *name,
+			const char *password)
+{
+	auth_app *app = r->app;
+	const char *why;
+	char *hash;
+
+	u->email = acct_email_normalize(r->arena, email);
+	if ((why = valid_user_name(name)) || (why = valid_password(password)) ||
+	    (why = valid_email(u->email))) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: %s", op_of(r), why);
+		return -1;
+	}
+	hash = arena_alloc(r->arena, crypto_pwhash_STRBYTES);
+	if (pw_hash(app->cfg, password, hash) < 0) {
+		svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", op_of(r));
+		return -1;
+	}
+	u->id = arena_alloc(r->arena, UUID_STR_LEN + 1);
+	uuid_new(u->id);
+	u->name = arena_strdup(r->arena, name);
+	u->pwhash = hash;
+	return 0;
+}
+
+/* Inside the transaction: the group (from the invite, or the open sign-up
+ * group), then the account. Fills the refusal when one is due. */
+static store_status signup_writes(svc_req *r, acct_user *u, const char *code)
+{
+	auth_app *app = r->app;
+	int inserted = 0;
+	store_status s;
+
+	if (code) {
+		s = acct_invite_take(app->db, r->arena, code, &u->grp);
+		if (s == STORE_OK && !u->grp) {
+			svc_fail(r, RB__CODE__CONFLICT, "signup: invite code is invalid, used or expired");
+			return s;
+		}
+	} else {
+		u->grp = (char *)app->cfg->infinite_signup;
+		s = acct_group_ensure(app->db, u->grp);
+	}
+	if (s == STORE_OK)
+		s = acct_user_insert(app->db, u, &inserted);
+	if (s == STORE_OK && !inserted)
+		svc_fail(r, RB__CODE__CONFLICT, "%s: email is already in use", op_of(r));
+	return s;
+}
+
+/* Runs writes in an idempotent transaction (idem.h) and, once committed,
+ * announces the account. An account the retry of a request finds made
+ * already was announced by the first try. */
+static void create_account(svc_req *r, acct_user *u, const char *code,
+			   store_status (*writes)(svc_req *, acct_user *, const char *))
+{
+	auth_app *app = r->app;
+	int replayed;
+	store_status s = idem_begin(r, app->db, &replayed);
+
+	if (s != STORE_OK || replayed) {
+		if (s != STORE_OK)
+			fail_store(r, s);
+		return;
+	}
+	s = writes(r, u, code);
+	if (s != STORE_OK || r->reply->code != RB__CODE__OK) {
+		/* The invite is not consumed when the account is refused. */
+		idem_abort(app->db);
+		if (s != STORE_OK)
+			fail_store(r, s);
+		return;
+	}
+	s = idem_commit(r, app->db);
+	if (s != STORE_OK) {
+		fail_store(r, s);
+		return;
+	}
+	log_info("%s: account %s <%s> in group %s", op_of(r), u->id, u->email, u->grp);
+	event_user(app, "user_created", u);
+}
+
+static void h_signup(svc_req *r)
+{
+	auth_app *app = r->app;
+	const Rb__CSignup *c = r->env->signup;
+	acct_user u = {0};
+	int open = c->signup && !strcmp(c->signup, "signup");
+
+	if (!c->signup) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "signup: signUp must be an invite code or \"signup\"");
+		return;
+	}
+	if (open && !*app->cfg->infinite_signup) {
+		svc_fail(r, RB__CODE__DENIED, "signup: open sign-up is disabled");
+		return;
+	}
+	if (!open && !uuid_valid(c->signup)) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "signup: invite code is invalid, used or expired");
+		return;
+	}
+	if (account_from(r, &u, c->email, c->username, c->password) < 0)
+		return;
+	DELIVER(r, REFRESH_NOW, refreshnow, NEW(r, Rb__SEmpty, RB__SEMPTY__INIT));
+	create_account(r, &u, open ? NULL : c->signup, signup_writes);
+}
+
+/* -------------------------------------------------------------- invite */
+
+static store_status invite_writes(svc_req *r, const char *grp, const char *code)
+{
+	auth_app *app = r->app;
+	store_status s = acct_group_ensure(app->db, grp);
+	if (s == STORE_OK)
+		s = acct_invite_insert(app->db, code, grp, app->cfg->invite_ttl);
+	return s;
+}
+
+/* invite and admin_invite: a single-use code into grp (created if missing),
+ * answered with an invite packet. Idempotent like sign-up, so a retry
+ * answers with the same code instead of making a second one. */
+static void make_invite(svc_req *r, const char *grp)
+{
+	auth_app *app = r->app;
+	char *code = arena_alloc(r->arena, UUID_STR_LEN + 1);
+	int replayed;
+
+	if (!text_name_ok(grp, 1, 64)) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: groupName must be 1-64 printable characters",
+			 op_of(r));
+		return;
+	}
+	uuid_new(code);
+	Rb__SInvite *inv = NEW(r, Rb__SInvite, RB__SINVITE__INIT);
+	inv->invite_code = code;
+	inv->url = arena_printf(r->arena, "%.*s/?invite=%s", app->public_url_len,
+				app->cfg->public_url, code);
+	DELIVER(r, INVITE, invite, inv);
+
+	store_status s = idem_begin(r, app->db, &replayed);
+	if (s == STORE_OK && !replayed) {
+		s = invite_writes(r, grp, code);
+		if (s == STORE_OK)
+			s = idem_commit(r, app->db);
+		else
+			idem_abort(app->db);
+		if (s == STORE_OK)
+			log_info("%s: invite %s into group %s", op_of(r), code, grp);
+	}
+	if (s != STORE_OK)
+		fail_store(r, s);
+}
+
+static void h_invite(svc_req *r)
+{
+	make_invite(r, r->env->invite->groupname);
+}
+
+static void h_admin_invite(svc_req *r)
+{
+	make_invite(r, r->env->admin_invite->group);
+}
+
+/* ---------------------------------------------------------- list_users */
+
+static Rb__User *user_msg(svc_req *r, const acct_user *u)
+{
+	auth_app *app = r->app;
+	Rb__User *m = NEW(r, Rb__User, RB__USER__INIT);
+	m->id = u->id;
+	m->name = u->name;
+	m->has_hidden = 1;
+	m->hidden = u->hidden;
+	m->avatar = acct_avatar(r->arena, app->cfg->gravatar, u->email);
+	return m;
+}
+
+static void h_list_users(svc_req *r)
+{
+	auth_app *app = r->app;
+	acct_user **users;
+	size_t n;
+	store_status s = acct_user_list(app->db, r->arena, &users, &n);
+
+	if (s != STORE_OK) {
+		fail_store(r, s);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		arena_push(r->arena, (void ***)&r->reply->users, &r->reply->n_users,
+			   user_msg(r, users[i]));
+}
+
+/* ------------------------------------------------------ operator tools */
+
+static store_status admin_writes(svc_req *r, acct_user *u, const char *unused)
+{
+	auth_app *app = r->app;
+	int inserted = 0;
+	store_status s = acct_group_ensure(app->db, u->grp);
+
+	(void)unused;
+	if (s == STORE_OK)
+		s = acct_user_insert(app->db, u, &inserted);
+	if (s == STORE_OK && !inserted)
+		svc_fail(r, RB__CODE__CONFLICT, "admin_create_user: email is already in use");
+	return s;
+}
+
+static void h_admin_create_user(svc_req *r)
+{
+	const Rb__AdminCreateUser *c = r->env->admin_create_user;
+	acct_user u = {0};
+
+	if (!text_name_ok(c->group, 1, 64)) {
+		svc_fail(r, RB__CODE__BAD_REQUEST,
+			 "admin_create_user: group must be 1-64 printable characters");
+		return;
+	}
+	if (account_from(r, &u, c->email, c->name, c->password) < 0)
+		return;
+	u.grp = arena_strdup(r->arena, c->group);
+	/* The new account, so the tool can show its id. */
+	arena_push(r->arena, (void ***)&r->reply->users, &r->reply->n_users, user_msg(r, &u));
+	create_account(r, &u, NULL, admin_writes);
+}
+
+static void h_admin_set_password(svc_req *r)
+{
+	auth_app *app = r->app;
+	const Rb__AdminSetPassword *c = r->env->admin_set_password;
+	char *email = acct_email_normalize(r->arena, c->email);
+	char hash[crypto_pwhash_STRBYTES];
+	const char *why;
+	int found = 0;
+
+	if ((why = valid_email(email)) || (why = valid_password(c->password))) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "admin_set_password: %s", why);
+		return;
+	}
+	if (pw_hash(app->cfg, c->password, hash) < 0) {
+		svc_fail(r, RB__CODE__INTERNAL, "admin_set_password: internal error");
+		return;
+	}
+	store_status s = acct_user_set_pwhash(app->db, email, hash, &found);
+	if (s != STORE_OK)
+		fail_store(r, s);
+	else if (!found)
+		svc_fail(r, RB__CODE__NOT_FOUND, "admin_set_password: no account has this email");
+	else
+		log_info("admin_set_password: new password for %s", email);
+}

@@ -1,0 +1,19 @@
+/* The requests authsvc serves on rb.auth.<op> (queue group auth): one row
+ * each in the ROUTES table of handlers.c. */
+#ifndef AUTH_HANDLERS_H
+#define AUTH_HANDLERS_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "svc.h"
+
+/* The table for svc_start (static storage); its length in *n. The app
+ * given to svc_start must be an auth_app. */
+const svc_route *handlers_routes(size_t *n);
+
+/* Appends Prometheus lines (requests and time per op and reply code).
+ * Runs on the health thread. */
+void handlers_metrics(buf *out);
+
+#endif

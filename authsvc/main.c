@@ -1,0 +1,218 @@
+/* authsvc: accounts, password hashes, groups and permissions, invites,
+ * sign-up, login and first-start bootstrap, served on rb.auth.<op>.
+ * This file only wires the parts together; see README.md. */
+#include <nats/nats.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "bootstrap.h"
+#include "config.h"
+#include "handlers.h"
+#include "health.h"
+#include "idem.h"
+#include "log.h"
+#include "migrations.h"
+#include "proc.h"
+#include "pw.h"
+#include "svc.h"
+#include "valid.h"
+
+/* The defaults below are libsodium's INTERACTIVE limits, written out
+ * because the config table wants literals. */
+_Static_assert(crypto_pwhash_OPSLIMIT_INTERACTIVE == 2, "opslimit default");
+_Static_assert(crypto_pwhash_MEMLIMIT_INTERACTIVE == 67108864, "memlimit default");
+_Static_assert(crypto_pwhash_MEMLIMIT_MIN == 8192 && crypto_pwhash_OPSLIMIT_MIN == 1, "minima");
+
+#define PING_EVERY_MS 5000
+#define PRUNE_EVERY_MS (3600 * 1000)
+#define START_RETRY_MS 2000
+#define STOP_WAIT_MS 10000
+
+static const cfg_field settings[] = {
+	CFG_S("REBUTTAL_NATS_URL", auth_config, nats_url, "nats://127.0.0.1:4222",
+	      "NATS server URL"),
+	CFG_S("REBUTTAL_PG", auth_config, pg,
+	      "host=127.0.0.1 port=5432 dbname=rebuttal user=rebuttal gssencmode=disable",
+	      "libpq connection string of the database holding schema auth"),
+	CFG_I("REBUTTAL_HEALTH_PORT", auth_config, health_port, 9101, 1, 65535,
+	      "port of /healthz, /readyz and /metrics"),
+	CFG_SECRET("REBUTTAL_ADMIN_PASSWORD", auth_config, admin_password,
+		   "root@localhost's password at first start; empty: random, logged once"),
+	CFG_I("REBUTTAL_PWHASH_OPSLIMIT", auth_config, pwhash_opslimit, 2, 1, 1000,
+	      "argon2id passes per password hash"),
+	CFG_I("REBUTTAL_PWHASH_MEMLIMIT", auth_config, pwhash_memlimit, 67108864, 8192,
+	      4294967296, "argon2id memory per password hash, in bytes"),
+	CFG_I("REBUTTAL_INVITE_TTL", auth_config, invite_ttl, 604800, 60, 315360000,
+	      "seconds an invite stays valid"),
+	CFG_S("REBUTTAL_PUBLIC_URL", auth_config, public_url, "http://127.0.0.1:9000",
+	      "public base URL of the gateway, for invite links"),
+	CFG_S("REBUTTAL_INFINITE_SIGNUP", auth_config, infinite_signup, "",
+	      "group that open sign-up (signUp \"signup\") joins; empty: off"),
+	CFG_S("REBUTTAL_GRAVATAR", auth_config, gravatar, "",
+	      "Gravatar d= fallback (e.g. identicon); empty: no avatars"),
+};
+#define NSETTINGS (sizeof settings / sizeof *settings)
+
+typedef struct {
+	auth_app app;
+	store *maint;	    /* main thread's connection: start-up, pings, pruning */
+	atomic_int serving; /* svc started; read by the health thread */
+} authsvc;
+
+/* Health thread. */
+static int ready(void *ud)
+{
+	authsvc *a = ud;
+	return atomic_load(&a->serving) && bus_connected(a->app.bus) && store_up(a->maint);
+}
+
+/* Health thread. */
+static void metrics(void *ud, buf *out)
+{
+	authsvc *a = ud;
+	buf_addf(out, "# TYPE authsvc_db_up gauge\nauthsvc_db_up %d\n", store_up(a->maint));
+	handlers_metrics(out);
+}
+
+/* Values the table cannot judge alone. 0, or -1 after logging each. */
+static int config_check(const auth_config *c)
+{
+	const char *why;
+	int rc = 0;
+
+	if (*c->admin_password && (why = valid_password(c->admin_password))) {
+		log_error("config: REBUTTAL_ADMIN_PASSWORD: %s", why);
+		rc = -1;
+	}
+	if (*c->infinite_signup && !text_name_ok(c->infinite_signup, 1, 64)) {
+		log_error("config: REBUTTAL_INFINITE_SIGNUP must be a group name (1-64 printable characters)");
+		rc = -1;
+	}
+	if (strncmp(c->public_url, "http://", 7) && strncmp(c->public_url, "https://", 8)) {
+		log_error("config: REBUTTAL_PUBLIC_URL must start with http:// or https://");
+		rc = -1;
+	}
+	return rc;
+}
+
+static void usage(void)
+{
+	printf("authsvc: accounts, groups, invites, sign-up and login of Rebuttal.\n"
+	       "Settings (environment):\n");
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const char *def = settings[i].def ? settings[i].def : "";
+		printf("  %-26s %s%s%s%s\n", settings[i].env, settings[i].help, *def ? " (default: " : "",
+		       def, *def ? ")" : "");
+	}
+}
+
+/* Settings, the derived values and the dummy hash. 0 or -1 (logged). */
+static int app_init(authsvc *a, auth_config *cfg)
+{
+	char pw[32];
+	size_t len;
+
+	if (cfg_load(settings, NSETTINGS, cfg) < 0 || config_check(cfg) < 0)
+		return -1;
+	cfg_print(settings, NSETTINGS, cfg);
+	a->app.cfg = cfg;
+	/* Invite links are "<public url>/?invite=": no double slash. */
+	for (len = strlen(cfg->public_url); len > 0 && cfg->public_url[len - 1] == '/'; len--)
+		;
+	a->app.public_url_len = (int)len;
+	pw_random(pw, sizeof pw - 1);
+	return pw_hash(cfg, pw, a->app.dummy_hash);
+}
+
+/* Schema, stale replies, first-start rows: retried until they work (the
+ * database may come up after us) or we are asked to stop. 0 when done. */
+static int store_prepare(authsvc *a)
+{
+	while (!proc_stopping()) {
+		store_status s = migrate_run(a->maint);
+		if (s == STORE_OK)
+			s = idem_prune(a->maint);
+		if (s == STORE_OK)
+			s = boot_run(&a->app, a->maint);
+		if (s == STORE_OK)
+			return 0;
+		log_warn("start: database not ready (%s); retrying in %d ms", store_status_text(s),
+			 START_RETRY_MS);
+		proc_sleep_ms(START_RETRY_MS);
+	}
+	return -1;
+}
+
+/* Main thread until SIGTERM/SIGINT: keeps readiness honest and prunes. */
+static void run(authsvc *a)
+{
+	int64_t next_ping = bus_now_ms() + PING_EVERY_MS, next_prune = bus_now_ms() + PRUNE_EVERY_MS;
+
+	while (!proc_stopping()) {
+		proc_sleep_ms(200);
+		int64_t now = bus_now_ms();
+		if (now >= next_ping) {
+			(void)store_ping(a->maint); /* store_up reflects the outcome */
+			next_ping = now + PING_EVERY_MS;
+		}
+		if (now >= next_prune) {
+			(void)idem_prune(a->maint); /* failures are logged; next hour then */
+			next_prune = now + PRUNE_EVERY_MS;
+		}
+	}
+}
+
+/* Lets the request in flight finish: new ones are refused from now on. */
+static void drain(authsvc *a, svc *s)
+{
+	atomic_store(&a->app.closing, 1);
+	atomic_store(&a->serving, 0);
+	for (int waited = 0; atomic_load(&a->app.busy) && waited < STOP_WAIT_MS; waited += 10)
+		proc_sleep_ms(10);
+	svc_stop(s);
+	/* svc_stop does not wait for a callback that is still replying. */
+	proc_sleep_ms(100);
+}
+
+int main(int argc, char **argv)
+{
+	static authsvc a;
+	static auth_config cfg;
+	health *h = NULL;
+	svc *s = NULL;
+	int rc = 1;
+
+	if (argc > 1) {
+		usage();
+		return strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? 2 : 0;
+	}
+	if (proc_init("authsvc") < 0 || app_init(&a, &cfg) < 0)
+		return 1;
+	a.app.bus = bus_open(cfg.nats_url, "authsvc", BUS_SEND_ASAP);
+	a.maint = store_open(cfg.pg, "main");
+	if (a.app.bus && a.maint)
+		h = health_start((int)cfg.health_port, ready, metrics, &a);
+	if (h && store_prepare(&a) == 0 && (a.app.db = store_open(cfg.pg, "requests"))) {
+		size_t n;
+		const svc_route *routes = handlers_routes(&n);
+		s = svc_start(a.app.bus, "auth", routes, n, &a.app);
+	}
+	if (s) {
+		atomic_store(&a.serving, 1);
+		run(&a);
+		drain(&a, s);
+	}
+	/* Asked to stop, even before start-up finished: a clean exit. */
+	if (proc_stopping())
+		rc = 0;
+	log_info("stopping");
+	health_stop(h);
+	bus_close(a.app.bus);
+	/* Joins cnats' threads, so no callback can still be using a store. */
+	if (nats_CloseAndWait(2000) != NATS_OK)
+		log_warn("NATS library did not shut down within 2 s");
+	store_close(a.app.db);
+	store_close(a.maint);
+	return rc;
+}

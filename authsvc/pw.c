@@ -1,0 +1,32 @@
+#include "pw.h"
+
+#include <string.h>
+
+#include "log.h"
+
+int pw_hash(const auth_config *cfg, const char *pw, char out[crypto_pwhash_STRBYTES])
+{
+	if (crypto_pwhash_str(out, pw, strlen(pw), (unsigned long long)cfg->pwhash_opslimit,
+			      (size_t)cfg->pwhash_memlimit) != 0) {
+		log_error("pw: argon2id hash failed (out of memory at memlimit %ld?)",
+			  cfg->pwhash_memlimit);
+		return -1;
+	}
+	return 0;
+}
+
+int pw_verify(const char *hash, const char *pw)
+{
+	return crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+}
+
+void pw_random(char *out, size_t len)
+{
+	/* 62 symbols: 20 of them carry ~119 bits, and nothing in them needs
+	 * quoting in a shell, a URL or JSON. */
+	static const char alphabet[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	for (size_t i = 0; i < len; i++)
+		out[i] = alphabet[randombytes_uniform(sizeof alphabet - 1)];
+	out[len] = '\0';
+}
