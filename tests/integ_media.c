@@ -1,0 +1,556 @@
+/* mediasvc: WebRTC relay (video, letmesee), golive/chatdev in voice rooms,
+ * server mute, talking flood control and the extension hooks, over one and
+ * two gateways.
+ *
+ * "Nobody else got it" is proven with a barrier rather than a sleep: the
+ * barrier user flips its `talking` flag and every watcher waits for that
+ * broadcast. mediasvc publishes everything on one NATS connection and each
+ * gateway receives on one connection in order, so once a watcher has the
+ * barrier's frame, anything published for it before has arrived too. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "integ.h"
+
+#define MEDIA_GW2 "gateway m2" /* this file's second gateway (instance gateway-m2) */
+#define SETTLE_MS 700         /* quiet time that ends a flood: several throttle windows */
+
+typedef struct {
+	wsc *c;
+	char id[64];
+	char email[64];
+	int talking; /* the barrier's last value */
+} who;
+
+/* ------------------------------------------------------------ helpers */
+
+static int gw2_port(void)
+{
+	char out[64];
+	CHECK_EQ_INT(stack("start-part " MEDIA_GW2, out, sizeof out), 0);
+	CHECK_MSG(!strncmp(out, "port=", 5), "start-part printed \"%s\"", out);
+	return atoi(out + 5);
+}
+
+/* A fresh account in `group`, logged in on the gateway at `port`. */
+static void user_at(wsc_ctx *ctx, wsc *adm, const char *group, const char *name, int port,
+		    who *w)
+{
+	memset(w, 0, sizeof *w);
+	signup_user(ctx, adm, group, name, w->email);
+	w->c = client_at(ctx, port);
+	snprintf(w->id, sizeof w->id, "%s", login(w->c, w->email, TEST_PASSWORD));
+}
+
+/* Another connection of the same account at `port`. */
+static wsc *second_conn(wsc_ctx *ctx, const who *w, int port)
+{
+	wsc *c = client_at(ctx, port);
+	login(c, w->email, TEST_PASSWORD);
+	return c;
+}
+
+static int jbool(json_t *o, const char *key)
+{
+	return json_is_true(json_object_get(o, key));
+}
+
+/* Next `type` frame whose `key` is `value`; frames before it are skipped. */
+static json_t *expect_for_at(const char *file, int line, wsc *c, const char *type,
+			     const char *key, const char *value)
+{
+	long long until = now_ms() + WAIT_MS;
+	for (;;) {
+		long long left = until - now_ms();
+		json_t *j = left > 0 ? wsc_expect(c, type, (int)left) : NULL;
+		if (!j)
+			rt_fail(file, line, "no `%s` with %s=%s: %s", type, key, value,
+				wsc_last_error(c));
+		if (jstr(j, key) && !strcmp(jstr(j, key), value))
+			return j;
+		json_decref(j);
+	}
+}
+#define expect_for(c, type, key, value) expect_for_at(__FILE__, __LINE__, c, type, key, value)
+
+/* Waits for the `talking` broadcast of uid carrying value. */
+static void expect_talking_at(const char *file, int line, wsc *c, const char *uid, int value)
+{
+	long long until = now_ms() + WAIT_MS;
+	for (;;) {
+		json_t *j = expect_for_at(file, line, c, "talking", "userid", uid);
+		int v = jbool(j, "talking");
+		json_decref(j);
+		if (v == value)
+			return;
+		if (now_ms() > until)
+			rt_fail(file, line, "no `talking` %d for %s", value, uid);
+	}
+}
+#define expect_talking(c, uid, v) expect_talking_at(__FILE__, __LINE__, c, uid, v)
+
+/* See the top of the file. Every watcher must be logged in. */
+static void barrier(who *b, wsc *const *watch, size_t n)
+{
+	b->talking = !b->talking;
+	sendp(b->c, "{\"type\":\"talking\",\"talking\":%s}", b->talking ? "true" : "false");
+	expect_talking(b->c, b->id, b->talking);
+	for (size_t i = 0; i < n; i++)
+		expect_talking(watch[i], b->id, b->talking);
+}
+
+/* Creates a voice room named name-<uniq>; returns its id (static per call). */
+static const char *voice_room(wsc *adm, const char *name)
+{
+	static char ids[4][64];
+	static int next;
+	char full[64];
+	char *id = ids[next++ % 4];
+	snprintf(full, sizeof full, "%s-%s", name, uniq());
+	sendp(adm, "{\"type\":\"createroom\",\"roomType\":\"voice\",\"roomName\":\"%s\"}", full);
+	long long until = now_ms() + WAIT_MS;
+	while (now_ms() < until) {
+		json_t *j = expect(adm, "updateRooms");
+		json_t *list = json_object_get(j, "roomList"), *r;
+		size_t i;
+		json_array_foreach(list, i, r) {
+			if (jstr(r, "name") && !strcmp(jstr(r, "name"), full)) {
+				snprintf(id, 64, "%s", jstr(r, "id"));
+				json_decref(j);
+				return id;
+			}
+		}
+		json_decref(j);
+	}
+	rt_fail(__FILE__, __LINE__, "room %s never showed in updateRooms", full);
+}
+
+static void join(who *w, const char *room)
+{
+	sendp(w->c, "{\"type\":\"joinroom\",\"roomid\":\"%s\"}", room);
+	json_t *j = expect_for(w->c, "joinRoom", "userid", w->id);
+	CHECK_EQ_STR(jstr(j, "roomid"), room);
+	json_decref(j);
+}
+
+/* The user object of uid in an updateUsers list, or in room `room` of an
+ * updateRooms list (borrowed from j). */
+static json_t *user_in(json_t *j, const char *room, const char *uid)
+{
+	json_t *list = room ? NULL : json_object_get(j, "userList"), *x;
+	size_t i;
+	if (room) {
+		json_array_foreach(json_object_get(j, "roomList"), i, x)
+			if (jstr(x, "id") && !strcmp(jstr(x, "id"), room))
+				list = json_object_get(x, "userlist");
+	}
+	json_array_foreach(list, i, x)
+		if (jstr(x, "id") && !strcmp(jstr(x, "id"), uid))
+			return x;
+	return NULL;
+}
+
+/* Waits for an updateUsers (room NULL) or updateRooms whose user uid has
+ * boolean field = value; in updateRooms, a user absent from the room counts
+ * as false. */
+static void expect_list_at(const char *file, int line, wsc *c, const char *room, const char *uid,
+			   const char *field, int value)
+{
+	const char *type = room ? "updateRooms" : "updateUsers";
+	long long until = now_ms() + WAIT_MS;
+	while (now_ms() < until) {
+		json_t *j = wsc_expect(c, type, (int)(until - now_ms()));
+		if (!j)
+			break;
+		json_t *u = user_in(j, room, uid);
+		int got = u ? jbool(u, field) : room ? 0 : -1;
+		json_decref(j);
+		if (got == value)
+			return;
+	}
+	rt_fail(file, line, "no %s with %s %s=%d: %s", type, uid, field, value, wsc_last_error(c));
+}
+#define expect_list(c, room, uid, field, v) expect_list_at(__FILE__, __LINE__, c, room, uid, field, v)
+
+/* ------------------------------------------------------------- relay */
+
+void test_media_video_relay(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	int p1 = gw_port(), p2 = gw2_port();
+	wsc *adm = admin(ctx);
+	who a, b, c, bar;
+	user_at(ctx, adm, "user", "vsender", p1, &a);
+	user_at(ctx, adm, "user", "vtarget", p1, &b);
+	user_at(ctx, adm, "user", "vbystander", p2, &c);
+	user_at(ctx, adm, "user", "vbarrier", p2, &bar);
+	wsc *b2 = second_conn(ctx, &b, p2);
+
+	/* A fromuserid written by the client is ignored: the sender is A. */
+	sendp(a.c, "{\"type\":\"video\",\"touserid\":\"%s\",\"fromuserid\":\"%s\","
+		   "\"payload\":{\"sdp\":\"v=0\",\"type\":\"offer\"}}", b.id, c.id);
+	wsc *targets[] = {b.c, b2};
+	for (size_t i = 0; i < 2; i++) {
+		json_t *v = expect(targets[i], "video");
+		CHECK_EQ_STR(jstr(v, "fromuserid"), a.id);
+		CHECK_EQ_STR(jstr(v, "touserid"), b.id);
+		CHECK_EQ_STR(jstr(json_object_get(v, "payload"), "sdp"), "v=0");
+		json_decref(v);
+	}
+	sendp(a.c, "{\"type\":\"letmesee\",\"touserid\":\"%s\",\"message\":{\"want\":true}}", b.id);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *l = expect(targets[i], "letmesee");
+		CHECK_EQ_STR(jstr(l, "fromuserid"), a.id);
+		CHECK(jbool(json_object_get(l, "message"), "want"));
+		json_decref(l);
+	}
+	wsc *watch[] = {a.c, b.c, b2, c.c, adm};
+	barrier(&bar, watch, 5);
+	/* Exactly one of each to each of B's connections, none to anyone else. */
+	CHECK_EQ_INT(wsc_count_type(b.c, "video") + wsc_count_type(b2, "video"), 2);
+	CHECK_EQ_INT(wsc_count_type(b.c, "letmesee") + wsc_count_type(b2, "letmesee"), 2);
+	wsc *others[] = {a.c, c.c, adm, bar.c};
+	for (size_t i = 0; i < 4; i++) {
+		CHECK_EQ_INT(wsc_count_type(others[i], "video"), 0);
+		CHECK_EQ_INT(wsc_count_type(others[i], "letmesee"), 0);
+		CHECK_EQ_INT(wsc_count_type(others[i], "error"), 0);
+	}
+	wsc_ctx_free(ctx);
+}
+
+/* Opaque JSON is re-emitted as the same JSON value, whatever its type. */
+void test_media_payload_roundtrip(void)
+{
+	static const char *const payloads[] = {
+		"{\"candidate\":\"candidate:1 1 udp 2122260223 10.0.0.1 54321 typ host\","
+		"\"sdpMLineIndex\":0,\"nested\":{\"list\":[1,2.5,\"x\",null,false],\"u\":\"\\u00e9\\u2603\"}}",
+		"\"just a string with \\\"quotes\\\" and \\\\ backslash\"",
+		"true", "false", "12345", "[]", "{}", "\"\"",
+	};
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	who a, b;
+	user_at(ctx, adm, "user", "rtsender", gw_port(), &a);
+	user_at(ctx, adm, "user", "rttarget", gw2_port(), &b);
+	for (size_t i = 0; i < sizeof payloads / sizeof *payloads; i++) {
+		json_t *want = json_loads(payloads[i], JSON_DECODE_ANY, NULL);
+		CHECK_NOT_NULL(want);
+		sendp(a.c, "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":%s}", b.id, payloads[i]);
+		sendp(a.c, "{\"type\":\"letmesee\",\"touserid\":\"%s\",\"message\":%s}", b.id,
+		      payloads[i]);
+		json_t *v = expect(b.c, "video"), *l = expect(b.c, "letmesee");
+		CHECK_MSG(json_equal(json_object_get(v, "payload"), want), "video payload %s changed",
+			  payloads[i]);
+		CHECK_MSG(json_equal(json_object_get(l, "message"), want), "letmesee %s changed",
+			  payloads[i]);
+		json_decref(v), json_decref(l), json_decref(want);
+	}
+	wsc_ctx_free(ctx);
+}
+
+void test_media_relay_offline_dropped(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	who a, off, bar;
+	user_at(ctx, adm, "user", "dsender", gw_port(), &a);
+	user_at(ctx, adm, "user", "doffline", gw_port(), &off);
+	user_at(ctx, adm, "user", "dbarrier", gw2_port(), &bar);
+	wsc_close(off.c); /* an account without connections */
+
+	sendp(a.c, "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":{\"x\":1}}", off.id);
+	sendp(a.c, "{\"type\":\"letmesee\",\"touserid\":\"%s\",\"message\":1}", off.id);
+	/* A user id nobody has. */
+	sendp(a.c, "{\"type\":\"video\",\"touserid\":\"0b7a3f0e-5a43-4c39-9a34-000000000000\","
+		   "\"payload\":{\"x\":1}}");
+	wsc *watch[] = {a.c, adm};
+	barrier(&bar, watch, 2);
+	CHECK_EQ_INT(wsc_count_type(a.c, "error"), 0);
+	CHECK_EQ_INT(wsc_count_type(a.c, "video") + wsc_count_type(adm, "video"), 0);
+	CHECK(!wsc_is_closed(a.c));
+	/* The offline user connects later: nothing was kept for them. */
+	off.c = client(ctx);
+	login(off.c, off.email, TEST_PASSWORD);
+	wsc *watch2[] = {off.c};
+	barrier(&bar, watch2, 1);
+	CHECK_EQ_INT(wsc_count_type(off.c, "video") + wsc_count_type(off.c, "letmesee"), 0);
+	wsc_ctx_free(ctx);
+}
+
+/* Extension hooks: accepted, nothing comes back. */
+void test_media_ext_hooks_accepted(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	who a, bar;
+	user_at(ctx, adm, "user", "extuser", gw_port(), &a);
+	user_at(ctx, adm, "user", "extbarrier", gw_port(), &bar);
+	sendp(a.c, "{\"type\":\"contextoption\",\"context\":\"user\",\"option\":\"kick\","
+		   "\"value\":{\"id\":\"%s\"}}", a.id);
+	sendp(a.c, "{\"type\":\"windowinput\",\"inputid\":\"i1\",\"value\":\"v\","
+		   "\"allinputs\":{\"i1\":\"v\"}}");
+	wsc *watch[] = {a.c};
+	barrier(&bar, watch, 1);
+	CHECK_EQ_INT(wsc_count_type(a.c, "error"), 0);
+	CHECK(!wsc_is_closed(a.c));
+	wsc_ctx_free(ctx);
+}
+
+/* -------------------------------------------------------- voice rooms */
+
+/* A and B in room R1 (B on the second gateway), C in room R2, D in none. */
+typedef struct {
+	wsc_ctx *ctx;
+	wsc *adm;
+	who a, b, c, d, bar;
+	const char *r1, *r2;
+} rooms;
+
+static void rooms_setup(rooms *s, const char *tag)
+{
+	char n[5][32];
+	int p1 = gw_port(), p2 = gw2_port();
+	static const char *const roles[] = {"a", "b", "c", "d", "bar"};
+	for (size_t i = 0; i < 5; i++)
+		snprintf(n[i], sizeof n[i], "%s%s", tag, roles[i]);
+	s->ctx = wsc_ctx_new();
+	s->adm = admin(s->ctx);
+	user_at(s->ctx, s->adm, "user", n[0], p1, &s->a);
+	user_at(s->ctx, s->adm, "user", n[1], p2, &s->b);
+	user_at(s->ctx, s->adm, "user", n[2], p1, &s->c);
+	user_at(s->ctx, s->adm, "user", n[3], p2, &s->d);
+	user_at(s->ctx, s->adm, "user", n[4], p1, &s->bar);
+	s->r1 = voice_room(s->adm, tag);
+	s->r2 = voice_room(s->adm, tag);
+	join(&s->a, s->r1);
+	join(&s->b, s->r1);
+	join(&s->c, s->r2);
+}
+
+static void rooms_barrier(rooms *s)
+{
+	wsc *watch[] = {s->a.c, s->b.c, s->c.c, s->d.c, s->adm};
+	barrier(&s->bar, watch, 5);
+}
+
+void test_media_chatdev_room_only(void)
+{
+	rooms s;
+	rooms_setup(&s, "cd");
+	sendp(s.a.c, "{\"type\":\"chatdev\",\"video\":true,\"audio\":false}");
+	wsc *members[] = {s.a.c, s.b.c};
+	for (size_t i = 0; i < 2; i++) {
+		json_t *j = expect(members[i], "chatdev");
+		CHECK_EQ_STR(jstr(j, "userid"), s.a.id);
+		CHECK(jbool(j, "video") && !jbool(j, "audio"));
+		json_decref(j);
+	}
+	/* Outside a voice room: ignored, and no error (the web client sends
+	 * chatdev on every joinRoom it sees). */
+	sendp(s.d.c, "{\"type\":\"chatdev\",\"video\":false,\"audio\":true}");
+	rooms_barrier(&s);
+	CHECK_EQ_INT(wsc_count_type(s.a.c, "chatdev"), 1);
+	CHECK_EQ_INT(wsc_count_type(s.b.c, "chatdev"), 1);
+	CHECK_EQ_INT(wsc_count_type(s.c.c, "chatdev"), 0);
+	CHECK_EQ_INT(wsc_count_type(s.d.c, "chatdev"), 0);
+	CHECK_EQ_INT(wsc_count_type(s.adm, "chatdev"), 0);
+	CHECK_EQ_INT(wsc_count_type(s.d.c, "error"), 0);
+	wsc_ctx_free(s.ctx);
+}
+
+static void check_golive(wsc *c, const who *w, const char *room, int live, const char *label)
+{
+	json_t *j = expect_for(c, "golive", "userid", w->id);
+	CHECK_EQ_STR(jstr(j, "roomid"), room);
+	CHECK_EQ_INT(jbool(j, "livestate"), live);
+	CHECK_EQ_STR(jstr(j, "livelabel"), label);
+	json_decref(j);
+}
+
+void test_media_golive_room_only(void)
+{
+	rooms s;
+	rooms_setup(&s, "gl");
+	sendp(s.a.c, "{\"type\":\"golive\",\"livestate\":true,\"livelabel\":\"Screen 1\"}");
+	check_golive(s.a.c, &s.a, s.r1, 1, "Screen 1");
+	check_golive(s.b.c, &s.a, s.r1, 1, "Screen 1");
+	/* Everyone learns of the stream from the room list. */
+	expect_list(s.d.c, s.r1, s.a.id, "livestate", 1);
+	expect_list(s.d.c, NULL, s.a.id, "livestate", 1);
+	/* Outside a voice room: ignored, no error, nothing stored. */
+	sendp(s.d.c, "{\"type\":\"golive\",\"livestate\":true,\"livelabel\":\"nope\"}");
+	rooms_barrier(&s);
+	CHECK_EQ_INT(wsc_count_type(s.a.c, "golive"), 1);
+	CHECK_EQ_INT(wsc_count_type(s.b.c, "golive"), 1);
+	wsc *outside[] = {s.c.c, s.d.c, s.adm, s.bar.c};
+	for (size_t i = 0; i < 4; i++)
+		CHECK_EQ_INT(wsc_count_type(outside[i], "golive"), 0);
+	CHECK_EQ_INT(wsc_count_type(s.d.c, "error"), 0);
+	/* Ending the stream: golive false with an empty label, to the room. */
+	sendp(s.a.c, "{\"type\":\"golive\",\"livestate\":false,\"livelabel\":\"Screen 1\"}");
+	check_golive(s.b.c, &s.a, s.r1, 0, "");
+	expect_list(s.d.c, s.r1, s.a.id, "livestate", 0);
+	wsc_ctx_free(s.ctx);
+}
+
+/* The streamer leaves (leaveroom, or their client dies): the members who
+ * stay get golive false; the streamer gets none (it would put the web
+ * client back into the room); the lists show the stream ended. */
+static void golive_ends(int kill)
+{
+	rooms s;
+	rooms_setup(&s, kill ? "gk" : "gq");
+	/* The streamer on a context of its own, so that it can die alone. */
+	wsc_ctx *own = wsc_ctx_new();
+	who e;
+	user_at(own, s.adm, "user", kill ? "gkstreamer" : "gqstreamer", gw_port(), &e);
+	join(&e, s.r1);
+	sendp(e.c, "{\"type\":\"golive\",\"livestate\":true,\"livelabel\":\"Game\"}");
+	check_golive(e.c, &e, s.r1, 1, "Game");
+	check_golive(s.a.c, &e, s.r1, 1, "Game");
+	check_golive(s.b.c, &e, s.r1, 1, "Game");
+	expect_list(s.d.c, NULL, e.id, "livestate", 1);
+	if (kill) {
+		wsc_ctx_free(own); /* no close handshake: the socket just goes */
+	} else {
+		sendp(e.c, "{\"type\":\"leaveroom\"}");
+		json_decref(expect_for(e.c, "leaveRoom", "userid", e.id));
+	}
+	check_golive(s.a.c, &e, s.r1, 0, "");
+	check_golive(s.b.c, &e, s.r1, 0, "");
+	expect_list(s.d.c, s.r1, e.id, "livestate", 0);
+	expect_list(s.d.c, NULL, e.id, "livestate", 0);
+	if (!kill) {
+		wsc *watch[] = {e.c, s.a.c, s.c.c, s.d.c};
+		barrier(&s.bar, watch, 4);
+		CHECK_EQ_INT(wsc_count_type(e.c, "golive"), 1);
+		wsc_ctx_free(own);
+	} else {
+		rooms_barrier(&s);
+	}
+	CHECK_EQ_INT(wsc_count_type(s.c.c, "golive") + wsc_count_type(s.d.c, "golive"), 0);
+	wsc_ctx_free(s.ctx);
+}
+
+void test_media_golive_ends_on_leave(void)
+{
+	golive_ends(0);
+}
+
+void test_media_golive_ends_on_kill(void)
+{
+	golive_ends(1);
+}
+
+/* ------------------------------------------------------------- mute */
+
+void test_media_servermute_denied(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	who p, t, bar;
+	user_at(ctx, adm, "user", "plain", gw_port(), &p);
+	user_at(ctx, adm, "user", "mtarget", gw2_port(), &t);
+	user_at(ctx, adm, "user", "mbarrier", gw_port(), &bar);
+	sendp(p.c, "{\"type\":\"servermute\",\"userid\":\"%s\",\"suppress\":true}", t.id);
+	expect_error(p.c, "Permission denied \"suppressUser\"");
+	wsc *watch[] = {p.c, t.c, adm};
+	barrier(&bar, watch, 3);
+	for (size_t i = 0; i < 3; i++)
+		CHECK_EQ_INT(wsc_count_type(watch[i], "servermute"), 0);
+	CHECK(!wsc_is_closed(p.c));
+	wsc_ctx_free(ctx);
+}
+
+static void check_mute(wsc *c, const char *uid, int muted)
+{
+	json_t *j = expect_for(c, "servermute", "userid", uid);
+	CHECK_EQ_INT(jbool(j, "message"), muted);
+	json_decref(j);
+}
+
+void test_media_servermute_everyone(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	who t, w;
+	user_at(ctx, adm, "user", "muted", gw_port(), &t);
+	user_at(ctx, adm, "user", "mwatcher", gw2_port(), &w);
+	sendp(adm, "{\"type\":\"servermute\",\"userid\":\"%s\",\"suppress\":true}", t.id);
+	wsc *all[] = {adm, t.c, w.c};
+	for (size_t i = 0; i < 3; i++)
+		check_mute(all[i], t.id, 1);
+	expect_list(w.c, NULL, t.id, "suppress", 1);
+	/* The mute belongs to the user: it survives a reconnect. */
+	wsc_close(t.c);
+	t.c = client_at(ctx, gw2_port());
+	login(t.c, t.email, TEST_PASSWORD);
+	expect_list(t.c, NULL, t.id, "suppress", 1);
+	sendp(adm, "{\"type\":\"servermute\",\"userid\":\"%s\",\"suppress\":false}", t.id);
+	wsc *all2[] = {adm, t.c, w.c};
+	for (size_t i = 0; i < 3; i++)
+		check_mute(all2[i], t.id, 0);
+	expect_list(w.c, NULL, t.id, "suppress", 0);
+	wsc_ctx_free(ctx);
+}
+
+/* ---------------------------------------------------------- talking */
+
+/* Receives until SETTLE_MS pass without a `talking` of uid; returns how
+ * many there were and the last value (-1 when none), and the last
+ * updateUsers' talking flag of uid in *listed (-1 when none came). */
+static int drain_talking(wsc *c, const char *uid, int *last, int *listed)
+{
+	int n = 0;
+	long long quiet_since = now_ms();
+	*last = *listed = -1;
+	while (now_ms() - quiet_since < SETTLE_MS) {
+		json_t *j = wsc_recv(c, 50);
+		const char *type = j ? jstr(j, "type") : NULL;
+		if (type && !strcmp(type, "talking") && !strcmp(jstr(j, "userid"), uid)) {
+			n++;
+			*last = jbool(j, "talking");
+			quiet_since = now_ms();
+		} else if (type && !strcmp(type, "updateUsers")) {
+			json_t *u = user_in(j, NULL, uid);
+			if (u)
+				*listed = jbool(u, "talking");
+		}
+		json_decref(j);
+	}
+	return n;
+}
+
+void test_media_talking_flood(void)
+{
+	enum { TOGGLES = 1000 };
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	who a, b, c;
+	user_at(ctx, adm, "user", "talker", gw_port(), &a);
+	user_at(ctx, adm, "user", "tlisten1", gw_port(), &b);
+	user_at(ctx, adm, "user", "tlisten2", gw2_port(), &c);
+	long long t0 = now_ms();
+	/* true, false, true, ... false: the first change goes out at once,
+	 * so clients end right only if the final false is never lost. */
+	for (int i = 0; i < TOGGLES; i++)
+		sendp(a.c, "{\"type\":\"talking\",\"talking\":%s,\"userid\":\"%s\"}",
+		      i % 2 == 0 ? "true" : "false", a.id);
+	wsc *watch[] = {b.c, c.c};
+	for (size_t i = 0; i < 2; i++) {
+		int last, listed, n = drain_talking(watch[i], a.id, &last, &listed);
+		printf("talking flood: %d toggles -> %d `talking` frames on listener %zu "
+		       "(%lld ms), last %d, updateUsers %d\n",
+		       TOGGLES, n, i + 1, now_ms() - t0, last, listed);
+		CHECK_MSG(n >= 2 && n < TOGGLES / 10, "%d talking frames", n);
+		CHECK_EQ_INT(last, 0);
+		CHECK_EQ_INT(listed, 0);
+	}
+	CHECK_EQ_INT(wsc_count_type(a.c, "error"), 0);
+	/* A later single change still goes out at once. */
+	sendp(a.c, "{\"type\":\"talking\",\"talking\":true}");
+	expect_talking(b.c, a.id, 1);
+	expect_list(c.c, NULL, a.id, "talking", 1);
+	wsc_ctx_free(ctx);
+}

@@ -1,0 +1,2 @@
+/* Integration tests of msgsvc (tests/integ_msg.c). */
+#define MSG_TESTS(X)

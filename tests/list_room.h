@@ -1,0 +1,2 @@
+/* Integration tests of roomsvc (tests/integ_room.c). */
+#define ROOM_TESTS(X)
