@@ -213,6 +213,17 @@ fi
 stop_stack
 CLEANED=1
 
+# A part that hit a sanitizer report (under SANITIZE=…) may still have
+# answered every test; its log is the only witness. Each such log counts as
+# one failure. Parts are stopped by now, so leak reports are in too.
+for f in "$DIR"/logs/*.log; do
+    [[ -f $f ]] || continue
+    if grep -qE 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$f"; then
+        PROBLEMS+=("$(basename "$f" .log): sanitizer report in $f (counted as 1 failed)")
+        FAILED=$((FAILED + 1))
+    fi
+done
+
 if ((FAILED > 0)); then
     echo
     show_part_logs
