@@ -7,9 +7,13 @@
  * broadcast. mediasvc publishes everything on one NATS connection and each
  * gateway receives on one connection in order, so once a watcher has the
  * barrier's frame, anything published for it before has arrived too. */
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "integ.h"
 
@@ -236,10 +240,13 @@ void test_media_payload_roundtrip(void)
 	for (size_t i = 0; i < sizeof payloads / sizeof *payloads; i++) {
 		json_t *want = json_loads(payloads[i], JSON_DECODE_ANY, NULL);
 		CHECK_NOT_NULL(want);
+		/* One at a time: with several mediasvc instances two packets may
+		 * be relayed in either order. */
 		sendp(a.c, "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":%s}", b.id, payloads[i]);
+		json_t *v = expect(b.c, "video");
 		sendp(a.c, "{\"type\":\"letmesee\",\"touserid\":\"%s\",\"message\":%s}", b.id,
 		      payloads[i]);
-		json_t *v = expect(b.c, "video"), *l = expect(b.c, "letmesee");
+		json_t *l = expect(b.c, "letmesee");
 		CHECK_MSG(json_equal(json_object_get(v, "payload"), want), "video payload %s changed",
 			  payloads[i]);
 		CHECK_MSG(json_equal(json_object_get(l, "message"), want), "letmesee %s changed",
@@ -394,25 +401,61 @@ void test_media_golive_room_only(void)
 	wsc_ctx_free(s.ctx);
 }
 
+/* A streamer in a process of its own, so that it can be killed alone: it
+ * logs in as `email`, joins `room`, goes live with label "Game", writes its
+ * user id into id (64 bytes) and then only keeps its socket serviced.
+ * Returns its pid. */
+static pid_t streamer_process(const char *email, const char *room, char *id)
+{
+	int fd[2];
+	CHECK(pipe(fd) == 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		close(fd[0]);
+		wsc_ctx *ctx = wsc_ctx_new();
+		who e = {client(ctx), "", "", 0};
+		snprintf(e.id, sizeof e.id, "%s", login(e.c, email, TEST_PASSWORD));
+		join(&e, room);
+		sendp(e.c, "{\"type\":\"golive\",\"livestate\":true,\"livelabel\":\"Game\"}");
+		check_golive(e.c, &e, room, 1, "Game");
+		CHECK(write(fd[1], e.id, strlen(e.id)) == (ssize_t)strlen(e.id));
+		for (;;)
+			wsc_service(ctx, 1000);
+	}
+	close(fd[1]);
+	struct pollfd p = {fd[0], POLLIN, 0};
+	ssize_t n = poll(&p, 1, 2 * WAIT_MS) == 1 ? read(fd[0], id, 63) : -1;
+	close(fd[0]);
+	CHECK_MSG(n == 36, "the streamer process did not go live");
+	id[n] = '\0';
+	return pid;
+}
+
 /* The streamer leaves (leaveroom, or their client dies): the members who
  * stay get golive false; the streamer gets none (it would put the web
  * client back into the room); the lists show the stream ended. */
-static void golive_ends(int kill)
+static void golive_ends(int kill_it)
 {
 	rooms s;
-	rooms_setup(&s, kill ? "gk" : "gq");
-	/* The streamer on a context of its own, so that it can die alone. */
-	wsc_ctx *own = wsc_ctx_new();
 	who e;
-	user_at(own, s.adm, "user", kill ? "gkstreamer" : "gqstreamer", gw_port(), &e);
-	join(&e, s.r1);
-	sendp(e.c, "{\"type\":\"golive\",\"livestate\":true,\"livelabel\":\"Game\"}");
-	check_golive(e.c, &e, s.r1, 1, "Game");
+	pid_t pid = 0;
+	memset(&e, 0, sizeof e);
+	rooms_setup(&s, kill_it ? "gk" : "gq");
+	if (kill_it) {
+		signup_user(s.ctx, s.adm, "user", "gkstreamer", e.email);
+		pid = streamer_process(e.email, s.r1, e.id);
+	} else {
+		user_at(s.ctx, s.adm, "user", "gqstreamer", gw_port(), &e);
+		join(&e, s.r1);
+		sendp(e.c, "{\"type\":\"golive\",\"livestate\":true,\"livelabel\":\"Game\"}");
+		check_golive(e.c, &e, s.r1, 1, "Game");
+	}
 	check_golive(s.a.c, &e, s.r1, 1, "Game");
 	check_golive(s.b.c, &e, s.r1, 1, "Game");
 	expect_list(s.d.c, NULL, e.id, "livestate", 1);
-	if (kill) {
-		wsc_ctx_free(own); /* no close handshake: the socket just goes */
+	if (kill_it) {
+		CHECK(kill(pid, SIGKILL) == 0 && waitpid(pid, NULL, 0) == pid);
 	} else {
 		sendp(e.c, "{\"type\":\"leaveroom\"}");
 		json_decref(expect_for(e.c, "leaveRoom", "userid", e.id));
@@ -421,14 +464,10 @@ static void golive_ends(int kill)
 	check_golive(s.b.c, &e, s.r1, 0, "");
 	expect_list(s.d.c, s.r1, e.id, "livestate", 0);
 	expect_list(s.d.c, NULL, e.id, "livestate", 0);
-	if (!kill) {
-		wsc *watch[] = {e.c, s.a.c, s.c.c, s.d.c};
-		barrier(&s.bar, watch, 4);
-		CHECK_EQ_INT(wsc_count_type(e.c, "golive"), 1);
-		wsc_ctx_free(own);
-	} else {
-		rooms_barrier(&s);
-	}
+	wsc *watch[] = {s.a.c, s.b.c, s.c.c, s.d.c, kill_it ? s.adm : e.c};
+	barrier(&s.bar, watch, 5);
+	if (!kill_it)
+		CHECK_EQ_INT(wsc_count_type(e.c, "golive"), 1); /* its own true only */
 	CHECK_EQ_INT(wsc_count_type(s.c.c, "golive") + wsc_count_type(s.d.c, "golive"), 0);
 	wsc_ctx_free(s.ctx);
 }
@@ -522,35 +561,46 @@ static int drain_talking(wsc *c, const char *uid, int *last, int *listed)
 	return n;
 }
 
+/* n toggles true, false, true, ... from a; every listener must end on the
+ * last value sent, in its last `talking` frame of a and in its last
+ * updateUsers, after far fewer frames than toggles. */
+static void flood(who *a, wsc *const *listeners, size_t nl, int n)
+{
+	int want = (n - 1) % 2 == 0;
+	long long t0 = now_ms();
+	for (int i = 0; i < n; i++)
+		sendp(a->c, "{\"type\":\"talking\",\"talking\":%s,\"userid\":\"%s\"}",
+		      i % 2 == 0 ? "true" : "false", a->id);
+	for (size_t i = 0; i < nl; i++) {
+		int last, listed, frames = drain_talking(listeners[i], a->id, &last, &listed);
+		printf("talking flood: %d toggles -> %d `talking` frames on listener %zu "
+		       "(settled after %lld ms), last %d, updateUsers %d\n",
+		       n, frames, i + 1, now_ms() - t0, last, listed);
+		CHECK_MSG(frames >= 1 && frames < n / 10, "%d talking frames", frames);
+		CHECK_EQ_INT(last, want);
+		CHECK_EQ_INT(listed, want);
+	}
+	CHECK_EQ_INT(wsc_count_type(a->c, "error"), 0);
+}
+
 void test_media_talking_flood(void)
 {
-	enum { TOGGLES = 1000 };
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who a, b, c;
 	user_at(ctx, adm, "user", "talker", gw_port(), &a);
 	user_at(ctx, adm, "user", "tlisten1", gw_port(), &b);
 	user_at(ctx, adm, "user", "tlisten2", gw2_port(), &c);
-	long long t0 = now_ms();
-	/* true, false, true, ... false: the first change goes out at once,
-	 * so clients end right only if the final false is never lost. */
-	for (int i = 0; i < TOGGLES; i++)
-		sendp(a.c, "{\"type\":\"talking\",\"talking\":%s,\"userid\":\"%s\"}",
-		      i % 2 == 0 ? "true" : "false", a.id);
-	wsc *watch[] = {b.c, c.c};
-	for (size_t i = 0; i < 2; i++) {
-		int last, listed, n = drain_talking(watch[i], a.id, &last, &listed);
-		printf("talking flood: %d toggles -> %d `talking` frames on listener %zu "
-		       "(%lld ms), last %d, updateUsers %d\n",
-		       TOGGLES, n, i + 1, now_ms() - t0, last, listed);
-		CHECK_MSG(n >= 2 && n < TOGGLES / 10, "%d talking frames", n);
-		CHECK_EQ_INT(last, 0);
-		CHECK_EQ_INT(listed, 0);
-	}
-	CHECK_EQ_INT(wsc_count_type(a.c, "error"), 0);
+	wsc *listeners[] = {b.c, c.c};
+	/* Ends on false: the true sent at once must be followed by the final
+	 * false, never lost. */
+	flood(&a, listeners, 2, 1000);
+	/* Ends on true, the value the first frame showed: lists that caught a
+	 * false in between must still be re-read. */
+	flood(&a, listeners, 2, 999);
 	/* A later single change still goes out at once. */
-	sendp(a.c, "{\"type\":\"talking\",\"talking\":true}");
-	expect_talking(b.c, a.id, 1);
-	expect_list(c.c, NULL, a.id, "talking", 1);
+	sendp(a.c, "{\"type\":\"talking\",\"talking\":false}");
+	expect_talking(b.c, a.id, 0);
+	expect_list(c.c, NULL, a.id, "talking", 0);
 	wsc_ctx_free(ctx);
 }

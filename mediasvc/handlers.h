@@ -1,0 +1,22 @@
+/* The route table of rb.media.<packet>: one row per packet with the
+ * permission it needs and its handler. dispatch() admits a request once
+ * (service not closing, payload and acting user present, permission held)
+ * and counts the outcome; the handlers in relay.c, state.c and talk.c only
+ * do their work. Runs on the request subscription's cnats thread. */
+#ifndef MEDIA_HANDLERS_H
+#define MEDIA_HANDLERS_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "store.h"
+#include "svc.h"
+
+const svc_route *handlers_routes(size_t *n);
+/* Health thread. */
+void handlers_metrics(buf *out);
+/* Fills the refusal for a store failure: UNAVAILABLE while Redis is down
+ * (the client may try again), else INTERNAL. */
+void handlers_fail_store(svc_req *r, store_status s);
+
+#endif

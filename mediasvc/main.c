@@ -1,0 +1,155 @@
+/* mediasvc: WebRTC signalling relay (video, letmesee), live/talking/device
+ * state and server mute with their broadcasts, served on rb.media.<packet>.
+ * This file only wires the parts together; see README.md. */
+#include <nats/nats.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "events.h"
+#include "handlers.h"
+#include "health.h"
+#include "log.h"
+#include "media.h"
+#include "proc.h"
+#include "relay.h"
+#include "state.h"
+#include "svc.h"
+#include "talk.h"
+
+#define PING_EVERY_MS 1000
+#define STOP_WAIT_MS 10000
+
+static const cfg_field settings[] = {
+	CFG_S("REBUTTAL_NATS_URL", media_config, nats_url, "nats://127.0.0.1:4222",
+	      "NATS server URL"),
+	CFG_S("REBUTTAL_REDIS_HOST", media_config, redis_host, "127.0.0.1",
+	      "Redis host (shared with roomsvc)"),
+	CFG_I("REBUTTAL_REDIS_PORT", media_config, redis_port, 6379, 1, 65535, "Redis port"),
+	CFG_I("REBUTTAL_HEALTH_PORT", media_config, health_port, 9104, 1, 65535,
+	      "port of /healthz, /readyz and /metrics"),
+	CFG_I("REBUTTAL_TALKING_MIN_MS", media_config, talking_min_ms, 100, 0, 60000,
+	      "at most one talking broadcast per user per this many ms (0: no limit)"),
+};
+#define NSETTINGS (sizeof settings / sizeof *settings)
+
+typedef struct {
+	media_app app;
+	atomic_int serving; /* svc started; read by the health thread */
+} mediasvc;
+
+/* Health thread. A real PING: readiness must not lag behind Redis. */
+static int ready(void *ud)
+{
+	mediasvc *m = ud;
+	return atomic_load(&m->serving) && bus_connected(m->app.bus) &&
+	       store_ping(m->app.st) == STORE_OK;
+}
+
+/* Health thread. */
+static void metrics(void *ud, buf *out)
+{
+	mediasvc *m = ud;
+	buf_addf(out, "# TYPE mediasvc_redis_up gauge\nmediasvc_redis_up %d\n",
+		 store_up(m->app.st));
+	handlers_metrics(out);
+	relay_metrics(out);
+	state_metrics(out);
+	if (m->app.talk)
+		talk_metrics(m->app.talk, out);
+}
+
+static void usage(void)
+{
+	printf("mediasvc: WebRTC relay, live/talking/device state and server mute of Rebuttal.\n"
+	       "Settings (environment):\n");
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const char *def = settings[i].def ? settings[i].def : "";
+		printf("  %-26s %s%s%s%s\n", settings[i].env, settings[i].help, *def ? " (default: " : "",
+		       def, *def ? ")" : "");
+	}
+}
+
+/* Main thread until SIGTERM/SIGINT: a ping now and then finds a Redis that
+ * went away (and reconnects) before a request has to. */
+static void run(mediasvc *m)
+{
+	int64_t next_ping = bus_now_ms() + PING_EVERY_MS;
+	while (!proc_stopping()) {
+		proc_sleep_ms(100);
+		if (bus_now_ms() >= next_ping) {
+			(void)store_ping(m->app.st); /* store_up reflects the outcome */
+			next_ping = bus_now_ms() + PING_EVERY_MS;
+		}
+	}
+}
+
+/* Stops taking requests and events and lets those in flight finish, so
+ * that nothing uses the talking timer or the store after this. */
+static void quiesce(mediasvc *m, svc *s, events *ev)
+{
+	atomic_store(&m->app.closing, 1);
+	atomic_store(&m->serving, 0);
+	svc_stop(s);
+	events_stop(ev);
+	for (int waited = 0; atomic_load(&m->app.busy) && waited < STOP_WAIT_MS; waited += 10)
+		proc_sleep_ms(10);
+	/* A callback may still be between its last use of busy and its return. */
+	proc_sleep_ms(100);
+}
+
+/* Everything after the settings: store, bus, timer, subscriptions, probes,
+ * then serving until asked to stop. 0 on a clean stop. */
+static int serve(mediasvc *m, const media_config *cfg)
+{
+	media_app *app = &m->app;
+	events *ev = NULL;
+	health *h = NULL;
+	svc *s = NULL;
+	size_t n;
+
+	app->st = store_open(cfg->redis_host, (int)cfg->redis_port);
+	app->bus = bus_open(cfg->nats_url, "mediasvc", BUS_SEND_ASAP);
+	if (app->st && app->bus)
+		app->talk = talk_start(app);
+	if (app->talk)
+		ev = events_start(app);
+	if (ev)
+		h = health_start((int)cfg->health_port, ready, metrics, m);
+	if (h) {
+		const svc_route *routes = handlers_routes(&n);
+		s = svc_start(app->bus, "media", routes, n, app);
+	}
+	if (s) {
+		atomic_store(&m->serving, 1);
+		run(m);
+	}
+	log_info("stopping");
+	quiesce(m, s, ev);
+	talk_stop(app->talk); /* after the last request and event: nothing schedules */
+	health_stop(h);
+	bus_close(app->bus);
+	int rc = s ? 0 : 1;
+	if (nats_CloseAndWait(2000) != NATS_OK)
+		log_warn("nats: threads did not stop in time");
+	store_close(app->st);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static mediasvc m;
+	static media_config cfg;
+
+	if (argc > 1) {
+		usage();
+		return strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? 2 : 0;
+	}
+	if (proc_init("mediasvc") < 0)
+		return 1;
+	if (cfg_load(settings, NSETTINGS, &cfg) < 0)
+		return 1;
+	cfg_print(settings, NSETTINGS, &cfg);
+	m.app.cfg = &cfg;
+	return serve(&m, &cfg);
+}

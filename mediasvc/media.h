@@ -1,0 +1,35 @@
+/* What the modules of mediasvc share: its settings and its state. */
+#ifndef MEDIA_MEDIA_H
+#define MEDIA_MEDIA_H
+
+#include <stdatomic.h>
+
+#include "bus.h"
+#include "store.h"
+
+/* Filled once by cfg_load from the table in main.c; read-only afterwards.
+ * Strings point into the environment or the table. */
+typedef struct {
+	const char *nats_url;
+	const char *redis_host;
+	long redis_port;
+	long health_port;
+	long talking_min_ms;
+} media_config;
+
+typedef struct talk talk;
+
+typedef struct {
+	const media_config *cfg;
+	bus *bus;
+	/* Shared by the request thread, the event threads and the talking
+	 * timer: the store locks itself. */
+	store *st;
+	talk *talk;
+	/* Set at shutdown: requests still arriving are refused, not served. */
+	atomic_int closing;
+	/* Requests and events being handled right now: shutdown waits for 0. */
+	atomic_int busy;
+} media_app;
+
+#endif
