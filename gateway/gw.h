@@ -23,8 +23,11 @@ typedef struct {
 	long outq_max_bytes;
 	long req_timeout_ms, req_tries;
 	long heartbeat_ms, lease_ms;
+	long req_queue_max;
 	const char *trusted_proxy;
 } gw_config;
+
+#define GW_SERVICES 4 /* auth, room, msg, media: see request.c */
 
 typedef struct frame frame;
 typedef struct session session;
@@ -83,6 +86,11 @@ struct session {
 	int rx_binary, rx_discard;
 	struct outq_item *out_head, *out_tail;
 	size_t out_bytes, out_count;
+	/* Requests to one service are sent one at a time per connection, in
+	 * the order the client sent them (a WebRTC offer before its ICE
+	 * candidates, even across several instances of a service). */
+	struct req_item *req_head[GW_SERVICES], *req_tail[GW_SERVICES];
+	int req_queued[GW_SERVICES], req_inflight[GW_SERVICES];
 	int close_code;                /* close after the queue drains, when set */
 	char close_reason[64];
 };
@@ -136,6 +144,7 @@ void deliver_bus_msg(void *ud, const bus_msg *m); /* cnats thread */
 
 /* gateway/request.c */
 void request_send(session *s, const void *row, ProtobufCMessage *payload);
+void request_queue_free(session *s);
 void request_conn_event(gw *g, session *s, const char *what);
 
 extern gw *the_gw;

@@ -27,6 +27,7 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_OUTQ_MAX", C, outq_max_bytes, 8388608, 65536, 1 << 30, "bytes queued to one client before it is dropped as too slow"),
 	CFG_I("REBUTTAL_REQUEST_TIMEOUT_MS", C, req_timeout_ms, 2000, 50, 600000, "bus request timeout per try"),
 	CFG_I("REBUTTAL_REQUEST_TRIES", C, req_tries, 3, 1, 10, "tries per bus request (same request id)"),
+	CFG_I("REBUTTAL_REQUEST_QUEUE_MAX", C, req_queue_max, 256, 1, 100000, "packets one connection may have waiting per service before it gets `error`"),
 	CFG_I("REBUTTAL_HEARTBEAT_MS", C, heartbeat_ms, 2000, 100, 60000, "gateway heartbeat period"),
 	CFG_I("REBUTTAL_LEASE_MS", C, lease_ms, 10000, 500, 600000, "lease announced in heartbeats"),
 	CFG_S("REBUTTAL_TRUSTED_PROXY", C, trusted_proxy, "", "peer address whose X-Forwarded-For is believed"),

@@ -20,6 +20,24 @@ typedef struct {
 	const packet_row *row;
 } req_ctx;
 
+/* A packed request waiting for the previous one to the same service. */
+typedef struct req_item {
+	struct req_item *next;
+	const packet_row *row;
+	size_t len;
+	uint8_t bytes[];
+} req_item;
+
+static const char *const services[GW_SERVICES] = {"auth", "room", "msg", "media"};
+
+static int svc_index(const packet_row *row)
+{
+	for (int i = 0; i < GW_SERVICES; i++)
+		if (!strcmp(services[i], row->svc))
+			return i;
+	return 0;
+}
+
 /* cnats thread (reply) or loop thread (timeout from bus_tick). */
 static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
 {
@@ -39,13 +57,51 @@ static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
 	free(rc);
 }
 
-void request_send(session *s, const void *rowp, ProtobufCMessage *payload)
+static void send_now(session *s, req_item *it)
 {
-	const packet_row *row = rowp;
+	gw *g = s->gw;
+	char subject[96];
+	req_ctx *rc = calloc(1, sizeof *rc);
+	int k = svc_index(it->row);
+
+	snprintf(subject, sizeof subject, "rb.%s.%s", it->row->svc, it->row->type);
+	if (rc) {
+		rc->g = g;
+		snprintf(rc->cid, sizeof rc->cid, "%s", s->cid);
+		rc->row = it->row;
+	}
+	if (!rc || bus_request(g->bus, subject, it->bytes, it->len, (int)g->cfg->req_timeout_ms,
+			       (int)g->cfg->req_tries, on_reply, rc) < 0) {
+		free(rc);
+		session_send_error(s, "internal error");
+	} else {
+		g->requests++;
+		s->req_inflight[k] = 1;
+		if (it->row->flags & PKT_LOGIN)
+			s->login_pending = 1;
+	}
+	free(it);
+}
+
+/* Sends the next waiting request to service k, if any. */
+static void send_next(session *s, int k)
+{
+	req_item *it = s->req_head[k];
+	if (!it || s->req_inflight[k])
+		return;
+	s->req_head[k] = it->next;
+	if (!s->req_head[k])
+		s->req_tail[k] = NULL;
+	s->req_queued[k]--;
+	send_now(s, it);
+}
+
+static req_item *pack_request(session *s, const packet_row *row, ProtobufCMessage *payload)
+{
 	gw *g = s->gw;
 	Rb__Envelope env = RB__ENVELOPE__INIT;
-	char rid[UUID_STR_LEN + 1], subject[96];
-	req_ctx *rc = calloc(1, sizeof *rc);
+	char rid[UUID_STR_LEN + 1];
+	req_item *it = NULL;
 
 	uuid_new(rid);
 	env.request_id = rid;
@@ -55,31 +111,60 @@ void request_send(session *s, const void *rowp, ProtobufCMessage *payload)
 	env.perms = s->perms;
 	env.n_perms = s->nperms;
 	env.client_addr = s->addr;
-	if (!rc || pbjson_oneof_put(&env.base, row->type, payload) < 0) {
-		protobuf_c_message_free_unpacked(payload, NULL);
-		free(rc);
+	if (pbjson_oneof_put(&env.base, row->type, payload) == 0) {
+		size_t len = protobuf_c_message_get_packed_size(&env.base);
+		it = malloc(sizeof *it + len);
+		if (it) {
+			it->next = NULL;
+			it->row = row;
+			it->len = protobuf_c_message_pack(&env.base, it->bytes);
+		}
+	}
+	protobuf_c_message_free_unpacked(payload, NULL);
+	return it;
+}
+
+void request_send(session *s, const void *rowp, ProtobufCMessage *payload)
+{
+	const packet_row *row = rowp;
+	int k = svc_index(row);
+
+	/* Packed now, with the permissions the connection has now. */
+	req_item *it = pack_request(s, row, payload);
+	if (!it) {
 		session_send_error(s, "internal error");
 		return;
 	}
-	size_t len = protobuf_c_message_get_packed_size(&env.base);
-	uint8_t *bytes = malloc(len ? len : 1);
-	if (bytes)
-		protobuf_c_message_pack(&env.base, bytes);
-	protobuf_c_message_free_unpacked(payload, NULL);
-	rc->g = g;
-	snprintf(rc->cid, sizeof rc->cid, "%s", s->cid);
-	rc->row = row;
-	snprintf(subject, sizeof subject, "rb.%s.%s", row->svc, row->type);
-	if (!bytes || bus_request(g->bus, subject, bytes, len, (int)g->cfg->req_timeout_ms,
-				  (int)g->cfg->req_tries, on_reply, rc) < 0) {
-		free(rc);
-		session_send_error(s, "internal error");
-	} else {
-		g->requests++;
-		if (row->flags & PKT_LOGIN)
-			s->login_pending = 1;
+	if (!s->req_inflight[k]) {
+		send_now(s, it);
+		return;
 	}
-	free(bytes);
+	if (s->req_queued[k] >= s->gw->cfg->req_queue_max) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "%s: too many packets waiting, slow down", row->type);
+		session_send_error(s, msg);
+		free(it);
+		return;
+	}
+	if (s->req_tail[k])
+		s->req_tail[k]->next = it;
+	else
+		s->req_head[k] = it;
+	s->req_tail[k] = it;
+	s->req_queued[k]++;
+}
+
+void request_queue_free(session *s)
+{
+	for (int k = 0; k < GW_SERVICES; k++) {
+		while (s->req_head[k]) {
+			req_item *it = s->req_head[k];
+			s->req_head[k] = it->next;
+			free(it);
+		}
+		s->req_tail[k] = NULL;
+		s->req_queued[k] = 0;
+	}
 }
 
 void request_conn_event(gw *g, session *s, const char *what)
@@ -110,16 +195,28 @@ static void login_done(session *s, const Rb__LoginResult *lr)
 	log_info("conn %s: logged in as %s", s->cid, s->user_id);
 }
 
+static void reply_apply(gw *g, session *s, gw_item *it);
+
 void reply_handle(gw *g, gw_item *it)
 {
 	session *s = session_find(g, it->key);
 	const packet_row *row = it->row;
-	char msg[300];
 
 	if (!s)
 		return;
 	if (row->flags & PKT_LOGIN)
 		s->login_pending = 0;
+	/* Whatever the outcome, the next packet to this service may go. */
+	s->req_inflight[svc_index(row)] = 0;
+	reply_apply(g, s, it);
+	send_next(s, svc_index(row));
+}
+
+static void reply_apply(gw *g, session *s, gw_item *it)
+{
+	const packet_row *row = it->row;
+	char msg[300];
+
 	if (it->timeout) {
 		g->timeouts++;
 		snprintf(msg, sizeof msg, "%s: service unavailable, try again later", row->type);

@@ -216,6 +216,7 @@ void session_free(session *s)
 	}
 	perms_free(s);
 	buf_free(&s->rx);
+	request_queue_free(s);
 	g->n_sessions--;
 	free(s);
 }
