@@ -1,0 +1,461 @@
+#include "lists.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "arena.h"
+#include "directory.h"
+#include "log.h"
+#include "rebuttal.pb-c.h"
+#include "svc.h"
+
+/* After a failed composition (Redis down), try again this much later. */
+#define RETRY_MS 250
+
+struct lists {
+	room_app *app;
+	pthread_mutex_t lock; /* guards dirty, stop, last_flush, retry_at */
+	pthread_cond_t cond;  /* signalled on dirty and stop; CLOCK_MONOTONIC */
+	int dirty;            /* LISTS_* not yet published */
+	int stop;
+	int64_t last_flush, retry_at;
+	pthread_t thread;
+	int running;
+	bus_sub *media_sub;
+	/* for /metrics */
+	atomic_ulong published[2]; /* [0] updateUsers, [1] updateRooms */
+	atomic_ulong marks, failures, compose_ms;
+};
+
+/* One account (or a member the directory does not know yet) as listed. */
+typedef struct {
+	const char *id;
+	size_t order; /* position in the directory: members are listed in it */
+	Rb__User *u;
+} person;
+
+/* One composition: everything lives in the arena. */
+typedef struct {
+	arena a;
+	uint64_t version;
+	Rb__Room **rooms;
+	const char ***members; /* per room, NULL-terminated user ids */
+	size_t nrooms;
+	person *people;          /* directory order, then unknown members */
+	person **index;          /* the same, sorted by id */
+	size_t npeople, nlisted; /* the first nlisted are the directory */
+	int dir_loaded;
+} compose;
+
+/* -------------------------------------------------------------- reading */
+
+/* Round 1: the version first (see lists.h), then the catalogue order. */
+static store_status read_order(store *st, compose *c)
+{
+	redisReply *r[2];
+	store_status s = store_begin(st);
+	if (s != STORE_OK)
+		return s;
+	store_appendf(st, "GET state:version");
+	store_appendf(st, "ZRANGE rooms 0 -1 WITHSCORES");
+	s = store_collect(st, r, 2);
+	store_end(st);
+	if (s != STORE_OK)
+		return s;
+	c->version = (uint64_t)reply_int(r[0], 0);
+	c->nrooms = r[1]->type == REDIS_REPLY_ARRAY ? r[1]->elements / 2 : 0;
+	c->rooms = arena_alloc(&c->a, (c->nrooms + 1) * sizeof *c->rooms);
+	c->members = arena_alloc(&c->a, (c->nrooms + 1) * sizeof *c->members);
+	for (size_t i = 0; i < c->nrooms; i++) {
+		Rb__Room *room = arena_alloc(&c->a, sizeof *room);
+		double pos = atof(reply_str(reply_elem(r[1], 2 * i + 1)) ?: "0");
+		rb__room__init(room);
+		room->id = arena_strdup(&c->a, reply_str(reply_elem(r[1], 2 * i)) ?: "");
+		room->has_position = 1;
+		room->position = pos > 2147483647.0 ? 2147483647 : pos < -2147483648.0 ? INT32_MIN : (int32_t)pos;
+		c->rooms[i] = room;
+	}
+	store_replies_free(r, 2);
+	return STORE_OK;
+}
+
+/* Round 2: each room's name, type and members. A room whose hash is gone
+ * (removed between the rounds) is dropped from this list. */
+static store_status read_rooms(store *st, compose *c)
+{
+	size_t n = 2 * c->nrooms, kept = 0;
+	redisReply **r = arena_alloc(&c->a, (n + 1) * sizeof *r);
+	store_status s = store_begin(st);
+	if (s != STORE_OK)
+		return s;
+	for (size_t i = 0; i < c->nrooms; i++) {
+		store_appendf(st, "HMGET room:%s name type", c->rooms[i]->id);
+		store_appendf(st, "SMEMBERS room:%s:members", c->rooms[i]->id);
+	}
+	s = store_collect(st, r, n);
+	store_end(st);
+	if (s != STORE_OK)
+		return s;
+	for (size_t i = 0; i < c->nrooms; i++) {
+		const char *name = reply_str(reply_elem(r[2 * i], 0));
+		const char *type = reply_str(reply_elem(r[2 * i], 1));
+		redisReply *m = r[2 * i + 1];
+		size_t nm = m->type == REDIS_REPLY_ARRAY ? m->elements : 0;
+		if (!name || !type)
+			continue;
+		c->rooms[kept] = c->rooms[i];
+		c->rooms[kept]->name = arena_strdup(&c->a, name);
+		c->rooms[kept]->type = arena_strdup(&c->a, type);
+		c->members[kept] = arena_alloc(&c->a, (nm + 1) * sizeof **c->members);
+		for (size_t j = 0; j < nm; j++)
+			c->members[kept][j] = arena_strdup(&c->a, reply_str(m->element[j]) ?: "");
+		kept++;
+	}
+	c->nrooms = kept;
+	store_replies_free(r, n);
+	return STORE_OK;
+}
+
+static int person_cmp(const void *a, const void *b)
+{
+	return strcmp((*(person *const *)a)->id, (*(person *const *)b)->id);
+}
+
+static person *person_find(const compose *c, size_t n, const char *id)
+{
+	person key = {id, 0, NULL}, *kp = &key;
+	person **p = bsearch(&kp, c->index, n, sizeof *c->index, person_cmp);
+	return p ? *p : NULL;
+}
+
+static void person_add(compose *c, const char *id, const char *name, const char *avatar,
+		       int hidden)
+{
+	person *p = &c->people[c->npeople];
+	Rb__User *u = arena_alloc(&c->a, sizeof *u);
+	rb__user__init(u);
+	u->id = (char *)id;
+	u->name = (char *)name;
+	u->avatar = (char *)avatar;
+	u->has_hidden = 1;
+	u->hidden = hidden;
+	*p = (person){id, c->npeople, u};
+	c->index[c->npeople++] = p;
+}
+
+/* The directory's accounts (they make userList), then room members it
+ * does not know (yet): they still show in their room, without a name. */
+static void gather_people(lists *l, compose *c)
+{
+	dir_user *du;
+	size_t nd, cap;
+
+	c->dir_loaded = dir_snapshot(l->app->dir, &c->a, &du, &nd);
+	cap = nd;
+	for (size_t i = 0; i < c->nrooms; i++)
+		for (const char **m = c->members[i]; *m; m++)
+			cap++;
+	c->people = arena_alloc(&c->a, (cap + 1) * sizeof *c->people);
+	c->index = arena_alloc(&c->a, (cap + 1) * sizeof *c->index);
+	for (size_t i = 0; i < nd; i++)
+		person_add(c, du[i].id, du[i].name, du[i].avatar, du[i].hidden);
+	c->nlisted = nd;
+	qsort(c->index, nd, sizeof *c->index, person_cmp);
+	for (size_t i = 0; i < c->nrooms; i++) {
+		for (const char **m = c->members[i]; *m; m++) {
+			int known = person_find(c, nd, *m) != NULL;
+			for (size_t j = nd; j < c->npeople && !known; j++)
+				known = !strcmp(c->people[j].id, *m);
+			if (!known)
+				person_add(c, *m, "", NULL, 0);
+		}
+	}
+	qsort(c->index, c->npeople, sizeof *c->index, person_cmp);
+}
+
+static int is_one(const redisReply *r)
+{
+	const char *s = reply_str(r);
+	return s && !strcmp(s, "1");
+}
+
+/* Round 3: each person's live state. */
+static store_status read_people(store *st, compose *c)
+{
+	enum { PER = 4 };
+	size_t n = PER * c->npeople;
+	redisReply **r = arena_alloc(&c->a, (n + 1) * sizeof *r);
+	store_status s = store_begin(st);
+	if (s != STORE_OK)
+		return s;
+	for (size_t i = 0; i < c->npeople; i++) {
+		const char *id = c->people[i].id;
+		store_appendf(st, "HGET online %s", id);
+		store_appendf(st, "HGET user:%s:voice room", id);
+		store_appendf(st, "HMGET media:%s talking live label", id);
+		store_appendf(st, "EXISTS mute:%s", id);
+	}
+	s = store_collect(st, r, n);
+	store_end(st);
+	if (s != STORE_OK)
+		return s;
+	for (size_t i = 0; i < c->npeople; i++) {
+		redisReply **p = &r[PER * i];
+		Rb__User *u = c->people[i].u;
+		const char *room = reply_str(p[1]), *label = reply_str(reply_elem(p[2], 2));
+		u->has_status = u->has_suppress = u->has_talking = u->has_livestate = 1;
+		u->status = reply_int(p[0], 0) > 0;
+		u->currentroom = room ? arena_strdup(&c->a, room) : NULL;
+		u->talking = is_one(reply_elem(p[2], 0));
+		u->livestate = is_one(reply_elem(p[2], 1));
+		u->livelabel = arena_strdup(&c->a, u->livestate && label ? label : "");
+		u->suppress = reply_int(p[3], 0) == 1;
+	}
+	store_replies_free(r, n);
+	return STORE_OK;
+}
+
+static int order_cmp(const void *a, const void *b)
+{
+	size_t x = (*(person *const *)a)->order, y = (*(person *const *)b)->order;
+	return x < y ? -1 : x > y;
+}
+
+/* Voice rooms list their members' full user objects, in directory order;
+ * text rooms have none. */
+static void attach_members(compose *c)
+{
+	for (size_t i = 0; i < c->nrooms; i++) {
+		Rb__Room *room = c->rooms[i];
+		size_t n = 0, k = 0;
+		if (strcmp(room->type, "voice"))
+			continue;
+		for (const char **m = c->members[i]; *m; m++)
+			n++;
+		person **ps = arena_alloc(&c->a, (n + 1) * sizeof *ps);
+		for (const char **m = c->members[i]; *m; m++)
+			if ((ps[k] = person_find(c, c->npeople, *m)))
+				k++;
+		qsort(ps, k, sizeof *ps, order_cmp);
+		room->userlist = arena_alloc(&c->a, (k + 1) * sizeof *room->userlist);
+		for (size_t j = 0; j < k; j++)
+			room->userlist[j] = ps[j]->u;
+		room->n_userlist = k;
+	}
+}
+
+/* ------------------------------------------------------------ publishing */
+
+static int publish(lists *l, compose *c, int which)
+{
+	Rb__Delivery d = RB__DELIVERY__INIT;
+	int failed = 0;
+
+	d.has_version = 1;
+	d.version = c->version;
+	if (which & LISTS_ROOMS) {
+		Rb__SRooms sr = RB__SROOMS__INIT;
+		sr.n_roomlist = c->nrooms;
+		sr.roomlist = c->rooms;
+		d.packet_case = RB__DELIVERY__PACKET_UPDATE_ROOMS;
+		d.updaterooms = &sr;
+		if (deliver_all(l->app->bus, &d) < 0)
+			failed |= LISTS_ROOMS;
+		else
+			atomic_fetch_add(&l->published[1], 1);
+	}
+	if (which & LISTS_USERS) {
+		Rb__SUsers su = RB__SUSERS__INIT;
+		Rb__User **users = arena_alloc(&c->a, (c->nlisted + 1) * sizeof *users);
+		for (size_t i = 0; i < c->nlisted; i++)
+			users[i] = c->people[i].u;
+		su.n_userlist = c->nlisted;
+		su.userlist = users;
+		d.packet_case = RB__DELIVERY__PACKET_UPDATE_USERS;
+		d.updateusers = &su;
+		if (deliver_all(l->app->bus, &d) < 0)
+			failed |= LISTS_USERS;
+		else
+			atomic_fetch_add(&l->published[0], 1);
+	}
+	return failed;
+}
+
+/* Flusher thread: composes and publishes `which` under the emit lock.
+ * Returns the lists that could not go out (to retry). updateUsers waits
+ * for the directory: an empty userList would be a wrong state, not an old
+ * one (the directory marks the lists dirty once it is loaded). */
+static int flush(lists *l, int which)
+{
+	compose c = {ARENA_INIT, 0, NULL, NULL, 0, NULL, NULL, 0, 0, 0};
+	store *st = l->app->store;
+	int64_t t0 = bus_now_ms();
+	int failed = which;
+
+	pthread_mutex_lock(&l->app->emit);
+	if (read_order(st, &c) == STORE_OK && read_rooms(st, &c) == STORE_OK) {
+		gather_people(l, &c);
+		if (read_people(st, &c) == STORE_OK) {
+			attach_members(&c);
+			if (!c.dir_loaded)
+				which &= ~LISTS_USERS;
+			failed = publish(l, &c, which);
+		}
+	}
+	pthread_mutex_unlock(&l->app->emit);
+	arena_free(&c.a);
+	atomic_fetch_add(&l->compose_ms, (unsigned long)(bus_now_ms() - t0));
+	if (failed)
+		atomic_fetch_add(&l->failures, 1);
+	return failed;
+}
+
+/* ---------------------------------------------------------- the flusher */
+
+static void wait_until(lists *l, int64_t due_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t left = due_ms - bus_now_ms();
+	ts.tv_sec += left / 1000;
+	ts.tv_nsec += (left % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+}
+
+/* Flusher thread: publishes dirty lists at most once per window; what
+ * becomes dirty meanwhile waits for the next window, so a burst of changes
+ * costs one list per window and the last state always goes out. */
+static void *flusher_main(void *arg)
+{
+	lists *l = arg;
+	pthread_mutex_lock(&l->lock);
+	for (;;) {
+		if (!l->dirty) {
+			if (l->stop)
+				break;
+			pthread_cond_wait(&l->cond, &l->lock);
+			continue;
+		}
+		int64_t due = l->last_flush + l->app->cfg->coalesce_ms;
+		if (l->retry_at > due)
+			due = l->retry_at;
+		if (!l->stop && bus_now_ms() < due) {
+			wait_until(l, due);
+			continue;
+		}
+		int which = l->dirty;
+		l->dirty = 0;
+		pthread_mutex_unlock(&l->lock);
+		int failed = flush(l, which);
+		pthread_mutex_lock(&l->lock);
+		l->last_flush = bus_now_ms();
+		l->dirty |= failed;
+		l->retry_at = failed ? l->last_flush + RETRY_MS : 0;
+		if (l->stop)
+			break; /* one last try only */
+	}
+	pthread_mutex_unlock(&l->lock);
+	return NULL;
+}
+
+void lists_dirty(lists *l, int which)
+{
+	if (!l)
+		return;
+	atomic_fetch_add(&l->marks, 1);
+	pthread_mutex_lock(&l->lock);
+	l->dirty |= which;
+	pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* cnats thread (media events, queue group room). */
+static void on_media_changed(void *ud, const bus_msg *m)
+{
+	(void)m;
+	lists_dirty(ud, LISTS_BOTH);
+}
+
+static int cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t attr;
+	int rc = pthread_condattr_init(&attr);
+	if (rc == 0)
+		rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(c, &attr);
+	pthread_condattr_destroy(&attr);
+	return rc;
+}
+
+lists *lists_new(room_app *app)
+{
+	lists *l = calloc(1, sizeof *l);
+	if (!l)
+		return NULL;
+	l->app = app;
+	l->dirty = LISTS_BOTH;
+	if (pthread_mutex_init(&l->lock, NULL) != 0 || cond_init_monotonic(&l->cond) != 0) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+int lists_start(lists *l)
+{
+	if (pthread_create(&l->thread, NULL, flusher_main, l) != 0) {
+		log_error("lists: cannot start the flusher");
+		return -1;
+	}
+	l->running = 1;
+	l->media_sub =
+		bus_subscribe(l->app->bus, "rb.evt.media.changed", ROOM_QUEUE, on_media_changed, l);
+	return l->media_sub ? 0 : -1;
+}
+
+void lists_stop(lists *l)
+{
+	if (!l)
+		return;
+	bus_sub_close(l->media_sub);
+	l->media_sub = NULL;
+	pthread_mutex_lock(&l->lock);
+	l->stop = 1;
+	pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	if (l->running)
+		pthread_join(l->thread, NULL);
+	l->running = 0;
+}
+
+void lists_free(lists *l)
+{
+	if (!l)
+		return;
+	pthread_cond_destroy(&l->cond);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+void lists_metrics(lists *l, buf *out)
+{
+	buf_adds(out, "# TYPE roomsvc_lists_published_total counter\n");
+	buf_addf(out, "roomsvc_lists_published_total{list=\"updateUsers\"} %lu\n",
+		 atomic_load(&l->published[0]));
+	buf_addf(out, "roomsvc_lists_published_total{list=\"updateRooms\"} %lu\n",
+		 atomic_load(&l->published[1]));
+	buf_adds(out, "# TYPE roomsvc_lists_dirty_marks_total counter\n");
+	buf_addf(out, "roomsvc_lists_dirty_marks_total %lu\n", atomic_load(&l->marks));
+	buf_adds(out, "# TYPE roomsvc_lists_failures_total counter\n");
+	buf_addf(out, "roomsvc_lists_failures_total %lu\n", atomic_load(&l->failures));
+	buf_adds(out, "# TYPE roomsvc_lists_compose_seconds_total counter\n");
+	buf_addf(out, "roomsvc_lists_compose_seconds_total %.3f\n",
+		 (double)atomic_load(&l->compose_ms) / 1e3);
+}

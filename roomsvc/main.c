@@ -1,0 +1,107 @@
+/* roomsvc: room catalogue, voice membership, presence, the user and room
+ * lists. Wiring only; see README.md. */
+#include <nats/nats.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "directory.h"
+#include "health.h"
+#include "lists.h"
+#include "log.h"
+#include "presence.h"
+#include "proc.h"
+#include "rooms.h"
+#include "roomsvc.h"
+
+#define C room_config
+static const cfg_field settings[] = {
+	CFG_S("REBUTTAL_NATS_URL", C, nats_url, "nats://127.0.0.1:4222", "NATS server URL"),
+	CFG_S("REBUTTAL_REDIS_HOST", C, redis_host, "127.0.0.1", "Redis host"),
+	CFG_I("REBUTTAL_REDIS_PORT", C, redis_port, 6379, 1, 65535, "Redis port"),
+	CFG_I("REBUTTAL_HEALTH_PORT", C, health_port, 9102, 1, 65535, "port of /healthz, /readyz, /metrics"),
+	CFG_I("REBUTTAL_COALESCE_MS", C, coalesce_ms, 30, 0, 60000, "least time between two publishes of a list"),
+	CFG_I("REBUTTAL_SWEEP_MS", C, sweep_ms, 500, 50, 60000, "period of the check for gateways whose lease ran out"),
+};
+#undef C
+#define NSETTINGS (sizeof settings / sizeof *settings)
+
+/* Health thread. */
+static int ready(void *ud)
+{
+	room_app *app = ud;
+	return bus_connected(app->bus) && store_cmd(app->store, NULL, "PING") == STORE_OK;
+}
+
+/* Health thread. */
+static void metrics(void *ud, buf *out)
+{
+	room_app *app = ud;
+	rooms_metrics(out);
+	if (!atomic_load(&app->started))
+		return;
+	lists_metrics(app->lists, out);
+	presence_metrics(app->presence, out);
+}
+
+/* The lists' state first (everything marks them dirty), their flusher
+ * after the directory it reads, the request subscription last (handlers
+ * use everything). */
+static int start(room_app *app, svc **s)
+{
+	size_t nroutes;
+	const svc_route *routes = rooms_routes(&nroutes);
+
+	if (rooms_bootstrap(app) < 0 || !(app->lists = lists_new(app)) ||
+	    !(app->dir = dir_start(app)) || lists_start(app->lists) < 0 ||
+	    !(app->presence = presence_start(app)))
+		return -1;
+	*s = svc_start(app->bus, ROOM_QUEUE, routes, nroutes, app);
+	return *s ? 0 : -1;
+}
+
+int main(void)
+{
+	static room_config cfg;
+	static room_app app;
+	svc *s = NULL;
+	health *h = NULL;
+	int rc = 1;
+
+	if (proc_init("roomsvc") < 0 || cfg_load(settings, NSETTINGS, &cfg) < 0)
+		return 1;
+	cfg_print(settings, NSETTINGS, &cfg);
+	app.cfg = &cfg;
+	uuid_new(app.instance);
+	if (pthread_mutex_init(&app.emit, NULL) != 0)
+		return 1;
+	app.bus = bus_open(cfg.nats_url, "roomsvc", BUS_SEND_ASAP);
+	app.store = store_open(cfg.redis_host, (int)cfg.redis_port);
+	if (!app.bus || !app.store)
+		goto out;
+	h = health_start((int)cfg.health_port, ready, metrics, &app);
+	if (!h || start(&app, &s) < 0)
+		goto out;
+	atomic_store(&app.started, 1);
+	log_info("roomsvc %s running", app.instance);
+	while (!proc_stopping())
+		proc_sleep_ms(200);
+	rc = 0;
+out:
+	log_info("roomsvc stopping");
+	svc_stop(s);
+	presence_stop(app.presence);
+	dir_stop(app.dir);
+	lists_stop(app.lists); /* a last flush of what is dirty */
+	health_stop(h);
+	/* Callbacks already running finish before the connection goes. */
+	if (app.bus)
+		(void)bus_flush(app.bus, 1000);
+	bus_close(app.bus);
+	nats_CloseAndWait(2000);
+	presence_free(app.presence);
+	dir_free(app.dir);
+	lists_free(app.lists);
+	store_close(app.store);
+	pthread_mutex_destroy(&app.emit);
+	return rc;
+}

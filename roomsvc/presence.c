@@ -1,0 +1,310 @@
+#include "presence.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lists.h"
+#include "log.h"
+#include "proc.h"
+#include "rebuttal.pb-c.h"
+#include "scripts.h"
+#include "svc.h"
+#include "voice.h"
+
+/* An event is lost if not applied: while Redis is unreachable, the event
+ * thread keeps trying this long before giving up on it. */
+#define EVENT_RETRY_BUDGET_MS 10000
+/* A sweep lock outlives a stuck sweeper by this much at most. */
+#define SWEEP_LOCK_MS "5000"
+#define LEASE_MIN_MS 100
+#define LEASE_MAX_MS 600000
+
+struct presence {
+	room_app *app;
+	bus_sub *sub;
+	pthread_t sweeper;
+	int running;
+	atomic_int stop;
+	/* for /metrics */
+	atomic_ulong heartbeats, opened, closed, swept_gateways, swept_conns;
+};
+
+typedef void (*gw_event_fn)(presence *p, const Rb__ConnEvent *ev);
+
+int presence_id_ok(const char *s)
+{
+	size_t n = 0;
+	if (!s)
+		return 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (n >= 64 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				 (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return 0;
+	}
+	return n > 0;
+}
+
+/* Closes one connection: uncount it, `disconnect` to all, and the voice
+ * room if it was the user's voice connection. Only the caller whose script
+ * removed the connection announces anything. Any thread; takes the emit
+ * lock. Returns -1 when Redis could not be reached. */
+static int conn_close(presence *p, const char *gw, const char *conn, int retry_ms)
+{
+	room_app *app = p->app;
+	const char *args[] = {gw, conn};
+	redisReply *rep = NULL;
+	store_status s;
+
+	pthread_mutex_lock(&app->emit);
+	s = retry_ms ? store_eval_retry(app->store, &rep, script_conn_close, 2, args, retry_ms)
+		     : store_eval(app->store, &rep, script_conn_close, 2, args);
+	const char *uid = s == STORE_OK ? reply_str(reply_elem(rep, 0)) : NULL;
+	if (uid) {
+		Rb__Delivery d = RB__DELIVERY__INIT;
+		Rb__SUser su = RB__SUSER__INIT;
+		const char *room = reply_str(reply_elem(rep, 1));
+		su.userid = (char *)uid;
+		d.packet_case = RB__DELIVERY__PACKET_DISCONNECT;
+		d.disconnect = &su;
+		(void)deliver_all(app->bus, &d);
+		if (room && *room)
+			voice_emit_left(app, room, uid, gw, conn);
+		lists_dirty(app->lists, LISTS_BOTH);
+		atomic_fetch_add(&p->closed, 1);
+	}
+	pthread_mutex_unlock(&app->emit);
+	if (rep)
+		freeReplyObject(rep);
+	if (s != STORE_OK)
+		log_warn("presence: close of %s/%s not stored: %s", gw, conn, store_status_text(s));
+	return s == STORE_DOWN ? -1 : 0;
+}
+
+/* --------------------------------------------------------------- events */
+
+/* cnats thread (gateway events). */
+static void on_conn_opened(presence *p, const Rb__ConnEvent *ev)
+{
+	room_app *app = p->app;
+	char lease[16];
+	const char *args[] = {ev->gateway_id, ev->conn_id, ev->user_id, lease};
+
+	if (!ev->user_id || !uuid_valid(ev->user_id)) {
+		log_warn("presence: conn_opened without a user id dropped");
+		return;
+	}
+	snprintf(lease, sizeof lease, "%d", ROOM_DEFAULT_LEASE_MS);
+	store_status s = store_eval_retry(app->store, NULL, script_conn_open, 4, args,
+					  EVENT_RETRY_BUDGET_MS);
+	if (s != STORE_OK) {
+		log_warn("presence: open of %s/%s not stored: %s", ev->gateway_id, ev->conn_id,
+			 store_status_text(s));
+		return;
+	}
+	atomic_fetch_add(&p->opened, 1);
+	/* Even when it was counted before: the login sequence needs the lists
+	 * to reach this connection. */
+	lists_dirty(app->lists, LISTS_BOTH);
+}
+
+/* cnats thread (gateway events). */
+static void on_conn_closed(presence *p, const Rb__ConnEvent *ev)
+{
+	(void)conn_close(p, ev->gateway_id, ev->conn_id, EVENT_RETRY_BUDGET_MS);
+}
+
+static void handle_conn_event(presence *p, const bus_msg *m, gw_event_fn fn)
+{
+	Rb__ConnEvent *ev = rb__conn_event__unpack(NULL, m->len, m->data);
+	if (!ev || !presence_id_ok(ev->gateway_id) || !presence_id_ok(ev->conn_id))
+		log_warn("presence: dropping malformed %s", m->subject);
+	else
+		fn(p, ev);
+	if (ev)
+		rb__conn_event__free_unpacked(ev, NULL);
+}
+
+/* cnats thread (gateway events). Not retried: the next one comes soon. */
+static void handle_heartbeat(presence *p, const bus_msg *m)
+{
+	Rb__GwHeartbeat *hb = rb__gw_heartbeat__unpack(NULL, m->len, m->data);
+	redisReply *r[2];
+	long lease = ROOM_DEFAULT_LEASE_MS;
+
+	if (!hb || !presence_id_ok(hb->gateway_id)) {
+		log_warn("presence: dropping malformed heartbeat");
+	} else if (store_begin(p->app->store) == STORE_OK) {
+		if (hb->has_lease_ms && hb->lease_ms > 0)
+			lease = hb->lease_ms < LEASE_MIN_MS   ? LEASE_MIN_MS
+				: hb->lease_ms > LEASE_MAX_MS ? LEASE_MAX_MS
+							      : hb->lease_ms;
+		store_appendf(p->app->store, "SET gw:%s:lease 1 PX %ld", hb->gateway_id, lease);
+		store_appendf(p->app->store, "SADD gateways %s", hb->gateway_id);
+		if (store_collect(p->app->store, r, 2) == STORE_OK)
+			store_replies_free(r, 2);
+		store_end(p->app->store);
+		atomic_fetch_add(&p->heartbeats, 1);
+	}
+	if (hb)
+		rb__gw_heartbeat__free_unpacked(hb, NULL);
+}
+
+/* cnats thread: rb.evt.gw.* (queue group room). */
+static void on_gw_event(void *ud, const bus_msg *m)
+{
+	static const struct {
+		const char *subject;
+		gw_event_fn fn; /* NULL: the heartbeat */
+	} table[] = {
+		{"rb.evt.gw.heartbeat", NULL},
+		{"rb.evt.gw.conn_opened", on_conn_opened},
+		{"rb.evt.gw.conn_closed", on_conn_closed},
+	};
+	for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
+		if (strcmp(table[i].subject, m->subject))
+			continue;
+		if (table[i].fn)
+			handle_conn_event(ud, m, table[i].fn);
+		else
+			handle_heartbeat(ud, m);
+		return;
+	}
+}
+
+/* -------------------------------------------------------------- sweeper */
+
+/* Sweeper thread: closes every connection of a gateway whose lease is
+ * gone, unless another instance is at it (lock), then forgets it. */
+static void sweep_gateway(presence *p, const char *gw)
+{
+	store *st = p->app->store;
+	redisReply *r = NULL;
+	size_t done = 0, n = 0;
+
+	if (store_cmd(st, &r, "SET gw:%s:sweep %s NX PX " SWEEP_LOCK_MS, gw, p->app->instance) !=
+		    STORE_OK ||
+	    !reply_str(r)) {
+		if (r)
+			freeReplyObject(r);
+		return; /* another instance sweeps it, or Redis is down */
+	}
+	freeReplyObject(r);
+	r = NULL;
+	if (store_cmd(st, &r, "HKEYS gw:%s:conns", gw) == STORE_OK && r->type == REDIS_REPLY_ARRAY) {
+		n = r->elements;
+		for (; done < n && !atomic_load(&p->stop); done++)
+			if (!reply_str(r->element[done]) ||
+			    conn_close(p, gw, r->element[done]->str, 0) < 0)
+				break;
+	}
+	if (r)
+		freeReplyObject(r);
+	const char *args[] = {gw};
+	(void)store_eval(st, NULL, script_gw_drop, 1, args);
+	const char *unlock[] = {gw, p->app->instance};
+	(void)store_eval(st, NULL, script_sweep_unlock, 2, unlock);
+	log_info("presence: gateway %s lost its lease: %zu of %zu connections closed", gw, done, n);
+	atomic_fetch_add(&p->swept_gateways, 1);
+	atomic_fetch_add(&p->swept_conns, done);
+}
+
+/* Sweeper thread: one round. */
+static void sweep(presence *p)
+{
+	store *st = p->app->store;
+	redisReply *gws = NULL, **leases = NULL;
+	size_t n = 0;
+
+	if (store_cmd(st, &gws, "SMEMBERS gateways") != STORE_OK || gws->type != REDIS_REPLY_ARRAY)
+		goto out;
+	n = gws->elements;
+	if (!n || !(leases = calloc(n, sizeof *leases)) || store_begin(st) != STORE_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		store_appendf(st, "EXISTS gw:%s:lease", reply_str(gws->element[i]) ?: "");
+	store_status s = store_collect(st, leases, n);
+	store_end(st);
+	for (size_t i = 0; s == STORE_OK && i < n && !atomic_load(&p->stop); i++) {
+		const char *gw = reply_str(gws->element[i]);
+		if (gw && reply_int(leases[i], 1) == 0 && presence_id_ok(gw))
+			sweep_gateway(p, gw);
+	}
+	if (s == STORE_OK)
+		store_replies_free(leases, n);
+out:
+	free(leases);
+	if (gws)
+		freeReplyObject(gws);
+}
+
+/* Sweeper thread. A lease that ran out while NATS or Redis was unreachable
+ * says nothing about the gateway: its heartbeats could not be stored. So a
+ * sweep only runs after both were up for a default lease. */
+static void *sweeper_main(void *arg)
+{
+	presence *p = arg;
+	int64_t bus_up_since = 0;
+	while (!atomic_load(&p->stop)) {
+		int64_t now = bus_now_ms(), store_since = store_up_since(p->app->store);
+		if (!bus_connected(p->app->bus))
+			bus_up_since = 0;
+		else if (!bus_up_since)
+			bus_up_since = now;
+		int64_t since = bus_up_since > store_since ? bus_up_since : store_since;
+		if (!store_since)
+			(void)store_cmd(p->app->store, NULL, "PING"); /* reconnects */
+		else if (bus_up_since && now - since >= ROOM_DEFAULT_LEASE_MS)
+			sweep(p);
+		proc_sleep_ms((int)p->app->cfg->sweep_ms);
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- life */
+
+presence *presence_start(room_app *app)
+{
+	presence *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	p->app = app;
+	p->sub = bus_subscribe(app->bus, "rb.evt.gw.*", ROOM_QUEUE, on_gw_event, p);
+	if (!p->sub || pthread_create(&p->sweeper, NULL, sweeper_main, p) != 0) {
+		log_error("presence: cannot start");
+		bus_sub_close(p->sub);
+		return NULL; /* p stays allocated: a callback may still run */
+	}
+	p->running = 1;
+	return p;
+}
+
+void presence_stop(presence *p)
+{
+	if (!p)
+		return;
+	atomic_store(&p->stop, 1);
+	if (p->running)
+		pthread_join(p->sweeper, NULL);
+	p->running = 0;
+	bus_sub_close(p->sub);
+	p->sub = NULL;
+}
+
+void presence_free(presence *p)
+{
+	free(p);
+}
+
+void presence_metrics(presence *p, buf *out)
+{
+	static const char *names[] = {"heartbeats", "conns_opened", "conns_closed",
+				      "gateways_swept", "conns_swept"};
+	unsigned long v[] = {atomic_load(&p->heartbeats), atomic_load(&p->opened),
+			     atomic_load(&p->closed), atomic_load(&p->swept_gateways),
+			     atomic_load(&p->swept_conns)};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		buf_addf(out, "# TYPE roomsvc_%s_total counter\nroomsvc_%s_total %lu\n", names[i],
+			 names[i], v[i]);
+}

@@ -1,0 +1,324 @@
+/* Request dispatch and the room catalogue. Every request goes through
+ * dispatch(), which finds the row, refuses what the envelope's permission
+ * set does not allow (the gateway checked its cached copy; this is the
+ * owner's check), runs the handler and counts the outcome. Subscription
+ * thread, one request at a time. */
+#include "rooms.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lists.h"
+#include "log.h"
+#include "proc.h"
+#include "scripts.h"
+#include "valid.h"
+#include "voice.h"
+
+#define ROOM_NAME_MAX 64
+#define POSITION_LIMIT 1000000000 /* as the gateway's packet table */
+#define BOOTSTRAP_MARKER "roomsvc:bootstrapped"
+
+/* payload case, op (= envelope member name), permission, handler. */
+#define ROUTES(X)                                                 \
+	X(JOINROOM, joinroom, "joinVoiceRoom", voice_join)        \
+	X(LEAVEROOM, leaveroom, NULL, voice_leave)                \
+	X(CREATEROOM, createroom, "createRoom", room_create)      \
+	X(UPDATEROOM, updateroom, "renameRoom", room_update)      \
+	X(REMOVEROOM, removeroom, "removeRoom", room_remove)      \
+	X(GET_ROOM, get_room, NULL, room_get)
+
+typedef struct {
+	Rb__Envelope__PayloadCase payload;
+	const char *op;
+	const char *perm; /* needed in the envelope's permission set, or NULL */
+	void (*fn)(svc_req *r);
+} route;
+
+static void room_create(svc_req *r);
+static void room_update(svc_req *r);
+static void room_remove(svc_req *r);
+static void room_get(svc_req *r);
+static void dispatch(svc_req *r);
+
+#define ROW(P, op, perm, fn) {RB__ENVELOPE__PAYLOAD_##P, #op, perm, fn},
+static const route routes[] = {ROUTES(ROW)};
+#undef ROW
+#define SVC_ROW(P, op, perm, fn) {RB__ENVELOPE__PAYLOAD_##P, dispatch},
+static const svc_route svc_routes[] = {ROUTES(SVC_ROW)};
+#undef SVC_ROW
+
+#define NROUTES (sizeof routes / sizeof *routes)
+#define NCODES (RB__CODE__UNAVAILABLE + 1)
+
+/* Written by the subscription thread, read by the health thread. */
+static atomic_ulong counts[NROUTES][NCODES];
+
+/* The rooms of a first start, in position order. */
+static const struct {
+	const char *name, *type;
+} first_rooms[] = {
+	{"Main", "text"},
+	{"Chat", "voice"},
+};
+
+const svc_route *rooms_routes(size_t *n)
+{
+	*n = NROUTES;
+	return svc_routes;
+}
+
+static void dispatch(svc_req *r)
+{
+	size_t i = 0;
+	while (i < NROUTES && routes[i].payload != r->env->payload_case)
+		i++;
+	if (i == NROUTES)
+		return; /* svc only calls us for payloads of the table */
+	if (routes[i].perm && !env_has_perm(r->env, routes[i].perm))
+		svc_fail(r, RB__CODE__DENIED, "Permission denied \"%s\"", routes[i].perm);
+	else
+		routes[i].fn(r);
+	Rb__Code code = r->reply->has_code ? r->reply->code : RB__CODE__OK;
+	if ((size_t)code < NCODES)
+		atomic_fetch_add(&counts[i][code], 1);
+}
+
+void rooms_metrics(buf *out)
+{
+	static const char *codes[NCODES] = {"OK",	"BAD_REQUEST", "DENIED",
+					    "NOT_FOUND", "CONFLICT",    "INTERNAL",
+					    "UNAVAILABLE"};
+	buf_adds(out, "# TYPE roomsvc_requests_total counter\n");
+	for (size_t i = 0; i < NROUTES; i++)
+		for (size_t c = 0; c < NCODES; c++)
+			buf_addf(out, "roomsvc_requests_total{op=\"%s\",code=\"%s\"} %lu\n",
+				 routes[i].op, codes[c], atomic_load(&counts[i][c]));
+}
+
+/* ------------------------------------------------------------- helpers */
+
+void rooms_fail_store(svc_req *r, const char *op, store_status s)
+{
+	svc_fail(r, s == STORE_DOWN ? RB__CODE__UNAVAILABLE : RB__CODE__INTERNAL,
+		 "%s: service unavailable, try again later", op);
+}
+
+/* The request id makes a retried create/remove a no-op; without a valid
+ * one (a caller that is not a gateway) there is nothing to match. */
+static const char *request_id(const svc_req *r)
+{
+	const char *id = r->env->request_id;
+	return id && uuid_valid(id) ? id : "";
+}
+
+static void publish_room_event(room_app *app, const char *what, const char *id, const char *name,
+			       const char *type, long position)
+{
+	Rb__RoomEvent ev = RB__ROOM_EVENT__INIT;
+	Rb__Room room = RB__ROOM__INIT;
+	char subject[64];
+
+	room.id = (char *)id;
+	room.name = (char *)name;
+	room.type = (char *)type;
+	room.has_position = 1;
+	room.position = (int32_t)position;
+	ev.room = &room;
+	snprintf(subject, sizeof subject, "rb.evt.room.%s", what);
+	(void)bus_publish_pb(app->bus, subject, &ev.base);
+}
+
+static int name_ok(svc_req *r, const char *op, const char *name)
+{
+	if (name && text_name_ok(name, 1, ROOM_NAME_MAX))
+		return 1;
+	svc_fail(r, RB__CODE__BAD_REQUEST, "%s: roomName must be 1-%d printable characters", op,
+		 ROOM_NAME_MAX);
+	return 0;
+}
+
+static int position_ok(svc_req *r, const char *op, int has, int32_t pos)
+{
+	if (!has || (pos >= -POSITION_LIMIT && pos <= POSITION_LIMIT))
+		return 1;
+	svc_fail(r, RB__CODE__BAD_REQUEST, "%s: position must be within +-%d", op, POSITION_LIMIT);
+	return 0;
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static void room_create(svc_req *r)
+{
+	room_app *app = r->app;
+	const Rb__CCreateRoom *c = r->env->createroom;
+	char id[UUID_STR_LEN + 1], pos[16] = "";
+	redisReply *rep = NULL;
+
+	if (!c->roomtype || (strcmp(c->roomtype, "voice") && strcmp(c->roomtype, "text"))) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "createroom: roomType must be \"voice\" or \"text\"");
+		return;
+	}
+	if (!name_ok(r, "createroom", c->roomname) ||
+	    !position_ok(r, "createroom", c->has_position, c->position))
+		return;
+	if (c->has_position)
+		snprintf(pos, sizeof pos, "%d", c->position);
+	uuid_new(id);
+	const char *args[] = {request_id(r), id, c->roomname, c->roomtype, pos};
+	store_status s = store_eval(app->store, &rep, script_room_create, 5, args);
+	const char *what = s == STORE_OK ? reply_str(reply_elem(rep, 0)) : NULL;
+	if (!what) {
+		rooms_fail_store(r, "createroom", s != STORE_OK ? s : STORE_ERROR);
+	} else if (!strcmp(what, "ok")) {
+		long p = (long)reply_int(reply_elem(rep, 1), 0);
+		log_info("room %s created: %s \"%s\" at %ld", id, c->roomtype, c->roomname, p);
+		publish_room_event(app, "created", id, c->roomname, c->roomtype, p);
+		lists_dirty(app->lists, LISTS_ROOMS);
+	} /* "dup": a retry of a create that was done */
+	if (rep)
+		freeReplyObject(rep);
+}
+
+static void room_update(svc_req *r)
+{
+	room_app *app = r->app;
+	const Rb__CUpdateRoom *c = r->env->updateroom;
+	char pos[16] = "";
+	redisReply *rep = NULL;
+
+	if (!c->roomid || !uuid_valid(c->roomid)) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "updateroom: roomid must be a room id");
+		return;
+	}
+	if (!name_ok(r, "updateroom", c->roomname) ||
+	    !position_ok(r, "updateroom", c->has_position, c->position))
+		return;
+	if (c->has_position)
+		snprintf(pos, sizeof pos, "%d", c->position);
+	const char *args[] = {c->roomid, c->roomname, pos};
+	store_status s = store_eval(app->store, &rep, script_room_update, 3, args);
+	const char *what = s == STORE_OK ? reply_str(reply_elem(rep, 0)) : NULL;
+	if (!what) {
+		rooms_fail_store(r, "updateroom", s != STORE_OK ? s : STORE_ERROR);
+	} else if (!strcmp(what, "missing")) {
+		svc_fail(r, RB__CODE__NOT_FOUND, "updateroom: no such room");
+	} else {
+		publish_room_event(app, "updated", c->roomid, c->roomname,
+				   reply_str(reply_elem(rep, 1)) ?: "",
+				   (long)reply_int(reply_elem(rep, 2), 0));
+		lists_dirty(app->lists, LISTS_ROOMS);
+	}
+	if (rep)
+		freeReplyObject(rep);
+}
+
+/* The members leave first (leaveRoom to all, member_left), then the room
+ * goes; the emit lock keeps the lists after those packets. */
+static void room_removed(room_app *app, const char *id, const redisReply *rep)
+{
+	const char *name = reply_str(reply_elem(rep, 1)) ?: "";
+	size_t members = 0;
+	for (size_t i = 4; i + 2 < rep->elements; i += 3, members++)
+		voice_emit_left(app, id, reply_str(rep->element[i]) ?: "",
+				reply_str(rep->element[i + 1]), reply_str(rep->element[i + 2]));
+	log_info("room %s removed: \"%s\" (%zu members left it)", id, name, members);
+	publish_room_event(app, "removed", id, name, reply_str(reply_elem(rep, 2)) ?: "",
+			   (long)reply_int(reply_elem(rep, 3), 0));
+	lists_dirty(app->lists, LISTS_BOTH);
+}
+
+static void room_remove(svc_req *r)
+{
+	room_app *app = r->app;
+	const char *id = r->env->removeroom->roomid;
+	redisReply *rep = NULL;
+
+	if (!id || !uuid_valid(id)) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "removeroom: roomid must be a room id");
+		return;
+	}
+	const char *args[] = {request_id(r), id};
+	pthread_mutex_lock(&app->emit);
+	store_status s = store_eval(app->store, &rep, script_room_remove, 2, args);
+	const char *what = s == STORE_OK ? reply_str(reply_elem(rep, 0)) : NULL;
+	if (!what)
+		rooms_fail_store(r, "removeroom", s != STORE_OK ? s : STORE_ERROR);
+	else if (!strcmp(what, "missing"))
+		svc_fail(r, RB__CODE__NOT_FOUND, "removeroom: no such room");
+	else if (!strcmp(what, "ok"))
+		room_removed(app, id, rep);
+	pthread_mutex_unlock(&app->emit);
+	if (rep)
+		freeReplyObject(rep);
+}
+
+/* Internal (msgsvc asks whether a room exists and what it is). */
+static void room_get(svc_req *r)
+{
+	room_app *app = r->app;
+	const char *id = r->env->get_room->room_id;
+	redisReply *rep = NULL;
+
+	if (!id || !uuid_valid(id)) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "get_room: room_id must be a room id");
+		return;
+	}
+	store_status s = store_cmd(app->store, &rep, "HMGET room:%s name type position", id);
+	const char *name = s == STORE_OK ? reply_str(reply_elem(rep, 0)) : NULL;
+	if (s != STORE_OK) {
+		rooms_fail_store(r, "get_room", s);
+	} else if (!name) {
+		svc_fail(r, RB__CODE__NOT_FOUND, "no such room");
+	} else {
+		Rb__Room *room = arena_alloc(r->arena, sizeof *room);
+		rb__room__init(room);
+		room->id = arena_strdup(r->arena, id);
+		room->name = arena_strdup(r->arena, name);
+		room->type = arena_strdup(r->arena, reply_str(reply_elem(rep, 1)) ?: "");
+		room->has_position = 1;
+		room->position = (int32_t)reply_int(reply_elem(rep, 2), 0);
+		r->reply->room = room;
+	}
+	if (rep)
+		freeReplyObject(rep);
+}
+
+/* ----------------------------------------------------------- first start */
+
+int rooms_bootstrap(room_app *app)
+{
+	enum { N = sizeof first_rooms / sizeof *first_rooms };
+	char ids[N][UUID_STR_LEN + 1];
+	const char *args[1 + 3 * N];
+	redisReply *rep = NULL;
+
+	args[0] = BOOTSTRAP_MARKER;
+	for (size_t i = 0; i < N; i++) {
+		uuid_new(ids[i]);
+		args[1 + 3 * i] = ids[i];
+		args[2 + 3 * i] = first_rooms[i].name;
+		args[3 + 3 * i] = first_rooms[i].type;
+	}
+	store_status s;
+	int waited = 0;
+	while ((s = store_eval(app->store, &rep, script_bootstrap, 1 + 3 * N, args)) == STORE_DOWN &&
+	       !proc_stopping()) {
+		if (!waited++)
+			log_warn("rooms: waiting for redis to check the first-start rooms");
+		proc_sleep_ms(250);
+	}
+	if (s != STORE_OK)
+		return -1;
+	if (reply_int(rep, 0) == 1) {
+		for (size_t i = 0; i < N; i++) {
+			log_info("room %s created on first start: %s \"%s\"", ids[i],
+				 first_rooms[i].type, first_rooms[i].name);
+			publish_room_event(app, "created", ids[i], first_rooms[i].name,
+					   first_rooms[i].type, (long)i);
+		}
+	}
+	freeReplyObject(rep);
+	return 0;
+}

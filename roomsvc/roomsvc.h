@@ -1,0 +1,59 @@
+/* What the modules of roomsvc share: its settings and its state.
+ *
+ * Threads of the process (each module labels its callbacks):
+ * - the request subscription's cnats thread: the route table (rooms.c);
+ * - one cnats thread per event subscription: gateway events (presence.c),
+ *   account events (directory.c), media events (lists.c);
+ * - the sweeper (presence.c), the flusher (lists.c), the directory loader
+ *   (directory.c), the health listener (lib/health.c) and main. */
+#ifndef ROOM_ROOMSVC_H
+#define ROOM_ROOMSVC_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "bus.h"
+#include "store.h"
+#include "uuid.h"
+
+/* Filled once by cfg_load from the table in main.c; read-only afterwards. */
+typedef struct {
+	const char *nats_url;
+	const char *redis_host;
+	long redis_port;
+	long health_port;
+	long coalesce_ms;
+	long sweep_ms;
+} room_config;
+
+typedef struct lists lists;
+typedef struct directory directory;
+typedef struct presence presence;
+
+/* The queue group of every subscription that must reach one instance. */
+#define ROOM_QUEUE "room"
+/* Lease of a gateway whose heartbeat names none (GwHeartbeat.lease_ms). */
+#define ROOM_DEFAULT_LEASE_MS 10000
+
+typedef struct {
+	const room_config *cfg;
+	bus *bus;
+	store *store;
+	/* Held around "change the state, publish what the change itself
+	 * says" (joinRoom, leaveRoom, disconnect) and around "read the state,
+	 * publish the lists". Within one instance a list therefore never
+	 * overtakes the packet announcing the change it shows: PROTOCOL.md
+	 * orders leaveRoom, joinRoom, then updateRooms, and NATS keeps one
+	 * connection's publish order. Taken before the store's own lock. */
+	pthread_mutex_t emit;
+	lists *lists;
+	directory *dir;
+	presence *presence;
+	char instance[UUID_STR_LEN + 1]; /* this process, for sweep locks */
+	/* Set by main once every module above exists; the health thread
+	 * (started earlier, to answer while Redis is awaited) reads the
+	 * modules only after it. */
+	atomic_int started;
+} room_app;
+
+#endif
