@@ -101,16 +101,16 @@ static const packet_row table[] = {
 	{"letmesee", PV1, NULL, "media", 0, NULL, NULL, {
 		{"touserid", REQ, R_UUID, 0, 0, NULL},
 		{"message", REQ, R_JSON, 0, JSON_MAX, NULL}}},
-	{"golive", PV1, NULL, "media", 0, NULL, NULL, {
+	{"golive", PV1, NULL, "media", PKT_LATEST, NULL, NULL, {
 		{"livestate", REQ, R_ANY, 0, 0, NULL},
 		{"livelabel", OPT, R_BYTES, 0, 256, NULL}}},
-	{"chatdev", PV1, NULL, "media", 0, NULL, NULL, {
+	{"chatdev", PV1, NULL, "media", PKT_LATEST, NULL, NULL, {
 		{"video", REQ, R_ANY, 0, 0, NULL},
 		{"audio", REQ, R_ANY, 0, 0, NULL}}},
 	{"servermute", PV1, "suppressUser", "media", 0, NULL, NULL, {
 		{"userid", REQ, R_UUID, 0, 0, NULL},
 		{"suppress", REQ, R_ANY, 0, 0, NULL}}},
-	{"talking", PV1, NULL, "media", 0, NULL, NULL, {
+	{"talking", PV1, NULL, "media", PKT_LATEST, NULL, NULL, {
 		{"talking", REQ, R_ANY, 0, 0, NULL}}},
 	{"contextoption", PV1, NULL, "media", 0, NULL, NULL, {
 		{"context", REQ, R_BYTES, 0, 64, NULL},

@@ -139,6 +139,21 @@ void request_send(session *s, const void *rowp, ProtobufCMessage *payload)
 		send_now(s, it);
 		return;
 	}
+	/* A flood of talking toggles collapses into the newest waiting one, so
+	 * the final state is never lost and the queue stays short. */
+	if (row->flags & PKT_LATEST) {
+		for (req_item **pp = &s->req_head[k]; *pp; pp = &(*pp)->next) {
+			if ((*pp)->row != row)
+				continue;
+			req_item *old = *pp;
+			it->next = old->next;
+			*pp = it;
+			if (s->req_tail[k] == old)
+				s->req_tail[k] = it;
+			free(old);
+			return;
+		}
+	}
 	if (s->req_queued[k] >= s->gw->cfg->req_queue_max) {
 		char msg[128];
 		snprintf(msg, sizeof msg, "%s: too many packets waiting, slow down", row->type);
