@@ -30,6 +30,12 @@ struct bus {
 	natsSubscription *inbox_sub;
 	char inbox[64]; /* "_INBOX.<nuid>" */
 	volatile int closing;
+	/* cnats runs connection callbacks on its own thread, possibly after
+	 * natsConnection_Close returned: bus_close waits for the "closed" one
+	 * (always the last) before freeing. */
+	pthread_mutex_t close_mu;
+	pthread_cond_t close_cv;
+	int closed;
 	pthread_mutex_t lock;
 	uint64_t next_token;
 	size_t npending;
@@ -64,6 +70,16 @@ static void on_reconnected(natsConnection *nc, void *ud)
 {
 	(void)nc, (void)ud;
 	log_info("bus: reconnected to NATS");
+}
+
+static void on_closed(natsConnection *nc, void *ud)
+{
+	bus *b = ud;
+	(void)nc;
+	pthread_mutex_lock(&b->close_mu);
+	b->closed = 1;
+	pthread_cond_signal(&b->close_cv);
+	pthread_mutex_unlock(&b->close_mu);
 }
 
 static void on_connected(natsConnection *nc, void *ud)
@@ -139,6 +155,8 @@ bus *bus_open(const char *url, const char *name, int flags)
 	if (!b)
 		return NULL;
 	pthread_mutex_init(&b->lock, NULL);
+	pthread_mutex_init(&b->close_mu, NULL);
+	pthread_cond_init(&b->close_cv, NULL);
 	b->next_token = 1;
 	s = natsOptions_Create(&b->opts);
 	if (s == NATS_OK)
@@ -159,6 +177,8 @@ bus *bus_open(const char *url, const char *name, int flags)
 		s = natsOptions_SetDisconnectedCB(b->opts, on_disconnected, b);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(b->opts, on_reconnected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(b->opts, on_closed, b);
 	if (s == NATS_OK && (flags & BUS_SEND_ASAP))
 		s = natsOptions_SetSendAsap(b->opts, true);
 	if (s == NATS_OK && (flags & BUS_ORDERED)) {
@@ -201,6 +221,15 @@ void bus_close(bus *b)
 	}
 	if (b->nc) {
 		natsConnection_Close(b->nc);
+		pthread_mutex_lock(&b->close_mu);
+		while (!b->closed) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 5;
+			if (pthread_cond_timedwait(&b->close_cv, &b->close_mu, &ts) != 0)
+				break;
+		}
+		pthread_mutex_unlock(&b->close_mu);
 		natsConnection_Destroy(b->nc);
 	}
 	natsOptions_Destroy(b->opts);
@@ -212,6 +241,8 @@ void bus_close(bus *b)
 		}
 	}
 	pthread_mutex_destroy(&b->lock);
+	pthread_mutex_destroy(&b->close_mu);
+	pthread_cond_destroy(&b->close_cv);
 	free(b);
 }
 

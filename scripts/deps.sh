@@ -20,6 +20,8 @@ PACKAGES=(
     nats-server redis-server postgresql
     # scripts/run.sh uses it to make passwords
     openssl
+    # tests/fuzz: libFuzzer comes with clang (libclang-rt-14-dev)
+    clang
 )
 
 missing=()

@@ -1,0 +1,627 @@
+/* Request handlers. Every request goes through dispatch(), which finds the
+ * row, refuses what the row does not admit (shutdown, permission), runs the
+ * handler and counts the outcome; handlers check their own fields (callers
+ * other than the gateway are not trusted to have done it).
+ * All of it runs on the subscription's cnats thread, one request at a time. */
+#include "handlers.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "b64.h"
+#include "directory.h"
+#include "history.h"
+#include "idem.h"
+#include "image.h"
+#include "log.h"
+#include "msg.h"
+#include "outbox.h"
+#include "rooms.h"
+#include "valid.h"
+
+/* PROTOCOL.md §4 limits (the gateway checks them too). */
+#define TEXT_MAX_BYTES 8000
+#define TAGS_MAX 50
+#define TAG_MAX_BYTES 256
+#define URL_MAX_BYTES 2048
+/* Characters of the client's file name kept in the stored name. */
+#define SAFE_NAME_MAX 64
+/* A sender missing from the directory makes it ask authsvc again, at
+ * most this often, waiting this long. */
+#define DIR_MISS_GAP_MS 2000
+#define DIR_TIMEOUT_MS 1000
+
+/* payload case, op (= envelope member name), permission. */
+#define ROUTES(X)                                      \
+	X(MESSAGE, message, "sendMessage")             \
+	X(GETMESSAGES, getmessages, NULL)              \
+	X(UPDATEMESSAGE, updatemessage, NULL)          \
+	X(REMOVEMESSAGE, removemessage, NULL)          \
+	X(GET_UPLOAD, get_upload, NULL)
+
+typedef struct {
+	Rb__Envelope__PayloadCase payload;
+	const char *op;
+	const char *perm; /* needed in the envelope's permission set, or NULL */
+	void (*fn)(svc_req *r);
+} route;
+
+#define DECLARE(P, op, perm) static void h_##op(svc_req *r);
+ROUTES(DECLARE)
+#undef DECLARE
+
+static void dispatch(svc_req *r);
+
+#define ROW(P, op, perm) {RB__ENVELOPE__PAYLOAD_##P, #op, perm, h_##op},
+static const route routes[] = {ROUTES(ROW)};
+#undef ROW
+#define SVC_ROW(P, op, perm) {RB__ENVELOPE__PAYLOAD_##P, dispatch},
+static const svc_route svc_routes[] = {ROUTES(SVC_ROW)};
+#undef SVC_ROW
+
+#define NROUTES (sizeof routes / sizeof *routes)
+#define NCODES (RB__CODE__UNAVAILABLE + 1)
+
+/* Written by the subscription thread, read by the health thread. */
+static atomic_ulong counts[NROUTES][NCODES];
+static atomic_ulong micros[NROUTES];
+
+const svc_route *handlers_routes(size_t *n)
+{
+	*n = NROUTES;
+	return svc_routes;
+}
+
+/* A protobuf-c message of type T in the request's arena, initialized. */
+#define NEW(r, T, INIT) ((T *)memcpy(arena_alloc((r)->arena, sizeof(T)), &(T)INIT, sizeof(T)))
+
+static const char *op_of(const svc_req *r)
+{
+	return envelope_type(r->env);
+}
+
+static void fail_store(svc_req *r, store_status s)
+{
+	if (s == STORE_DOWN)
+		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the message store is unavailable, try again",
+			 op_of(r));
+	else
+		svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", op_of(r));
+}
+
+static int nonempty(const char *s)
+{
+	return s && *s;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static const route *route_of(Rb__Envelope__PayloadCase pc)
+{
+	for (size_t i = 0; i < NROUTES; i++)
+		if (routes[i].payload == pc)
+			return &routes[i];
+	return NULL;
+}
+
+/* The oneof member itself (every member is a message): NULL when a sender
+ * set the case without the message. */
+static const void *payload_of(const Rb__Envelope *e)
+{
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+		&rb__envelope__descriptor, (unsigned)e->payload_case);
+	return f ? *(const void *const *)((const char *)e + f->offset) : NULL;
+}
+
+/* 1 when the row admits the request, else fills the refusal. */
+static int admit(svc_req *r, const route *rt)
+{
+	const Rb__Envelope *e = r->env;
+	msg_app *app = r->app;
+
+	if (atomic_load(&app->closing))
+		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the service is shutting down, try again", rt->op);
+	else if (!payload_of(e))
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: the request has no payload", rt->op);
+	else if (e->request_id && strlen(e->request_id) > IDEM_REQUEST_ID_MAX)
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: request_id is too long", rt->op);
+	else if (rt->perm && !env_has_perm(e, rt->perm))
+		svc_fail(r, RB__CODE__DENIED, "Permission denied \"%s\"", rt->perm);
+	else
+		return 1;
+	return 0;
+}
+
+/* cnats subscription thread: every request of every route. */
+static void dispatch(svc_req *r)
+{
+	const route *rt = route_of(r->env->payload_case);
+	struct timespec t0, t1;
+	Rb__Reply *rep = r->reply;
+	msg_app *app = r->app;
+
+	/* Counted before `closing` is read (in admit): shutdown sets closing
+	 * first and then waits for busy to drop, so no request slips between. */
+	atomic_fetch_add(&app->busy, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (rt && admit(r, rt))
+		rt->fn(r);
+	atomic_fetch_sub(&app->busy, 1);
+	if (!rt)
+		return;
+	/* A refusal carries only its message: nothing half built. */
+	if (rep->code != RB__CODE__OK) {
+		rep->n_deliver = 0;
+		rep->deliver = NULL;
+		rep->has_data = 0;
+		rep->content_type = NULL;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	size_t i = (size_t)(rt - routes), code = (size_t)rep->code < NCODES ? (size_t)rep->code : 0;
+	atomic_fetch_add(&counts[i][code], 1);
+	atomic_fetch_add(&micros[i], (unsigned long)(us > 0 ? us : 0));
+	log_debug("%s: code %d in %ld us", rt->op, (int)rep->code, us);
+}
+
+void handlers_metrics(buf *out)
+{
+	static const char *const codes[NCODES] = {"OK",	    "BAD_REQUEST", "DENIED",     "NOT_FOUND",
+						  "CONFLICT", "INTERNAL",    "UNAVAILABLE"};
+	buf_adds(out, "# TYPE msgsvc_requests_total counter\n");
+	for (size_t i = 0; i < NROUTES; i++)
+		for (size_t c = 0; c < NCODES; c++)
+			buf_addf(out, "msgsvc_requests_total{op=\"%s\",code=\"%s\"} %lu\n",
+				 routes[i].op, codes[c], atomic_load(&counts[i][c]));
+	buf_adds(out, "# TYPE msgsvc_request_seconds_total counter\n");
+	for (size_t i = 0; i < NROUTES; i++)
+		buf_addf(out, "msgsvc_request_seconds_total{op=\"%s\"} %.6f\n", routes[i].op,
+			 (double)atomic_load(&micros[i]) / 1e6);
+}
+
+/* ------------------------------------------------------- shared checks */
+
+/* The room id, lowercase, into out; 0, or -1 with the refusal filled. */
+static int room_id_ok(svc_req *r, const char *in, char out[UUID_STR_LEN + 1])
+{
+	if (!in) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: roomid is missing", op_of(r));
+		return -1;
+	}
+	if (msg_uuid_lower(in, out) < 0) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: roomid must be a UUID", op_of(r));
+		return -1;
+	}
+	return 0;
+}
+
+/* Asks roomsvc (through the cache) whether the room exists and, when
+ * need_text, is a text room. 0, or -1 with the refusal filled. */
+static int room_check(svc_req *r, const char *room_id, int need_text)
+{
+	msg_app *app = r->app;
+	rooms_info info;
+
+	switch (rooms_get(app->rooms, room_id, r->arena, &info)) {
+	case ROOMS_OK:
+		if (!need_text || info.is_text)
+			return 0;
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: %s is not a text room", op_of(r), info.name);
+		return -1;
+	case ROOMS_NOT_FOUND:
+		svc_fail(r, RB__CODE__NOT_FOUND, "%s: no such room", op_of(r));
+		return -1;
+	default:
+		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the room service is unavailable, try again",
+			 op_of(r));
+		return -1;
+	}
+}
+
+/* Byte limit and UTF-8 of a client string field. 0, or -1 with the
+ * refusal filled. */
+static int string_ok(svc_req *r, const char *field, const char *s, size_t max)
+{
+	size_t len = strlen(s);
+	if (len > max)
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: %s is longer than %zu bytes", op_of(r), field,
+			 max);
+	else if (utf8_chars(s, len) < 0)
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: %s is not valid UTF-8", op_of(r), field);
+	else
+		return 0;
+	return -1;
+}
+
+/* text (when present), tags and url (when present) of a message object.
+ * Tags must be printable: the store joins them with a control character. */
+static int content_ok(svc_req *r, const Rb__MessageIn *in)
+{
+	if (in->text && string_ok(r, "message.text", in->text, TEXT_MAX_BYTES) < 0)
+		return -1;
+	if (in->url && string_ok(r, "message.url", in->url, URL_MAX_BYTES) < 0)
+		return -1;
+	if (in->n_tags > TAGS_MAX) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: message.tags has more than %d items", op_of(r),
+			 TAGS_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < in->n_tags; i++) {
+		if (strlen(in->tags[i]) > TAG_MAX_BYTES || !text_printable(in->tags[i])) {
+			svc_fail(r, RB__CODE__BAD_REQUEST,
+				 "%s: message.tags must be printable strings of at most %d bytes",
+				 op_of(r), TAG_MAX_BYTES);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- message */
+
+/* A message on its way in. */
+typedef struct {
+	char room_id[UUID_STR_LEN + 1];
+	const Rb__MessageIn *in;
+	const char *b64; /* rawfile without a data: URL prefix; NULL: no image */
+	size_t b64_len, img_len;
+	uint8_t *img; /* decoded, malloc'd */
+	img_info info;
+	char *path; /* "<userid>/<safe name><uuid>" */
+	char *username;
+} outgoing;
+
+/* Web clients read files as data URLs ("data:image/png;base64,...."):
+ * the base64 is what follows the comma. */
+static void strip_data_url(const char **p, size_t *len)
+{
+	static const char marker[] = ";base64,";
+	const char *s = *p;
+	if (*len < 5 || memcmp(s, "data:", 5))
+		return;
+	for (size_t i = 5; i + sizeof marker - 1 <= *len && i < 256; i++) {
+		if (!memcmp(s + i, marker, sizeof marker - 1)) {
+			*p = s + i + sizeof marker - 1;
+			*len -= i + sizeof marker - 1;
+			return;
+		}
+	}
+}
+
+/* The attachment's size from its base64 length, checked before anything
+ * is decoded or allocated. 0, or -1 with the refusal filled. */
+static int attachment_size_ok(svc_req *r, outgoing *o, const char *rawfile)
+{
+	msg_app *app = r->app;
+	o->b64 = rawfile;
+	o->b64_len = strlen(rawfile);
+	strip_data_url(&o->b64, &o->b64_len);
+	if (b64_decoded_len(o->b64, o->b64_len, &o->img_len) != B64_OK) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "message: rawfile is not valid base64");
+		return -1;
+	}
+	if (o->img_len > (size_t)app->cfg->upload_max) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "message: image larger than %ld bytes",
+			 app->cfg->upload_max);
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything about the packet that needs no other service. */
+static int message_fields(svc_req *r, outgoing *o)
+{
+	const Rb__CMessage *c = r->env->message;
+
+	/* The sender's id also names the upload's folder: a UUID, nothing else. */
+	if (!uuid_valid(r->env->user_id)) {
+		svc_fail(r, RB__CODE__DENIED, "message: not logged in");
+		return -1;
+	}
+	if (room_id_ok(r, c->roomid, o->room_id) < 0)
+		return -1;
+	if (!(o->in = c->message) || !o->in->text) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "message: message.text is missing");
+		return -1;
+	}
+	if (content_ok(r, o->in) < 0)
+		return -1;
+	if (c->filename && string_ok(r, "filename", c->filename, 255) < 0)
+		return -1;
+	/* An empty rawfile is no attachment (a form with no file chosen). */
+	return c->rawfile && *c->rawfile ? attachment_size_ok(r, o, c->rawfile) : 0;
+}
+
+/* The sender's current name; asks authsvc again when the directory does
+ * not know them yet (e.g. an account made a moment ago). */
+static int sender_name(svc_req *r, outgoing *o)
+{
+	msg_app *app = r->app;
+	o->username = dir_name(app->dir, r->env->user_id, r->arena);
+	if (!o->username && dir_refresh_soon(app->dir, DIR_TIMEOUT_MS, DIR_MISS_GAP_MS) == 0)
+		o->username = dir_name(app->dir, r->env->user_id, r->arena);
+	if (!o->username) {
+		svc_fail(r, RB__CODE__UNAVAILABLE, "message: the account directory is not ready, try again");
+		return -1;
+	}
+	return 0;
+}
+
+/* Characters a stored name may hold: safe in a URL and in a file name. */
+#define SAFE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
+/* "<userid>/<safe name><uuid>": the file name's SAFE_CHARS, without
+ * leading dots (no hidden files, no dot segments: the gateway refuses
+ * those), made unique by a fresh UUID. */
+static char *upload_path(svc_req *r, const char *filename)
+{
+	char safe[SAFE_NAME_MAX + 1], id[UUID_STR_LEN + 1];
+	size_t n = 0;
+	for (const char *p = filename; p && *p && n < SAFE_NAME_MAX; p++)
+		if (strchr(SAFE_CHARS, *p) && (n || *p != '.'))
+			safe[n++] = *p;
+	safe[n] = '\0';
+	uuid_new(id);
+	return arena_printf(r->arena, "%s/%s%s", r->env->user_id, safe, id);
+}
+
+/* Decodes the attachment and reads its format and size. */
+static int attachment(svc_req *r, outgoing *o)
+{
+	size_t consumed, written;
+
+	if (!(o->img = malloc(o->img_len ? o->img_len : 1))) {
+		svc_fail(r, RB__CODE__INTERNAL, "message: internal error");
+		return -1;
+	}
+	if (b64_decode(o->b64, o->b64_len, o->img, o->img_len, &consumed, &written) != B64_OK) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "message: rawfile is not valid base64");
+		return -1;
+	}
+	if (img_sniff(o->img, written, &o->info) != IMG_OK) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "message: attachment is not a supported image");
+		return -1;
+	}
+	o->img_len = written;
+	o->path = upload_path(r, r->env->message->filename);
+	return 0;
+}
+
+/* Inside the idempotent transaction: idx, message, image, outbox row. */
+static store_status message_writes(svc_req *r, const outgoing *o, int64_t *box)
+{
+	msg_app *app = r->app;
+	const char *rid = nonempty(r->env->request_id) ? r->env->request_id : NULL;
+	hist_new m = {o->room_id, r->env->user_id, o->username, o->in->text, o->in->url,
+		      o->in->tags, o->in->n_tags, rid, NULL, 0, 0};
+	int64_t idx;
+
+	if (o->img) {
+		m.img = arena_printf(r->arena, "uploads/%s", o->path);
+		m.width = o->info.width;
+		m.height = o->info.height;
+	}
+	store_status s = hist_append(app->db, &m, &idx);
+	if (s == STORE_OK && o->img)
+		s = hist_upload_put(app->db, o->path, r->env->user_id, o->info.content_type, o->img,
+				    o->img_len);
+	if (s == STORE_OK)
+		s = outbox_add(app->db, OUTBOX_SEND, o->room_id, idx, box);
+	if (s == STORE_OK)
+		log_debug("message: %s:%lld by %s", o->room_id, (long long)idx, r->env->user_id);
+	return s;
+}
+
+/* Stores the message once per request id, then announces it. */
+static void message_store(svc_req *r, const outgoing *o)
+{
+	msg_app *app = r->app;
+	int replayed;
+	int64_t box;
+	store_status s = idem_begin(r, app->db, &replayed);
+
+	if (s != STORE_OK || replayed) {
+		if (s != STORE_OK)
+			fail_store(r, s);
+		return;
+	}
+	s = message_writes(r, o, &box);
+	if (s != STORE_OK) {
+		idem_abort(app->db);
+		fail_store(r, s);
+		return;
+	}
+	if ((s = idem_commit(r, app->db)) != STORE_OK) {
+		fail_store(r, s);
+		return;
+	}
+	(void)outbox_send(app->outbox, app->db, box); /* on failure the drainer publishes */
+}
+
+static void h_message(svc_req *r)
+{
+	outgoing o;
+	memset(&o, 0, sizeof o);
+	if (message_fields(r, &o) == 0 && room_check(r, o.room_id, 1) == 0 &&
+	    sender_name(r, &o) == 0 && (!o.b64 || attachment(r, &o) == 0))
+		message_store(r, &o);
+	free(o.img);
+}
+
+/* --------------------------------------------------------- getmessages */
+
+static void h_getmessages(svc_req *r)
+{
+	msg_app *app = r->app;
+	const Rb__CGetMessages *c = r->env->getmessages;
+	long S = app->cfg->segment_size;
+	char room_id[UUID_STR_LEN + 1];
+	int64_t seg = c->has_segment ? c->segment : 0;
+
+	if (room_id_ok(r, c->roomid, room_id) < 0)
+		return;
+	if (seg < 0) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "getmessages: segment must be 0 or more");
+		return;
+	}
+	/* A voice room has no history: it answers with an empty segment. */
+	if (room_check(r, room_id, 0) < 0)
+		return;
+	Rb__SUpdateText *ut = NEW(r, Rb__SUpdateText, RB__SUPDATE_TEXT__INIT);
+	store_status s = c->has_segment ? STORE_OK : hist_newest_segment(app->db, room_id, S, &seg);
+	if (s == STORE_OK)
+		s = hist_segment(app->db, r->arena, room_id, seg, S, ut);
+	if (s != STORE_OK) {
+		fail_store(r, s);
+		return;
+	}
+	Rb__Delivery *d = svc_delivery(r);
+	d->packet_case = RB__DELIVERY__PACKET_UPDATE_TEXT;
+	d->updatetext = ut;
+	svc_reply_deliver(r, d);
+}
+
+/* ------------------------------------- updatemessage and removemessage */
+
+/* Which message: roomid/messageid at the top level, else inside message. */
+typedef struct {
+	char room_id[UUID_STR_LEN + 1];
+	int64_t idx;
+} target;
+
+static int target_of(svc_req *r, const Rb__CUpdateMessage *c, target *t)
+{
+	const Rb__MessageIn *in = c->message;
+	const char *room = c->roomid ? c->roomid : in ? in->roomid : NULL;
+	int has_idx = c->has_messageid || (in && in->has_idx);
+
+	t->idx = c->has_messageid ? c->messageid : in && in->has_idx ? in->idx : -1;
+	if (room_id_ok(r, room, t->room_id) < 0)
+		return -1;
+	if (!has_idx) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: messageid is missing", op_of(r));
+		return -1;
+	}
+	if (t->idx < 0) {
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: messageid must be 0 or more", op_of(r));
+		return -1;
+	}
+	return 0;
+}
+
+/* The author may change their own message; changeMessage any. */
+static int may_change(svc_req *r, const char *author)
+{
+	const char *me = r->env->user_id;
+	return env_has_perm(r->env, "changeMessage") ||
+	       (author && nonempty(me) && !strcasecmp(author, me));
+}
+
+/* Inside the idempotent transaction; fills the refusal when one is due. */
+static store_status change_writes(svc_req *r, const target *t, const Rb__MessageIn *in,
+				  int remove, int64_t *box)
+{
+	msg_app *app = r->app;
+	char *author, *img;
+	int found;
+	store_status s = hist_lock(app->db, r->arena, t->room_id, t->idx, &found, &author, &img);
+
+	if (s != STORE_OK)
+		return s;
+	if (!found) {
+		svc_fail(r, RB__CODE__NOT_FOUND, "%s: no such message", op_of(r));
+		return s;
+	}
+	if (!may_change(r, author)) {
+		svc_fail(r, RB__CODE__DENIED, "Permission denied \"changeMessage\"");
+		return s;
+	}
+	if (remove)
+		s = hist_mask(app->db, t->room_id, t->idx, img);
+	else if (in)
+		s = hist_edit(app->db, t->room_id, t->idx, in->text, in->url, in->tags, in->n_tags,
+			      in->n_tags > 0);
+	if (s == STORE_OK)
+		s = outbox_add(app->db, OUTBOX_TEXT, t->room_id, t->idx, box);
+	return s;
+}
+
+static void change_message(svc_req *r, const Rb__CUpdateMessage *c, int remove)
+{
+	msg_app *app = r->app;
+	target t;
+	int replayed;
+	int64_t box;
+
+	if (target_of(r, c, &t) < 0 || (!remove && c->message && content_ok(r, c->message) < 0))
+		return;
+	store_status s = idem_begin(r, app->db, &replayed);
+	if (s != STORE_OK || replayed) {
+		if (s != STORE_OK)
+			fail_store(r, s);
+		return;
+	}
+	s = change_writes(r, &t, c->message, remove, &box);
+	if (s != STORE_OK || r->reply->code != RB__CODE__OK) {
+		idem_abort(app->db);
+		if (s != STORE_OK)
+			fail_store(r, s);
+		return;
+	}
+	if ((s = idem_commit(r, app->db)) != STORE_OK) {
+		fail_store(r, s);
+		return;
+	}
+	log_info("%s: %s:%lld by %s", op_of(r), t.room_id, (long long)t.idx,
+		 nonempty(r->env->user_id) ? r->env->user_id : "(service)");
+	(void)outbox_send(app->outbox, app->db, box);
+}
+
+static void h_updatemessage(svc_req *r)
+{
+	change_message(r, r->env->updatemessage, 0);
+}
+
+static void h_removemessage(svc_req *r)
+{
+	change_message(r, r->env->removemessage, 1);
+}
+
+/* ---------------------------------------------------------- get_upload */
+
+/* "<uuid>/<name>" with the characters upload_path produces. */
+static int upload_path_ok(const char *p)
+{
+	size_t len = p ? strlen(p) : 0;
+	if (len <= UUID_STR_LEN + 1 || len > UUID_STR_LEN + 1 + SAFE_NAME_MAX + UUID_STR_LEN ||
+	    p[UUID_STR_LEN] != '/')
+		return 0;
+	char id[UUID_STR_LEN + 1];
+	memcpy(id, p, UUID_STR_LEN);
+	id[UUID_STR_LEN] = '\0';
+	const char *name = p + UUID_STR_LEN + 1;
+	return uuid_valid(id) && name[0] != '.' && strspn(name, SAFE_CHARS) == strlen(name);
+}
+
+static void h_get_upload(svc_req *r)
+{
+	msg_app *app = r->app;
+	const char *path = r->env->get_upload->path;
+	int found = 0;
+
+	if (!upload_path_ok(path)) {
+		svc_fail(r, RB__CODE__NOT_FOUND, "get_upload: no such upload");
+		return;
+	}
+	store_status s = hist_upload_get(app->db, r->arena, path, &found,
+					 &r->reply->content_type, &r->reply->data);
+	if (s != STORE_OK)
+		fail_store(r, s);
+	else if (!found)
+		svc_fail(r, RB__CODE__NOT_FOUND, "get_upload: no such upload");
+	else
+		r->reply->has_data = 1;
+}

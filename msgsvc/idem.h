@@ -1,0 +1,35 @@
+/* Idempotent writes (DESIGN.md, "Request id"), as in authsvc/idem.[ch] (a
+ * copy with msgsvc's table: both belong in lib/ with the store). The
+ * gateway retries a request that timed out with the same request id,
+ * possibly to another instance. A write runs inside
+ *
+ *     idem_begin   BEGIN, lock the request id, look for a stored reply
+ *     ...          the handler's statements, filling r->reply
+ *     idem_commit  store r->reply under the request id, COMMIT
+ *
+ * so a retry, even one running while the first try is still at work, waits
+ * for it and answers with exactly the reply it gave. Requests without a
+ * request id (operator tools may send none) simply run each time. Only
+ * successful replies are stored: a failure rolls everything back. */
+#ifndef MSG_IDEM_H
+#define MSG_IDEM_H
+
+#include "store.h"
+#include "svc.h"
+
+/* Longest request id accepted (a UUID is 36). */
+#define IDEM_REQUEST_ID_MAX 128
+
+/* Opens the transaction. When a reply is stored for this request id, it is
+ * copied into r->reply (allocated in r->arena), the transaction is closed and
+ * *replayed is 1: the handler returns at once. On failure nothing is open. */
+store_status idem_begin(svc_req *r, store *db, int *replayed);
+/* Stores r->reply and commits. On failure the transaction is rolled back. */
+store_status idem_commit(svc_req *r, store *db);
+/* Rolls the transaction back (after a failed step or a refusal). */
+void idem_abort(store *db);
+
+/* Deletes stored replies older than 24 hours (retries stop long before). */
+store_status idem_prune(store *db);
+
+#endif

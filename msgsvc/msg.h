@@ -1,0 +1,54 @@
+/* What the modules of msgsvc share: its settings and its state. */
+#ifndef MSG_MSG_H
+#define MSG_MSG_H
+
+#include <ctype.h>
+#include <stdatomic.h>
+
+#include "bus.h"
+#include "store.h"
+#include "uuid.h"
+
+/* Filled once by cfg_load from the table in main.c; read-only afterwards.
+ * Strings point into the environment or the table. */
+typedef struct {
+	const char *nats_url;
+	const char *pg;
+	long health_port;
+	long segment_size;  /* S: messages per segment */
+	long upload_max;    /* largest decoded attachment, bytes */
+	long outbox_age_ms; /* an outbox row this old is taken by the drainer */
+	long room_timeout_ms;
+} msg_config;
+
+typedef struct rooms rooms;
+typedef struct dir dir;
+typedef struct outbox outbox;
+
+typedef struct {
+	const msg_config *cfg;
+	bus *bus;
+	/* The handlers' connection. Handlers run one at a time on the
+	 * subscription thread, so it needs no lock; nothing else touches it. */
+	store *db;
+	rooms *rooms;   /* room check through roomsvc, cached */
+	dir *dir;       /* user id -> current name */
+	outbox *outbox; /* publishing committed broadcasts */
+	/* Set at shutdown: requests still arriving are refused, not served. */
+	atomic_int closing;
+	/* Requests inside a handler right now (0 or 1): shutdown waits for 0. */
+	atomic_int busy;
+} msg_app;
+
+/* Copies a UUID in lowercase (the form Postgres prints and the cache keys
+ * use): clients may send ids in either case. 0, or -1 when in is no UUID. */
+static inline int msg_uuid_lower(const char *in, char out[UUID_STR_LEN + 1])
+{
+	if (!uuid_valid(in))
+		return -1;
+	for (int i = 0; i <= UUID_STR_LEN; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	return 0;
+}
+
+#endif

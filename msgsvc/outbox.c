@@ -1,0 +1,267 @@
+#include "outbox.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "history.h"
+#include "log.h"
+#include "proc.h"
+#include "svc.h"
+
+/* How long a publish may wait for NATS to acknowledge it. */
+#define FLUSH_TIMEOUT_MS 2000
+
+struct outbox {
+	const msg_app *app;
+	store *drain_db; /* the drainer thread's own connection */
+	pthread_t thread;
+	int running;
+	atomic_int stop;
+	atomic_ulong sent, drained, failed;
+};
+
+/* A row being published. */
+typedef struct {
+	int64_t id;
+	char kind[8];
+	char room_id[40];
+	int64_t idx;
+} row;
+
+outbox *outbox_new(const msg_app *app)
+{
+	outbox *ob = calloc(1, sizeof *ob);
+	if (ob)
+		ob->app = app;
+	return ob;
+}
+
+void outbox_free(outbox *ob)
+{
+	free(ob);
+}
+
+store_status outbox_add(store *db, const char *kind, const char *room_id, int64_t idx,
+			int64_t *id)
+{
+	PGresult *res;
+	char i[24];
+	snprintf(i, sizeof i, "%" PRId64, idx);
+	const char *p[] = {kind, room_id, i};
+	store_status s = store_query(db, &res,
+				     "INSERT INTO msg.outbox (kind, room_id, idx) VALUES ($1, $2, $3)"
+				     " RETURNING id",
+				     3, p);
+	if (s != STORE_OK)
+		return s;
+	*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return STORE_OK;
+}
+
+/* The stored message (room, idx) within its segment, or NULL. */
+static Rb__Message *message_in(const Rb__SUpdateText *ut, int64_t idx)
+{
+	for (size_t i = 0; i < ut->n_messages; i++)
+		if (ut->messages[i]->idx == idx)
+			return ut->messages[i];
+	return NULL;
+}
+
+/* Publishes sendMessage of m: gateways forward a dedup key once, so a row
+ * published twice (by its writer and then a drainer) reaches a client once. */
+static int publish_sent(const msg_app *app, arena *a, Rb__Message *m)
+{
+	Rb__SSendMessage *sm = arena_alloc(a, sizeof *sm);
+	rb__ssend_message__init(sm);
+	sm->roomid = m->roomid;
+	sm->message = m;
+	Rb__Delivery *d = delivery_new(a);
+	d->packet_case = RB__DELIVERY__PACKET_SEND_MESSAGE;
+	d->sendmessage = sm;
+	d->dedup = arena_printf(a, "%s:%" PRId64, m->roomid, m->idx);
+	return deliver_all(app->bus, d);
+}
+
+/* The row's broadcasts, built from what is stored now (a message changed
+ * or removed since the row was written is announced as it is), published
+ * under the room's lock until NATS has them. */
+static store_status publish(outbox *ob, store *db, const row *rw)
+{
+	const msg_app *app = ob->app;
+	arena a = ARENA_INIT;
+	const char *p[] = {rw->room_id};
+	Rb__SUpdateText *ut = arena_alloc(&a, sizeof *ut);
+	Rb__Message *m;
+
+	rb__supdate_text__init(ut);
+	store_status s = store_query(
+		db, NULL, "SELECT pg_advisory_xact_lock(hashtextextended('msg.pub:' || $1, 0))", 1, p);
+	if (s == STORE_OK)
+		s = hist_segment(db, &a, rw->room_id, rw->idx / app->cfg->segment_size,
+				 app->cfg->segment_size, ut);
+	if (s == STORE_OK && !strcmp(rw->kind, OUTBOX_SEND) && (m = message_in(ut, rw->idx)) &&
+	    publish_sent(app, &a, m) < 0)
+		s = STORE_ERROR;
+	if (s == STORE_OK) {
+		Rb__Delivery *d = delivery_new(&a);
+		d->packet_case = RB__DELIVERY__PACKET_UPDATE_TEXT;
+		d->updatetext = ut;
+		if (deliver_all(app->bus, d) < 0 || bus_flush(app->bus, FLUSH_TIMEOUT_MS) < 0) {
+			log_warn("outbox: NATS did not take the broadcasts of %s:%" PRId64
+				 "; the drainer will retry",
+				 rw->room_id, rw->idx);
+			s = STORE_ERROR;
+		}
+	}
+	arena_free(&a);
+	return s;
+}
+
+/* A publishing transaction only deletes a published row: if a crash loses
+ * the delete, the row is published again, which gateways drop as a repeat.
+ * So its commit need not wait for the WAL flush (a disk sync per message);
+ * set in the claiming SELECT to save a round trip. */
+#define NO_SYNC "set_config('synchronous_commit', 'off', true)"
+
+/* Runs `select` (which returns id, kind, room_id, idx and locks the row)
+ * and publishes + deletes the row inside one transaction. *got is the id of
+ * the row taken (published or not), 0 when there was none. */
+static store_status take_and_publish(outbox *ob, store *db, const char *select, int n,
+				     const char *const *params, int64_t *got)
+{
+	PGresult *res;
+	row rw;
+
+	*got = 0;
+	store_status s = store_begin(db);
+	if (s != STORE_OK)
+		return s;
+	s = store_query(db, &res, select, n, params);
+	if (s == STORE_OK && PQntuples(res) > 0) {
+		*got = rw.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		snprintf(rw.kind, sizeof rw.kind, "%s", PQgetvalue(res, 0, 1));
+		snprintf(rw.room_id, sizeof rw.room_id, "%s", PQgetvalue(res, 0, 2));
+		rw.idx = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	}
+	if (s == STORE_OK)
+		PQclear(res);
+	if (s == STORE_OK && *got)
+		s = publish(ob, db, &rw);
+	if (s == STORE_OK && *got) {
+		char id[24];
+		snprintf(id, sizeof id, "%" PRId64, rw.id);
+		const char *p[] = {id};
+		s = store_query(db, NULL, "DELETE FROM msg.outbox WHERE id = $1", 1, p);
+	}
+	if (s == STORE_OK)
+		return store_commit(db);
+	store_rollback(db);
+	return s;
+}
+
+store_status outbox_send(outbox *ob, store *db, int64_t id)
+{
+	char i[24];
+	int64_t got;
+	snprintf(i, sizeof i, "%" PRId64, id);
+	const char *p[] = {i};
+	store_status s = take_and_publish(
+		ob, db,
+		"SELECT id, kind, room_id, idx, " NO_SYNC " FROM msg.outbox WHERE id = $1"
+		" FOR UPDATE SKIP LOCKED",
+		1, p, &got);
+	if (s != STORE_OK)
+		atomic_fetch_add(&ob->failed, 1);
+	else if (got)
+		atomic_fetch_add(&ob->sent, 1);
+	return s;
+}
+
+/* Publishes every row older than the age setting; returns how many. A
+ * row that fails is passed over until the next round (a cursor on id), so
+ * it cannot hold up the rows behind it. */
+static int drain_once(outbox *ob)
+{
+	char age[24], after[24];
+	int n = 0;
+	int64_t got = 0;
+	snprintf(age, sizeof age, "%ld", ob->app->cfg->outbox_age_ms);
+	const char *p[] = {age, after};
+
+	do {
+		snprintf(after, sizeof after, "%" PRId64, got);
+		store_status s = take_and_publish(
+			ob, ob->drain_db,
+			"SELECT id, kind, room_id, idx, " NO_SYNC " FROM msg.outbox"
+			" WHERE created_at < now() - $1::bigint * interval '1 millisecond'"
+			" AND id > $2 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+			2, p, &got);
+		if (s == STORE_OK)
+			n += got > 0;
+		else
+			atomic_fetch_add(&ob->failed, 1);
+		/* Without the database or NATS no other row would do better. */
+		if (s == STORE_DOWN || (s != STORE_OK && !bus_connected(ob->app->bus)))
+			break;
+	} while (got && !atomic_load(&ob->stop));
+	return n;
+}
+
+/* The drainer thread. */
+static void *drain_main(void *ud)
+{
+	outbox *ob = ud;
+	long every = ob->app->cfg->outbox_age_ms / 4;
+	every = every < 100 ? 100 : every > 1000 ? 1000 : every;
+
+	while (!atomic_load(&ob->stop)) {
+		int n = drain_once(ob);
+		if (n > 0) {
+			atomic_fetch_add(&ob->drained, (unsigned long)n);
+			log_info("outbox: published %d broadcast(s) left behind by another try", n);
+		}
+		for (long t = 0; t < every && !atomic_load(&ob->stop); t += 50)
+			proc_sleep_ms(50);
+	}
+	return NULL;
+}
+
+int outbox_start(outbox *ob, const char *conninfo)
+{
+	if (!(ob->drain_db = store_open(conninfo, "drainer")))
+		return -1;
+	if (pthread_create(&ob->thread, NULL, drain_main, ob) != 0) {
+		log_error("outbox: cannot start the drainer thread");
+		store_close(ob->drain_db);
+		ob->drain_db = NULL;
+		return -1;
+	}
+	ob->running = 1;
+	return 0;
+}
+
+void outbox_stop(outbox *ob)
+{
+	if (!ob || !ob->running)
+		return;
+	atomic_store(&ob->stop, 1);
+	pthread_join(ob->thread, NULL);
+	ob->running = 0;
+	store_close(ob->drain_db);
+	ob->drain_db = NULL;
+}
+
+void outbox_metrics(outbox *ob, buf *out)
+{
+	buf_addf(out,
+		 "# TYPE msgsvc_outbox_published_total counter\n"
+		 "msgsvc_outbox_published_total{by=\"writer\"} %lu\n"
+		 "msgsvc_outbox_published_total{by=\"drainer\"} %lu\n"
+		 "# TYPE msgsvc_outbox_failures_total counter\nmsgsvc_outbox_failures_total %lu\n",
+		 atomic_load(&ob->sent), atomic_load(&ob->drained), atomic_load(&ob->failed));
+}
