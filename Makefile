@@ -28,7 +28,7 @@ INTEG_SRC   := $(wildcard tests/integ_*.c)
 # Keep objects made by chained rules (no rebuild of a whole part each run).
 .SECONDARY:
 .PHONY: all deps run test bench clean
-all: deps $(BINS) $(BUILD)/tests/unit $(BUILD)/tests/integ
+all: deps $(BINS) $(BUILD)/tests/unit $(BUILD)/tests/integ $(BUILD)/tests/bench
 
 deps:
 	@scripts/deps.sh
@@ -66,11 +66,19 @@ $(BUILD)/tests/integ: $(patsubst %.c,$(BUILD)/%.o,$(INTEG_SRC) $(TEST_COMMON)) $
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
+$(BUILD)/tests/bench: $(patsubst %.c,$(BUILD)/%.o,tests/bench.c tests/integ_common.c $(TEST_COMMON)) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
 run: all
 	@scripts/run.sh
 
 test: all
 	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/test.sh $(T)
+
+# Benchmarks against a fresh stack; prints a table (B=msg|history|relay for one).
+bench: all
+	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/bench.sh $(B)
 
 clean:
 	rm -rf build

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# What `make bench` executes after building: starts a throw-away stack on free
+# ports, runs build/tests/bench (all benchmarks, or the ones named), prints
+# their table, and stops the stack.
+#
+# Usage: scripts/bench.sh [msg|history|relay ...]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STACK=$ROOT/scripts/stack.sh
+TESTS_DIR=${TEST_DIR:-$ROOT/build/tests}
+cd "$ROOT"
+
+unset NATS_PORT REDIS_PORT PG_PORT GW_PORT REBUTTAL_NATS_URL REBUTTAL_REDIS_HOST \
+    REBUTTAL_REDIS_PORT REBUTTAL_PG REBUTTAL_PORT REBUTTAL_PUBLIC_URL REBUTTAL_HEALTH_PORT \
+    REBUTTAL_STACK_DIR
+# Minimum argon2id cost: the benchmarks log in many connections and measure
+# messages, not password hashing (authsvc/README.md has that number).
+export REBUTTAL_PWHASH_OPSLIMIT=${REBUTTAL_PWHASH_OPSLIMIT:-1}
+export REBUTTAL_PWHASH_MEMLIMIT=${REBUTTAL_PWHASH_MEMLIMIT:-8192}
+export REBUTTAL_ADMIN_PASSWORD=${REBUTTAL_ADMIN_PASSWORD:-bench-$(head -c 9 /dev/urandom | base64 | tr '+/' '-_')}
+export RT_TIMEOUT=${RT_TIMEOUT:-900}
+
+DIR=$(mktemp -d /tmp/rebuttal-bench.XXXXXX)
+chmod 755 "$DIR"
+trap '"$STACK" stop "$DIR" >"$DIR/stop.out" 2>&1 || cat "$DIR/stop.out"; rm -rf "$DIR"' EXIT
+
+"$STACK" start "$DIR" 2>"$DIR/start.out" || { cat "$DIR/start.out"; exit 1; }
+set -a
+# shellcheck disable=SC1091
+. "$DIR/env"
+set +a
+echo "stack: $(nproc) cores, $(grep -c . <<<"$(ls "$DIR/pids")") processes, logs in $DIR/logs (removed at exit)"
+"$TESTS_DIR/bench" "$@"

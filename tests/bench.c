@@ -1,0 +1,271 @@
+/* Benchmarks against a running stack (scripts/bench.sh starts one): prints a
+ * table of rates and latencies. Not a test: nothing here passes or fails on
+ * speed; a CHECK only stops a run whose results would mean nothing.
+ *
+ *   msg      messages stored and delivered to 100 connected clients
+ *   history  getmessages on a room of 100,000 messages
+ *   relay    video A -> B -> A round trips, through one and two gateways
+ */
+#define _GNU_SOURCE
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "integ.h"
+
+typedef struct {
+	double *v;
+	size_t n;
+} samples;
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(samples *s, double p)
+{
+	if (!s->n)
+		return 0;
+	qsort(s->v, s->n, sizeof *s->v, cmp_double);
+	size_t i = (size_t)(p * (double)(s->n - 1) + 0.5);
+	return s->v[i];
+}
+
+static void row(const char *what, size_t n, double secs, samples *lat)
+{
+	printf("| %-44s | %7zu | %9.0f/s | %8.2f ms | %8.2f ms |\n", what, n, (double)n / secs,
+	       pct(lat, 0.50), pct(lat, 0.99));
+	fflush(stdout);
+}
+
+static double now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* Creates a text room and returns its id (from the updateRooms that follows). */
+static void make_room(wsc *a, const char *name, char *id_out)
+{
+	sendp(a, "{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"%s\"}", name);
+	for (;;) {
+		json_t *j = expect(a, "updateRooms");
+		json_t *list = json_object_get(j, "roomList");
+		for (size_t i = 0; i < json_array_size(list); i++) {
+			json_t *r = json_array_get(list, i);
+			if (!strcmp(jstr(r, "name"), name)) {
+				snprintf(id_out, 64, "%s", jstr(r, "id"));
+				json_decref(j);
+				return;
+			}
+		}
+		json_decref(j);
+	}
+}
+
+/* Reads every queued frame of c; marks sendMessage "bench <seq>" arrivals. */
+static void drain_receiver(wsc *c, double *last_arrival, int *count, size_t m)
+{
+	json_t *j;
+	while ((j = wsc_recv(c, 0))) {
+		if (!strcmp(jstr(j, "type") ? jstr(j, "type") : "", "sendMessage")) {
+			const char *t = jstr(json_object_get(j, "message"), "text");
+			unsigned seq;
+			if (t && sscanf(t, "bench %u", &seq) == 1 && seq < m) {
+				last_arrival[seq] = now_us();
+				count[seq]++;
+			}
+		}
+		json_decref(j);
+	}
+}
+
+static void bench_msg(void)
+{
+	enum { RECEIVERS = 100, WINDOW = 16 };
+	const size_t m = 2000;
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *a = admin(ctx), *rx[RECEIVERS];
+	char room[64], name[64];
+	snprintf(name, sizeof name, "bench-%s", uniq());
+	make_room(a, name, room);
+	for (int i = 0; i < RECEIVERS; i++) {
+		rx[i] = client(ctx);
+		login(rx[i], "root@localhost", admin_password());
+	}
+	double *sent = calloc(m, sizeof *sent), *arrival = calloc(m, sizeof *arrival);
+	int *count = calloc(m, sizeof *count);
+	size_t next = 0, done = 0;
+	double t0 = now_us();
+	/* Keep WINDOW messages in flight: the next is sent when the oldest
+	 * has reached every receiver. */
+	while (done < m) {
+		while (next < m && next < done + WINDOW) {
+			sent[next] = now_us();
+			sendp(a, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"bench %zu\"}}",
+			      room, next);
+			next++;
+		}
+		wsc_service(ctx, 1);
+		for (int i = 0; i < RECEIVERS; i++)
+			drain_receiver(rx[i], arrival, count, m);
+		json_t *j;
+		while ((j = wsc_recv(a, 0)))
+			json_decref(j);
+		while (done < next && count[done] >= RECEIVERS)
+			done++;
+		CHECK_MSG(now_us() - t0 < 300e6, "msg bench stalled at %zu", done);
+	}
+	double secs = (now_us() - t0) / 1e6;
+	samples lat = {calloc(m, sizeof(double)), m};
+	for (size_t i = 0; i < m; i++)
+		lat.v[i] = (arrival[i] - sent[i]) / 1e3;
+	row("message stored + delivered to 100 clients", m, secs, &lat);
+	free(lat.v), free(sent), free(arrival), free(count);
+	wsc_ctx_free(ctx);
+}
+
+/* Fills a fresh room with n messages straight in Postgres: 100,000 through
+ * the protocol would take minutes and measure the writes, not the reads. */
+static void seed_history(const char *room, const char *uid, long n)
+{
+	PGconn *pg = PQconnectdb(rt_env("REBUTTAL_PG"));
+	CHECK_MSG(PQstatus(pg) == CONNECTION_OK, "postgres: %s", PQerrorMessage(pg));
+	char nbuf[32];
+	snprintf(nbuf, sizeof nbuf, "%ld", n);
+	const char *p[] = {room, uid, nbuf};
+	PGresult *r = PQexecParams(
+		pg,
+		"WITH c AS (INSERT INTO msg.rooms (room_id, next_idx) VALUES ($1::uuid, $3::bigint) "
+		"ON CONFLICT (room_id) DO UPDATE SET next_idx = $3::bigint RETURNING 1) "
+		"INSERT INTO msg.messages (room_id, idx, user_id, username, text) "
+		"SELECT $1::uuid, g, $2::uuid, 'root', 'history message ' || g "
+		"FROM generate_series(0, $3::bigint - 1) g",
+		3, NULL, p, NULL, NULL, 0);
+	CHECK_MSG(PQresultStatus(r) == PGRES_COMMAND_OK, "seed: %s", PQerrorMessage(pg));
+	PQclear(r);
+	PQfinish(pg);
+}
+
+static void bench_history(void)
+{
+	enum { CONNS = 4 };
+	const long total = 100000;
+	const size_t m = 4000;
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *a = admin(ctx), *c[CONNS];
+	char room[64], name[64];
+	snprintf(name, sizeof name, "history-%s", uniq());
+	make_room(a, name, room);
+	sendp(a, "{\"type\":\"getmessages\",\"roomid\":\"%s\"}", room);
+	json_decref(expect(a, "updateText")); /* msgsvc knows the room now */
+	json_t *l = NULL;
+	for (int i = 0; i < CONNS; i++) {
+		c[i] = client(ctx);
+		const char *uid = login(c[i], "root@localhost", admin_password());
+		if (i == 0)
+			seed_history(room, uid, total);
+	}
+	(void)l;
+	samples lat = {calloc(m, sizeof(double)), 0};
+	double *sent = calloc(CONNS, sizeof *sent);
+	size_t issued = 0;
+	double t0 = now_us();
+	/* One request in flight per connection, random segments. */
+	for (int i = 0; i < CONNS; i++, issued++) {
+		sent[i] = now_us();
+		sendp(c[i], "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":%ld}", room,
+		      random() % (total / 5));
+	}
+	while (lat.n < m) {
+		wsc_service(ctx, 1);
+		for (int i = 0; i < CONNS; i++) {
+			json_t *j;
+			while ((j = wsc_recv(c[i], 0))) {
+				if (!strcmp(jstr(j, "type"), "updateText")) {
+					CHECK_EQ_INT(json_array_size(json_object_get(j, "messages")), 5);
+					lat.v[lat.n++] = (now_us() - sent[i]) / 1e3;
+					if (issued < m) {
+						sent[i] = now_us();
+						sendp(c[i], "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":%ld}",
+						      room, random() % (total / 5));
+						issued++;
+					}
+				}
+				json_decref(j);
+			}
+		}
+		CHECK_MSG(now_us() - t0 < 300e6, "history bench stalled");
+	}
+	row("getmessages, room of 100,000 messages, 4 conns", m, (now_us() - t0) / 1e6, &lat);
+	free(lat.v), free(sent);
+	wsc_ctx_free(ctx);
+}
+
+static void relay_run(const char *what, int port_b)
+{
+	const size_t m = 2000;
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *a = client(ctx), *b = client_at(ctx, port_b);
+	char ua[64];
+	snprintf(ua, sizeof ua, "%s", login(a, "root@localhost", admin_password()));
+	const char *ub = login(b, "root@localhost", admin_password());
+	/* Same account on both ends: a video to that user reaches both
+	 * connections, so each side ignores its own echo by the hop field. */
+	samples lat = {calloc(m, sizeof(double)), 0};
+	double t0 = now_us();
+	(void)ub;
+	for (size_t i = 0; i < m; i++) {
+		double s = now_us();
+		sendp(a, "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":{\"hop\":1,\"seq\":%zu}}", ua, i);
+		for (int hop = 1; hop <= 2;) {
+			wsc *who = hop == 1 ? b : a;
+			json_t *j = wsc_expect(who, "video", WAIT_MS);
+			CHECK_MSG(j, "relay lost at %zu hop %d", i, hop);
+			json_t *p = json_object_get(j, "payload");
+			if (json_integer_value(json_object_get(p, "hop")) == hop &&
+			    (size_t)json_integer_value(json_object_get(p, "seq")) == i) {
+				if (hop == 1)
+					sendp(b, "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":{\"hop\":2,\"seq\":%zu}}",
+					      ua, i);
+				hop++;
+			}
+			json_decref(j);
+		}
+		lat.v[lat.n++] = (now_us() - s) / 1e3;
+	}
+	row(what, m, (now_us() - t0) / 1e6, &lat);
+	free(lat.v);
+	wsc_ctx_free(ctx);
+}
+
+static void bench_relay(void)
+{
+	char out[64];
+	int port2 = 0;
+	relay_run("video round trip A->B->A, one gateway", gw_port());
+	CHECK_EQ_INT(stack("start-part gateway bench2", out, sizeof out), 0);
+	CHECK(sscanf(out, "port=%d", &port2) == 1);
+	relay_run("video round trip A->B->A, two gateways", port2);
+}
+
+static void bench_msg_test(void) { bench_msg(); }
+static void bench_history_test(void) { bench_history(); }
+static void bench_relay_test(void) { bench_relay(); }
+
+int main(int argc, char **argv)
+{
+	static const rt_test all[] = {{"msg", bench_msg_test},
+				      {"history", bench_history_test},
+				      {"relay", bench_relay_test}};
+	printf("| %-44s | %7s | %11s | %11s | %11s |\n", "benchmark", "n", "rate", "p50", "p99");
+	printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "---------",
+	       "-------------", "------------", "------------");
+	fflush(stdout);
+	return rt_main(all, 3, argc, argv);
+}
