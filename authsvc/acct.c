@@ -164,13 +164,120 @@ store_status acct_user_list(store *db, arena *a, acct_user ***out, size_t *n)
 	return STORE_OK;
 }
 
+/* Runs a statement that returns at most one account row. */
+static store_status user_one(store *db, arena *a, acct_user **out, const char *sql, int n,
+			     const char *const *p)
+{
+	PGresult *res;
+	store_status s = store_query(db, &res, sql, n, p);
+
+	*out = NULL;
+	if (s != STORE_OK)
+		return s;
+	if (PQntuples(res) > 0)
+		*out = user_from_row(a, res, 0);
+	PQclear(res);
+	return STORE_OK;
+}
+
+store_status acct_user_rename(store *db, arena *a, const char *id, const char *name,
+			      acct_user **out)
+{
+	const char *p[] = {id, name};
+	return user_one(db, a, out,
+			"UPDATE auth.users SET name = $2 WHERE id = $1 RETURNING " USER_COLS, 2, p);
+}
+
+store_status acct_user_set_group(store *db, arena *a, const char *id, const char *grp,
+				 acct_user **out)
+{
+	const char *p[] = {id, grp};
+	return user_one(db, a, out,
+			"UPDATE auth.users SET grp = $2 WHERE id = $1 RETURNING " USER_COLS, 2, p);
+}
+
+store_status acct_user_delete(store *db, arena *a, const char *id, acct_user **out)
+{
+	const char *p[] = {id};
+	return user_one(db, a, out, "DELETE FROM auth.users WHERE id = $1 RETURNING " USER_COLS, 1,
+			p);
+}
+
+store_status acct_admins_exist(store *db, int *yes)
+{
+	PGresult *res;
+	store_status s = store_query(db, &res,
+				     "SELECT EXISTS (SELECT 1 FROM auth.users u JOIN auth.group_perms p"
+				     " ON p.grp = u.grp AND p.perm = 'setGroupPerm')",
+				     0, NULL);
+	if (s != STORE_OK)
+		return s;
+	*yes = !strcmp(PQgetvalue(res, 0, 0), "t");
+	PQclear(res);
+	return STORE_OK;
+}
+
 /* -------------------------------------------------------------- groups */
 
-store_status acct_group_ensure(store *db, const char *name)
+store_status acct_group_ensure(store *db, const char *name, int *created)
+{
+	PGresult *res;
+	const char *p[] = {name};
+	store_status s = store_query(
+		db, &res, "INSERT INTO auth.groups (name) VALUES ($1) ON CONFLICT DO NOTHING", 1, p);
+	if (s != STORE_OK)
+		return s;
+	if (created)
+		*created = !strcmp(PQcmdTuples(res), "1");
+	PQclear(res);
+	return STORE_OK;
+}
+
+store_status acct_group_revoke(store *db, const char *name, const char *perm)
+{
+	const char *p[] = {name, perm};
+	return store_query(db, NULL, "DELETE FROM auth.group_perms WHERE grp = $1 AND perm = $2", 2,
+			   p);
+}
+
+store_status acct_group_delete(store *db, const char *name)
 {
 	const char *p[] = {name};
-	return store_query(db, NULL,
-			   "INSERT INTO auth.groups (name) VALUES ($1) ON CONFLICT DO NOTHING", 1, p);
+	return store_query(db, NULL, "DELETE FROM auth.groups WHERE name = $1", 1, p);
+}
+
+/* The first column of every row, in a. */
+static store_status column_list(store *db, arena *a, char ***out, size_t *n, const char *sql,
+				const char *arg)
+{
+	PGresult *res;
+	const char *p[] = {arg};
+	store_status s = store_query(db, &res, sql, 1, p);
+
+	*out = NULL;
+	*n = 0;
+	if (s != STORE_OK)
+		return s;
+	for (int i = 0; i < PQntuples(res); i++)
+		arena_push(a, (void ***)out, n, col(a, res, i, 0));
+	PQclear(res);
+	return STORE_OK;
+}
+
+static int perm_cmp(const void *a, const void *b);
+
+store_status acct_group_perms(store *db, arena *a, const char *name, char ***perms, size_t *n)
+{
+	store_status s = column_list(db, a, perms, n,
+				     "SELECT perm FROM auth.group_perms WHERE grp = $1", name);
+	if (s == STORE_OK && *n > 1)
+		qsort(*perms, *n, sizeof **perms, perm_cmp);
+	return s;
+}
+
+store_status acct_group_members(store *db, arena *a, const char *name, char ***ids, size_t *n)
+{
+	return column_list(db, a, ids, n, "SELECT id FROM auth.users WHERE grp = $1", name);
 }
 
 store_status acct_group_grant(store *db, const char *name, const char *perm)

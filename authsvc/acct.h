@@ -44,10 +44,29 @@ store_status acct_user_insert(store *db, const acct_user *u, int *inserted);
 store_status acct_user_set_pwhash(store *db, const char *email, const char *pwhash, int *found);
 /* Every account sorted by name, ignoring case (then id: a stable order). */
 store_status acct_user_list(store *db, arena *a, acct_user ***out, size_t *n);
+/* The next three change one account by id (a valid UUID) and return it as
+ * it is afterwards (as it was, for the delete) in *out, which is NULL when
+ * no account has this id. */
+store_status acct_user_rename(store *db, arena *a, const char *id, const char *name,
+			      acct_user **out);
+store_status acct_user_set_group(store *db, arena *a, const char *id, const char *grp,
+				 acct_user **out);
+store_status acct_user_delete(store *db, arena *a, const char *id, acct_user **out);
+/* *yes is 1 when some account's group holds setGroupPerm: someone can
+ * still administer groups. */
+store_status acct_admins_exist(store *db, int *yes);
 
-/* Creates the group without permissions unless it exists. */
-store_status acct_group_ensure(store *db, const char *name);
+/* Creates the group without permissions unless it exists; *created (may
+ * be NULL) tells whether it did. */
+store_status acct_group_ensure(store *db, const char *name, int *created);
 store_status acct_group_grant(store *db, const char *name, const char *perm);
+store_status acct_group_revoke(store *db, const char *name, const char *perm);
+/* Deletes the group and its permissions (members keep the name). */
+store_status acct_group_delete(store *db, const char *name);
+/* The group's permissions in acct_perms order (none for an unknown group). */
+store_status acct_group_perms(store *db, arena *a, const char *name, char ***perms, size_t *n);
+/* Ids of the accounts in the group, in one statement. */
+store_status acct_group_members(store *db, arena *a, const char *name, char ***ids, size_t *n);
 /* Every group, empty ones included, each with its permissions in
  * acct_perms order, as the updateGroups packet carries them. */
 store_status acct_group_list(store *db, arena *a, Rb__SGroups *out);

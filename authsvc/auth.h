@@ -22,6 +22,10 @@ typedef struct {
 	long pwhash_opslimit;
 	long pwhash_memlimit;
 	long invite_ttl;
+	long login_max_fails_email;
+	long login_max_fails_addr;
+	long login_window_s;
+	long login_lock_s;
 } auth_config;
 
 typedef struct {

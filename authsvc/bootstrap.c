@@ -37,7 +37,7 @@ static store_status make_groups(store *db)
 	for (size_t g = 0; s == STORE_OK && g < sizeof boot_groups / sizeof *boot_groups; g++) {
 		const char *const *perms = boot_groups[g].perms ? boot_groups[g].perms : acct_perms;
 		size_t n = boot_groups[g].perms ? boot_groups[g].nperms : acct_nperms;
-		s = acct_group_ensure(db, boot_groups[g].name);
+		s = acct_group_ensure(db, boot_groups[g].name, NULL);
 		for (size_t i = 0; s == STORE_OK && i < n; i++)
 			s = acct_group_grant(db, boot_groups[g].name, perms[i]);
 	}

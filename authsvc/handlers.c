@@ -11,10 +11,13 @@
 #include "acct.h"
 #include "auth.h"
 #include "event.h"
+#include "groups.h"
 #include "idem.h"
+#include "kit.h"
 #include "log.h"
 #include "pw.h"
 #include "throttle.h"
+#include "users.h"
 #include "uuid.h"
 #include "valid.h"
 
@@ -28,15 +31,22 @@ enum {
 	CLOSE_ON_ERROR = 2,
 };
 
-/* payload case, op (= envelope member name), permission, flags.
- * Later: createuser, updateuser, removeuser, setusergroup, creategroup,
- * updategroup, removegroup, each one row here and one h_<op> below. */
-#define ROUTES(X)                                               \
-	X(LOGIN, login, NULL, CLOSE_ON_ERROR)                   \
-	X(SIGNUP, signup, NULL, 0)                              \
-	X(INVITE, invite, "inviteUserAny", 0)                   \
-	X(LIST_USERS, list_users, NULL, INTERNAL)               \
-	X(ADMIN_CREATE_USER, admin_create_user, NULL, INTERNAL) \
+/* payload case, op (= envelope member name), permission, flags. Each row
+ * has one h_<op>: below, in users.c or in groups.c. updateuser has no
+ * static permission: "yourself, or renameUser" is decided by h_updateuser. */
+#define ROUTES(X)                                                 \
+	X(LOGIN, login, NULL, CLOSE_ON_ERROR)                     \
+	X(SIGNUP, signup, NULL, 0)                                \
+	X(INVITE, invite, "inviteUserAny", 0)                     \
+	X(CREATEUSER, createuser, "createUser", 0)                \
+	X(UPDATEUSER, updateuser, NULL, 0)                        \
+	X(REMOVEUSER, removeuser, "removeUser", 0)                \
+	X(SETUSERGROUP, setusergroup, "setUserGroup", 0)          \
+	X(CREATEGROUP, creategroup, "setGroupPerm", 0)            \
+	X(UPDATEGROUP, updategroup, "setGroupPerm", 0)            \
+	X(REMOVEGROUP, removegroup, "setGroupPerm", 0)            \
+	X(LIST_USERS, list_users, NULL, INTERNAL)                 \
+	X(ADMIN_CREATE_USER, admin_create_user, NULL, INTERNAL)   \
 	X(ADMIN_SET_PASSWORD, admin_set_password, NULL, INTERNAL) \
 	X(ADMIN_INVITE, admin_invite, NULL, INTERNAL)
 
@@ -48,7 +58,7 @@ typedef struct {
 	void (*fn)(svc_req *r);
 } route;
 
-#define DECLARE(P, op, perm, flags) static void h_##op(svc_req *r);
+#define DECLARE(P, op, perm, flags) void h_##op(svc_req *r);
 ROUTES(DECLARE)
 #undef DECLARE
 
@@ -74,36 +84,6 @@ const svc_route *handlers_routes(size_t *n)
 	return svc_routes;
 }
 
-/* A protobuf-c message of type T in the request's arena, initialized. */
-#define NEW(r, T, INIT) ((T *)memcpy(arena_alloc((r)->arena, sizeof(T)), &(T)INIT, sizeof(T)))
-
-/* Queues packet msg (member `member`, case CASE) to the requester. */
-#define DELIVER(r, CASE, member, msg)                          \
-	do {                                                   \
-		Rb__Delivery *d_ = svc_delivery(r);            \
-		d_->packet_case = RB__DELIVERY__PACKET_##CASE; \
-		d_->member = (msg);                            \
-		svc_reply_deliver((r), d_);                    \
-	} while (0)
-
-static const char *op_of(const svc_req *r)
-{
-	return envelope_type(r->env);
-}
-
-static void fail_store(svc_req *r, store_status s)
-{
-	if (s == STORE_DOWN)
-		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the account store is unavailable, try again",
-			 op_of(r));
-	else
-		svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", op_of(r));
-}
-
-static int nonempty(const char *s)
-{
-	return s && *s;
-}
 
 /* ------------------------------------------------------------ dispatch */
 
@@ -136,7 +116,7 @@ static int admit(svc_req *r, const route *rt)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: the request has no payload", rt->op);
 	else if (e->request_id && strlen(e->request_id) > IDEM_REQUEST_ID_MAX)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: request_id is too long", rt->op);
-	else if ((rt->flags & INTERNAL) && (nonempty(e->user_id) || nonempty(e->gateway_id)))
+	else if ((rt->flags & INTERNAL) && (kit_nonempty(e->user_id) || kit_nonempty(e->gateway_id)))
 		svc_fail(r, RB__CODE__DENIED, "Permission denied");
 	else if (rt->perm && !env_has_perm(e, rt->perm))
 		svc_fail(r, RB__CODE__DENIED, "Permission denied \"%s\"", rt->perm);
@@ -212,7 +192,7 @@ static void login_reply(svc_req *r, const acct_user *u)
 	Rb__SGroups *groups = NEW(r, Rb__SGroups, RB__SGROUPS__INIT);
 	store_status s = acct_group_list(app->db, r->arena, groups);
 	if (s != STORE_OK) {
-		fail_store(r, s);
+		kit_fail_store(r, s);
 		return;
 	}
 	/* A user whose group was removed keeps its name and has no perms. */
@@ -240,11 +220,11 @@ static void login_reply(svc_req *r, const acct_user *u)
 	DELIVER(r, WELCOME, welcome, w);
 }
 
-static void h_login(svc_req *r)
+void h_login(svc_req *r)
 {
 	auth_app *app = r->app;
 	const Rb__CLogin *c = r->env->login;
-	const char *addr = nonempty(r->env->client_addr) ? r->env->client_addr : "";
+	const char *addr = kit_nonempty(r->env->client_addr) ? r->env->client_addr : "";
 	char *email = acct_email_normalize(r->arena, c->email);
 	acct_user *u = NULL;
 
@@ -252,21 +232,29 @@ static void h_login(svc_req *r)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "login: %s is missing", email ? "password" : "email");
 		return;
 	}
-	if (!throttle_allow(app, email, addr)) {
-		svc_fail(r, RB__CODE__DENIED, "Permission denied");
+	/* Before any hash is spent: a locked email or address costs nothing. */
+	throttle_keys t;
+	int allowed;
+	store_status s = throttle_check(app, email, addr, &t, &allowed);
+	if (s == STORE_OK && !allowed) {
+		log_info("login: refused (throttled) for %s%s%s", email, *addr ? " from " : "", addr);
+		svc_fail(r, RB__CODE__DENIED, "Too many failed logins, try again later");
 		return;
 	}
-	store_status s = acct_user_by_email(app->db, r->arena, email, &u);
+	if (s == STORE_OK)
+		s = acct_user_by_email(app->db, r->arena, email, &u);
 	if (s != STORE_OK) {
-		fail_store(r, s);
+		kit_fail_store(r, s);
 		return;
 	}
 	/* An unknown email costs a verify too: the reply time must not tell
 	 * which emails have accounts. */
 	int ok = pw_verify(u ? u->pwhash : app->dummy_hash, c->password) && u;
-	throttle_record(app, email, addr, ok);
+	int locked = throttle_record(app, &t, ok);
 	if (!ok) {
-		log_info("login: denied for %s%s%s", email, *addr ? " from " : "", addr);
+		log_info("login: denied for %s%s%s%s%s", email, *addr ? " from " : "", addr,
+			 locked & THROTTLE_LOCKED_EMAIL ? "; email locked" : "",
+			 locked & THROTTLE_LOCKED_ADDR ? "; address locked" : "");
 		svc_fail(r, RB__CODE__DENIED, "Permission denied");
 		return;
 	}
@@ -274,33 +262,6 @@ static void h_login(svc_req *r)
 }
 
 /* -------------------------------------------------------------- signup */
-
-/* Fills u from checked fields and hashes the password. 0, or -1 with the
- * refusal filled. u->grp is left to the caller. */
-static int account_from(svc_req *r, acct_user *u, const char *email, const char *name,
-			const char *password)
-{
-	auth_app *app = r->app;
-	const char *why;
-	char *hash;
-
-	u->email = acct_email_normalize(r->arena, email);
-	if ((why = valid_user_name(name)) || (why = valid_password(password)) ||
-	    (why = valid_email(u->email))) {
-		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: %s", op_of(r), why);
-		return -1;
-	}
-	hash = arena_alloc(r->arena, crypto_pwhash_STRBYTES);
-	if (pw_hash(app->cfg, password, hash) < 0) {
-		svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", op_of(r));
-		return -1;
-	}
-	u->id = arena_alloc(r->arena, UUID_STR_LEN + 1);
-	uuid_new(u->id);
-	u->name = arena_strdup(r->arena, name);
-	u->pwhash = hash;
-	return 0;
-}
 
 /* Inside the transaction: the group (from the invite, or the open sign-up
  * group), then the account. Fills the refusal when one is due. */
@@ -318,12 +279,12 @@ static store_status signup_writes(svc_req *r, acct_user *u, const char *code)
 		}
 	} else {
 		u->grp = (char *)app->cfg->infinite_signup;
-		s = acct_group_ensure(app->db, u->grp);
+		s = acct_group_ensure(app->db, u->grp, NULL);
 	}
 	if (s == STORE_OK)
 		s = acct_user_insert(app->db, u, &inserted);
 	if (s == STORE_OK && !inserted)
-		svc_fail(r, RB__CODE__CONFLICT, "%s: email is already in use", op_of(r));
+		svc_fail(r, RB__CODE__CONFLICT, "%s: email is already in use", kit_op(r));
 	return s;
 }
 
@@ -339,7 +300,7 @@ static void create_account(svc_req *r, acct_user *u, const char *code,
 
 	if (s != STORE_OK || replayed) {
 		if (s != STORE_OK)
-			fail_store(r, s);
+			kit_fail_store(r, s);
 		return;
 	}
 	s = writes(r, u, code);
@@ -347,19 +308,19 @@ static void create_account(svc_req *r, acct_user *u, const char *code,
 		/* The invite is not consumed when the account is refused. */
 		idem_abort(app->db);
 		if (s != STORE_OK)
-			fail_store(r, s);
+			kit_fail_store(r, s);
 		return;
 	}
 	s = idem_commit(r, app->db);
 	if (s != STORE_OK) {
-		fail_store(r, s);
+		kit_fail_store(r, s);
 		return;
 	}
-	log_info("%s: account %s <%s> in group %s", op_of(r), u->id, u->email, u->grp);
+	log_info("%s: account %s <%s> in group %s", kit_op(r), u->id, u->email, u->grp);
 	event_user(app, "user_created", u);
 }
 
-static void h_signup(svc_req *r)
+void h_signup(svc_req *r)
 {
 	auth_app *app = r->app;
 	const Rb__CSignup *c = r->env->signup;
@@ -378,7 +339,7 @@ static void h_signup(svc_req *r)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "signup: invite code is invalid, used or expired");
 		return;
 	}
-	if (account_from(r, &u, c->email, c->username, c->password) < 0)
+	if (kit_account_from(r, &u, c->email, c->username, c->password) < 0)
 		return;
 	DELIVER(r, REFRESH_NOW, refreshnow, NEW(r, Rb__SEmpty, RB__SEMPTY__INIT));
 	create_account(r, &u, open ? NULL : c->signup, signup_writes);
@@ -389,7 +350,7 @@ static void h_signup(svc_req *r)
 static store_status invite_writes(svc_req *r, const char *grp, const char *code)
 {
 	auth_app *app = r->app;
-	store_status s = acct_group_ensure(app->db, grp);
+	store_status s = acct_group_ensure(app->db, grp, NULL);
 	if (s == STORE_OK)
 		s = acct_invite_insert(app->db, code, grp, app->cfg->invite_ttl);
 	return s;
@@ -406,7 +367,7 @@ static void make_invite(svc_req *r, const char *grp)
 
 	if (!text_name_ok(grp, 1, 64)) {
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: groupName must be 1-64 printable characters",
-			 op_of(r));
+			 kit_op(r));
 		return;
 	}
 	uuid_new(code);
@@ -424,37 +385,25 @@ static void make_invite(svc_req *r, const char *grp)
 		else
 			idem_abort(app->db);
 		if (s == STORE_OK)
-			log_info("%s: invite %s into group %s", op_of(r), code, grp);
+			log_info("%s: invite %s into group %s", kit_op(r), code, grp);
 	}
 	if (s != STORE_OK)
-		fail_store(r, s);
+		kit_fail_store(r, s);
 }
 
-static void h_invite(svc_req *r)
+void h_invite(svc_req *r)
 {
 	make_invite(r, r->env->invite->groupname);
 }
 
-static void h_admin_invite(svc_req *r)
+void h_admin_invite(svc_req *r)
 {
 	make_invite(r, r->env->admin_invite->group);
 }
 
 /* ---------------------------------------------------------- list_users */
 
-static Rb__User *user_msg(svc_req *r, const acct_user *u)
-{
-	auth_app *app = r->app;
-	Rb__User *m = NEW(r, Rb__User, RB__USER__INIT);
-	m->id = u->id;
-	m->name = u->name;
-	m->has_hidden = 1;
-	m->hidden = u->hidden;
-	m->avatar = acct_avatar(r->arena, app->cfg->gravatar, u->email);
-	return m;
-}
-
-static void h_list_users(svc_req *r)
+void h_list_users(svc_req *r)
 {
 	auth_app *app = r->app;
 	acct_user **users;
@@ -462,12 +411,12 @@ static void h_list_users(svc_req *r)
 	store_status s = acct_user_list(app->db, r->arena, &users, &n);
 
 	if (s != STORE_OK) {
-		fail_store(r, s);
+		kit_fail_store(r, s);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
 		arena_push(r->arena, (void ***)&r->reply->users, &r->reply->n_users,
-			   user_msg(r, users[i]));
+			   kit_user_msg(r, users[i]));
 }
 
 /* ------------------------------------------------------ operator tools */
@@ -476,7 +425,7 @@ static store_status admin_writes(svc_req *r, acct_user *u, const char *unused)
 {
 	auth_app *app = r->app;
 	int inserted = 0;
-	store_status s = acct_group_ensure(app->db, u->grp);
+	store_status s = acct_group_ensure(app->db, u->grp, NULL);
 
 	(void)unused;
 	if (s == STORE_OK)
@@ -486,7 +435,7 @@ static store_status admin_writes(svc_req *r, acct_user *u, const char *unused)
 	return s;
 }
 
-static void h_admin_create_user(svc_req *r)
+void h_admin_create_user(svc_req *r)
 {
 	const Rb__AdminCreateUser *c = r->env->admin_create_user;
 	acct_user u = {0};
@@ -496,15 +445,15 @@ static void h_admin_create_user(svc_req *r)
 			 "admin_create_user: group must be 1-64 printable characters");
 		return;
 	}
-	if (account_from(r, &u, c->email, c->name, c->password) < 0)
+	if (kit_account_from(r, &u, c->email, c->name, c->password) < 0)
 		return;
 	u.grp = arena_strdup(r->arena, c->group);
 	/* The new account, so the tool can show its id. */
-	arena_push(r->arena, (void ***)&r->reply->users, &r->reply->n_users, user_msg(r, &u));
+	arena_push(r->arena, (void ***)&r->reply->users, &r->reply->n_users, kit_user_msg(r, &u));
 	create_account(r, &u, NULL, admin_writes);
 }
 
-static void h_admin_set_password(svc_req *r)
+void h_admin_set_password(svc_req *r)
 {
 	auth_app *app = r->app;
 	const Rb__AdminSetPassword *c = r->env->admin_set_password;
@@ -523,7 +472,7 @@ static void h_admin_set_password(svc_req *r)
 	}
 	store_status s = acct_user_set_pwhash(app->db, email, hash, &found);
 	if (s != STORE_OK)
-		fail_store(r, s);
+		kit_fail_store(r, s);
 	else if (!found)
 		svc_fail(r, RB__CODE__NOT_FOUND, "admin_set_password: no account has this email");
 	else

@@ -90,7 +90,7 @@ store_status idem_begin(svc_req *r, store *db, int *replayed)
 	return s;
 }
 
-static store_status save(svc_req *r, store *db, const char *id)
+static store_status save(svc_req *r, store *db, const char *id, int secret)
 {
 	size_t len = protobuf_c_message_get_packed_size(&r->reply->base);
 	uint8_t *bin = arena_alloc(r->arena, len ? len : 1);
@@ -98,22 +98,33 @@ static store_status save(svc_req *r, store *db, const char *id)
 
 	protobuf_c_message_pack(&r->reply->base, bin);
 	sodium_bin2hex(hex, len * 2 + 1, bin, len);
-	const char *p[] = {id, hex};
+	const char *p[] = {id, hex, secret ? "t" : "f"};
 	return store_query(db, NULL,
-			   "INSERT INTO auth.replies (request_id, reply) VALUES ($1, decode($2, 'hex'))"
+			   "INSERT INTO auth.replies (request_id, reply, secret)"
+			   " VALUES ($1, decode($2, 'hex'), $3)"
 			   " ON CONFLICT (request_id) DO NOTHING",
-			   2, p);
+			   3, p);
 }
 
-store_status idem_commit(svc_req *r, store *db)
+static store_status commit(svc_req *r, store *db, int secret)
 {
 	const char *id = request_id(r);
-	store_status s = id ? save(r, db, id) : STORE_OK;
+	store_status s = id ? save(r, db, id, secret) : STORE_OK;
 
 	if (s == STORE_OK)
 		return store_commit(db);
 	store_rollback(db);
 	return s;
+}
+
+store_status idem_commit(svc_req *r, store *db)
+{
+	return commit(r, db, 0);
+}
+
+store_status idem_commit_secret(svc_req *r, store *db)
+{
+	return commit(r, db, 1);
 }
 
 void idem_abort(store *db)
@@ -123,7 +134,13 @@ void idem_abort(store *db)
 
 store_status idem_prune(store *db)
 {
-	return store_query(db, NULL,
-			   "DELETE FROM auth.replies WHERE created_at < now() - interval '24 hours'", 0,
-			   NULL);
+	store_status s = store_query(
+		db, NULL, "DELETE FROM auth.replies WHERE created_at < now() - interval '24 hours'", 0,
+		NULL);
+	if (s == STORE_OK)
+		s = store_query(db, NULL,
+				"DELETE FROM auth.replies WHERE secret"
+				" AND created_at < now() - interval '" IDEM_SECRET_KEEP "'",
+				0, NULL);
+	return s;
 }

@@ -18,6 +18,9 @@
 
 /* Longest request id accepted (a UUID is 36). */
 #define IDEM_REQUEST_ID_MAX 128
+/* How long a secret reply is kept (SQL interval). A gateway gives up on a
+ * request after tries x timeout (3 x 2 s by default). */
+#define IDEM_SECRET_KEEP "10 minutes"
 
 /* Opens the transaction. When a reply is stored for this request id, it is
  * copied into r->reply (allocated in r->arena), the transaction is closed and
@@ -25,10 +28,14 @@
 store_status idem_begin(svc_req *r, store *db, int *replayed);
 /* Stores r->reply and commits. On failure the transaction is rolled back. */
 store_status idem_commit(svc_req *r, store *db);
+/* The same for a reply that carries a secret (createuser's password): it is
+ * kept IDEM_SECRET_KEEP instead of 24 hours, long enough for every retry. */
+store_status idem_commit_secret(svc_req *r, store *db);
 /* Rolls the transaction back (after a failed step or a refusal). */
 void idem_abort(store *db);
 
-/* Deletes stored replies older than 24 hours (retries stop long before). */
+/* Deletes stored replies older than 24 hours (retries stop long before),
+ * and secret ones older than IDEM_SECRET_KEEP. */
 store_status idem_prune(store *db);
 
 #endif

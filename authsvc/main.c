@@ -16,6 +16,7 @@
 #include "proc.h"
 #include "pw.h"
 #include "svc.h"
+#include "throttle.h"
 #include "valid.h"
 
 /* The defaults below are libsodium's INTERACTIVE limits, written out
@@ -25,7 +26,9 @@ _Static_assert(crypto_pwhash_MEMLIMIT_INTERACTIVE == 67108864, "memlimit default
 _Static_assert(crypto_pwhash_MEMLIMIT_MIN == 8192 && crypto_pwhash_OPSLIMIT_MIN == 1, "minima");
 
 #define PING_EVERY_MS 5000
-#define PRUNE_EVERY_MS (3600 * 1000)
+/* Stored replies (secret ones go after minutes), old login failures and
+ * expired locks: each a DELETE on an indexed column, cheap enough. */
+#define PRUNE_EVERY_MS (60 * 1000)
 #define START_RETRY_MS 2000
 #define STOP_WAIT_MS 10000
 
@@ -51,6 +54,14 @@ static const cfg_field settings[] = {
 	      "group that open sign-up (signUp \"signup\") joins; empty: off"),
 	CFG_S("REBUTTAL_GRAVATAR", auth_config, gravatar, "",
 	      "Gravatar d= fallback (e.g. identicon); empty: no avatars"),
+	CFG_I("REBUTTAL_LOGIN_MAX_FAILS_EMAIL", auth_config, login_max_fails_email, 5, 0, 1000000,
+	      "failed logins for one email within the window that lock it; 0: no limit"),
+	CFG_I("REBUTTAL_LOGIN_MAX_FAILS_ADDR", auth_config, login_max_fails_addr, 50, 0, 1000000,
+	      "failed logins from one client address within the window that lock it; 0: no limit"),
+	CFG_I("REBUTTAL_LOGIN_WINDOW_S", auth_config, login_window_s, 60, 1, 86400,
+	      "seconds a failed login counts against its email and address"),
+	CFG_I("REBUTTAL_LOGIN_LOCK_S", auth_config, login_lock_s, 60, 1, 86400,
+	      "seconds logins stay refused for a locked email or address"),
 };
 #define NSETTINGS (sizeof settings / sizeof *settings)
 
@@ -157,7 +168,9 @@ static void run(authsvc *a)
 			next_ping = now + PING_EVERY_MS;
 		}
 		if (now >= next_prune) {
-			(void)idem_prune(a->maint); /* failures are logged; next hour then */
+			/* Failures are logged; next minute then. */
+			if (idem_prune(a->maint) == STORE_OK)
+				(void)throttle_prune(a->maint, a->app.cfg);
 			next_prune = now + PRUNE_EVERY_MS;
 		}
 	}

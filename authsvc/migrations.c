@@ -8,6 +8,7 @@
 #include "log.h"
 
 EMBED_FILE(mig_001_init, "authsvc/migrations/001_init.sql");
+EMBED_FILE(mig_002_throttle, "authsvc/migrations/002_throttle.sql");
 
 /* Append only: a version, once released, never changes its SQL. */
 static const struct {
@@ -16,6 +17,7 @@ static const struct {
 	const char *sql;
 } migrations[] = {
 	{1, "001_init", mig_001_init},
+	{2, "002_throttle", mig_002_throttle},
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof *migrations)
