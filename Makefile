@@ -27,7 +27,7 @@ INTEG_SRC   := $(wildcard tests/integ_*.c)
 .SECONDEXPANSION:
 # Keep objects made by chained rules (no rebuild of a whole part each run).
 .SECONDARY:
-.PHONY: all deps run test bench clean
+.PHONY: all deps run test bench bench-msg bench-relay clean
 all: deps $(BINS) $(BUILD)/tests/unit $(BUILD)/tests/integ $(BUILD)/tests/bench
 
 deps:
@@ -79,6 +79,10 @@ test: all
 # Benchmarks against a fresh stack; prints a table (B=msg|history|relay for one).
 bench: all
 	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/bench.sh $(B)
+bench-msg: all
+	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/bench.sh msg history
+bench-relay: all
+	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/bench.sh relay
 
 clean:
 	rm -rf build
