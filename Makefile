@@ -27,7 +27,7 @@ INTEG_SRC   := $(wildcard tests/integ_*.c)
 .SECONDEXPANSION:
 # Keep objects made by chained rules (no rebuild of a whole part each run).
 .SECONDARY:
-.PHONY: all deps run test bench bench-msg bench-relay clean
+.PHONY: all deps run test bench bench-msg bench-relay deploy-check clean
 all: deps $(BINS) $(BUILD)/tests/unit $(BUILD)/tests/integ $(BUILD)/tests/bench
 
 deps:
@@ -83,6 +83,10 @@ bench-msg: all
 	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/bench.sh msg history
 bench-relay: all
 	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/bench.sh relay
+
+# Offline checks of docker-compose.yml, Dockerfile and deploy/k8s (also in make test).
+deploy-check:
+	@tests/deploy/run.sh
 
 clean:
 	rm -rf build

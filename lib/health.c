@@ -36,16 +36,24 @@ static void respond(int fd, int status, const char *type, const char *body, size
 static void serve_one(health *h, int fd)
 {
 	char req[1024];
-	ssize_t n;
+	size_t n = 0;
 	struct pollfd p = {fd, POLLIN, 0};
 
-	/* A probe sends its request at once; do not let a silent peer hold
-	 * the only health thread. */
-	if (poll(&p, 1, 1000) <= 0)
-		return;
-	n = read(fd, req, sizeof req - 1);
-	if (n <= 0)
-		return;
+	/* Read up to the end of the headers: a client may write its request
+	 * in several pieces (bash /dev/tcp writes line by line), and answering
+	 * after the first piece would close on the rest (SIGPIPE for it). A
+	 * silent peer gets 1 s, so it cannot hold the only health thread. */
+	while (n < sizeof req - 1) {
+		if (poll(&p, 1, 1000) <= 0)
+			return;
+		ssize_t r = read(fd, req + n, sizeof req - 1 - n);
+		if (r <= 0)
+			return;
+		n += (size_t)r;
+		req[n] = '\0';
+		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+			break;
+	}
 	req[n] = '\0';
 	if (!strncmp(req, "GET /healthz ", 13)) {
 		respond(fd, 200, "text/plain", "ok\n", 3);

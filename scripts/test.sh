@@ -101,7 +101,7 @@ trap 'exit 143' TERM
 
 # run_test NAME [ARGS...]: run one binary, tee its output, add up its summary.
 run_test() {
-    local name=$1 bin=$TESTS_DIR/$1 out rc summary p f
+    local name=$1 bin=${RUN_TEST_BIN:-$TESTS_DIR/$1} out rc summary p f
     shift
     out=$DIR/$name.out
     echo "==== $name $*"
@@ -189,6 +189,11 @@ if (($# == 0)) && [[ -x $ROOT/tests/fuzz/run.sh ]]; then
         PROBLEMS+=("fuzz: tests/fuzz/run.sh failed (counted as 1 failed)")
         FAILED=$((FAILED + 1))
     fi
+fi
+
+# docker-compose.yml, Dockerfile and deploy/k8s, checked offline.
+if (($# == 0)) && [[ -x $ROOT/tests/deploy/run.sh ]]; then
+    RUN_TEST_BIN=$ROOT/tests/deploy/run.sh run_test deploy
 fi
 
 want_stack=0
