@@ -527,3 +527,56 @@ void test_authsvc_kill9_restart(void)
 	login(u, email, TEST_PASSWORD);
 	wsc_ctx_free(ctx);
 }
+
+/* Logs in until it works or `ms` pass; returns how long it took. */
+static long long login_eventually(wsc_ctx *ctx, const char *email, const char *pw, int ms)
+{
+	long long t0 = now_ms();
+	while (now_ms() - t0 < ms) {
+		wsc *c = wsc_open(ctx, "127.0.0.1", gw_port(), "/ipc", 0, WAIT_MS);
+		if (c && wsc_expect(c, "connect", WAIT_MS)) {
+			sendp(c, "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
+			      email, pw);
+			json_t *j = wsc_expect(c, "welcome", 8000);
+			if (j) {
+				json_decref(j);
+				return now_ms() - t0;
+			}
+		}
+		if (c)
+			wsc_close(c);
+		usleep(200 * 1000);
+	}
+	CHECK_MSG(0, "no login within %d ms", ms);
+	return -1;
+}
+
+void test_nats_restart_recovers(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *a = admin(ctx);
+	CHECK_EQ_INT(stack("stop-infra nats", NULL, 0), 0);
+	CHECK_EQ_INT(stack("start-infra nats", NULL, 0), 0);
+	/* Every part reconnects; the connected admin keeps its socket and its
+	 * subscriptions, and new logins work. */
+	long long took = login_eventually(ctx, "root@localhost", admin_password(), 20000);
+	printf("login works %lld ms after NATS came back\n", took);
+	sendp(a, "{\"type\":\"invite\",\"groupName\":\"user\"}");
+	json_t *j = wsc_expect(a, "invite", 10000);
+	CHECK_MSG(j, "the connected admin gets no answer after the NATS restart");
+	json_decref(j);
+	wsc_ctx_free(ctx);
+}
+
+void test_postgres_restart_keeps_accounts(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *a = admin(ctx);
+	char email[64];
+	signup_user(ctx, a, "user", "pgsurvivor", email);
+	CHECK_EQ_INT(stack("stop-infra postgres", NULL, 0), 0);
+	CHECK_EQ_INT(stack("start-infra postgres", NULL, 0), 0);
+	long long took = login_eventually(ctx, email, TEST_PASSWORD, 20000);
+	printf("login works %lld ms after PostgreSQL came back\n", took);
+	wsc_ctx_free(ctx);
+}

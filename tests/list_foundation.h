@@ -27,4 +27,6 @@
 	X(http_probes_and_redirect)                                                           \
 	X(http_static_webroot)                                                                \
 	X(tls_login)                                                                          \
-	X(authsvc_kill9_restart)
+	X(authsvc_kill9_restart)                                                              \
+	X(nats_restart_recovers)                                                              \
+	X(postgres_restart_keeps_accounts)
