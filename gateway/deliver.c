@@ -217,6 +217,8 @@ void deliver_drain(gw *g)
 			reply_handle(g, it);
 		else if (it->kind == IT_HTTP_REPLY)
 			http_reply_handle(g, it);
+		else if (it->kind == IT_CONN_LIST)
+			conn_list_reply(g, (const char *)it->data);
 		else
 			route(g, it);
 		frame_unref(it->frame);
@@ -226,18 +228,67 @@ void deliver_drain(gw *g)
 	}
 }
 
+/* cnats thread: roomsvc asks for our connections; the loop answers. */
+static void on_conn_list(void *ud, const bus_msg *m)
+{
+	gw *g = ud;
+	size_t n = m->reply ? strlen(m->reply) : 0;
+	gw_item *it = n ? calloc(1, sizeof *it + n + 1) : NULL;
+	if (!it)
+		return;
+	it->kind = IT_CONN_LIST;
+	memcpy(it->data, m->reply, n + 1);
+	loopq_push(&g->inbox, &it->link);
+	lws_cancel_service(g->lws);
+}
+
+/* Loop thread: every logged-in connection, as (gateway, conn, user). */
+void conn_list_reply(gw *g, const char *reply_to)
+{
+	Rb__ConnList list = RB__CONN_LIST__INIT;
+	size_t n = 0;
+	for (session *s = g->online; s; s = s->next_online)
+		n++;
+	Rb__ConnEvent *evs = n ? calloc(n, sizeof *evs) : NULL;
+	Rb__ConnEvent **ptrs = n ? calloc(n, sizeof *ptrs) : NULL;
+	if (n && (!evs || !ptrs)) {
+		free(evs), free(ptrs);
+		return;
+	}
+	size_t i = 0;
+	for (session *s = g->online; s; s = s->next_online, i++) {
+		rb__conn_event__init(&evs[i]);
+		evs[i].gateway_id = g->id;
+		evs[i].conn_id = s->cid;
+		evs[i].user_id = s->user_id;
+		ptrs[i] = &evs[i];
+	}
+	list.conns = ptrs;
+	list.n_conns = n;
+	size_t len = protobuf_c_message_get_packed_size(&list.base);
+	uint8_t *bytes = malloc(len ? len : 1);
+	if (bytes) {
+		protobuf_c_message_pack(&list.base, bytes);
+		bus_publish(g->bus, reply_to, bytes, len);
+	}
+	free(bytes), free(evs), free(ptrs);
+}
+
 int deliver_start(gw *g)
 {
 	char subject[128];
 	g->sub_all = bus_subscribe(g->bus, "rb.out.all", NULL, deliver_bus_msg, g);
 	snprintf(subject, sizeof subject, "rb.out.conn.%s.>", g->id);
 	g->sub_conn = bus_subscribe(g->bus, subject, NULL, deliver_bus_msg, g);
-	return g->sub_all && g->sub_conn ? 0 : -1;
+	snprintf(subject, sizeof subject, "rb.gw.%s.conns", g->id);
+	g->sub_ctl = bus_subscribe(g->bus, subject, NULL, on_conn_list, g);
+	return g->sub_all && g->sub_conn && g->sub_ctl ? 0 : -1;
 }
 
 void deliver_stop(gw *g)
 {
 	bus_sub_close(g->sub_all);
 	bus_sub_close(g->sub_conn);
-	g->sub_all = g->sub_conn = NULL;
+	bus_sub_close(g->sub_ctl);
+	g->sub_all = g->sub_conn = g->sub_ctl = NULL;
 }

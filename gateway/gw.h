@@ -41,7 +41,7 @@ typedef struct gw {
 	int64_t start_time;
 	struct lws_context *lws;
 	bus *bus;
-	bus_sub *sub_all, *sub_conn;
+	bus_sub *sub_all, *sub_conn, *sub_ctl;
 	loopq inbox;
 	uint64_t next_conn;
 	session *by_id[GW_BUCKETS];
@@ -141,6 +141,7 @@ int deliver_start(gw *g);                       /* subscribes rb.out.all and rb.
 void deliver_stop(gw *g);
 void deliver_drain(gw *g);                      /* loop thread: handle everything in g->inbox */
 void deliver_bus_msg(void *ud, const bus_msg *m); /* cnats thread */
+void conn_list_reply(gw *g, const char *reply_to);
 
 /* gateway/request.c */
 void request_send(session *s, const void *row, ProtobufCMessage *payload);

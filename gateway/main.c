@@ -42,6 +42,8 @@ static void heartbeat(gw *g)
 	hb.start_time = g->start_time;
 	hb.has_lease_ms = 1;
 	hb.lease_ms = (int32_t)g->cfg->lease_ms;
+	hb.has_conns = 1;
+	hb.conns = (int32_t)g->n_online;
 	bus_publish_pb(g->bus, "rb.evt.gw.heartbeat", &hb.base);
 }
 

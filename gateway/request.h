@@ -7,7 +7,7 @@
 #include "packets.h"
 #include "rebuttal.pb-c.h"
 
-enum item_kind { IT_DELIVERY, IT_REPLY, IT_HTTP_REPLY };
+enum item_kind { IT_DELIVERY, IT_REPLY, IT_HTTP_REPLY, IT_CONN_LIST };
 enum target { T_ALL, T_USER, T_CONN };
 
 typedef struct gw_item {
