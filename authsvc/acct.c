@@ -103,190 +103,191 @@ static acct_user *user_from_row(arena *a, const PGresult *res, int row)
 	return u;
 }
 
-store_status acct_user_by_email(store *db, arena *a, const char *email, acct_user **out)
+pg_status acct_user_by_email(pg *db, arena *a, const char *email, acct_user **out)
 {
 	PGresult *res;
 	const char *p[] = {email};
-	store_status s = store_query(db, &res, "SELECT " USER_COLS " FROM auth.users WHERE email = $1",
-				     1, p);
+	pg_status s = pg_query(db, &res, "SELECT " USER_COLS " FROM auth.users WHERE email = $1",
+			       1, p);
 
 	*out = NULL;
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		return s;
 	if (PQntuples(res) > 0)
 		*out = user_from_row(a, res, 0);
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
-store_status acct_user_insert(store *db, const acct_user *u, int *inserted)
+pg_status acct_user_insert(pg *db, const acct_user *u, int *inserted)
 {
 	PGresult *res;
 	const char *p[] = {u->id, u->email, u->name, u->pwhash, u->grp, u->hidden ? "t" : "f"};
 	/* ON CONFLICT instead of catching the unique violation: an error would
 	 * abort the caller's transaction, a skipped row lets it decide. */
-	store_status s = store_query(db, &res,
-				     "INSERT INTO auth.users (" USER_COLS ") VALUES ($1, $2, $3, $4, $5, $6)"
-				     " ON CONFLICT (email) DO NOTHING",
-				     6, p);
-	if (s != STORE_OK)
+	pg_status s = pg_query(db, &res,
+			       "INSERT INTO auth.users (" USER_COLS ") VALUES ($1, $2, $3, $4, $5, $6)"
+			       " ON CONFLICT (email) DO NOTHING",
+			       6, p);
+	if (s != PG_OK)
 		return s;
 	*inserted = !strcmp(PQcmdTuples(res), "1");
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
-store_status acct_user_set_pwhash(store *db, const char *email, const char *pwhash, int *found)
+pg_status acct_user_set_pwhash(pg *db, const char *email, const char *pwhash, int *found)
 {
 	PGresult *res;
 	const char *p[] = {email, pwhash};
-	store_status s =
-		store_query(db, &res, "UPDATE auth.users SET pwhash = $2 WHERE email = $1", 2, p);
-	if (s != STORE_OK)
+	pg_status s =
+		pg_query(db, &res, "UPDATE auth.users SET pwhash = $2 WHERE email = $1", 2, p);
+	if (s != PG_OK)
 		return s;
 	*found = strcmp(PQcmdTuples(res), "0") != 0;
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
-store_status acct_user_list(store *db, arena *a, acct_user ***out, size_t *n)
+pg_status acct_user_list(pg *db, arena *a, acct_user ***out, size_t *n)
 {
 	PGresult *res;
-	store_status s = store_query(db, &res,
-				     "SELECT " USER_COLS " FROM auth.users ORDER BY lower(name), name, id", 0, NULL);
+	pg_status s = pg_query(
+		db, &res, "SELECT " USER_COLS " FROM auth.users ORDER BY lower(name), name, id", 0,
+		NULL);
 	*out = NULL;
 	*n = 0;
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		return s;
 	for (int i = 0; i < PQntuples(res); i++)
 		arena_push(a, (void ***)out, n, user_from_row(a, res, i));
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
 /* Runs a statement that returns at most one account row. */
-static store_status user_one(store *db, arena *a, acct_user **out, const char *sql, int n,
-			     const char *const *p)
+static pg_status user_one(pg *db, arena *a, acct_user **out, const char *sql, int n,
+			  const char *const *p)
 {
 	PGresult *res;
-	store_status s = store_query(db, &res, sql, n, p);
+	pg_status s = pg_query(db, &res, sql, n, p);
 
 	*out = NULL;
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		return s;
 	if (PQntuples(res) > 0)
 		*out = user_from_row(a, res, 0);
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
-store_status acct_user_rename(store *db, arena *a, const char *id, const char *name,
-			      acct_user **out)
+pg_status acct_user_rename(pg *db, arena *a, const char *id, const char *name,
+			   acct_user **out)
 {
 	const char *p[] = {id, name};
 	return user_one(db, a, out,
 			"UPDATE auth.users SET name = $2 WHERE id = $1 RETURNING " USER_COLS, 2, p);
 }
 
-store_status acct_user_set_group(store *db, arena *a, const char *id, const char *grp,
-				 acct_user **out)
+pg_status acct_user_set_group(pg *db, arena *a, const char *id, const char *grp,
+			      acct_user **out)
 {
 	const char *p[] = {id, grp};
 	return user_one(db, a, out,
 			"UPDATE auth.users SET grp = $2 WHERE id = $1 RETURNING " USER_COLS, 2, p);
 }
 
-store_status acct_user_delete(store *db, arena *a, const char *id, acct_user **out)
+pg_status acct_user_delete(pg *db, arena *a, const char *id, acct_user **out)
 {
 	const char *p[] = {id};
 	return user_one(db, a, out, "DELETE FROM auth.users WHERE id = $1 RETURNING " USER_COLS, 1,
 			p);
 }
 
-store_status acct_admins_exist(store *db, int *yes)
+pg_status acct_admins_exist(pg *db, int *yes)
 {
 	PGresult *res;
-	store_status s = store_query(db, &res,
-				     "SELECT EXISTS (SELECT 1 FROM auth.users u JOIN auth.group_perms p"
-				     " ON p.grp = u.grp AND p.perm = 'setGroupPerm')",
-				     0, NULL);
-	if (s != STORE_OK)
+	pg_status s = pg_query(db, &res,
+			       "SELECT EXISTS (SELECT 1 FROM auth.users u JOIN auth.group_perms p"
+			       " ON p.grp = u.grp AND p.perm = 'setGroupPerm')",
+			       0, NULL);
+	if (s != PG_OK)
 		return s;
 	*yes = !strcmp(PQgetvalue(res, 0, 0), "t");
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
 /* -------------------------------------------------------------- groups */
 
-store_status acct_group_ensure(store *db, const char *name, int *created)
+pg_status acct_group_ensure(pg *db, const char *name, int *created)
 {
 	PGresult *res;
 	const char *p[] = {name};
-	store_status s = store_query(
+	pg_status s = pg_query(
 		db, &res, "INSERT INTO auth.groups (name) VALUES ($1) ON CONFLICT DO NOTHING", 1, p);
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		return s;
 	if (created)
 		*created = !strcmp(PQcmdTuples(res), "1");
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
-store_status acct_group_revoke(store *db, const char *name, const char *perm)
+pg_status acct_group_revoke(pg *db, const char *name, const char *perm)
 {
 	const char *p[] = {name, perm};
-	return store_query(db, NULL, "DELETE FROM auth.group_perms WHERE grp = $1 AND perm = $2", 2,
-			   p);
+	return pg_query(db, NULL, "DELETE FROM auth.group_perms WHERE grp = $1 AND perm = $2", 2,
+			p);
 }
 
-store_status acct_group_delete(store *db, const char *name)
+pg_status acct_group_delete(pg *db, const char *name)
 {
 	const char *p[] = {name};
-	return store_query(db, NULL, "DELETE FROM auth.groups WHERE name = $1", 1, p);
+	return pg_query(db, NULL, "DELETE FROM auth.groups WHERE name = $1", 1, p);
 }
 
 /* The first column of every row, in a. */
-static store_status column_list(store *db, arena *a, char ***out, size_t *n, const char *sql,
-				const char *arg)
+static pg_status column_list(pg *db, arena *a, char ***out, size_t *n, const char *sql,
+			     const char *arg)
 {
 	PGresult *res;
 	const char *p[] = {arg};
-	store_status s = store_query(db, &res, sql, 1, p);
+	pg_status s = pg_query(db, &res, sql, 1, p);
 
 	*out = NULL;
 	*n = 0;
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		return s;
 	for (int i = 0; i < PQntuples(res); i++)
 		arena_push(a, (void ***)out, n, col(a, res, i, 0));
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
 static int perm_cmp(const void *a, const void *b);
 
-store_status acct_group_perms(store *db, arena *a, const char *name, char ***perms, size_t *n)
+pg_status acct_group_perms(pg *db, arena *a, const char *name, char ***perms, size_t *n)
 {
-	store_status s = column_list(db, a, perms, n,
-				     "SELECT perm FROM auth.group_perms WHERE grp = $1", name);
-	if (s == STORE_OK && *n > 1)
+	pg_status s = column_list(db, a, perms, n,
+				  "SELECT perm FROM auth.group_perms WHERE grp = $1", name);
+	if (s == PG_OK && *n > 1)
 		qsort(*perms, *n, sizeof **perms, perm_cmp);
 	return s;
 }
 
-store_status acct_group_members(store *db, arena *a, const char *name, char ***ids, size_t *n)
+pg_status acct_group_members(pg *db, arena *a, const char *name, char ***ids, size_t *n)
 {
 	return column_list(db, a, ids, n, "SELECT id FROM auth.users WHERE grp = $1", name);
 }
 
-store_status acct_group_grant(store *db, const char *name, const char *perm)
+pg_status acct_group_grant(pg *db, const char *name, const char *perm)
 {
 	const char *p[] = {name, perm};
-	return store_query(db, NULL,
-			   "INSERT INTO auth.group_perms (grp, perm) VALUES ($1, $2)"
-			   " ON CONFLICT DO NOTHING",
-			   2, p);
+	return pg_query(db, NULL,
+			"INSERT INTO auth.group_perms (grp, perm) VALUES ($1, $2)"
+			" ON CONFLICT DO NOTHING",
+			2, p);
 }
 
 static int perm_cmp(const void *a, const void *b)
@@ -307,16 +308,16 @@ static Rb__SGroups__GroupsEntry *group_entry(arena *a, const char *name)
 	return e;
 }
 
-store_status acct_group_list(store *db, arena *a, Rb__SGroups *out)
+pg_status acct_group_list(pg *db, arena *a, Rb__SGroups *out)
 {
 	PGresult *res;
 	Rb__SGroups__GroupsEntry *cur = NULL;
-	store_status s = store_query(db, &res,
-				     "SELECT g.name, p.perm FROM auth.groups g"
-				     " LEFT JOIN auth.group_perms p ON p.grp = g.name"
-				     " ORDER BY g.name, p.perm",
-				     0, NULL);
-	if (s != STORE_OK)
+	pg_status s = pg_query(db, &res,
+			       "SELECT g.name, p.perm FROM auth.groups g"
+			       " LEFT JOIN auth.group_perms p ON p.grp = g.name"
+			       " ORDER BY g.name, p.perm",
+			       0, NULL);
+	if (s != PG_OK)
 		return s;
 	/* Rows come grouped by name; a group without permissions is one row
 	 * with a NULL perm. */
@@ -336,7 +337,7 @@ store_status acct_group_list(store *db, arena *a, Rb__SGroups *out)
 		if (pl->n_perms > 1)
 			qsort(pl->perms, pl->n_perms, sizeof *pl->perms, perm_cmp);
 	}
-	return STORE_OK;
+	return PG_OK;
 }
 
 const Rb__PermList *acct_group_find(const Rb__SGroups *groups, const char *name)
@@ -349,33 +350,33 @@ const Rb__PermList *acct_group_find(const Rb__SGroups *groups, const char *name)
 
 /* ------------------------------------------------------------- invites */
 
-store_status acct_invite_insert(store *db, const char *code, const char *grp, long ttl_seconds)
+pg_status acct_invite_insert(pg *db, const char *code, const char *grp, long ttl_seconds)
 {
 	char ttl[32];
 	snprintf(ttl, sizeof ttl, "%ld", ttl_seconds);
 	const char *p[] = {code, grp, ttl};
-	return store_query(db, NULL,
-			   "INSERT INTO auth.invites (code, grp, expires_at)"
-			   " VALUES ($1, $2, now() + make_interval(secs => $3::bigint))",
-			   3, p);
+	return pg_query(db, NULL,
+			"INSERT INTO auth.invites (code, grp, expires_at)"
+			" VALUES ($1, $2, now() + make_interval(secs => $3::bigint))",
+			3, p);
 }
 
-store_status acct_invite_take(store *db, arena *a, const char *code, char **grp)
+pg_status acct_invite_take(pg *db, arena *a, const char *code, char **grp)
 {
 	PGresult *res;
 	const char *p[] = {code};
 	/* One statement that tests and sets: a second taker blocks on the row
 	 * lock, then re-checks used_at after the first commits and finds it set. */
-	store_status s = store_query(db, &res,
-				     "UPDATE auth.invites SET used_at = now()"
-				     " WHERE code = $1 AND used_at IS NULL AND expires_at > now()"
-				     " RETURNING grp",
-				     1, p);
+	pg_status s = pg_query(db, &res,
+			       "UPDATE auth.invites SET used_at = now()"
+			       " WHERE code = $1 AND used_at IS NULL AND expires_at > now()"
+			       " RETURNING grp",
+			       1, p);
 	*grp = NULL;
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		return s;
 	if (PQntuples(res) > 0)
 		*grp = col(a, res, 0, 0);
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }

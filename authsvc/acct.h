@@ -2,7 +2,7 @@
  * Every function is one or two parameterized statements on the store it is
  * given, so callers decide what runs inside a transaction. Results are
  * copied into the caller's arena (freed with the request). Each returns
- * STORE_OK or the store's failure (logged by the store). */
+ * PG_OK or the store's failure (logged by the store). */
 #ifndef AUTH_ACCT_H
 #define AUTH_ACCT_H
 
@@ -10,7 +10,7 @@
 
 #include "arena.h"
 #include "rebuttal.pb-c.h"
-#include "store.h"
+#include "pg.h"
 
 /* Every permission the protocol knows, in the order clients are shown
  * them (PROTOCOL.md §2). The only list of them in authsvc. */
@@ -37,46 +37,46 @@ char *acct_avatar(arena *a, const char *fallback, const char *email);
 void acct_email_hash(const char *email, char out[65]);
 
 /* *out is NULL when no account has this (normalized) email. */
-store_status acct_user_by_email(store *db, arena *a, const char *email, acct_user **out);
+pg_status acct_user_by_email(pg *db, arena *a, const char *email, acct_user **out);
 /* *inserted is 0 when the email is taken (nothing is written then). */
-store_status acct_user_insert(store *db, const acct_user *u, int *inserted);
+pg_status acct_user_insert(pg *db, const acct_user *u, int *inserted);
 /* *found is 0 when no account has this email. */
-store_status acct_user_set_pwhash(store *db, const char *email, const char *pwhash, int *found);
+pg_status acct_user_set_pwhash(pg *db, const char *email, const char *pwhash, int *found);
 /* Every account sorted by name, ignoring case (then id: a stable order). */
-store_status acct_user_list(store *db, arena *a, acct_user ***out, size_t *n);
+pg_status acct_user_list(pg *db, arena *a, acct_user ***out, size_t *n);
 /* The next three change one account by id (a valid UUID) and return it as
  * it is afterwards (as it was, for the delete) in *out, which is NULL when
  * no account has this id. */
-store_status acct_user_rename(store *db, arena *a, const char *id, const char *name,
+pg_status acct_user_rename(pg *db, arena *a, const char *id, const char *name,
+			   acct_user **out);
+pg_status acct_user_set_group(pg *db, arena *a, const char *id, const char *grp,
 			      acct_user **out);
-store_status acct_user_set_group(store *db, arena *a, const char *id, const char *grp,
-				 acct_user **out);
-store_status acct_user_delete(store *db, arena *a, const char *id, acct_user **out);
+pg_status acct_user_delete(pg *db, arena *a, const char *id, acct_user **out);
 /* *yes is 1 when some account's group holds setGroupPerm: someone can
  * still administer groups. */
-store_status acct_admins_exist(store *db, int *yes);
+pg_status acct_admins_exist(pg *db, int *yes);
 
 /* Creates the group without permissions unless it exists; *created (may
  * be NULL) tells whether it did. */
-store_status acct_group_ensure(store *db, const char *name, int *created);
-store_status acct_group_grant(store *db, const char *name, const char *perm);
-store_status acct_group_revoke(store *db, const char *name, const char *perm);
+pg_status acct_group_ensure(pg *db, const char *name, int *created);
+pg_status acct_group_grant(pg *db, const char *name, const char *perm);
+pg_status acct_group_revoke(pg *db, const char *name, const char *perm);
 /* Deletes the group and its permissions (members keep the name). */
-store_status acct_group_delete(store *db, const char *name);
+pg_status acct_group_delete(pg *db, const char *name);
 /* The group's permissions in acct_perms order (none for an unknown group). */
-store_status acct_group_perms(store *db, arena *a, const char *name, char ***perms, size_t *n);
+pg_status acct_group_perms(pg *db, arena *a, const char *name, char ***perms, size_t *n);
 /* Ids of the accounts in the group, in one statement. */
-store_status acct_group_members(store *db, arena *a, const char *name, char ***ids, size_t *n);
+pg_status acct_group_members(pg *db, arena *a, const char *name, char ***ids, size_t *n);
 /* Every group, empty ones included, each with its permissions in
  * acct_perms order, as the updateGroups packet carries them. */
-store_status acct_group_list(store *db, arena *a, Rb__SGroups *out);
+pg_status acct_group_list(pg *db, arena *a, Rb__SGroups *out);
 /* The group's list in an acct_group_list result, or NULL. */
 const Rb__PermList *acct_group_find(const Rb__SGroups *groups, const char *name);
 
-store_status acct_invite_insert(store *db, const char *code, const char *grp, long ttl_seconds);
+pg_status acct_invite_insert(pg *db, const char *code, const char *grp, long ttl_seconds);
 /* Marks the invite used if it is unused and unexpired, and returns its
  * group in *grp; *grp is NULL when it was not. The row lock this takes makes
  * concurrent takers of one code wait, so exactly one gets it. */
-store_status acct_invite_take(store *db, arena *a, const char *code, char **grp);
+pg_status acct_invite_take(pg *db, arena *a, const char *code, char **grp);
 
 #endif

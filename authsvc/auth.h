@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "bus.h"
-#include "store.h"
+#include "pg.h"
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
  * Strings point into the environment or the table. */
@@ -33,7 +33,7 @@ typedef struct {
 	bus *bus;
 	/* The handlers' connection. Handlers run one at a time on the
 	 * subscription thread, so it needs no lock; nothing else touches it. */
-	store *db;
+	pg *db;
 	/* public_url without trailing slashes is its first public_url_len bytes. */
 	int public_url_len;
 	/* A hash of a random password, verified against when an email is

@@ -4,7 +4,7 @@
 #define AUTH_BOOTSTRAP_H
 
 #include "auth.h"
-#include "store.h"
+#include "pg.h"
 
 #define BOOT_ROOT_EMAIL "root@localhost"
 #define BOOT_ROOT_NAME "root"
@@ -16,6 +16,6 @@
  * REBUTTAL_ADMIN_PASSWORD, else a random one logged once as
  * "admin password: <pw>" after the commit. Nothing is written on failure
  * (the caller retries later). */
-store_status boot_run(auth_app *app, store *db);
+pg_status boot_run(auth_app *app, pg *db);
 
 #endif

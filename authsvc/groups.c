@@ -42,7 +42,7 @@ static void announce(svc_req *r, void *ctx)
 
 /* --------------------------------------------------------- creategroup */
 
-static store_status create_writes(svc_req *r, void *ctx)
+static pg_status create_writes(svc_req *r, void *ctx)
 {
 	auth_app *app = r->app;
 	group_op *op = ctx;
@@ -82,20 +82,20 @@ static int changes_ok(svc_req *r, const Rb__CUpdateGroup *c)
 	return 1;
 }
 
-static store_status update_writes(svc_req *r, void *ctx)
+static pg_status update_writes(svc_req *r, void *ctx)
 {
 	auth_app *app = r->app;
 	group_op *op = ctx;
-	store_status s = acct_group_ensure(app->db, op->name, NULL);
+	pg_status s = acct_group_ensure(app->db, op->name, NULL);
 
-	for (size_t i = 0; s == STORE_OK && i < op->changes->n_changes; i++) {
+	for (size_t i = 0; s == PG_OK && i < op->changes->n_changes; i++) {
 		const Rb__GroupChange *ch = op->changes->changes[i];
 		s = ch->add ? acct_group_grant(app->db, op->name, ch->add)
 			    : acct_group_revoke(app->db, op->name, ch->remove);
 	}
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		s = acct_group_perms(app->db, r->arena, op->name, &op->perms, &op->nperms);
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		s = acct_group_members(app->db, r->arena, op->name, &op->members, &op->nmembers);
 	return s;
 }
@@ -113,13 +113,13 @@ void h_updategroup(svc_req *r)
 
 /* --------------------------------------------------------- removegroup */
 
-static store_status remove_writes(svc_req *r, void *ctx)
+static pg_status remove_writes(svc_req *r, void *ctx)
 {
 	auth_app *app = r->app;
 	group_op *op = ctx;
-	store_status s = acct_group_members(app->db, r->arena, op->name, &op->members, &op->nmembers);
+	pg_status s = acct_group_members(app->db, r->arena, op->name, &op->members, &op->nmembers);
 
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		s = acct_group_delete(app->db, op->name);
 	return s;
 }

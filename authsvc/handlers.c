@@ -15,6 +15,7 @@
 #include "idem.h"
 #include "kit.h"
 #include "log.h"
+#include "migrations.h"
 #include "pw.h"
 #include "throttle.h"
 #include "users.h"
@@ -71,12 +72,11 @@ static const route routes[] = {ROUTES(ROW)};
 static const svc_route svc_routes[] = {ROUTES(SVC_ROW)};
 #undef SVC_ROW
 
-#define NROUTES (sizeof routes / sizeof *routes)
-#define NCODES (RB__CODE__UNAVAILABLE + 1)
+#define COUNTER(P, name, ...) {.op = #name},
+static svc_counter counters[] = {ROUTES(COUNTER)};
+#undef COUNTER
 
-/* Written by the subscription thread, read by the health thread. */
-static atomic_ulong counts[NROUTES][NCODES];
-static atomic_ulong micros[NROUTES];
+#define NROUTES (sizeof routes / sizeof *routes)
 
 const svc_route *handlers_routes(size_t *n)
 {
@@ -95,15 +95,6 @@ static const route *route_of(Rb__Envelope__PayloadCase pc)
 	return NULL;
 }
 
-/* The oneof member itself (every member is a message): NULL when a sender
- * set the case without the message. */
-static const void *payload_of(const Rb__Envelope *e)
-{
-	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field(&rb__envelope__descriptor, (unsigned)e->payload_case);
-	return f ? *(const void *const *)((const char *)e + f->offset) : NULL;
-}
-
 /* 1 when the row admits the request, else fills the refusal. */
 static int admit(svc_req *r, const route *rt)
 {
@@ -112,7 +103,7 @@ static int admit(svc_req *r, const route *rt)
 
 	if (atomic_load(&app->closing))
 		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the service is shutting down, try again", rt->op);
-	else if (!payload_of(e))
+	else if (!envelope_payload(e))
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: the request has no payload", rt->op);
 	else if (e->request_id && strlen(e->request_id) > IDEM_REQUEST_ID_MAX)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: request_id is too long", rt->op);
@@ -128,12 +119,7 @@ static int admit(svc_req *r, const route *rt)
 /* Counts the outcome of one request for /metrics. */
 static void account(const route *rt, const Rb__Reply *rep, const struct timespec *t0)
 {
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	long us = (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
-	size_t i = (size_t)(rt - routes), code = (size_t)rep->code < NCODES ? (size_t)rep->code : 0;
-	atomic_fetch_add(&counts[i][code], 1);
-	atomic_fetch_add(&micros[i], (unsigned long)(us > 0 ? us : 0));
+	long us = svc_count(&counters[rt - routes], rep->code, t0);
 	log_debug("%s: code %d in %ld us", rt->op, (int)rep->code, us);
 }
 
@@ -169,17 +155,7 @@ static void dispatch(svc_req *r)
 
 void handlers_metrics(buf *out)
 {
-	static const char *const codes[NCODES] = {"OK",	    "BAD_REQUEST", "DENIED",     "NOT_FOUND",
-						  "CONFLICT", "INTERNAL",    "UNAVAILABLE"};
-	buf_adds(out, "# TYPE authsvc_requests_total counter\n");
-	for (size_t i = 0; i < NROUTES; i++)
-		for (size_t c = 0; c < NCODES; c++)
-			buf_addf(out, "authsvc_requests_total{op=\"%s\",code=\"%s\"} %lu\n",
-				 routes[i].op, codes[c], atomic_load(&counts[i][c]));
-	buf_adds(out, "# TYPE authsvc_request_seconds_total counter\n");
-	for (size_t i = 0; i < NROUTES; i++)
-		buf_addf(out, "authsvc_request_seconds_total{op=\"%s\"} %.6f\n", routes[i].op,
-			 (double)atomic_load(&micros[i]) / 1e6);
+	svc_counters_print(out, "authsvc", counters, NROUTES);
 }
 
 /* --------------------------------------------------------------- login */
@@ -190,8 +166,8 @@ static void login_reply(svc_req *r, const acct_user *u)
 {
 	auth_app *app = r->app;
 	Rb__SGroups *groups = NEW(r, Rb__SGroups, RB__SGROUPS__INIT);
-	store_status s = acct_group_list(app->db, r->arena, groups);
-	if (s != STORE_OK) {
+	pg_status s = acct_group_list(app->db, r->arena, groups);
+	if (s != PG_OK) {
 		kit_fail_store(r, s);
 		return;
 	}
@@ -235,15 +211,15 @@ void h_login(svc_req *r)
 	/* Before any hash is spent: a locked email or address costs nothing. */
 	throttle_keys t;
 	int allowed;
-	store_status s = throttle_check(app, email, addr, &t, &allowed);
-	if (s == STORE_OK && !allowed) {
+	pg_status s = throttle_check(app, email, addr, &t, &allowed);
+	if (s == PG_OK && !allowed) {
 		log_info("login: refused (throttled) for %s%s%s", email, *addr ? " from " : "", addr);
 		svc_fail(r, RB__CODE__DENIED, "Too many failed logins, try again later");
 		return;
 	}
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		s = acct_user_by_email(app->db, r->arena, email, &u);
-	if (s != STORE_OK) {
+	if (s != PG_OK) {
 		kit_fail_store(r, s);
 		return;
 	}
@@ -265,15 +241,15 @@ void h_login(svc_req *r)
 
 /* Inside the transaction: the group (from the invite, or the open sign-up
  * group), then the account. Fills the refusal when one is due. */
-static store_status signup_writes(svc_req *r, acct_user *u, const char *code)
+static pg_status signup_writes(svc_req *r, acct_user *u, const char *code)
 {
 	auth_app *app = r->app;
 	int inserted = 0;
-	store_status s;
+	pg_status s;
 
 	if (code) {
 		s = acct_invite_take(app->db, r->arena, code, &u->grp);
-		if (s == STORE_OK && !u->grp) {
+		if (s == PG_OK && !u->grp) {
 			svc_fail(r, RB__CODE__CONFLICT, "signup: invite code is invalid, used or expired");
 			return s;
 		}
@@ -281,9 +257,9 @@ static store_status signup_writes(svc_req *r, acct_user *u, const char *code)
 		u->grp = (char *)app->cfg->infinite_signup;
 		s = acct_group_ensure(app->db, u->grp, NULL);
 	}
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		s = acct_user_insert(app->db, u, &inserted);
-	if (s == STORE_OK && !inserted)
+	if (s == PG_OK && !inserted)
 		svc_fail(r, RB__CODE__CONFLICT, "%s: email is already in use", kit_op(r));
 	return s;
 }
@@ -292,27 +268,27 @@ static store_status signup_writes(svc_req *r, acct_user *u, const char *code)
  * announces the account. An account the retry of a request finds made
  * already was announced by the first try. */
 static void create_account(svc_req *r, acct_user *u, const char *code,
-			   store_status (*writes)(svc_req *, acct_user *, const char *))
+			   pg_status (*writes)(svc_req *, acct_user *, const char *))
 {
 	auth_app *app = r->app;
 	int replayed;
-	store_status s = idem_begin(r, app->db, &replayed);
+	pg_status s = idem_begin(&auth_replies, r, app->db, &replayed);
 
-	if (s != STORE_OK || replayed) {
-		if (s != STORE_OK)
+	if (s != PG_OK || replayed) {
+		if (s != PG_OK)
 			kit_fail_store(r, s);
 		return;
 	}
 	s = writes(r, u, code);
-	if (s != STORE_OK || r->reply->code != RB__CODE__OK) {
+	if (s != PG_OK || r->reply->code != RB__CODE__OK) {
 		/* The invite is not consumed when the account is refused. */
 		idem_abort(app->db);
-		if (s != STORE_OK)
+		if (s != PG_OK)
 			kit_fail_store(r, s);
 		return;
 	}
-	s = idem_commit(r, app->db);
-	if (s != STORE_OK) {
+	s = idem_commit(&auth_replies, r, app->db);
+	if (s != PG_OK) {
 		kit_fail_store(r, s);
 		return;
 	}
@@ -347,11 +323,11 @@ void h_signup(svc_req *r)
 
 /* -------------------------------------------------------------- invite */
 
-static store_status invite_writes(svc_req *r, const char *grp, const char *code)
+static pg_status invite_writes(svc_req *r, const char *grp, const char *code)
 {
 	auth_app *app = r->app;
-	store_status s = acct_group_ensure(app->db, grp, NULL);
-	if (s == STORE_OK)
+	pg_status s = acct_group_ensure(app->db, grp, NULL);
+	if (s == PG_OK)
 		s = acct_invite_insert(app->db, code, grp, app->cfg->invite_ttl);
 	return s;
 }
@@ -377,17 +353,17 @@ static void make_invite(svc_req *r, const char *grp)
 				app->cfg->public_url, code);
 	DELIVER(r, INVITE, invite, inv);
 
-	store_status s = idem_begin(r, app->db, &replayed);
-	if (s == STORE_OK && !replayed) {
+	pg_status s = idem_begin(&auth_replies, r, app->db, &replayed);
+	if (s == PG_OK && !replayed) {
 		s = invite_writes(r, grp, code);
-		if (s == STORE_OK)
-			s = idem_commit(r, app->db);
+		if (s == PG_OK)
+			s = idem_commit(&auth_replies, r, app->db);
 		else
 			idem_abort(app->db);
-		if (s == STORE_OK)
+		if (s == PG_OK)
 			log_info("%s: invite %s into group %s", kit_op(r), code, grp);
 	}
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		kit_fail_store(r, s);
 }
 
@@ -408,9 +384,9 @@ void h_list_users(svc_req *r)
 	auth_app *app = r->app;
 	acct_user **users;
 	size_t n;
-	store_status s = acct_user_list(app->db, r->arena, &users, &n);
+	pg_status s = acct_user_list(app->db, r->arena, &users, &n);
 
-	if (s != STORE_OK) {
+	if (s != PG_OK) {
 		kit_fail_store(r, s);
 		return;
 	}
@@ -421,16 +397,16 @@ void h_list_users(svc_req *r)
 
 /* ------------------------------------------------------ operator tools */
 
-static store_status admin_writes(svc_req *r, acct_user *u, const char *unused)
+static pg_status admin_writes(svc_req *r, acct_user *u, const char *unused)
 {
 	auth_app *app = r->app;
 	int inserted = 0;
-	store_status s = acct_group_ensure(app->db, u->grp, NULL);
+	pg_status s = acct_group_ensure(app->db, u->grp, NULL);
 
 	(void)unused;
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		s = acct_user_insert(app->db, u, &inserted);
-	if (s == STORE_OK && !inserted)
+	if (s == PG_OK && !inserted)
 		svc_fail(r, RB__CODE__CONFLICT, "admin_create_user: email is already in use");
 	return s;
 }
@@ -470,8 +446,8 @@ void h_admin_set_password(svc_req *r)
 		svc_fail(r, RB__CODE__INTERNAL, "admin_set_password: internal error");
 		return;
 	}
-	store_status s = acct_user_set_pwhash(app->db, email, hash, &found);
-	if (s != STORE_OK)
+	pg_status s = acct_user_set_pwhash(app->db, email, hash, &found);
+	if (s != PG_OK)
 		kit_fail_store(r, s);
 	else if (!found)
 		svc_fail(r, RB__CODE__NOT_FOUND, "admin_set_password: no account has this email");

@@ -2,6 +2,7 @@
 
 #include "idem.h"
 #include "log.h"
+#include "migrations.h"
 #include "pw.h"
 #include "uuid.h"
 #include "valid.h"
@@ -20,9 +21,9 @@ int kit_nonempty(const char *s)
 	return s && *s;
 }
 
-void kit_fail_store(svc_req *r, store_status s)
+void kit_fail_store(svc_req *r, pg_status s)
 {
-	if (s == STORE_DOWN)
+	if (s == PG_DOWN)
 		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the account store is unavailable, try again",
 			 kit_op(r));
 	else
@@ -92,10 +93,10 @@ int kit_push_groups(svc_req *r)
 {
 	auth_app *app = r->app;
 	Rb__SGroups *groups = NEW(r, Rb__SGroups, RB__SGROUPS__INIT);
-	store_status s = acct_group_list(app->db, r->arena, groups);
+	pg_status s = acct_group_list(app->db, r->arena, groups);
 
-	if (s != STORE_OK) {
-		log_warn("%s: updateGroups not sent: %s", kit_op(r), store_status_text(s));
+	if (s != PG_OK) {
+		log_warn("%s: updateGroups not sent: %s", kit_op(r), pg_status_text(s));
 		return -1;
 	}
 	Rb__Delivery *d = svc_delivery(r);
@@ -112,19 +113,19 @@ static const char *const unlock_sql =
 	"SELECT pg_advisory_unlock(hashtextextended('auth.admin', 0))";
 
 /* Inside the transaction: the guard around the op's writes. */
-static store_status guarded_writes(svc_req *r, const kit_admin_op *op, void *ctx)
+static pg_status guarded_writes(svc_req *r, const kit_admin_op *op, void *ctx)
 {
 	auth_app *app = r->app;
 	int before = 0, after = 1;
-	store_status s = STORE_OK;
+	pg_status s = PG_OK;
 
 	if (op->flags & KIT_GUARD)
 		s = acct_admins_exist(app->db, &before);
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		s = op->writes(r, ctx);
-	if (s == STORE_OK && r->reply->code == RB__CODE__OK && before)
+	if (s == PG_OK && r->reply->code == RB__CODE__OK && before)
 		s = acct_admins_exist(app->db, &after);
-	if (s == STORE_OK && r->reply->code == RB__CODE__OK && !after)
+	if (s == PG_OK && r->reply->code == RB__CODE__OK && !after)
 		svc_fail(r, RB__CODE__CONFLICT,
 			 "%s: refused: no account would be left with permission setGroupPerm",
 			 kit_op(r));
@@ -135,26 +136,26 @@ void kit_admin_run(svc_req *r, const kit_admin_op *op, void *ctx)
 {
 	auth_app *app = r->app;
 	int replayed = 0;
-	store_status s = store_query(app->db, NULL, lock_sql, 0, NULL);
+	pg_status s = pg_query(app->db, NULL, lock_sql, 0, NULL);
 
-	if (s != STORE_OK) {
+	if (s != PG_OK) {
 		kit_fail_store(r, s);
 		return;
 	}
-	s = idem_begin(r, app->db, &replayed);
-	if (s == STORE_OK && !replayed) {
+	s = idem_begin(&auth_replies, r, app->db, &replayed);
+	if (s == PG_OK && !replayed) {
 		s = guarded_writes(r, op, ctx);
-		if (s != STORE_OK || r->reply->code != RB__CODE__OK)
+		if (s != PG_OK || r->reply->code != RB__CODE__OK)
 			idem_abort(app->db);
 		else
-			s = (op->flags & KIT_SECRET) ? idem_commit_secret(r, app->db)
-						     : idem_commit(r, app->db);
-		if (s == STORE_OK && r->reply->code == RB__CODE__OK)
+			s = (op->flags & KIT_SECRET) ? idem_commit_secret(&auth_replies, r, app->db)
+						     : idem_commit(&auth_replies, r, app->db);
+		if (s == PG_OK && r->reply->code == RB__CODE__OK)
 			op->announce(r, ctx);
 	}
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		kit_fail_store(r, s);
 	/* A broken connection released the lock with its session already. */
 	(void)bus_flush(r->bus, FLUSH_TIMEOUT_MS);
-	(void)store_query(app->db, NULL, unlock_sql, 0, NULL);
+	(void)pg_query(app->db, NULL, unlock_sql, 0, NULL);
 }

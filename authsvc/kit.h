@@ -28,7 +28,7 @@ const char *kit_op(const svc_req *r);
 int kit_nonempty(const char *s);
 /* UNAVAILABLE "<op>: the account store is unavailable, try again" when the
  * database is down, else INTERNAL. */
-void kit_fail_store(svc_req *r, store_status s);
+void kit_fail_store(svc_req *r, pg_status s);
 
 /* The account as the user object of list replies (in r's arena). */
 Rb__User *kit_user_msg(svc_req *r, const acct_user *u);
@@ -53,7 +53,7 @@ enum {
 typedef struct {
 	/* Inside the transaction. Returns the store's status; a refusal is
 	 * filled with svc_fail (then everything is rolled back). */
-	store_status (*writes)(svc_req *r, void *ctx);
+	pg_status (*writes)(svc_req *r, void *ctx);
 	/* After the commit: deliveries and events. Not run for a replayed
 	 * retry (the first try announced it). */
 	void (*announce)(svc_req *r, void *ctx);

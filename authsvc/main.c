@@ -2,7 +2,6 @@
  * sign-up, login and first-start bootstrap, served on rb.auth.<op>.
  * This file only wires the parts together; see README.md. */
 #include <nats/nats.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "auth.h"
@@ -10,7 +9,6 @@
 #include "config.h"
 #include "handlers.h"
 #include "health.h"
-#include "idem.h"
 #include "log.h"
 #include "migrations.h"
 #include "proc.h"
@@ -25,6 +23,7 @@ _Static_assert(crypto_pwhash_OPSLIMIT_INTERACTIVE == 2, "opslimit default");
 _Static_assert(crypto_pwhash_MEMLIMIT_INTERACTIVE == 67108864, "memlimit default");
 _Static_assert(crypto_pwhash_MEMLIMIT_MIN == 8192 && crypto_pwhash_OPSLIMIT_MIN == 1, "minima");
 
+#define ABOUT "authsvc: accounts, groups, invites, sign-up and login of Rebuttal."
 #define PING_EVERY_MS 5000
 /* Stored replies (secret ones go after minutes), old login failures and
  * expired locks: each a DELETE on an indexed column, cheap enough. */
@@ -67,7 +66,7 @@ static const cfg_field settings[] = {
 
 typedef struct {
 	auth_app app;
-	store *maint;	    /* main thread's connection: start-up, pings, pruning */
+	pg *maint;	    /* main thread's connection: start-up, pings, pruning */
 	atomic_int serving; /* svc started; read by the health thread */
 } authsvc;
 
@@ -75,14 +74,14 @@ typedef struct {
 static int ready(void *ud)
 {
 	authsvc *a = ud;
-	return atomic_load(&a->serving) && bus_connected(a->app.bus) && store_up(a->maint);
+	return atomic_load(&a->serving) && bus_connected(a->app.bus) && pg_up(a->maint);
 }
 
 /* Health thread. */
 static void metrics(void *ud, buf *out)
 {
 	authsvc *a = ud;
-	buf_addf(out, "# TYPE authsvc_db_up gauge\nauthsvc_db_up %d\n", store_up(a->maint));
+	buf_addf(out, "# TYPE authsvc_db_up gauge\nauthsvc_db_up %d\n", pg_up(a->maint));
 	handlers_metrics(out);
 }
 
@@ -107,17 +106,6 @@ static int config_check(const auth_config *c)
 	return rc;
 }
 
-static void usage(void)
-{
-	printf("authsvc: accounts, groups, invites, sign-up and login of Rebuttal.\n"
-	       "Settings (environment):\n");
-	for (size_t i = 0; i < NSETTINGS; i++) {
-		const char *def = settings[i].def ? settings[i].def : "";
-		printf("  %-26s %s%s%s%s\n", settings[i].env, settings[i].help, *def ? " (default: " : "",
-		       def, *def ? ")" : "");
-	}
-}
-
 /* Settings, the derived values and the dummy hash. 0 or -1 (logged). */
 static int app_init(authsvc *a, auth_config *cfg)
 {
@@ -136,23 +124,17 @@ static int app_init(authsvc *a, auth_config *cfg)
 	return pw_hash(cfg, pw, a->app.dummy_hash);
 }
 
-/* Schema, stale replies, first-start rows: retried until they work (the
- * database may come up after us) or we are asked to stop. 0 when done. */
-static int store_prepare(authsvc *a)
+/* Schema, stale replies, first-start rows: retried (pg_retry) until they
+ * work, since the database may come up after us. */
+static pg_status prepare(void *ud)
 {
-	while (!proc_stopping()) {
-		store_status s = migrate_run(a->maint);
-		if (s == STORE_OK)
-			s = idem_prune(a->maint);
-		if (s == STORE_OK)
-			s = boot_run(&a->app, a->maint);
-		if (s == STORE_OK)
-			return 0;
-		log_warn("start: database not ready (%s); retrying in %d ms", store_status_text(s),
-			 START_RETRY_MS);
-		proc_sleep_ms(START_RETRY_MS);
-	}
-	return -1;
+	authsvc *a = ud;
+	pg_status s = migrate_run(a->maint);
+	if (s == PG_OK)
+		s = idem_prune(&auth_replies, a->maint);
+	if (s == PG_OK)
+		s = boot_run(&a->app, a->maint);
+	return s;
 }
 
 /* Main thread until SIGTERM/SIGINT: keeps readiness honest and prunes. */
@@ -164,28 +146,16 @@ static void run(authsvc *a)
 		proc_sleep_ms(200);
 		int64_t now = bus_now_ms();
 		if (now >= next_ping) {
-			(void)store_ping(a->maint); /* store_up reflects the outcome */
+			(void)pg_ping(a->maint); /* pg_up reflects the outcome */
 			next_ping = now + PING_EVERY_MS;
 		}
 		if (now >= next_prune) {
 			/* Failures are logged; next minute then. */
-			if (idem_prune(a->maint) == STORE_OK)
+			if (idem_prune(&auth_replies, a->maint) == PG_OK)
 				(void)throttle_prune(a->maint, a->app.cfg);
 			next_prune = now + PRUNE_EVERY_MS;
 		}
 	}
-}
-
-/* Lets the request in flight finish: new ones are refused from now on. */
-static void drain(authsvc *a, svc *s)
-{
-	atomic_store(&a->app.closing, 1);
-	atomic_store(&a->serving, 0);
-	for (int waited = 0; atomic_load(&a->app.busy) && waited < STOP_WAIT_MS; waited += 10)
-		proc_sleep_ms(10);
-	svc_stop(s);
-	/* svc_stop does not wait for a callback that is still replying. */
-	proc_sleep_ms(100);
 }
 
 int main(int argc, char **argv)
@@ -194,19 +164,18 @@ int main(int argc, char **argv)
 	static auth_config cfg;
 	health *h = NULL;
 	svc *s = NULL;
-	int rc = 1;
+	int rc = 1, help = cfg_args(argc, argv, ABOUT, settings, NSETTINGS);
 
-	if (argc > 1) {
-		usage();
-		return strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? 2 : 0;
-	}
+	if (help >= 0)
+		return help;
 	if (proc_init("authsvc") < 0 || app_init(&a, &cfg) < 0)
 		return 1;
 	a.app.bus = bus_open(cfg.nats_url, "authsvc", BUS_SEND_ASAP);
-	a.maint = store_open(cfg.pg, "main");
+	a.maint = pg_open(cfg.pg, "main");
 	if (a.app.bus && a.maint)
 		h = health_start((int)cfg.health_port, ready, metrics, &a);
-	if (h && store_prepare(&a) == 0 && (a.app.db = store_open(cfg.pg, "requests"))) {
+	if (h && pg_retry(prepare, &a, START_RETRY_MS) == 0 &&
+	    (a.app.db = pg_open(cfg.pg, "requests"))) {
 		size_t n;
 		const svc_route *routes = handlers_routes(&n);
 		s = svc_start(a.app.bus, "auth", routes, n, &a.app);
@@ -214,7 +183,9 @@ int main(int argc, char **argv)
 	if (s) {
 		atomic_store(&a.serving, 1);
 		run(&a);
-		drain(&a, s);
+		/* Lets the request in flight finish: new ones are refused. */
+		atomic_store(&a.serving, 0);
+		svc_drain(s, &a.app.closing, &a.app.busy, STOP_WAIT_MS);
 	}
 	/* Asked to stop, even before start-up finished: a clean exit. */
 	if (proc_stopping())
@@ -225,7 +196,7 @@ int main(int argc, char **argv)
 	/* Joins cnats' threads, so no callback can still be using a store. */
 	if (nats_CloseAndWait(2000) != NATS_OK)
 		log_warn("NATS library did not shut down within 2 s");
-	store_close(a.app.db);
-	store_close(a.maint);
+	pg_close(a.app.db);
+	pg_close(a.maint);
 	return rc;
 }

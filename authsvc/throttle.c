@@ -14,8 +14,8 @@ static void key_of(char out[THROTTLE_KEY_LEN + 1], char kind, const char *value)
 	sodium_bin2hex(out + 2, THROTTLE_KEY_LEN - 1, h, sizeof h);
 }
 
-store_status throttle_check(auth_app *app, const char *email, const char *addr,
-			    throttle_keys *t, int *allowed)
+pg_status throttle_check(auth_app *app, const char *email, const char *addr,
+			 throttle_keys *t, int *allowed)
 {
 	PGresult *res;
 
@@ -27,17 +27,17 @@ store_status throttle_check(auth_app *app, const char *email, const char *addr,
 	t->email_failed = 0;
 	*allowed = 0;
 	const char *p[] = {t->email, t->addr};
-	store_status s = store_query(
+	pg_status s = pg_query(
 		app->db, &res,
 		"SELECT EXISTS (SELECT 1 FROM auth.login_locks WHERE key IN ($1, $2) AND until > now()),"
 		" EXISTS (SELECT 1 FROM auth.login_failures WHERE key = $1)",
 		2, p);
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		return s;
 	*allowed = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
 	t->email_failed = !strcmp(PQgetvalue(res, 0, 1), "t");
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
 /* One statement: record the failure under both keys, and lock each key
@@ -66,8 +66,8 @@ int throttle_record(auth_app *app, const throttle_keys *t, int ok)
 	if (ok) {
 		const char *p[] = {t->email};
 		if (t->email_failed)
-			(void)store_query(app->db, NULL,
-					  "DELETE FROM auth.login_failures WHERE key = $1", 1, p);
+			(void)pg_query(app->db, NULL,
+				       "DELETE FROM auth.login_failures WHERE key = $1", 1, p);
 		return 0;
 	}
 	char lim_e[24], lim_a[24], window[24], lock[24];
@@ -76,7 +76,7 @@ int throttle_record(auth_app *app, const throttle_keys *t, int ok)
 	snprintf(window, sizeof window, "%ld", c->login_window_s);
 	snprintf(lock, sizeof lock, "%ld", c->login_lock_s);
 	const char *p[] = {t->email, lim_e, t->addr, lim_a, window, lock};
-	if (store_query(app->db, &res, record_sql, 6, p) != STORE_OK)
+	if (pg_query(app->db, &res, record_sql, 6, p) != PG_OK)
 		return 0;
 	for (int i = 0; i < PQntuples(res); i++)
 		locked |= PQgetvalue(res, i, 0)[0] == 'e' ? THROTTLE_LOCKED_EMAIL : THROTTLE_LOCKED_ADDR;
@@ -84,16 +84,16 @@ int throttle_record(auth_app *app, const throttle_keys *t, int ok)
 	return locked;
 }
 
-store_status throttle_prune(store *db, const auth_config *cfg)
+pg_status throttle_prune(pg *db, const auth_config *cfg)
 {
 	char window[24];
 	snprintf(window, sizeof window, "%ld", cfg->login_window_s);
 	const char *p[] = {window};
-	store_status s = store_query(
+	pg_status s = pg_query(
 		db, NULL,
 		"DELETE FROM auth.login_failures WHERE at < now() - make_interval(secs => $1::int)", 1,
 		p);
-	if (s == STORE_OK)
-		s = store_query(db, NULL, "DELETE FROM auth.login_locks WHERE until < now()", 0, NULL);
+	if (s == PG_OK)
+		s = pg_query(db, NULL, "DELETE FROM auth.login_locks WHERE until < now()", 0, NULL);
 	return s;
 }

@@ -16,7 +16,7 @@
 #define AUTH_THROTTLE_H
 
 #include "auth.h"
-#include "store.h"
+#include "pg.h"
 
 /* "e:" or "a:" and 64 hex digits. */
 #define THROTTLE_KEY_LEN 66
@@ -31,8 +31,8 @@ typedef struct {
 /* Fills t for email (normalized) and addr (the envelope's client address,
  * may be empty) and sets *allowed to 0 when either is locked now. On
  * failure (logged by the store) *allowed is 0. Runs on app->db. */
-store_status throttle_check(auth_app *app, const char *email, const char *addr,
-			    throttle_keys *t, int *allowed);
+pg_status throttle_check(auth_app *app, const char *email, const char *addr,
+			 throttle_keys *t, int *allowed);
 enum { THROTTLE_LOCKED_EMAIL = 1, THROTTLE_LOCKED_ADDR = 2 };
 
 /* After a verified attempt: a failure is recorded against both keys (and
@@ -42,6 +42,6 @@ enum { THROTTLE_LOCKED_EMAIL = 1, THROTTLE_LOCKED_ADDR = 2 };
  * stands. */
 int throttle_record(auth_app *app, const throttle_keys *t, int ok);
 /* Deletes failures older than the window and expired locks. */
-store_status throttle_prune(store *db, const auth_config *cfg);
+pg_status throttle_prune(pg *db, const auth_config *cfg);
 
 #endif

@@ -44,16 +44,16 @@ static void no_such_user(svc_req *r)
 
 /* ---------------------------------------------------------- createuser */
 
-static store_status create_writes(svc_req *r, void *ctx)
+static pg_status create_writes(svc_req *r, void *ctx)
 {
 	auth_app *app = r->app;
 	user_op *op = ctx;
 	int inserted = 0;
-	store_status s = acct_group_ensure(app->db, op->u->grp, &op->group_created);
+	pg_status s = acct_group_ensure(app->db, op->u->grp, &op->group_created);
 
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		s = acct_user_insert(app->db, op->u, &inserted);
-	if (s == STORE_OK && !inserted)
+	if (s == PG_OK && !inserted)
 		svc_fail(r, RB__CODE__CONFLICT, "createuser: email is already in use");
 	return s;
 }
@@ -97,13 +97,13 @@ void h_createuser(svc_req *r)
 
 /* ---------------------------------------------------------- updateuser */
 
-static store_status rename_writes(svc_req *r, void *ctx)
+static pg_status rename_writes(svc_req *r, void *ctx)
 {
 	auth_app *app = r->app;
 	user_op *op = ctx;
-	store_status s = acct_user_rename(app->db, r->arena, op->id, op->value, &op->u);
+	pg_status s = acct_user_rename(app->db, r->arena, op->id, op->value, &op->u);
 
-	if (s == STORE_OK && !op->u)
+	if (s == PG_OK && !op->u)
 		no_such_user(r);
 	return s;
 }
@@ -141,13 +141,13 @@ void h_updateuser(svc_req *r)
 
 /* ---------------------------------------------------------- removeuser */
 
-static store_status remove_writes(svc_req *r, void *ctx)
+static pg_status remove_writes(svc_req *r, void *ctx)
 {
 	auth_app *app = r->app;
 	user_op *op = ctx;
-	store_status s = acct_user_delete(app->db, r->arena, op->id, &op->u);
+	pg_status s = acct_user_delete(app->db, r->arena, op->id, &op->u);
 
-	if (s == STORE_OK && !op->u)
+	if (s == PG_OK && !op->u)
 		no_such_user(r);
 	return s;
 }
@@ -189,17 +189,17 @@ void h_removeuser(svc_req *r)
 
 /* -------------------------------------------------------- setusergroup */
 
-static store_status setgroup_writes(svc_req *r, void *ctx)
+static pg_status setgroup_writes(svc_req *r, void *ctx)
 {
 	auth_app *app = r->app;
 	user_op *op = ctx;
-	store_status s = acct_group_ensure(app->db, op->value, &op->group_created);
+	pg_status s = acct_group_ensure(app->db, op->value, &op->group_created);
 
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		s = acct_user_set_group(app->db, r->arena, op->id, op->value, &op->u);
-	if (s == STORE_OK && !op->u)
+	if (s == PG_OK && !op->u)
 		no_such_user(r);
-	if (s == STORE_OK && op->u)
+	if (s == PG_OK && op->u)
 		s = acct_group_perms(app->db, r->arena, op->value, &op->perms, &op->nperms);
 	return s;
 }

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,4 +75,17 @@ void cfg_print(const cfg_field *fields, size_t n, const void *cfg)
 			log_info("config %s=%ld", f->env, *(const long *)p);
 		}
 	}
+}
+
+int cfg_args(int argc, char **argv, const char *about, const cfg_field *fields, size_t n)
+{
+	if (argc < 2)
+		return -1;
+	printf("%s\nSettings (environment):\n", about);
+	for (size_t i = 0; i < n; i++) {
+		const char *def = fields[i].def ? fields[i].def : "";
+		printf("  %-26s %s%s%s%s\n", fields[i].env, fields[i].help,
+		       *def ? " (default: " : "", def, *def ? ")" : "");
+	}
+	return strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? 2 : 0;
 }

@@ -30,5 +30,10 @@ typedef struct {
 int cfg_load(const cfg_field *fields, size_t n, void *out);
 /* Prints "name=value" lines with secrets redacted (one log line per field). */
 void cfg_print(const cfg_field *fields, size_t n, const void *cfg);
+/* The command line of a part that takes no arguments but --help / -h.
+ * Returns -1 when there are none (go on). Else prints about (one line) and
+ * every setting with its help and default to stdout, and returns the exit
+ * status: 0 for --help or -h, 2 for anything else. */
+int cfg_args(int argc, char **argv, const char *about, const cfg_field *fields, size_t n);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "proc.h"
 
 struct svc {
 	bus *bus;
@@ -96,6 +97,16 @@ void svc_stop(svc *s)
 	free(s);
 }
 
+void svc_drain(svc *s, atomic_int *closing, atomic_int *busy, int wait_ms)
+{
+	atomic_store(closing, 1);
+	for (int waited = 0; atomic_load(busy) && waited < wait_ms; waited += 10)
+		proc_sleep_ms(10);
+	svc_stop(s);
+	/* svc_stop does not wait for a callback that is still replying. */
+	proc_sleep_ms(100);
+}
+
 void svc_fail(svc_req *r, Rb__Code code, const char *fmt, ...)
 {
 	va_list ap;
@@ -162,10 +173,44 @@ const char *envelope_type(const Rb__Envelope *e)
 	return oneof_name(&rb__envelope__descriptor, (int)e->payload_case);
 }
 
+const void *envelope_payload(const Rb__Envelope *e)
+{
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+		&rb__envelope__descriptor, (unsigned)e->payload_case);
+	return f ? *(const void *const *)((const char *)e + f->offset) : NULL;
+}
+
 int env_has_perm(const Rb__Envelope *e, const char *perm)
 {
 	for (size_t i = 0; i < e->n_perms; i++)
 		if (!strcmp(e->perms[i], perm))
 			return 1;
 	return 0;
+}
+
+long svc_count(svc_counter *c, Rb__Code code, const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long us = (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
+	size_t i = (size_t)code < SVC_NCODES ? (size_t)code : 0;
+	atomic_fetch_add(&c->codes[i], 1);
+	atomic_fetch_add(&c->micros, (unsigned long)(us > 0 ? us : 0));
+	return us;
+}
+
+void svc_counters_print(buf *out, const char *part, const svc_counter *c, size_t n)
+{
+	static const char *const codes[SVC_NCODES] = {"OK",	   "BAD_REQUEST", "DENIED",
+						      "NOT_FOUND", "CONFLICT",    "INTERNAL",
+						      "UNAVAILABLE"};
+	buf_addf(out, "# TYPE %s_requests_total counter\n", part);
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < SVC_NCODES; k++)
+			buf_addf(out, "%s_requests_total{op=\"%s\",code=\"%s\"} %lu\n", part,
+				 c[i].op, codes[k], atomic_load(&c[i].codes[k]));
+	buf_addf(out, "# TYPE %s_request_seconds_total counter\n", part);
+	for (size_t i = 0; i < n; i++)
+		buf_addf(out, "%s_request_seconds_total{op=\"%s\"} %.6f\n", part, c[i].op,
+			 (double)atomic_load(&c[i].micros) / 1e6);
 }

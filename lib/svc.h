@@ -7,7 +7,11 @@
 #ifndef RB_SVC_H
 #define RB_SVC_H
 
+#include <stdatomic.h>
+#include <time.h>
+
 #include "arena.h"
+#include "buf.h"
 #include "bus.h"
 #include "rebuttal.pb-c.h"
 
@@ -33,6 +37,11 @@ typedef struct {
 svc *svc_start(bus *b, const char *name, const svc_route *routes, size_t n, void *app);
 /* Unsubscribes and waits for a request in flight to finish, then frees s. */
 void svc_stop(svc *s);
+/* Stops a service whose dispatcher counts the requests inside a handler
+ * in *busy and refuses new ones once *closing is set: sets *closing, waits
+ * up to wait_ms for *busy to drop to 0, stops s, then sleeps 100 ms more
+ * (a callback may still be replying). s may be NULL. Main thread. */
+void svc_drain(svc *s, atomic_int *closing, atomic_int *busy, int wait_ms);
 
 /* Sets an error reply. The message is what the client sees. */
 void svc_fail(svc_req *r, Rb__Code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -52,7 +61,28 @@ int deliver_conn(bus *b, const char *gateway_id, const char *conn_id, const Rb__
 const char *delivery_type(const Rb__Delivery *d);
 const char *envelope_type(const Rb__Envelope *e);
 
+/* The oneof member itself (every member is a message): NULL when a sender
+ * set the case without the message. Borrowed from e. */
+const void *envelope_payload(const Rb__Envelope *e);
+
 /* Whether the envelope's permission set holds perm. */
 int env_has_perm(const Rb__Envelope *e, const char *perm);
+
+/* Request counters of one route for /metrics, by reply code, and the time
+ * spent: written by the request thread, read by the health thread. A
+ * service keeps one per row of its table, {.op = "<op>"}, zeroed. */
+#define SVC_NCODES (RB__CODE__UNAVAILABLE + 1)
+typedef struct {
+	const char *op;
+	atomic_ulong codes[SVC_NCODES];
+	atomic_ulong micros;
+} svc_counter;
+
+/* Counts one request that began at t0 (CLOCK_MONOTONIC) and ended with
+ * code (one outside the enum counts as OK). Returns its microseconds. */
+long svc_count(svc_counter *c, Rb__Code code, const struct timespec *t0);
+/* Appends <part>_requests_total{op,code} and <part>_request_seconds_total{op}
+ * of c[0..n-1] in Prometheus text format. */
+void svc_counters_print(buf *out, const char *part, const svc_counter *c, size_t n);
 
 #endif

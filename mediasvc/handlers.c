@@ -38,12 +38,11 @@ static const route routes[] = {ROUTES(ROW)};
 static const svc_route svc_routes[] = {ROUTES(SVC_ROW)};
 #undef SVC_ROW
 
-#define NROUTES (sizeof routes / sizeof *routes)
-#define NCODES (RB__CODE__UNAVAILABLE + 1)
+#define COUNTER(P, name, ...) {.op = #name},
+static svc_counter counters[] = {ROUTES(COUNTER)};
+#undef COUNTER
 
-/* Written by the request thread, read by the health thread. */
-static atomic_ulong counts[NROUTES][NCODES];
-static atomic_ulong micros[NROUTES];
+#define NROUTES (sizeof routes / sizeof *routes)
 
 const svc_route *handlers_routes(size_t *n)
 {
@@ -51,9 +50,9 @@ const svc_route *handlers_routes(size_t *n)
 	return svc_routes;
 }
 
-void handlers_fail_store(svc_req *r, store_status s)
+void handlers_fail_store(svc_req *r, kv_status s)
 {
-	if (s == STORE_DOWN)
+	if (s == KV_DOWN)
 		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the media store is unavailable, try again",
 			 envelope_type(r->env));
 	else
@@ -68,15 +67,6 @@ static const route *route_of(Rb__Envelope__PayloadCase pc)
 	return NULL;
 }
 
-/* The oneof member itself (every member is a message): NULL when a sender
- * set the case without the message. */
-static const void *payload_of(const Rb__Envelope *e)
-{
-	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
-		&rb__envelope__descriptor, (unsigned)e->payload_case);
-	return f ? *(const void *const *)((const char *)e + f->offset) : NULL;
-}
-
 /* 1 when the row admits the request, else fills the refusal. Every media
  * packet is a v1 packet: it always comes with the logged-in user. */
 static int admit(svc_req *r, const route *rt)
@@ -86,7 +76,7 @@ static int admit(svc_req *r, const route *rt)
 
 	if (atomic_load(&app->closing))
 		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the service is shutting down, try again", rt->op);
-	else if (!payload_of(e))
+	else if (!envelope_payload(e))
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: the request has no payload", rt->op);
 	else if (!e->user_id || !*e->user_id)
 		svc_fail(r, RB__CODE__DENIED, "Not logged in");
@@ -101,12 +91,7 @@ static int admit(svc_req *r, const route *rt)
 static void account(const route *rt, const svc_req *r, const struct timespec *t0)
 {
 	const Rb__Reply *rep = r->reply;
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	long us = (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
-	size_t i = (size_t)(rt - routes), code = (size_t)rep->code < NCODES ? (size_t)rep->code : 0;
-	atomic_fetch_add(&counts[i][code], 1);
-	atomic_fetch_add(&micros[i], (unsigned long)(us > 0 ? us : 0));
+	(void)svc_count(&counters[rt - routes], rep->code, t0);
 	if (rep->code != RB__CODE__OK)
 		log_info("%s from %s: code %d: %s", rt->op, r->env->user_id ? r->env->user_id : "-",
 			 (int)rep->code, rep->message ? rep->message : "");
@@ -134,15 +119,5 @@ static void dispatch(svc_req *r)
 
 void handlers_metrics(buf *out)
 {
-	static const char *const codes[NCODES] = {"OK",	    "BAD_REQUEST", "DENIED",     "NOT_FOUND",
-						  "CONFLICT", "INTERNAL",    "UNAVAILABLE"};
-	buf_adds(out, "# TYPE mediasvc_requests_total counter\n");
-	for (size_t i = 0; i < NROUTES; i++)
-		for (size_t c = 0; c < NCODES; c++)
-			buf_addf(out, "mediasvc_requests_total{op=\"%s\",code=\"%s\"} %lu\n",
-				 routes[i].op, codes[c], atomic_load(&counts[i][c]));
-	buf_adds(out, "# TYPE mediasvc_request_seconds_total counter\n");
-	for (size_t i = 0; i < NROUTES; i++)
-		buf_addf(out, "mediasvc_request_seconds_total{op=\"%s\"} %.6f\n", routes[i].op,
-			 (double)atomic_load(&micros[i]) / 1e6);
+	svc_counters_print(out, "mediasvc", counters, NROUTES);
 }

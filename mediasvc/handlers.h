@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "buf.h"
-#include "store.h"
+#include "kv.h"
 #include "svc.h"
 
 const svc_route *handlers_routes(size_t *n);
@@ -17,6 +17,6 @@ const svc_route *handlers_routes(size_t *n);
 void handlers_metrics(buf *out);
 /* Fills the refusal for a store failure: UNAVAILABLE while Redis is down
  * (the client may try again), else INTERNAL. */
-void handlers_fail_store(svc_req *r, store_status s);
+void handlers_fail_store(svc_req *r, kv_status s);
 
 #endif

@@ -2,8 +2,6 @@
  * state and server mute with their broadcasts, served on rb.media.<packet>.
  * This file only wires the parts together; see README.md. */
 #include <nats/nats.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "config.h"
 #include "events.h"
@@ -17,6 +15,7 @@
 #include "svc.h"
 #include "talk.h"
 
+#define ABOUT "mediasvc: WebRTC relay, live/talking/device state and server mute of Rebuttal."
 #define PING_EVERY_MS 1000
 #define STOP_WAIT_MS 10000
 
@@ -43,7 +42,7 @@ static int ready(void *ud)
 {
 	mediasvc *m = ud;
 	return atomic_load(&m->serving) && bus_connected(m->app.bus) &&
-	       store_ping(m->app.st) == STORE_OK;
+	       kv_ping(m->app.st) == KV_OK;
 }
 
 /* Health thread. */
@@ -51,23 +50,12 @@ static void metrics(void *ud, buf *out)
 {
 	mediasvc *m = ud;
 	buf_addf(out, "# TYPE mediasvc_redis_up gauge\nmediasvc_redis_up %d\n",
-		 store_up(m->app.st));
+		 kv_up(m->app.st));
 	handlers_metrics(out);
 	relay_metrics(out);
 	state_metrics(out);
 	if (m->app.talk)
 		talk_metrics(m->app.talk, out);
-}
-
-static void usage(void)
-{
-	printf("mediasvc: WebRTC relay, live/talking/device state and server mute of Rebuttal.\n"
-	       "Settings (environment):\n");
-	for (size_t i = 0; i < NSETTINGS; i++) {
-		const char *def = settings[i].def ? settings[i].def : "";
-		printf("  %-26s %s%s%s%s\n", settings[i].env, settings[i].help, *def ? " (default: " : "",
-		       def, *def ? ")" : "");
-	}
 }
 
 /* Main thread until SIGTERM/SIGINT: a ping now and then finds a Redis that
@@ -78,7 +66,7 @@ static void run(mediasvc *m)
 	while (!proc_stopping()) {
 		proc_sleep_ms(100);
 		if (bus_now_ms() >= next_ping) {
-			(void)store_ping(m->app.st); /* store_up reflects the outcome */
+			(void)kv_ping(m->app.st); /* kv_up reflects the outcome */
 			next_ping = bus_now_ms() + PING_EVERY_MS;
 		}
 	}
@@ -108,7 +96,7 @@ static int serve(mediasvc *m, const media_config *cfg)
 	svc *s = NULL;
 	size_t n;
 
-	app->st = store_open(cfg->redis_host, (int)cfg->redis_port);
+	app->st = kv_open(cfg->redis_host, (int)cfg->redis_port);
 	app->bus = bus_open(cfg->nats_url, "mediasvc", BUS_SEND_ASAP);
 	if (app->st && app->bus)
 		app->talk = talk_start(app);
@@ -132,7 +120,7 @@ static int serve(mediasvc *m, const media_config *cfg)
 	int rc = s ? 0 : 1;
 	if (nats_CloseAndWait(2000) != NATS_OK)
 		log_warn("nats: threads did not stop in time");
-	store_close(app->st);
+	kv_close(app->st);
 	return rc;
 }
 
@@ -141,10 +129,10 @@ int main(int argc, char **argv)
 	static mediasvc m;
 	static media_config cfg;
 
-	if (argc > 1) {
-		usage();
-		return strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? 2 : 0;
-	}
+	int help = cfg_args(argc, argv, ABOUT, settings, NSETTINGS);
+
+	if (help >= 0)
+		return help;
 	if (proc_init("mediasvc") < 0)
 		return 1;
 	if (cfg_load(settings, NSETTINGS, &cfg) < 0)

@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 
 #include "bus.h"
-#include "store.h"
+#include "kv.h"
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
  * Strings point into the environment or the table. */
@@ -24,7 +24,7 @@ typedef struct {
 	bus *bus;
 	/* Shared by the request thread, the event threads and the talking
 	 * timer: the store locks itself. */
-	store *st;
+	kv *st;
 	talk *talk;
 	/* Set at shutdown: requests still arriving are refused, not served. */
 	atomic_int closing;

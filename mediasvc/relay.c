@@ -31,7 +31,7 @@ static int seen_before(svc_req *r)
 		return 0;
 	snprintf(key, sizeof key, "mediareq:%s", id);
 	const char *argv[] = {"SET", key, "1", "NX", "PX", SEEN_TTL_MS};
-	if (store_cmd(app->st, &rep, STORE_IDEMPOTENT, 6, argv) != STORE_OK)
+	if (kv_cmd(app->st, &rep, KV_IDEMPOTENT, 6, argv) != KV_OK)
 		return 0;
 	/* SET NX answers nil when the key existed. */
 	int seen = rep->type == REDIS_REPLY_NIL;

@@ -26,7 +26,8 @@ static void deliver_conns(media_app *app, const redisReply *rep, size_t from,
 			  const Rb__Delivery *d)
 {
 	for (size_t i = from; i + 1 < rep->elements; i += 2) {
-		const char *gw = reply_str(rep->element[i]), *conn = reply_str(rep->element[i + 1]);
+		const char *gw = kv_reply_str(rep->element[i]);
+		const char *conn = kv_reply_str(rep->element[i + 1]);
 		if (gw && conn && deliver_conn(app->bus, gw, conn, d) == 0)
 			atomic_fetch_add(&room_deliveries, 1);
 	}
@@ -39,14 +40,14 @@ static redisReply *room_set(svc_req *r, const char *const *args, int nargs)
 {
 	media_app *app = r->app;
 	redisReply *rep = NULL;
-	store_status s = store_eval(app->st, &rep, STORE_IDEMPOTENT, script_room_set, nargs, args);
-	if (s == STORE_OK && rep->type != REDIS_REPLY_ARRAY) {
+	kv_status s = kv_eval(app->st, &rep, KV_IDEMPOTENT, script_room_set, nargs, args);
+	if (s == KV_OK && rep->type != REDIS_REPLY_ARRAY) {
 		log_error("%s: unexpected reply type %d", envelope_type(r->env), rep->type);
 		freeReplyObject(rep);
 		rep = NULL;
-		s = STORE_ERROR;
+		s = KV_ERROR;
 	}
-	if (s != STORE_OK)
+	if (s != KV_OK)
 		handlers_fail_store(r, s);
 	return rep;
 }
@@ -65,7 +66,7 @@ void state_golive(svc_req *r)
 		goto out;
 	Rb__SGoLive *g = NEW(r->arena, Rb__SGoLive, RB__SGO_LIVE__INIT);
 	g->userid = (char *)uid;
-	g->roomid = arena_strdup(r->arena, reply_str(rep->element[0]));
+	g->roomid = arena_strdup(r->arena, kv_reply_str(rep->element[0]));
 	g->has_livestate = 1;
 	g->livestate = c->livestate;
 	g->livelabel = (char *)label;
@@ -115,9 +116,9 @@ void state_servermute(svc_req *r)
 	}
 	snprintf(key, sizeof key, "mute:%s", c->userid);
 	const char *set[] = {"SET", key, "1"}, *del[] = {"DEL", key};
-	store_status s = c->suppress ? store_cmd(app->st, NULL, STORE_IDEMPOTENT, 3, set)
-				     : store_cmd(app->st, NULL, STORE_IDEMPOTENT, 2, del);
-	if (s != STORE_OK) {
+	kv_status s = c->suppress ? kv_cmd(app->st, NULL, KV_IDEMPOTENT, 3, set)
+				     : kv_cmd(app->st, NULL, KV_IDEMPOTENT, 2, del);
+	if (s != KV_OK) {
 		handlers_fail_store(r, s);
 		return;
 	}
@@ -137,13 +138,13 @@ void state_servermute(svc_req *r)
  * cannot overtake the false sent here; it is not held while waiting for
  * Redis between tries. 1 when the reply is usable (caller frees *rep). */
 static int leave_once(media_app *app, const char *room, const char *uid, redisReply **rep,
-		      store_status *s)
+		      kv_status *s)
 {
 	const char *args[] = {uid, room};
 	talk_hold(app->talk);
-	*s = store_eval(app->st, rep, STORE_IDEMPOTENT, script_leave, 2, args);
-	int ok = *s == STORE_OK && (*rep)->type == REDIS_REPLY_ARRAY && (*rep)->elements >= 2;
-	if (ok && reply_int((*rep)->element[1], 0))
+	*s = kv_eval(app->st, rep, KV_IDEMPOTENT, script_leave, 2, args);
+	int ok = *s == KV_OK && (*rep)->type == REDIS_REPLY_ARRAY && (*rep)->elements >= 2;
+	if (ok && kv_reply_int((*rep)->element[1], 0))
 		talk_publish(app, uid, 0);
 	talk_release(app->talk);
 	return ok;
@@ -171,21 +172,21 @@ static void end_stream(media_app *app, const char *room, const char *uid, const 
 void state_leave(media_app *app, const char *room, const char *uid)
 {
 	redisReply *rep = NULL;
-	store_status s;
+	kv_status s;
 	int64_t until = bus_now_ms() + LEAVE_BUDGET_MS;
 	int ok;
 
 	/* An event lost here would leave a stream shown as live: retried
 	 * while Redis is unreachable, for a while. */
-	while (!(ok = leave_once(app, room, uid, &rep, &s)) && s == STORE_DOWN &&
+	while (!(ok = leave_once(app, room, uid, &rep, &s)) && s == KV_DOWN &&
 	       bus_now_ms() < until && !proc_stopping())
 		proc_sleep_ms(LEAVE_RETRY_MS);
 	atomic_fetch_add(&leaves, 1);
 	if (!ok) {
 		log_error("leave %s from %s: %s", uid, room,
-			  s == STORE_OK ? "unexpected reply" : store_status_text(s));
+			  s == KV_OK ? "unexpected reply" : kv_status_text(s));
 	} else {
-		if (reply_int(rep->element[0], 0))
+		if (kv_reply_int(rep->element[0], 0))
 			end_stream(app, room, uid, rep);
 		(void)events_media_changed(app, uid);
 	}
@@ -199,9 +200,9 @@ void state_forget(media_app *app, const char *uid)
 	snprintf(media, sizeof media, "media:%s", uid);
 	snprintf(mute, sizeof mute, "mute:%s", uid);
 	const char *argv[] = {"DEL", media, mute};
-	store_status s = store_cmd(app->st, NULL, STORE_IDEMPOTENT, 3, argv);
-	if (s != STORE_OK)
-		log_warn("forget %s: %s", uid, store_status_text(s));
+	kv_status s = kv_cmd(app->st, NULL, KV_IDEMPOTENT, 3, argv);
+	if (s != KV_OK)
+		log_warn("forget %s: %s", uid, kv_status_text(s));
 }
 
 void state_metrics(buf *out)

@@ -108,7 +108,8 @@ static void schedule(talk *t, const char *uid, int64_t delay_ms, int tries)
 /* pub held: carries out a script's decision. 1 when it broadcast. */
 static int apply(talk *t, const char *uid, const redisReply *rep)
 {
-	long long kind = reply_int(reply_elem(rep, 0), -1), n = reply_int(reply_elem(rep, 1), 0);
+	long long kind = kv_reply_int(kv_reply_elem(rep, 0), -1);
+	long long n = kv_reply_int(kv_reply_elem(rep, 1), 0);
 	if (kind == TALK_SEND) {
 		talk_publish(t->app, uid, (int)n);
 		(void)events_media_changed(t->app, uid);
@@ -134,13 +135,13 @@ void talk_request(svc_req *r)
 	 * finds the value unchanged and sends nothing; that rare loss of one
 	 * broadcast beats refusing the first packet after every Redis restart. */
 	talk_hold(t);
-	store_status s = store_eval(app->st, &rep, STORE_IDEMPOTENT, script_talking_set, 3, args);
-	if (s == STORE_OK)
+	kv_status s = kv_eval(app->st, &rep, KV_IDEMPOTENT, script_talking_set, 3, args);
+	if (s == KV_OK)
 		(void)apply(t, r->env->user_id, rep);
 	talk_release(t);
 	if (rep)
 		freeReplyObject(rep);
-	if (s != STORE_OK)
+	if (s != KV_OK)
 		handlers_fail_store(r, s);
 }
 
@@ -151,20 +152,20 @@ static void flush(talk *t, const due_item *it)
 	redisReply *rep = NULL;
 
 	talk_hold(t);
-	store_status s =
-		store_eval(t->app->st, &rep, STORE_IDEMPOTENT, script_talking_flush, 2, args);
-	if (s == STORE_OK && apply(t, it->uid, rep))
+	kv_status s =
+		kv_eval(t->app->st, &rep, KV_IDEMPOTENT, script_talking_flush, 2, args);
+	if (s == KV_OK && apply(t, it->uid, rep))
 		atomic_fetch_add(&t->trailing, 1);
 	talk_release(t);
 	if (rep)
 		freeReplyObject(rep);
-	if (s == STORE_OK)
+	if (s == KV_OK)
 		return;
 	if (it->tries < RETRY_TRIES) {
 		schedule(t, it->uid, RETRY_MS, it->tries + 1);
 	} else {
 		atomic_fetch_add(&t->dropped, 1);
-		log_warn("talk: trailing talking of %s not sent: %s", it->uid, store_status_text(s));
+		log_warn("talk: trailing talking of %s not sent: %s", it->uid, kv_status_text(s));
 	}
 }
 

@@ -45,7 +45,7 @@ static const struct {
 struct events {
 	msg_app *app;
 	pthread_mutex_t db_lock; /* the queue-group consumers share db */
-	store *db;
+	pg *db;
 	consumer consumers[NSUBS];
 	atomic_ulong rooms_deleted, users_masked, failures;
 };
@@ -101,29 +101,29 @@ static void on_room_change(struct events *ev, const bus_msg *m, const char *what
 }
 
 /* Runs step in a transaction, again while the database is down. */
-static store_status with_retries(struct events *ev, store_status (*step)(struct events *, void *),
-				 void *arg)
+static pg_status with_retries(struct events *ev, pg_status (*step)(struct events *, void *),
+			      void *arg)
 {
-	store_status s = STORE_DOWN;
+	pg_status s = PG_DOWN;
 	for (int t = 0; t < DOWN_TRIES && !proc_stopping(); t++) {
 		if (t)
 			proc_sleep_ms(DOWN_WAIT_MS);
-		s = store_begin(ev->db);
-		if (s == STORE_OK)
+		s = pg_begin(ev->db);
+		if (s == PG_OK)
 			s = step(ev, arg);
-		if (s == STORE_OK)
-			s = store_commit(ev->db);
+		if (s == PG_OK)
+			s = pg_commit(ev->db);
 		else
-			store_rollback(ev->db);
-		if (s != STORE_DOWN)
+			pg_rollback(ev->db);
+		if (s != PG_DOWN)
 			break;
 	}
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		atomic_fetch_add(&ev->failures, 1);
 	return s;
 }
 
-static store_status delete_room(struct events *ev, void *id)
+static pg_status delete_room(struct events *ev, void *id)
 {
 	return hist_room_delete(ev->db, id);
 }
@@ -135,14 +135,14 @@ static void on_room_removed(struct events *ev, const bus_msg *m, const char *wha
 	if (room_id_of(m, id) < 0)
 		return;
 	pthread_mutex_lock(&ev->db_lock);
-	store_status s = ev->db ? with_retries(ev, delete_room, id) : STORE_DOWN;
+	pg_status s = ev->db ? with_retries(ev, delete_room, id) : PG_DOWN;
 	pthread_mutex_unlock(&ev->db_lock);
-	if (s == STORE_OK) {
+	if (s == PG_OK) {
 		atomic_fetch_add(&ev->rooms_deleted, 1);
 		log_info("events: room %s removed: its history and uploads are deleted", id);
 	} else {
 		log_error("events: room %s removed, but its history could not be deleted (%s)", id,
-			  store_status_text(s));
+			  pg_status_text(s));
 	}
 }
 
@@ -154,7 +154,7 @@ typedef struct {
 	size_t n;
 } masking;
 
-static store_status mask_user(struct events *ev, void *arg)
+static pg_status mask_user(struct events *ev, void *arg)
 {
 	masking *mk = arg;
 	long S = ev->app->cfg->segment_size;
@@ -162,10 +162,10 @@ static store_status mask_user(struct events *ev, void *arg)
 	size_t n;
 
 	mk->n = 0; /* a retry starts over */
-	store_status s = hist_mask_user(ev->db, &mk->a, mk->user_id, S, &segs, &n);
-	if (s == STORE_OK)
+	pg_status s = hist_mask_user(ev->db, &mk->a, mk->user_id, S, &segs, &n);
+	if (s == PG_OK)
 		mk->ids = arena_alloc(&mk->a, (n ? n : 1) * sizeof *mk->ids);
-	for (size_t i = 0; s == STORE_OK && i < n; i++)
+	for (size_t i = 0; s == PG_OK && i < n; i++)
 		s = outbox_add(ev->db, OUTBOX_TEXT, segs[i].room_id, segs[i].segment * S,
 			       &mk->ids[mk->n++]);
 	return s;
@@ -188,16 +188,16 @@ static void on_user_removed(struct events *ev, const bus_msg *m, const char *wha
 	(void)msg_uuid_lower(ue->id, id);
 	mk.user_id = id;
 	pthread_mutex_lock(&ev->db_lock);
-	store_status s = ev->db ? with_retries(ev, mask_user, &mk) : STORE_DOWN;
-	for (size_t i = 0; s == STORE_OK && i < mk.n; i++)
+	pg_status s = ev->db ? with_retries(ev, mask_user, &mk) : PG_DOWN;
+	for (size_t i = 0; s == PG_OK && i < mk.n; i++)
 		(void)outbox_send(ev->app->outbox, ev->db, mk.ids[i]); /* else the drainer does */
 	pthread_mutex_unlock(&ev->db_lock);
-	if (s == STORE_OK) {
+	if (s == PG_OK) {
 		atomic_fetch_add(&ev->users_masked, 1);
 		log_info("events: user %s removed with vengeance: %zu segment(s) masked", id, mk.n);
 	} else {
 		log_error("events: user %s removed with vengeance, but masking failed (%s)", id,
-			  store_status_text(s));
+			  pg_status_text(s));
 	}
 	arena_free(&mk.a);
 	rb__user_event__free_unpacked(ue, NULL);
@@ -210,7 +210,7 @@ events *events_start(msg_app *app, const char *conninfo)
 		return NULL;
 	ev->app = app;
 	pthread_mutex_init(&ev->db_lock, NULL);
-	if (!(ev->db = store_open(conninfo, "events"))) {
+	if (!(ev->db = pg_open(conninfo, "events"))) {
 		free(ev);
 		return NULL;
 	}
@@ -242,7 +242,7 @@ void events_stop(events *ev)
 	/* bus_sub_close does not wait for a callback that is running: taking
 	 * the lock waits out a history change in progress. */
 	pthread_mutex_lock(&ev->db_lock);
-	store_close(ev->db);
+	pg_close(ev->db);
 	ev->db = NULL;
 	pthread_mutex_unlock(&ev->db_lock);
 }

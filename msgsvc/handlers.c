@@ -17,6 +17,7 @@
 #include "idem.h"
 #include "image.h"
 #include "log.h"
+#include "migrations.h"
 #include "msg.h"
 #include "outbox.h"
 #include "rooms.h"
@@ -62,12 +63,11 @@ static const route routes[] = {ROUTES(ROW)};
 static const svc_route svc_routes[] = {ROUTES(SVC_ROW)};
 #undef SVC_ROW
 
-#define NROUTES (sizeof routes / sizeof *routes)
-#define NCODES (RB__CODE__UNAVAILABLE + 1)
+#define COUNTER(P, name, ...) {.op = #name},
+static svc_counter counters[] = {ROUTES(COUNTER)};
+#undef COUNTER
 
-/* Written by the subscription thread, read by the health thread. */
-static atomic_ulong counts[NROUTES][NCODES];
-static atomic_ulong micros[NROUTES];
+#define NROUTES (sizeof routes / sizeof *routes)
 
 const svc_route *handlers_routes(size_t *n)
 {
@@ -83,9 +83,9 @@ static const char *op_of(const svc_req *r)
 	return envelope_type(r->env);
 }
 
-static void fail_store(svc_req *r, store_status s)
+static void fail_store(svc_req *r, pg_status s)
 {
-	if (s == STORE_DOWN)
+	if (s == PG_DOWN)
 		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the message store is unavailable, try again",
 			 op_of(r));
 	else
@@ -107,15 +107,6 @@ static const route *route_of(Rb__Envelope__PayloadCase pc)
 	return NULL;
 }
 
-/* The oneof member itself (every member is a message): NULL when a sender
- * set the case without the message. */
-static const void *payload_of(const Rb__Envelope *e)
-{
-	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
-		&rb__envelope__descriptor, (unsigned)e->payload_case);
-	return f ? *(const void *const *)((const char *)e + f->offset) : NULL;
-}
-
 /* 1 when the row admits the request, else fills the refusal. */
 static int admit(svc_req *r, const route *rt)
 {
@@ -124,7 +115,7 @@ static int admit(svc_req *r, const route *rt)
 
 	if (atomic_load(&app->closing))
 		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the service is shutting down, try again", rt->op);
-	else if (!payload_of(e))
+	else if (!envelope_payload(e))
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: the request has no payload", rt->op);
 	else if (e->request_id && strlen(e->request_id) > IDEM_REQUEST_ID_MAX)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: request_id is too long", rt->op);
@@ -139,7 +130,7 @@ static int admit(svc_req *r, const route *rt)
 static void dispatch(svc_req *r)
 {
 	const route *rt = route_of(r->env->payload_case);
-	struct timespec t0, t1;
+	struct timespec t0;
 	Rb__Reply *rep = r->reply;
 	msg_app *app = r->app;
 
@@ -159,27 +150,13 @@ static void dispatch(svc_req *r)
 		rep->has_data = 0;
 		rep->content_type = NULL;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	long us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
-	size_t i = (size_t)(rt - routes), code = (size_t)rep->code < NCODES ? (size_t)rep->code : 0;
-	atomic_fetch_add(&counts[i][code], 1);
-	atomic_fetch_add(&micros[i], (unsigned long)(us > 0 ? us : 0));
+	long us = svc_count(&counters[rt - routes], rep->code, &t0);
 	log_debug("%s: code %d in %ld us", rt->op, (int)rep->code, us);
 }
 
 void handlers_metrics(buf *out)
 {
-	static const char *const codes[NCODES] = {"OK",	    "BAD_REQUEST", "DENIED",     "NOT_FOUND",
-						  "CONFLICT", "INTERNAL",    "UNAVAILABLE"};
-	buf_adds(out, "# TYPE msgsvc_requests_total counter\n");
-	for (size_t i = 0; i < NROUTES; i++)
-		for (size_t c = 0; c < NCODES; c++)
-			buf_addf(out, "msgsvc_requests_total{op=\"%s\",code=\"%s\"} %lu\n",
-				 routes[i].op, codes[c], atomic_load(&counts[i][c]));
-	buf_adds(out, "# TYPE msgsvc_request_seconds_total counter\n");
-	for (size_t i = 0; i < NROUTES; i++)
-		buf_addf(out, "msgsvc_request_seconds_total{op=\"%s\"} %.6f\n", routes[i].op,
-			 (double)atomic_load(&micros[i]) / 1e6);
+	svc_counters_print(out, "msgsvc", counters, NROUTES);
 }
 
 /* ------------------------------------------------------- shared checks */
@@ -391,7 +368,7 @@ static int attachment(svc_req *r, outgoing *o)
 }
 
 /* Inside the idempotent transaction: idx, message, image, outbox row. */
-static store_status message_writes(svc_req *r, const outgoing *o, int64_t *box)
+static pg_status message_writes(svc_req *r, const outgoing *o, int64_t *box)
 {
 	msg_app *app = r->app;
 	const char *rid = nonempty(r->env->request_id) ? r->env->request_id : NULL;
@@ -404,13 +381,13 @@ static store_status message_writes(svc_req *r, const outgoing *o, int64_t *box)
 		m.width = o->info.width;
 		m.height = o->info.height;
 	}
-	store_status s = hist_append(app->db, &m, &idx);
-	if (s == STORE_OK && o->img)
+	pg_status s = hist_append(app->db, &m, &idx);
+	if (s == PG_OK && o->img)
 		s = hist_upload_put(app->db, o->path, r->env->user_id, o->info.content_type, o->img,
 				    o->img_len);
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		s = outbox_add(app->db, OUTBOX_SEND, o->room_id, idx, box);
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		log_debug("message: %s:%lld by %s", o->room_id, (long long)idx, r->env->user_id);
 	return s;
 }
@@ -421,20 +398,20 @@ static void message_store(svc_req *r, const outgoing *o)
 	msg_app *app = r->app;
 	int replayed;
 	int64_t box;
-	store_status s = idem_begin(r, app->db, &replayed);
+	pg_status s = idem_begin(&msg_replies, r, app->db, &replayed);
 
-	if (s != STORE_OK || replayed) {
-		if (s != STORE_OK)
+	if (s != PG_OK || replayed) {
+		if (s != PG_OK)
 			fail_store(r, s);
 		return;
 	}
 	s = message_writes(r, o, &box);
-	if (s != STORE_OK) {
+	if (s != PG_OK) {
 		idem_abort(app->db);
 		fail_store(r, s);
 		return;
 	}
-	if ((s = idem_commit(r, app->db)) != STORE_OK) {
+	if ((s = idem_commit(&msg_replies, r, app->db)) != PG_OK) {
 		fail_store(r, s);
 		return;
 	}
@@ -471,10 +448,10 @@ static void h_getmessages(svc_req *r)
 	if (room_check(r, room_id, 0) < 0)
 		return;
 	Rb__SUpdateText *ut = NEW(r, Rb__SUpdateText, RB__SUPDATE_TEXT__INIT);
-	store_status s = c->has_segment ? STORE_OK : hist_newest_segment(app->db, room_id, S, &seg);
-	if (s == STORE_OK)
+	pg_status s = c->has_segment ? PG_OK : hist_newest_segment(app->db, room_id, S, &seg);
+	if (s == PG_OK)
 		s = hist_segment(app->db, r->arena, room_id, seg, S, ut);
-	if (s != STORE_OK) {
+	if (s != PG_OK) {
 		fail_store(r, s);
 		return;
 	}
@@ -521,15 +498,15 @@ static int may_change(svc_req *r, const char *author)
 }
 
 /* Inside the idempotent transaction; fills the refusal when one is due. */
-static store_status change_writes(svc_req *r, const target *t, const Rb__MessageIn *in,
-				  int remove, int64_t *box)
+static pg_status change_writes(svc_req *r, const target *t, const Rb__MessageIn *in,
+			       int remove, int64_t *box)
 {
 	msg_app *app = r->app;
 	char *author, *img;
 	int found;
-	store_status s = hist_lock(app->db, r->arena, t->room_id, t->idx, &found, &author, &img);
+	pg_status s = hist_lock(app->db, r->arena, t->room_id, t->idx, &found, &author, &img);
 
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		return s;
 	if (!found) {
 		svc_fail(r, RB__CODE__NOT_FOUND, "%s: no such message", op_of(r));
@@ -544,7 +521,7 @@ static store_status change_writes(svc_req *r, const target *t, const Rb__Message
 	else if (in)
 		s = hist_edit(app->db, t->room_id, t->idx, in->text, in->url, in->tags, in->n_tags,
 			      in->n_tags > 0);
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		s = outbox_add(app->db, OUTBOX_TEXT, t->room_id, t->idx, box);
 	return s;
 }
@@ -558,20 +535,20 @@ static void change_message(svc_req *r, const Rb__CUpdateMessage *c, int remove)
 
 	if (target_of(r, c, &t) < 0 || (!remove && c->message && content_ok(r, c->message) < 0))
 		return;
-	store_status s = idem_begin(r, app->db, &replayed);
-	if (s != STORE_OK || replayed) {
-		if (s != STORE_OK)
+	pg_status s = idem_begin(&msg_replies, r, app->db, &replayed);
+	if (s != PG_OK || replayed) {
+		if (s != PG_OK)
 			fail_store(r, s);
 		return;
 	}
 	s = change_writes(r, &t, c->message, remove, &box);
-	if (s != STORE_OK || r->reply->code != RB__CODE__OK) {
+	if (s != PG_OK || r->reply->code != RB__CODE__OK) {
 		idem_abort(app->db);
-		if (s != STORE_OK)
+		if (s != PG_OK)
 			fail_store(r, s);
 		return;
 	}
-	if ((s = idem_commit(r, app->db)) != STORE_OK) {
+	if ((s = idem_commit(&msg_replies, r, app->db)) != PG_OK) {
 		fail_store(r, s);
 		return;
 	}
@@ -616,9 +593,9 @@ static void h_get_upload(svc_req *r)
 		svc_fail(r, RB__CODE__NOT_FOUND, "get_upload: no such upload");
 		return;
 	}
-	store_status s = hist_upload_get(app->db, r->arena, path, &found,
-					 &r->reply->content_type, &r->reply->data);
-	if (s != STORE_OK)
+	pg_status s = hist_upload_get(app->db, r->arena, path, &found,
+				      &r->reply->content_type, &r->reply->data);
+	if (s != PG_OK)
 		fail_store(r, s);
 	else if (!found)
 		svc_fail(r, RB__CODE__NOT_FOUND, "get_upload: no such upload");

@@ -94,18 +94,18 @@ static char *tags_literal(arena *a, char *const *tags, size_t n)
 	return out;
 }
 
-store_status hist_append(store *db, const hist_new *m, int64_t *idx)
+pg_status hist_append(pg *db, const hist_new *m, int64_t *idx)
 {
 	PGresult *res;
 	arena a = ARENA_INIT;
 	const char *alloc[] = {m->room_id};
-	store_status s = store_query(
+	pg_status s = pg_query(
 		db, &res,
 		"INSERT INTO msg.rooms AS r (room_id, next_idx) VALUES ($1, 1)"
 		" ON CONFLICT (room_id) DO UPDATE SET next_idx = r.next_idx + 1"
 		" RETURNING next_idx - 1",
 		1, alloc);
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		return s;
 	*idx = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -113,17 +113,17 @@ store_status hist_append(store *db, const hist_new *m, int64_t *idx)
 	const char *p[] = {m->room_id, i.s, m->user_id, m->username, m->text,
 			   tags_literal(&a, m->tags, m->n_tags), m->url, m->img,
 			   m->img ? w.s : NULL, m->img ? h.s : NULL, m->request_id};
-	s = store_query(db, NULL,
-			"INSERT INTO msg.messages (room_id, idx, user_id, username, text, tags, url,"
-			" img, width, height, request_id)"
-			" VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10, $11)",
-			11, p);
+	s = pg_query(db, NULL,
+		     "INSERT INTO msg.messages (room_id, idx, user_id, username, text, tags, url,"
+		     " img, width, height, request_id)"
+		     " VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10, $11)",
+		     11, p);
 	arena_free(&a);
 	return s;
 }
 
-store_status hist_segment(store *db, arena *a, const char *room_id, int64_t seg, long S,
-			  Rb__SUpdateText *out)
+pg_status hist_segment(pg *db, arena *a, const char *room_id, int64_t seg, long S,
+		       Rb__SUpdateText *out)
 {
 	PGresult *res;
 
@@ -133,107 +133,107 @@ store_status hist_segment(store *db, arena *a, const char *room_id, int64_t seg,
 	out->n_messages = 0;
 	/* A segment whose first idx does not fit int64 is past any end. */
 	if (seg > INT64_MAX / S - 1)
-		return STORE_OK;
+		return PG_OK;
 	num lo = num_of(seg * S), hi = num_of(seg * S + S);
 	const char *p[] = {room_id, lo.s, hi.s};
-	store_status s = store_query(db, &res,
-				     "SELECT " MESSAGE_COLS " FROM msg.messages WHERE room_id = $1"
-				     " AND idx >= $2 AND idx < $3 ORDER BY idx",
-				     3, p);
-	if (s != STORE_OK)
+	pg_status s = pg_query(db, &res,
+			       "SELECT " MESSAGE_COLS " FROM msg.messages WHERE room_id = $1"
+			       " AND idx >= $2 AND idx < $3 ORDER BY idx",
+			       3, p);
+	if (s != PG_OK)
 		return s;
 	int n = PQntuples(res);
 	out->messages = arena_alloc(a, (size_t)(n ? n : 1) * sizeof *out->messages);
 	for (int r = 0; r < n; r++)
 		out->messages[out->n_messages++] = row_message(a, res, r);
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
-store_status hist_newest_segment(store *db, const char *room_id, long S, int64_t *seg)
+pg_status hist_newest_segment(pg *db, const char *room_id, long S, int64_t *seg)
 {
 	PGresult *res;
 	const char *p[] = {room_id};
-	store_status s = store_query(db, &res, "SELECT next_idx FROM msg.rooms WHERE room_id = $1",
-				     1, p);
-	if (s != STORE_OK)
+	pg_status s = pg_query(db, &res, "SELECT next_idx FROM msg.rooms WHERE room_id = $1",
+			       1, p);
+	if (s != PG_OK)
 		return s;
 	int64_t next = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
 	*seg = next > 0 ? (next - 1) / S : 0;
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
-store_status hist_lock(store *db, arena *a, const char *room_id, int64_t idx, int *found,
-		       char **user_id, char **img)
+pg_status hist_lock(pg *db, arena *a, const char *room_id, int64_t idx, int *found,
+		    char **user_id, char **img)
 {
 	PGresult *res;
 	num i = num_of(idx);
 	const char *p[] = {room_id, i.s};
-	store_status s = store_query(db, &res,
-				     "SELECT user_id, img FROM msg.messages"
-				     " WHERE room_id = $1 AND idx = $2 FOR UPDATE",
-				     2, p);
-	if (s != STORE_OK)
+	pg_status s = pg_query(db, &res,
+			       "SELECT user_id, img FROM msg.messages"
+			       " WHERE room_id = $1 AND idx = $2 FOR UPDATE",
+			       2, p);
+	if (s != PG_OK)
 		return s;
 	*found = PQntuples(res) > 0;
 	*user_id = *found ? col(a, res, 0, 0) : NULL;
 	*img = *found ? col(a, res, 0, 1) : NULL;
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
-store_status hist_edit(store *db, const char *room_id, int64_t idx, const char *text,
-		       const char *url, char *const *tags, size_t n_tags, int set_tags)
+pg_status hist_edit(pg *db, const char *room_id, int64_t idx, const char *text,
+		    const char *url, char *const *tags, size_t n_tags, int set_tags)
 {
 	arena a = ARENA_INIT;
 	num i = num_of(idx);
 	const char *p[] = {room_id, i.s, text, url, set_tags ? tags_literal(&a, tags, n_tags) : NULL};
 	/* A NULL parameter keeps the column as it is. */
-	store_status s = store_query(db, NULL,
-				     "UPDATE msg.messages SET text = coalesce($3, text),"
-				     " url = coalesce($4, url), tags = coalesce($5::text[], tags)"
-				     " WHERE room_id = $1 AND idx = $2",
-				     5, p);
+	pg_status s = pg_query(db, NULL,
+			       "UPDATE msg.messages SET text = coalesce($3, text),"
+			       " url = coalesce($4, url), tags = coalesce($5::text[], tags)"
+			       " WHERE room_id = $1 AND idx = $2",
+			       5, p);
 	arena_free(&a);
 	return s;
 }
 
 /* Deletes the upload an img URL points at; nothing for other URLs. */
-static store_status upload_delete_img(store *db, const char *img)
+static pg_status upload_delete_img(pg *db, const char *img)
 {
 	size_t plen = strlen(UPLOAD_PREFIX);
 	if (!img || strncmp(img, UPLOAD_PREFIX, plen))
-		return STORE_OK;
+		return PG_OK;
 	const char *p[] = {img + plen};
-	return store_query(db, NULL, "DELETE FROM msg.uploads WHERE path = $1", 1, p);
+	return pg_query(db, NULL, "DELETE FROM msg.uploads WHERE path = $1", 1, p);
 }
 
-store_status hist_mask(store *db, const char *room_id, int64_t idx, const char *img)
+pg_status hist_mask(pg *db, const char *room_id, int64_t idx, const char *img)
 {
 	num i = num_of(idx);
 	const char *p[] = {room_id, i.s};
-	store_status s = store_query(db, NULL,
-				     "UPDATE msg.messages SET text = '" HIST_REMOVED_TEXT "',"
-				     " user_id = NULL, img = NULL, width = NULL, height = NULL"
-				     " WHERE room_id = $1 AND idx = $2",
-				     2, p);
-	return s == STORE_OK ? upload_delete_img(db, img) : s;
+	pg_status s = pg_query(db, NULL,
+			       "UPDATE msg.messages SET text = '" HIST_REMOVED_TEXT "',"
+			       " user_id = NULL, img = NULL, width = NULL, height = NULL"
+			       " WHERE room_id = $1 AND idx = $2",
+			       2, p);
+	return s == PG_OK ? upload_delete_img(db, img) : s;
 }
 
-store_status hist_mask_user(store *db, arena *a, const char *user_id, long S, hist_seg **segs,
-			    size_t *n)
+pg_status hist_mask_user(pg *db, arena *a, const char *user_id, long S, hist_seg **segs,
+			 size_t *n)
 {
 	PGresult *res;
 	num sz = num_of(S);
 	const char *p[] = {user_id, sz.s};
-	store_status s = store_query(
+	pg_status s = pg_query(
 		db, &res,
 		"WITH m AS (UPDATE msg.messages SET text = '" HIST_REMOVED_TEXT "', user_id = NULL,"
 		" img = NULL, width = NULL, height = NULL WHERE user_id = $1 RETURNING room_id, idx)"
 		" SELECT DISTINCT room_id, idx / $2::bigint AS seg FROM m ORDER BY room_id, seg",
 		2, p);
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		return s;
 	int rows = PQntuples(res);
 	*segs = arena_alloc(a, (size_t)(rows ? rows : 1) * sizeof **segs);
@@ -244,10 +244,10 @@ store_status hist_mask_user(store *db, arena *a, const char *user_id, long S, hi
 	*n = (size_t)rows;
 	PQclear(res);
 	const char *u[] = {user_id};
-	return store_query(db, NULL, "DELETE FROM msg.uploads WHERE user_id = $1", 1, u);
+	return pg_query(db, NULL, "DELETE FROM msg.uploads WHERE user_id = $1", 1, u);
 }
 
-store_status hist_room_delete(store *db, const char *room_id)
+pg_status hist_room_delete(pg *db, const char *room_id)
 {
 	static const char *const steps[] = {
 		"DELETE FROM msg.uploads WHERE path IN (SELECT substr(img, length('" UPLOAD_PREFIX
@@ -257,34 +257,34 @@ store_status hist_room_delete(store *db, const char *room_id)
 		"DELETE FROM msg.outbox WHERE room_id = $1",
 	};
 	const char *p[] = {room_id};
-	store_status s = STORE_OK;
-	for (size_t i = 0; s == STORE_OK && i < sizeof steps / sizeof *steps; i++)
-		s = store_query(db, NULL, steps[i], 1, p);
+	pg_status s = PG_OK;
+	for (size_t i = 0; s == PG_OK && i < sizeof steps / sizeof *steps; i++)
+		s = pg_query(db, NULL, steps[i], 1, p);
 	return s;
 }
 
-store_status hist_upload_put(store *db, const char *path, const char *user_id,
-			     const char *content_type, const uint8_t *bytes, size_t len)
+pg_status hist_upload_put(pg *db, const char *path, const char *user_id,
+			  const char *content_type, const uint8_t *bytes, size_t len)
 {
 	const char *p[] = {path, user_id, content_type, (const char *)bytes};
 	const int lengths[] = {0, 0, 0, (int)len}, formats[] = {0, 0, 0, 1};
-	return store_query_ex(db, NULL,
-			      "INSERT INTO msg.uploads (path, user_id, content_type, bytes)"
-			      " VALUES ($1, $2, $3, $4)",
-			      4, p, lengths, formats, 0);
+	return pg_query_ex(db, NULL,
+			   "INSERT INTO msg.uploads (path, user_id, content_type, bytes)"
+			   " VALUES ($1, $2, $3, $4)",
+			   4, p, lengths, formats, 0);
 }
 
-store_status hist_upload_get(store *db, arena *a, const char *path, int *found,
-			     char **content_type, ProtobufCBinaryData *bytes)
+pg_status hist_upload_get(pg *db, arena *a, const char *path, int *found,
+			  char **content_type, ProtobufCBinaryData *bytes)
 {
 	PGresult *res;
 	const char *p[] = {path};
 	/* Binary results: the bytea arrives as its raw bytes, and text
 	 * columns as their characters (PQgetvalue adds the NUL). */
-	store_status s = store_query_ex(db, &res,
-					"SELECT content_type, bytes FROM msg.uploads WHERE path = $1",
-					1, p, NULL, NULL, 1);
-	if (s != STORE_OK)
+	pg_status s = pg_query_ex(db, &res,
+				  "SELECT content_type, bytes FROM msg.uploads WHERE path = $1",
+				  1, p, NULL, NULL, 1);
+	if (s != PG_OK)
 		return s;
 	*found = PQntuples(res) > 0;
 	if (*found) {
@@ -295,5 +295,5 @@ store_status hist_upload_get(store *db, arena *a, const char *path, int *found,
 		bytes->len = len;
 	}
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }

@@ -11,7 +11,7 @@
 
 #include "arena.h"
 #include "rebuttal.pb-c.h"
-#include "store.h"
+#include "pg.h"
 
 #define HIST_REMOVED_TEXT "*Message Removed*"
 
@@ -29,25 +29,25 @@ typedef struct {
 /* Takes the room's next idx (the counter row stays locked until the
  * transaction ends, so concurrent senders take turns and a rollback leaves
  * no gap) and inserts the message. *idx is the new message's idx. */
-store_status hist_append(store *db, const hist_new *m, int64_t *idx);
+pg_status hist_append(pg *db, const hist_new *m, int64_t *idx);
 
 /* Fills out (roomid, segment, messages ascending, each with all eleven
  * fields set or null) with segment seg of S messages; past the end the
  * list is empty. */
-store_status hist_segment(store *db, arena *a, const char *room_id, int64_t seg, long S,
-			  Rb__SUpdateText *out);
+pg_status hist_segment(pg *db, arena *a, const char *room_id, int64_t seg, long S,
+		       Rb__SUpdateText *out);
 /* floor(last idx / S), or 0 for a room without messages. */
-store_status hist_newest_segment(store *db, const char *room_id, long S, int64_t *seg);
+pg_status hist_newest_segment(pg *db, const char *room_id, long S, int64_t *seg);
 
 /* Locks the message for a change and reads its author (NULL when masked)
  * and image URL (NULL when none); *found 0 when there is no such message. */
-store_status hist_lock(store *db, arena *a, const char *room_id, int64_t idx, int *found,
-		       char **user_id, char **img);
+pg_status hist_lock(pg *db, arena *a, const char *room_id, int64_t idx, int *found,
+		    char **user_id, char **img);
 /* Sets text and url when not NULL, and tags when set_tags. */
-store_status hist_edit(store *db, const char *room_id, int64_t idx, const char *text,
-		       const char *url, char *const *tags, size_t n_tags, int set_tags);
+pg_status hist_edit(pg *db, const char *room_id, int64_t idx, const char *text,
+		    const char *url, char *const *tags, size_t n_tags, int set_tags);
 /* Masks the message as removed and deletes its image (img from hist_lock). */
-store_status hist_mask(store *db, const char *room_id, int64_t idx, const char *img);
+pg_status hist_mask(pg *db, const char *room_id, int64_t idx, const char *img);
 
 /* A segment touched by a bulk change. */
 typedef struct {
@@ -56,16 +56,16 @@ typedef struct {
 } hist_seg;
 /* Masks every message of user_id and deletes the user's uploads; *segs
  * (in a, *n of them) are the segments that changed. */
-store_status hist_mask_user(store *db, arena *a, const char *user_id, long S, hist_seg **segs,
-			    size_t *n);
+pg_status hist_mask_user(pg *db, arena *a, const char *user_id, long S, hist_seg **segs,
+			 size_t *n);
 /* Deletes the room's messages, their images and the room's counter. */
-store_status hist_room_delete(store *db, const char *room_id);
+pg_status hist_room_delete(pg *db, const char *room_id);
 
 /* Uploads: path is "<userid>/<name>". */
-store_status hist_upload_put(store *db, const char *path, const char *user_id,
-			     const char *content_type, const uint8_t *bytes, size_t len);
+pg_status hist_upload_put(pg *db, const char *path, const char *user_id,
+			  const char *content_type, const uint8_t *bytes, size_t len);
 /* *found 0 when unknown; else the type and bytes, copied into a. */
-store_status hist_upload_get(store *db, arena *a, const char *path, int *found,
-			     char **content_type, ProtobufCBinaryData *bytes);
+pg_status hist_upload_get(pg *db, arena *a, const char *path, int *found,
+			  char **content_type, ProtobufCBinaryData *bytes);
 
 #endif

@@ -2,16 +2,12 @@
  * uploads, served on rb.msg.<op> (queue group msg). This file only wires
  * the parts together; see README.md. */
 #include <nats/nats.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "config.h"
 #include "directory.h"
 #include "events.h"
 #include "handlers.h"
 #include "health.h"
-#include "idem.h"
 #include "log.h"
 #include "migrations.h"
 #include "msg.h"
@@ -20,6 +16,7 @@
 #include "rooms.h"
 #include "svc.h"
 
+#define ABOUT "msgsvc: messages, history segments and image uploads of Rebuttal."
 #define PING_EVERY_MS 5000
 #define PRUNE_EVERY_MS (3600 * 1000)
 #define START_RETRY_MS 2000
@@ -50,7 +47,7 @@ static const cfg_field settings[] = {
 
 typedef struct {
 	msg_app app;
-	store *maint;	    /* main thread's connection: start-up, pings, pruning */
+	pg *maint;	    /* main thread's connection: start-up, pings, pruning */
 	events *events;
 	atomic_int serving; /* svc started; read by the health thread */
 } msgsvc;
@@ -59,14 +56,14 @@ typedef struct {
 static int ready(void *ud)
 {
 	msgsvc *m = ud;
-	return atomic_load(&m->serving) && bus_connected(m->app.bus) && store_up(m->maint);
+	return atomic_load(&m->serving) && bus_connected(m->app.bus) && pg_up(m->maint);
 }
 
 /* Health thread. */
 static void metrics(void *ud, buf *out)
 {
 	msgsvc *m = ud;
-	buf_addf(out, "# TYPE msgsvc_db_up gauge\nmsgsvc_db_up %d\n", store_up(m->maint));
+	buf_addf(out, "# TYPE msgsvc_db_up gauge\nmsgsvc_db_up %d\n", pg_up(m->maint));
 	handlers_metrics(out);
 	rooms_metrics(m->app.rooms, out);
 	dir_metrics(m->app.dir, out);
@@ -75,32 +72,15 @@ static void metrics(void *ud, buf *out)
 		events_metrics(m->events, out);
 }
 
-static void usage(void)
+/* Schema and stale replies: retried (pg_retry) until they work, since the
+ * database may come up after us. */
+static pg_status prepare(void *ud)
 {
-	printf("msgsvc: messages, history segments and image uploads of Rebuttal.\n"
-	       "Settings (environment):\n");
-	for (size_t i = 0; i < NSETTINGS; i++) {
-		const char *def = settings[i].def ? settings[i].def : "";
-		printf("  %-26s %s%s%s%s\n", settings[i].env, settings[i].help, *def ? " (default: " : "",
-		       def, *def ? ")" : "");
-	}
-}
-
-/* Schema and stale replies: retried until they work (the database may
- * come up after us) or we are asked to stop. 0 when done. */
-static int store_prepare(msgsvc *m)
-{
-	while (!proc_stopping()) {
-		store_status s = migrate_run(m->maint);
-		if (s == STORE_OK)
-			s = idem_prune(m->maint);
-		if (s == STORE_OK)
-			return 0;
-		log_warn("start: database not ready (%s); retrying in %d ms", store_status_text(s),
-			 START_RETRY_MS);
-		proc_sleep_ms(START_RETRY_MS);
-	}
-	return -1;
+	msgsvc *m = ud;
+	pg_status s = migrate_run(m->maint);
+	if (s == PG_OK)
+		s = idem_prune(&msg_replies, m->maint);
+	return s;
 }
 
 /* Timers of the main loop. */
@@ -132,7 +112,7 @@ static void run(msgsvc *m)
 		now = bus_now_ms();
 		on_bus_state(m, &t, now);
 		if (now >= t.ping) {
-			(void)store_ping(m->maint); /* store_up reflects the outcome */
+			(void)pg_ping(m->maint); /* pg_up reflects the outcome */
 			t.ping = now + PING_EVERY_MS;
 		}
 		if (now >= t.dir) {
@@ -140,22 +120,11 @@ static void run(msgsvc *m)
 			t.dir = bus_now_ms() + (ok ? DIR_REFRESH_MS : DIR_RETRY_MS);
 		}
 		if (now >= t.prune) {
-			(void)idem_prune(m->maint); /* failures are logged; next hour then */
+			/* Failures are logged; next hour then. */
+			(void)idem_prune(&msg_replies, m->maint);
 			t.prune = now + PRUNE_EVERY_MS;
 		}
 	}
-}
-
-/* Lets the request in flight finish: new ones are refused from now on. */
-static void drain(msgsvc *m, svc *s)
-{
-	atomic_store(&m->app.closing, 1);
-	atomic_store(&m->serving, 0);
-	for (int waited = 0; atomic_load(&m->app.busy) && waited < STOP_WAIT_MS; waited += 10)
-		proc_sleep_ms(10);
-	svc_stop(s);
-	/* svc_stop does not wait for a callback that is still replying. */
-	proc_sleep_ms(100);
 }
 
 /* Everything that needs no server. 0 or -1 (logged). */
@@ -166,7 +135,7 @@ static int app_init(msgsvc *m, msg_config *cfg)
 	cfg_print(settings, NSETTINGS, cfg);
 	m->app.cfg = cfg;
 	m->app.bus = bus_open(cfg->nats_url, "msgsvc", BUS_SEND_ASAP);
-	m->maint = store_open(cfg->pg, "main");
+	m->maint = pg_open(cfg->pg, "main");
 	if (!m->app.bus || !m->maint)
 		return -1;
 	m->app.rooms = rooms_new(m->app.bus, ROOM_TIMEOUT_MS);
@@ -182,7 +151,7 @@ static svc *start(msgsvc *m)
 	const msg_config *cfg = m->app.cfg;
 	size_t n;
 
-	if (store_prepare(m) < 0 || !(m->app.db = store_open(cfg->pg, "requests")))
+	if (pg_retry(prepare, m, START_RETRY_MS) < 0 || !(m->app.db = pg_open(cfg->pg, "requests")))
 		return NULL;
 	if (!(m->events = events_start(&m->app, cfg->pg)))
 		return NULL;
@@ -198,12 +167,10 @@ int main(int argc, char **argv)
 	static msg_config cfg;
 	health *h = NULL;
 	svc *s = NULL;
-	int rc = 1;
+	int rc = 1, help = cfg_args(argc, argv, ABOUT, settings, NSETTINGS);
 
-	if (argc > 1) {
-		usage();
-		return strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? 2 : 0;
-	}
+	if (help >= 0)
+		return help;
 	if (proc_init("msgsvc") < 0)
 		return 1;
 	if (app_init(&m, &cfg) == 0)
@@ -211,7 +178,9 @@ int main(int argc, char **argv)
 	if (h && (s = start(&m))) {
 		atomic_store(&m.serving, 1);
 		run(&m);
-		drain(&m, s);
+		/* Lets the request in flight finish: new ones are refused. */
+		atomic_store(&m.serving, 0);
+		svc_drain(s, &m.app.closing, &m.app.busy, STOP_WAIT_MS);
 		rc = 0;
 	}
 	log_info("stopping");
@@ -224,7 +193,7 @@ int main(int argc, char **argv)
 	outbox_free(m.app.outbox);
 	dir_free(m.app.dir);
 	rooms_free(m.app.rooms);
-	store_close(m.app.db);
-	store_close(m.maint);
+	pg_close(m.app.db);
+	pg_close(m.maint);
 	return rc;
 }

@@ -6,7 +6,7 @@
 #include <stdatomic.h>
 
 #include "bus.h"
-#include "store.h"
+#include "pg.h"
 #include "uuid.h"
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
@@ -30,7 +30,7 @@ typedef struct {
 	bus *bus;
 	/* The handlers' connection. Handlers run one at a time on the
 	 * subscription thread, so it needs no lock; nothing else touches it. */
-	store *db;
+	pg *db;
 	rooms *rooms;   /* room check through roomsvc, cached */
 	dir *dir;       /* user id -> current name */
 	outbox *outbox; /* publishing committed broadcasts */

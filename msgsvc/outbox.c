@@ -17,7 +17,7 @@
 
 struct outbox {
 	const msg_app *app;
-	store *drain_db; /* the drainer thread's own connection */
+	pg *drain_db; /* the drainer thread's own connection */
 	pthread_t thread;
 	int running;
 	atomic_int stop;
@@ -45,22 +45,22 @@ void outbox_free(outbox *ob)
 	free(ob);
 }
 
-store_status outbox_add(store *db, const char *kind, const char *room_id, int64_t idx,
-			int64_t *id)
+pg_status outbox_add(pg *db, const char *kind, const char *room_id, int64_t idx,
+		     int64_t *id)
 {
 	PGresult *res;
 	char i[24];
 	snprintf(i, sizeof i, "%" PRId64, idx);
 	const char *p[] = {kind, room_id, i};
-	store_status s = store_query(db, &res,
-				     "INSERT INTO msg.outbox (kind, room_id, idx) VALUES ($1, $2, $3)"
-				     " RETURNING id",
-				     3, p);
-	if (s != STORE_OK)
+	pg_status s = pg_query(db, &res,
+			       "INSERT INTO msg.outbox (kind, room_id, idx) VALUES ($1, $2, $3)"
+			       " RETURNING id",
+			       3, p);
+	if (s != PG_OK)
 		return s;
 	*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	return STORE_OK;
+	return PG_OK;
 }
 
 /* The stored message (room, idx) within its segment, or NULL. */
@@ -90,7 +90,7 @@ static int publish_sent(const msg_app *app, arena *a, Rb__Message *m)
 /* The row's broadcasts, built from what is stored now (a message changed
  * or removed since the row was written is announced as it is), published
  * under the room's lock until NATS has them. */
-static store_status publish(outbox *ob, store *db, const row *rw)
+static pg_status publish(outbox *ob, pg *db, const row *rw)
 {
 	const msg_app *app = ob->app;
 	arena a = ARENA_INIT;
@@ -99,15 +99,15 @@ static store_status publish(outbox *ob, store *db, const row *rw)
 	Rb__Message *m;
 
 	rb__supdate_text__init(ut);
-	store_status s = store_query(
+	pg_status s = pg_query(
 		db, NULL, "SELECT pg_advisory_xact_lock(hashtextextended('msg.pub:' || $1, 0))", 1, p);
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		s = hist_segment(db, &a, rw->room_id, rw->idx / app->cfg->segment_size,
 				 app->cfg->segment_size, ut);
-	if (s == STORE_OK && !strcmp(rw->kind, OUTBOX_SEND) && (m = message_in(ut, rw->idx)) &&
+	if (s == PG_OK && !strcmp(rw->kind, OUTBOX_SEND) && (m = message_in(ut, rw->idx)) &&
 	    publish_sent(app, &a, m) < 0)
-		s = STORE_ERROR;
-	if (s == STORE_OK) {
+		s = PG_ERROR;
+	if (s == PG_OK) {
 		Rb__Delivery *d = delivery_new(&a);
 		d->packet_case = RB__DELIVERY__PACKET_UPDATE_TEXT;
 		d->updatetext = ut;
@@ -115,7 +115,7 @@ static store_status publish(outbox *ob, store *db, const row *rw)
 			log_warn("outbox: NATS did not take the broadcasts of %s:%" PRId64
 				 "; the drainer will retry",
 				 rw->room_id, rw->idx);
-			s = STORE_ERROR;
+			s = PG_ERROR;
 		}
 	}
 	arena_free(&a);
@@ -131,51 +131,51 @@ static store_status publish(outbox *ob, store *db, const row *rw)
 /* Runs `select` (which returns id, kind, room_id, idx and locks the row)
  * and publishes + deletes the row inside one transaction. *got is the id of
  * the row taken (published or not), 0 when there was none. */
-static store_status take_and_publish(outbox *ob, store *db, const char *select, int n,
-				     const char *const *params, int64_t *got)
+static pg_status take_and_publish(outbox *ob, pg *db, const char *select, int n,
+				  const char *const *params, int64_t *got)
 {
 	PGresult *res;
 	row rw;
 
 	*got = 0;
-	store_status s = store_begin(db);
-	if (s != STORE_OK)
+	pg_status s = pg_begin(db);
+	if (s != PG_OK)
 		return s;
-	s = store_query(db, &res, select, n, params);
-	if (s == STORE_OK && PQntuples(res) > 0) {
+	s = pg_query(db, &res, select, n, params);
+	if (s == PG_OK && PQntuples(res) > 0) {
 		*got = rw.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		snprintf(rw.kind, sizeof rw.kind, "%s", PQgetvalue(res, 0, 1));
 		snprintf(rw.room_id, sizeof rw.room_id, "%s", PQgetvalue(res, 0, 2));
 		rw.idx = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
 	}
-	if (s == STORE_OK)
+	if (s == PG_OK)
 		PQclear(res);
-	if (s == STORE_OK && *got)
+	if (s == PG_OK && *got)
 		s = publish(ob, db, &rw);
-	if (s == STORE_OK && *got) {
+	if (s == PG_OK && *got) {
 		char id[24];
 		snprintf(id, sizeof id, "%" PRId64, rw.id);
 		const char *p[] = {id};
-		s = store_query(db, NULL, "DELETE FROM msg.outbox WHERE id = $1", 1, p);
+		s = pg_query(db, NULL, "DELETE FROM msg.outbox WHERE id = $1", 1, p);
 	}
-	if (s == STORE_OK)
-		return store_commit(db);
-	store_rollback(db);
+	if (s == PG_OK)
+		return pg_commit(db);
+	pg_rollback(db);
 	return s;
 }
 
-store_status outbox_send(outbox *ob, store *db, int64_t id)
+pg_status outbox_send(outbox *ob, pg *db, int64_t id)
 {
 	char i[24];
 	int64_t got;
 	snprintf(i, sizeof i, "%" PRId64, id);
 	const char *p[] = {i};
-	store_status s = take_and_publish(
+	pg_status s = take_and_publish(
 		ob, db,
 		"SELECT id, kind, room_id, idx, " NO_SYNC " FROM msg.outbox WHERE id = $1"
 		" FOR UPDATE SKIP LOCKED",
 		1, p, &got);
-	if (s != STORE_OK)
+	if (s != PG_OK)
 		atomic_fetch_add(&ob->failed, 1);
 	else if (got)
 		atomic_fetch_add(&ob->sent, 1);
@@ -195,18 +195,18 @@ static int drain_once(outbox *ob)
 
 	do {
 		snprintf(after, sizeof after, "%" PRId64, got);
-		store_status s = take_and_publish(
+		pg_status s = take_and_publish(
 			ob, ob->drain_db,
 			"SELECT id, kind, room_id, idx, " NO_SYNC " FROM msg.outbox"
 			" WHERE created_at < now() - $1::bigint * interval '1 millisecond'"
 			" AND id > $2 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
 			2, p, &got);
-		if (s == STORE_OK)
+		if (s == PG_OK)
 			n += got > 0;
 		else
 			atomic_fetch_add(&ob->failed, 1);
 		/* Without the database or NATS no other row would do better. */
-		if (s == STORE_DOWN || (s != STORE_OK && !bus_connected(ob->app->bus)))
+		if (s == PG_DOWN || (s != PG_OK && !bus_connected(ob->app->bus)))
 			break;
 	} while (got && !atomic_load(&ob->stop));
 	return n;
@@ -233,11 +233,11 @@ static void *drain_main(void *ud)
 
 int outbox_start(outbox *ob, const char *conninfo)
 {
-	if (!(ob->drain_db = store_open(conninfo, "drainer")))
+	if (!(ob->drain_db = pg_open(conninfo, "drainer")))
 		return -1;
 	if (pthread_create(&ob->thread, NULL, drain_main, ob) != 0) {
 		log_error("outbox: cannot start the drainer thread");
-		store_close(ob->drain_db);
+		pg_close(ob->drain_db);
 		ob->drain_db = NULL;
 		return -1;
 	}
@@ -252,7 +252,7 @@ void outbox_stop(outbox *ob)
 	atomic_store(&ob->stop, 1);
 	pthread_join(ob->thread, NULL);
 	ob->running = 0;
-	store_close(ob->drain_db);
+	pg_close(ob->drain_db);
 	ob->drain_db = NULL;
 }
 

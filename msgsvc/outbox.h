@@ -29,12 +29,12 @@ outbox *outbox_new(const msg_app *app);
 void outbox_free(outbox *ob);
 
 /* Inside the caller's transaction: adds a row, its id in *id. */
-store_status outbox_add(store *db, const char *kind, const char *room_id, int64_t idx,
-			int64_t *id);
+pg_status outbox_add(pg *db, const char *kind, const char *room_id, int64_t idx,
+		     int64_t *id);
 /* After that transaction committed: publishes row id and deletes it, in a
  * transaction of its own on db. A row the drainer holds or has done is
  * left to it. On failure the row stays for the drainer (logged). */
-store_status outbox_send(outbox *ob, store *db, int64_t id);
+pg_status outbox_send(outbox *ob, pg *db, int64_t id);
 
 /* Starts the drainer thread with its own connection to conninfo. 0 or -1. */
 int outbox_start(outbox *ob, const char *conninfo);

@@ -52,55 +52,55 @@ typedef struct {
 /* -------------------------------------------------------------- reading */
 
 /* Round 1: the version first (see lists.h), then the catalogue order. */
-static store_status read_order(store *st, compose *c)
+static kv_status read_order(kv *st, compose *c)
 {
 	redisReply *r[2];
-	store_status s = store_begin(st);
-	if (s != STORE_OK)
+	kv_status s = kv_begin(st);
+	if (s != KV_OK)
 		return s;
-	store_appendf(st, "GET state:version");
-	store_appendf(st, "ZRANGE rooms 0 -1 WITHSCORES");
-	s = store_collect(st, r, 2);
-	store_end(st);
-	if (s != STORE_OK)
+	kv_appendf(st, "GET state:version");
+	kv_appendf(st, "ZRANGE rooms 0 -1 WITHSCORES");
+	s = kv_collect(st, r, 2);
+	kv_end(st);
+	if (s != KV_OK)
 		return s;
-	c->version = (uint64_t)reply_int(r[0], 0);
+	c->version = (uint64_t)kv_reply_int(r[0], 0);
 	c->nrooms = r[1]->type == REDIS_REPLY_ARRAY ? r[1]->elements / 2 : 0;
 	c->rooms = arena_alloc(&c->a, (c->nrooms + 1) * sizeof *c->rooms);
 	c->members = arena_alloc(&c->a, (c->nrooms + 1) * sizeof *c->members);
 	for (size_t i = 0; i < c->nrooms; i++) {
 		Rb__Room *room = arena_alloc(&c->a, sizeof *room);
-		double pos = atof(reply_str(reply_elem(r[1], 2 * i + 1)) ?: "0");
+		double pos = atof(kv_reply_str(kv_reply_elem(r[1], 2 * i + 1)) ?: "0");
 		rb__room__init(room);
-		room->id = arena_strdup(&c->a, reply_str(reply_elem(r[1], 2 * i)) ?: "");
+		room->id = arena_strdup(&c->a, kv_reply_str(kv_reply_elem(r[1], 2 * i)) ?: "");
 		room->has_position = 1;
 		room->position = pos > 2147483647.0 ? 2147483647 : pos < -2147483648.0 ? INT32_MIN : (int32_t)pos;
 		c->rooms[i] = room;
 	}
-	store_replies_free(r, 2);
-	return STORE_OK;
+	kv_replies_free(r, 2);
+	return KV_OK;
 }
 
 /* Round 2: each room's name, type and members. A room whose hash is gone
  * (removed between the rounds) is dropped from this list. */
-static store_status read_rooms(store *st, compose *c)
+static kv_status read_rooms(kv *st, compose *c)
 {
 	size_t n = 2 * c->nrooms, kept = 0;
 	redisReply **r = arena_alloc(&c->a, (n + 1) * sizeof *r);
-	store_status s = store_begin(st);
-	if (s != STORE_OK)
+	kv_status s = kv_begin(st);
+	if (s != KV_OK)
 		return s;
 	for (size_t i = 0; i < c->nrooms; i++) {
-		store_appendf(st, "HMGET room:%s name type", c->rooms[i]->id);
-		store_appendf(st, "SMEMBERS room:%s:members", c->rooms[i]->id);
+		kv_appendf(st, "HMGET room:%s name type", c->rooms[i]->id);
+		kv_appendf(st, "SMEMBERS room:%s:members", c->rooms[i]->id);
 	}
-	s = store_collect(st, r, n);
-	store_end(st);
-	if (s != STORE_OK)
+	s = kv_collect(st, r, n);
+	kv_end(st);
+	if (s != KV_OK)
 		return s;
 	for (size_t i = 0; i < c->nrooms; i++) {
-		const char *name = reply_str(reply_elem(r[2 * i], 0));
-		const char *type = reply_str(reply_elem(r[2 * i], 1));
+		const char *name = kv_reply_str(kv_reply_elem(r[2 * i], 0));
+		const char *type = kv_reply_str(kv_reply_elem(r[2 * i], 1));
 		redisReply *m = r[2 * i + 1];
 		size_t nm = m->type == REDIS_REPLY_ARRAY ? m->elements : 0;
 		if (!name || !type)
@@ -110,12 +110,13 @@ static store_status read_rooms(store *st, compose *c)
 		c->rooms[kept]->type = arena_strdup(&c->a, type);
 		c->members[kept] = arena_alloc(&c->a, (nm + 1) * sizeof **c->members);
 		for (size_t j = 0; j < nm; j++)
-			c->members[kept][j] = arena_strdup(&c->a, reply_str(m->element[j]) ?: "");
+			c->members[kept][j] =
+				arena_strdup(&c->a, kv_reply_str(m->element[j]) ?: "");
 		kept++;
 	}
 	c->nrooms = kept;
-	store_replies_free(r, n);
-	return STORE_OK;
+	kv_replies_free(r, n);
+	return KV_OK;
 }
 
 static int person_cmp(const void *a, const void *b)
@@ -177,44 +178,45 @@ static void gather_people(lists *l, compose *c)
 
 static int is_one(const redisReply *r)
 {
-	const char *s = reply_str(r);
+	const char *s = kv_reply_str(r);
 	return s && !strcmp(s, "1");
 }
 
 /* Round 3: each person's live state. */
-static store_status read_people(store *st, compose *c)
+static kv_status read_people(kv *st, compose *c)
 {
 	enum { PER = 4 };
 	size_t n = PER * c->npeople;
 	redisReply **r = arena_alloc(&c->a, (n + 1) * sizeof *r);
-	store_status s = store_begin(st);
-	if (s != STORE_OK)
+	kv_status s = kv_begin(st);
+	if (s != KV_OK)
 		return s;
 	for (size_t i = 0; i < c->npeople; i++) {
 		const char *id = c->people[i].id;
-		store_appendf(st, "HGET online %s", id);
-		store_appendf(st, "HGET user:%s:voice room", id);
-		store_appendf(st, "HMGET media:%s talking live label", id);
-		store_appendf(st, "EXISTS mute:%s", id);
+		kv_appendf(st, "HGET online %s", id);
+		kv_appendf(st, "HGET user:%s:voice room", id);
+		kv_appendf(st, "HMGET media:%s talking live label", id);
+		kv_appendf(st, "EXISTS mute:%s", id);
 	}
-	s = store_collect(st, r, n);
-	store_end(st);
-	if (s != STORE_OK)
+	s = kv_collect(st, r, n);
+	kv_end(st);
+	if (s != KV_OK)
 		return s;
 	for (size_t i = 0; i < c->npeople; i++) {
 		redisReply **p = &r[PER * i];
 		Rb__User *u = c->people[i].u;
-		const char *room = reply_str(p[1]), *label = reply_str(reply_elem(p[2], 2));
+		const char *room = kv_reply_str(p[1]);
+		const char *label = kv_reply_str(kv_reply_elem(p[2], 2));
 		u->has_status = u->has_suppress = u->has_talking = u->has_livestate = 1;
-		u->status = reply_int(p[0], 0) > 0;
+		u->status = kv_reply_int(p[0], 0) > 0;
 		u->currentroom = room ? arena_strdup(&c->a, room) : NULL;
-		u->talking = is_one(reply_elem(p[2], 0));
-		u->livestate = is_one(reply_elem(p[2], 1));
+		u->talking = is_one(kv_reply_elem(p[2], 0));
+		u->livestate = is_one(kv_reply_elem(p[2], 1));
 		u->livelabel = arena_strdup(&c->a, u->livestate && label ? label : "");
-		u->suppress = reply_int(p[3], 0) == 1;
+		u->suppress = kv_reply_int(p[3], 0) == 1;
 	}
-	store_replies_free(r, n);
-	return STORE_OK;
+	kv_replies_free(r, n);
+	return KV_OK;
 }
 
 static int order_cmp(const void *a, const void *b)
@@ -290,14 +292,14 @@ static int publish(lists *l, compose *c, int which)
 static int flush(lists *l, int which)
 {
 	compose c = {ARENA_INIT, 0, NULL, NULL, 0, NULL, NULL, 0, 0, 0};
-	store *st = l->app->store;
+	kv *st = l->app->store;
 	int64_t t0 = bus_now_ms();
 	int failed = which;
 
 	pthread_mutex_lock(&l->app->emit);
-	if (read_order(st, &c) == STORE_OK && read_rooms(st, &c) == STORE_OK) {
+	if (read_order(st, &c) == KV_OK && read_rooms(st, &c) == KV_OK) {
 		gather_people(l, &c);
-		if (read_people(st, &c) == STORE_OK) {
+		if (read_people(st, &c) == KV_OK) {
 			attach_members(&c);
 			if (!c.dir_loaded)
 				which &= ~LISTS_USERS;

@@ -29,7 +29,7 @@ static const cfg_field settings[] = {
 static int ready(void *ud)
 {
 	room_app *app = ud;
-	return bus_connected(app->bus) && store_cmd(app->store, NULL, "PING") == STORE_OK;
+	return bus_connected(app->bus) && kv_cmdf(app->store, NULL, "PING") == KV_OK;
 }
 
 /* Health thread. */
@@ -75,7 +75,7 @@ int main(void)
 	if (pthread_mutex_init(&app.emit, NULL) != 0)
 		return 1;
 	app.bus = bus_open(cfg.nats_url, "roomsvc", BUS_SEND_ASAP);
-	app.store = store_open(cfg.redis_host, (int)cfg.redis_port);
+	app.store = kv_open(cfg.redis_host, (int)cfg.redis_port);
 	if (!app.bus || !app.store)
 		goto out;
 	h = health_start((int)cfg.health_port, ready, metrics, &app);
@@ -101,7 +101,7 @@ out:
 	presence_free(app.presence);
 	dir_free(app.dir);
 	lists_free(app.lists);
-	store_close(app.store);
+	kv_close(app.store);
 	pthread_mutex_destroy(&app.emit);
 	return rc;
 }

@@ -55,16 +55,16 @@ static int conn_close(presence *p, const char *gw, const char *conn, int retry_m
 	room_app *app = p->app;
 	const char *args[] = {gw, conn};
 	redisReply *rep = NULL;
-	store_status s;
+	kv_status s;
 
 	pthread_mutex_lock(&app->emit);
-	s = retry_ms ? store_eval_retry(app->store, &rep, script_conn_close, 2, args, retry_ms)
-		     : store_eval(app->store, &rep, script_conn_close, 2, args);
-	const char *uid = s == STORE_OK ? reply_str(reply_elem(rep, 0)) : NULL;
+	s = retry_ms ? kv_eval_retry(app->store, &rep, script_conn_close, 2, args, retry_ms)
+		     : kv_eval(app->store, &rep, 0, script_conn_close, 2, args);
+	const char *uid = s == KV_OK ? kv_reply_str(kv_reply_elem(rep, 0)) : NULL;
 	if (uid) {
 		Rb__Delivery d = RB__DELIVERY__INIT;
 		Rb__SUser su = RB__SUSER__INIT;
-		const char *room = reply_str(reply_elem(rep, 1));
+		const char *room = kv_reply_str(kv_reply_elem(rep, 1));
 		su.userid = (char *)uid;
 		d.packet_case = RB__DELIVERY__PACKET_DISCONNECT;
 		d.disconnect = &su;
@@ -77,9 +77,9 @@ static int conn_close(presence *p, const char *gw, const char *conn, int retry_m
 	pthread_mutex_unlock(&app->emit);
 	if (rep)
 		freeReplyObject(rep);
-	if (s != STORE_OK)
-		log_warn("presence: close of %s/%s not stored: %s", gw, conn, store_status_text(s));
-	return s == STORE_DOWN ? -1 : 0;
+	if (s != KV_OK)
+		log_warn("presence: close of %s/%s not stored: %s", gw, conn, kv_status_text(s));
+	return s == KV_DOWN ? -1 : 0;
 }
 
 /* --------------------------------------------------------------- events */
@@ -96,11 +96,11 @@ static void on_conn_opened(presence *p, const Rb__ConnEvent *ev)
 		return;
 	}
 	snprintf(lease, sizeof lease, "%d", ROOM_DEFAULT_LEASE_MS);
-	store_status s = store_eval_retry(app->store, NULL, script_conn_open, 4, args,
-					  EVENT_RETRY_BUDGET_MS);
-	if (s != STORE_OK) {
+	kv_status s = kv_eval_retry(app->store, NULL, script_conn_open, 4, args,
+				    EVENT_RETRY_BUDGET_MS);
+	if (s != KV_OK) {
 		log_warn("presence: open of %s/%s not stored: %s", ev->gateway_id, ev->conn_id,
-			 store_status_text(s));
+			 kv_status_text(s));
 		return;
 	}
 	atomic_fetch_add(&p->opened, 1);
@@ -135,16 +135,16 @@ static void handle_heartbeat(presence *p, const bus_msg *m)
 
 	if (!hb || !presence_id_ok(hb->gateway_id)) {
 		log_warn("presence: dropping malformed heartbeat");
-	} else if (store_begin(p->app->store) == STORE_OK) {
+	} else if (kv_begin(p->app->store) == KV_OK) {
 		if (hb->has_lease_ms && hb->lease_ms > 0)
 			lease = hb->lease_ms < LEASE_MIN_MS   ? LEASE_MIN_MS
 				: hb->lease_ms > LEASE_MAX_MS ? LEASE_MAX_MS
 							      : hb->lease_ms;
-		store_appendf(p->app->store, "SET gw:%s:lease 1 PX %ld", hb->gateway_id, lease);
-		store_appendf(p->app->store, "SADD gateways %s", hb->gateway_id);
-		if (store_collect(p->app->store, r, 2) == STORE_OK)
-			store_replies_free(r, 2);
-		store_end(p->app->store);
+		kv_appendf(p->app->store, "SET gw:%s:lease 1 PX %ld", hb->gateway_id, lease);
+		kv_appendf(p->app->store, "SADD gateways %s", hb->gateway_id);
+		if (kv_collect(p->app->store, r, 2) == KV_OK)
+			kv_replies_free(r, 2);
+		kv_end(p->app->store);
 		atomic_fetch_add(&p->heartbeats, 1);
 	}
 	if (hb)
@@ -179,32 +179,32 @@ static void on_gw_event(void *ud, const bus_msg *m)
  * gone, unless another instance is at it (lock), then forgets it. */
 static void sweep_gateway(presence *p, const char *gw)
 {
-	store *st = p->app->store;
+	kv *st = p->app->store;
 	redisReply *r = NULL;
 	size_t done = 0, n = 0;
 
-	if (store_cmd(st, &r, "SET gw:%s:sweep %s NX PX " SWEEP_LOCK_MS, gw, p->app->instance) !=
-		    STORE_OK ||
-	    !reply_str(r)) {
+	if (kv_cmdf(st, &r, "SET gw:%s:sweep %s NX PX " SWEEP_LOCK_MS, gw, p->app->instance) !=
+		    KV_OK ||
+	    !kv_reply_str(r)) {
 		if (r)
 			freeReplyObject(r);
 		return; /* another instance sweeps it, or Redis is down */
 	}
 	freeReplyObject(r);
 	r = NULL;
-	if (store_cmd(st, &r, "HKEYS gw:%s:conns", gw) == STORE_OK && r->type == REDIS_REPLY_ARRAY) {
+	if (kv_cmdf(st, &r, "HKEYS gw:%s:conns", gw) == KV_OK && r->type == REDIS_REPLY_ARRAY) {
 		n = r->elements;
 		for (; done < n && !atomic_load(&p->stop); done++)
-			if (!reply_str(r->element[done]) ||
+			if (!kv_reply_str(r->element[done]) ||
 			    conn_close(p, gw, r->element[done]->str, 0) < 0)
 				break;
 	}
 	if (r)
 		freeReplyObject(r);
 	const char *args[] = {gw};
-	(void)store_eval(st, NULL, script_gw_drop, 1, args);
+	(void)kv_eval(st, NULL, 0, script_gw_drop, 1, args);
 	const char *unlock[] = {gw, p->app->instance};
-	(void)store_eval(st, NULL, script_sweep_unlock, 2, unlock);
+	(void)kv_eval(st, NULL, 0, script_sweep_unlock, 2, unlock);
 	log_info("presence: gateway %s lost its lease: %zu of %zu connections closed", gw, done, n);
 	atomic_fetch_add(&p->swept_gateways, 1);
 	atomic_fetch_add(&p->swept_conns, done);
@@ -213,26 +213,26 @@ static void sweep_gateway(presence *p, const char *gw)
 /* Sweeper thread: one round. */
 static void sweep(presence *p)
 {
-	store *st = p->app->store;
+	kv *st = p->app->store;
 	redisReply *gws = NULL, **leases = NULL;
 	size_t n = 0;
 
-	if (store_cmd(st, &gws, "SMEMBERS gateways") != STORE_OK || gws->type != REDIS_REPLY_ARRAY)
+	if (kv_cmdf(st, &gws, "SMEMBERS gateways") != KV_OK || gws->type != REDIS_REPLY_ARRAY)
 		goto out;
 	n = gws->elements;
-	if (!n || !(leases = calloc(n, sizeof *leases)) || store_begin(st) != STORE_OK)
+	if (!n || !(leases = calloc(n, sizeof *leases)) || kv_begin(st) != KV_OK)
 		goto out;
 	for (size_t i = 0; i < n; i++)
-		store_appendf(st, "EXISTS gw:%s:lease", reply_str(gws->element[i]) ?: "");
-	store_status s = store_collect(st, leases, n);
-	store_end(st);
-	for (size_t i = 0; s == STORE_OK && i < n && !atomic_load(&p->stop); i++) {
-		const char *gw = reply_str(gws->element[i]);
-		if (gw && reply_int(leases[i], 1) == 0 && presence_id_ok(gw))
+		kv_appendf(st, "EXISTS gw:%s:lease", kv_reply_str(gws->element[i]) ?: "");
+	kv_status s = kv_collect(st, leases, n);
+	kv_end(st);
+	for (size_t i = 0; s == KV_OK && i < n && !atomic_load(&p->stop); i++) {
+		const char *gw = kv_reply_str(gws->element[i]);
+		if (gw && kv_reply_int(leases[i], 1) == 0 && presence_id_ok(gw))
 			sweep_gateway(p, gw);
 	}
-	if (s == STORE_OK)
-		store_replies_free(leases, n);
+	if (s == KV_OK)
+		kv_replies_free(leases, n);
 out:
 	free(leases);
 	if (gws)
@@ -247,14 +247,14 @@ static void *sweeper_main(void *arg)
 	presence *p = arg;
 	int64_t bus_up_since = 0;
 	while (!atomic_load(&p->stop)) {
-		int64_t now = bus_now_ms(), store_since = store_up_since(p->app->store);
+		int64_t now = bus_now_ms(), store_since = kv_up_since(p->app->store);
 		if (!bus_connected(p->app->bus))
 			bus_up_since = 0;
 		else if (!bus_up_since)
 			bus_up_since = now;
 		int64_t since = bus_up_since > store_since ? bus_up_since : store_since;
 		if (!store_since)
-			(void)store_cmd(p->app->store, NULL, "PING"); /* reconnects */
+			(void)kv_cmdf(p->app->store, NULL, "PING"); /* reconnects */
 		else if (bus_up_since && now - since >= ROOM_DEFAULT_LEASE_MS)
 			sweep(p);
 		proc_sleep_ms((int)p->app->cfg->sweep_ms);

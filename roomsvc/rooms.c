@@ -99,9 +99,9 @@ void rooms_metrics(buf *out)
 
 /* ------------------------------------------------------------- helpers */
 
-void rooms_fail_store(svc_req *r, const char *op, store_status s)
+void rooms_fail_store(svc_req *r, const char *op, kv_status s)
 {
-	svc_fail(r, s == STORE_DOWN ? RB__CODE__UNAVAILABLE : RB__CODE__INTERNAL,
+	svc_fail(r, s == KV_DOWN ? RB__CODE__UNAVAILABLE : RB__CODE__INTERNAL,
 		 "%s: service unavailable, try again later", op);
 }
 
@@ -167,12 +167,12 @@ static void room_create(svc_req *r)
 		snprintf(pos, sizeof pos, "%d", c->position);
 	uuid_new(id);
 	const char *args[] = {request_id(r), id, c->roomname, c->roomtype, pos};
-	store_status s = store_eval(app->store, &rep, script_room_create, 5, args);
-	const char *what = s == STORE_OK ? reply_str(reply_elem(rep, 0)) : NULL;
+	kv_status s = kv_eval(app->store, &rep, 0, script_room_create, 5, args);
+	const char *what = s == KV_OK ? kv_reply_str(kv_reply_elem(rep, 0)) : NULL;
 	if (!what) {
-		rooms_fail_store(r, "createroom", s != STORE_OK ? s : STORE_ERROR);
+		rooms_fail_store(r, "createroom", s != KV_OK ? s : KV_ERROR);
 	} else if (!strcmp(what, "ok")) {
-		long p = (long)reply_int(reply_elem(rep, 1), 0);
+		long p = (long)kv_reply_int(kv_reply_elem(rep, 1), 0);
 		log_info("room %s created: %s \"%s\" at %ld", id, c->roomtype, c->roomname, p);
 		publish_room_event(app, "created", id, c->roomname, c->roomtype, p);
 		lists_dirty(app->lists, LISTS_ROOMS);
@@ -198,16 +198,16 @@ static void room_update(svc_req *r)
 	if (c->has_position)
 		snprintf(pos, sizeof pos, "%d", c->position);
 	const char *args[] = {c->roomid, c->roomname, pos};
-	store_status s = store_eval(app->store, &rep, script_room_update, 3, args);
-	const char *what = s == STORE_OK ? reply_str(reply_elem(rep, 0)) : NULL;
+	kv_status s = kv_eval(app->store, &rep, 0, script_room_update, 3, args);
+	const char *what = s == KV_OK ? kv_reply_str(kv_reply_elem(rep, 0)) : NULL;
 	if (!what) {
-		rooms_fail_store(r, "updateroom", s != STORE_OK ? s : STORE_ERROR);
+		rooms_fail_store(r, "updateroom", s != KV_OK ? s : KV_ERROR);
 	} else if (!strcmp(what, "missing")) {
 		svc_fail(r, RB__CODE__NOT_FOUND, "updateroom: no such room");
 	} else {
 		publish_room_event(app, "updated", c->roomid, c->roomname,
-				   reply_str(reply_elem(rep, 1)) ?: "",
-				   (long)reply_int(reply_elem(rep, 2), 0));
+				   kv_reply_str(kv_reply_elem(rep, 1)) ?: "",
+				   (long)kv_reply_int(kv_reply_elem(rep, 2), 0));
 		lists_dirty(app->lists, LISTS_ROOMS);
 	}
 	if (rep)
@@ -218,14 +218,15 @@ static void room_update(svc_req *r)
  * goes; the emit lock keeps the lists after those packets. */
 static void room_removed(room_app *app, const char *id, const redisReply *rep)
 {
-	const char *name = reply_str(reply_elem(rep, 1)) ?: "";
+	const char *name = kv_reply_str(kv_reply_elem(rep, 1)) ?: "";
 	size_t members = 0;
 	for (size_t i = 4; i + 2 < rep->elements; i += 3, members++)
-		voice_emit_left(app, id, reply_str(rep->element[i]) ?: "",
-				reply_str(rep->element[i + 1]), reply_str(rep->element[i + 2]));
+		voice_emit_left(app, id, kv_reply_str(rep->element[i]) ?: "",
+				kv_reply_str(rep->element[i + 1]),
+				kv_reply_str(rep->element[i + 2]));
 	log_info("room %s removed: \"%s\" (%zu members left it)", id, name, members);
-	publish_room_event(app, "removed", id, name, reply_str(reply_elem(rep, 2)) ?: "",
-			   (long)reply_int(reply_elem(rep, 3), 0));
+	publish_room_event(app, "removed", id, name, kv_reply_str(kv_reply_elem(rep, 2)) ?: "",
+			   (long)kv_reply_int(kv_reply_elem(rep, 3), 0));
 	lists_dirty(app->lists, LISTS_BOTH);
 }
 
@@ -241,10 +242,10 @@ static void room_remove(svc_req *r)
 	}
 	const char *args[] = {request_id(r), id};
 	pthread_mutex_lock(&app->emit);
-	store_status s = store_eval(app->store, &rep, script_room_remove, 2, args);
-	const char *what = s == STORE_OK ? reply_str(reply_elem(rep, 0)) : NULL;
+	kv_status s = kv_eval(app->store, &rep, 0, script_room_remove, 2, args);
+	const char *what = s == KV_OK ? kv_reply_str(kv_reply_elem(rep, 0)) : NULL;
 	if (!what)
-		rooms_fail_store(r, "removeroom", s != STORE_OK ? s : STORE_ERROR);
+		rooms_fail_store(r, "removeroom", s != KV_OK ? s : KV_ERROR);
 	else if (!strcmp(what, "missing"))
 		svc_fail(r, RB__CODE__NOT_FOUND, "removeroom: no such room");
 	else if (!strcmp(what, "ok"))
@@ -265,9 +266,9 @@ static void room_get(svc_req *r)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "get_room: room_id must be a room id");
 		return;
 	}
-	store_status s = store_cmd(app->store, &rep, "HMGET room:%s name type position", id);
-	const char *name = s == STORE_OK ? reply_str(reply_elem(rep, 0)) : NULL;
-	if (s != STORE_OK) {
+	kv_status s = kv_cmdf(app->store, &rep, "HMGET room:%s name type position", id);
+	const char *name = s == KV_OK ? kv_reply_str(kv_reply_elem(rep, 0)) : NULL;
+	if (s != KV_OK) {
 		rooms_fail_store(r, "get_room", s);
 	} else if (!name) {
 		svc_fail(r, RB__CODE__NOT_FOUND, "no such room");
@@ -276,9 +277,9 @@ static void room_get(svc_req *r)
 		rb__room__init(room);
 		room->id = arena_strdup(r->arena, id);
 		room->name = arena_strdup(r->arena, name);
-		room->type = arena_strdup(r->arena, reply_str(reply_elem(rep, 1)) ?: "");
+		room->type = arena_strdup(r->arena, kv_reply_str(kv_reply_elem(rep, 1)) ?: "");
 		room->has_position = 1;
-		room->position = (int32_t)reply_int(reply_elem(rep, 2), 0);
+		room->position = (int32_t)kv_reply_int(kv_reply_elem(rep, 2), 0);
 		r->reply->room = room;
 	}
 	if (rep)
@@ -301,17 +302,17 @@ int rooms_bootstrap(room_app *app)
 		args[2 + 3 * i] = first_rooms[i].name;
 		args[3 + 3 * i] = first_rooms[i].type;
 	}
-	store_status s;
+	kv_status s;
 	int waited = 0;
-	while ((s = store_eval(app->store, &rep, script_bootstrap, 1 + 3 * N, args)) == STORE_DOWN &&
+	while ((s = kv_eval(app->store, &rep, 0, script_bootstrap, 1 + 3 * N, args)) == KV_DOWN &&
 	       !proc_stopping()) {
 		if (!waited++)
 			log_warn("rooms: waiting for redis to check the first-start rooms");
 		proc_sleep_ms(250);
 	}
-	if (s != STORE_OK)
+	if (s != KV_OK)
 		return -1;
-	if (reply_int(rep, 0) == 1) {
+	if (kv_reply_int(rep, 0) == 1) {
 		for (size_t i = 0; i < N; i++) {
 			log_info("room %s created on first start: %s \"%s\"", ids[i],
 				 first_rooms[i].type, first_rooms[i].name);

@@ -23,7 +23,7 @@ int rooms_bootstrap(room_app *app);
 /* Fails r after a store error: UNAVAILABLE while Redis is unreachable
  * (the gateway shows "<op>: service unavailable, try again later"),
  * INTERNAL otherwise. Subscription thread. */
-void rooms_fail_store(svc_req *r, const char *op, store_status s);
+void rooms_fail_store(svc_req *r, const char *op, kv_status s);
 
 /* Health thread: requests per op and reply code. */
 void rooms_metrics(buf *out);

@@ -13,7 +13,7 @@
 #include <stdatomic.h>
 
 #include "bus.h"
-#include "store.h"
+#include "kv.h"
 #include "uuid.h"
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards. */
@@ -38,7 +38,7 @@ typedef struct presence presence;
 typedef struct {
 	const room_config *cfg;
 	bus *bus;
-	store *store;
+	kv *store;
 	/* Held around "change the state, publish what the change itself
 	 * says" (joinRoom, leaveRoom, disconnect) and around "read the state,
 	 * publish the lists". Within one instance a list therefore never

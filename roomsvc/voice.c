@@ -67,20 +67,20 @@ void voice_join(svc_req *r)
 	}
 	const char *args[] = {e->user_id, room, e->gateway_id, e->conn_id};
 	pthread_mutex_lock(&app->emit);
-	store_status s = store_eval(app->store, &rep, script_voice_join, 4, args);
-	const char *what = s == STORE_OK ? reply_str(reply_elem(rep, 0)) : NULL;
-	if (s != STORE_OK || !what) {
-		rooms_fail_store(r, "joinroom", s != STORE_OK ? s : STORE_ERROR);
+	kv_status s = kv_eval(app->store, &rep, 0, script_voice_join, 4, args);
+	const char *what = s == KV_OK ? kv_reply_str(kv_reply_elem(rep, 0)) : NULL;
+	if (s != KV_OK || !what) {
+		rooms_fail_store(r, "joinroom", s != KV_OK ? s : KV_ERROR);
 	} else if (!strcmp(what, "missing")) {
 		svc_fail(r, RB__CODE__NOT_FOUND, "joinroom: no such room");
 	} else if (!strcmp(what, "text")) {
 		svc_fail(r, RB__CODE__BAD_REQUEST, "joinroom: %s is a text room",
-			 reply_str(reply_elem(rep, 1)) ?: "the room");
+			 kv_reply_str(kv_reply_elem(rep, 1)) ?: "the room");
 	} else if (!strcmp(what, "ok")) {
-		const char *old = reply_str(reply_elem(rep, 1));
+		const char *old = kv_reply_str(kv_reply_elem(rep, 1));
 		if (old && *old)
-			emit_member(app, 0, old, e->user_id, reply_str(reply_elem(rep, 2)),
-				    reply_str(reply_elem(rep, 3)));
+			emit_member(app, 0, old, e->user_id, kv_reply_str(kv_reply_elem(rep, 2)),
+				    kv_reply_str(kv_reply_elem(rep, 3)));
 		emit_member(app, 1, room, e->user_id, e->gateway_id, e->conn_id);
 		lists_dirty(app->lists, LISTS_BOTH);
 	} /* "same" and "closed": nothing at all */
@@ -101,12 +101,12 @@ void voice_leave(svc_req *r)
 		return;
 	const char *args[] = {e->user_id};
 	pthread_mutex_lock(&app->emit);
-	store_status s = store_eval(app->store, &rep, script_voice_leave, 1, args);
-	if (s != STORE_OK || !rep || rep->type != REDIS_REPLY_ARRAY) {
-		rooms_fail_store(r, "leaveroom", s != STORE_OK ? s : STORE_ERROR);
+	kv_status s = kv_eval(app->store, &rep, 0, script_voice_leave, 1, args);
+	if (s != KV_OK || !rep || rep->type != REDIS_REPLY_ARRAY) {
+		rooms_fail_store(r, "leaveroom", s != KV_OK ? s : KV_ERROR);
 	} else if (rep->elements == 3) {
-		voice_emit_left(app, reply_str(rep->element[0]) ?: "", e->user_id,
-				reply_str(rep->element[1]), reply_str(rep->element[2]));
+		voice_emit_left(app, kv_reply_str(rep->element[0]) ?: "", e->user_id,
+				kv_reply_str(rep->element[1]), kv_reply_str(rep->element[2]));
 		lists_dirty(app->lists, LISTS_BOTH);
 	}
 	pthread_mutex_unlock(&app->emit);

@@ -534,7 +534,9 @@ static long long login_eventually(wsc_ctx *ctx, const char *email, const char *p
 	long long t0 = now_ms();
 	while (now_ms() - t0 < ms) {
 		wsc *c = wsc_open(ctx, "127.0.0.1", gw_port(), "/ipc", 0, WAIT_MS);
-		if (c && wsc_expect(c, "connect", WAIT_MS)) {
+		json_t *hello = c ? wsc_expect(c, "connect", WAIT_MS) : NULL;
+		if (hello) {
+			json_decref(hello);
 			sendp(c, "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
 			      email, pw);
 			json_t *j = wsc_expect(c, "welcome", 8000);

@@ -1,0 +1,229 @@
+#include "pg.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "proc.h"
+
+struct pg {
+	PGconn *conn;
+	const char *name;
+	int in_tx;
+	atomic_int up; /* read by the health thread */
+};
+
+static const char *const status_text[] = {
+#define PG_TEXT(name, text) text,
+	PG_STATUS_MAP(PG_TEXT)
+#undef PG_TEXT
+};
+
+const char *pg_status_text(pg_status s)
+{
+	return (size_t)s < sizeof status_text / sizeof *status_text ? status_text[s] : "?";
+}
+
+/* libpq prints notices (e.g. "relation already exists, skipping") straight to
+ * stderr, which would break the one-line log format. */
+static void on_notice(void *ud, const char *msg)
+{
+	(void)ud;
+	log_debug("store: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+/* First line of libpq's error text: the rest (DETAIL, HINT) is noise in logs. */
+static const char *pq_error(const PGconn *conn)
+{
+	const char *e = PQerrorMessage(conn);
+	return e && *e ? e : "unknown error";
+}
+
+/* Records whether the server answers and logs only the transitions, so a
+ * database outage is one line, not one per request. */
+static void mark(pg *db, int up)
+{
+	int was = atomic_exchange(&db->up, up);
+	if (was && !up)
+		log_warn("store %s: database unreachable: %.*s", db->name,
+			 (int)strcspn(pq_error(db->conn), "\n"), pq_error(db->conn));
+	else if (!was && up)
+		log_info("store %s: database connected", db->name);
+}
+
+pg *pg_open(const char *conninfo, const char *name)
+{
+	pg *db = calloc(1, sizeof *db);
+	if (!db)
+		return NULL;
+	db->name = name;
+	atomic_init(&db->up, 1); /* so a failure at start is logged once */
+	db->conn = PQconnectdb(conninfo);
+	if (!db->conn) {
+		free(db);
+		return NULL;
+	}
+	PQsetNoticeProcessor(db->conn, on_notice, NULL);
+	mark(db, PQstatus(db->conn) == CONNECTION_OK);
+	return db;
+}
+
+void pg_close(pg *db)
+{
+	if (!db)
+		return;
+	PQfinish(db->conn);
+	free(db);
+}
+
+int pg_up(const pg *db)
+{
+	return atomic_load(&((pg *)db)->up);
+}
+
+/* Makes sure the connection is usable; 0 when it is. */
+static int heal(pg *db)
+{
+	if (PQstatus(db->conn) == CONNECTION_OK)
+		return 0;
+	PQreset(db->conn);
+	mark(db, PQstatus(db->conn) == CONNECTION_OK);
+	return PQstatus(db->conn) == CONNECTION_OK ? 0 : -1;
+}
+
+/* One statement's text and parameters. */
+typedef struct {
+	const char *sql;
+	int n;
+	const char *const *params;
+	const int *lengths, *formats;
+	int binary_result;
+	int script;
+} stmt;
+
+/* One try. Returns OK, ERROR (the server refused the statement) or DOWN
+ * (the connection broke under it). */
+static pg_status run_once(pg *db, PGresult **out, const stmt *q)
+{
+	const char *sql = q->sql;
+	PGresult *res = q->script ? PQexec(db->conn, sql)
+				  : PQexecParams(db->conn, sql, q->n, NULL, q->params, q->lengths,
+						 q->formats, q->binary_result);
+	ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+	if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {
+		mark(db, 1);
+		*out = res;
+		return PG_OK;
+	}
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		PQclear(res);
+		mark(db, 0);
+		return PG_DOWN;
+	}
+	log_error("store %s: %.*s failed: %.*s", db->name, (int)strcspn(sql, "\n"), sql,
+		  (int)strcspn(pq_error(db->conn), "\n"), pq_error(db->conn));
+	PQclear(res);
+	return PG_ERROR;
+}
+
+static pg_status run(pg *db, PGresult **res, const stmt *q)
+{
+	PGresult *r = NULL;
+	pg_status s = PG_DOWN;
+
+	/* Inside a transaction a lost connection lost the transaction too:
+	 * report it instead of retrying one statement out of its context. */
+	for (int attempt = 0; attempt < (db->in_tx ? 1 : 2); attempt++) {
+		if (!db->in_tx && heal(db) < 0)
+			break;
+		s = run_once(db, &r, q);
+		if (s != PG_DOWN)
+			break;
+	}
+	if (res)
+		*res = r;
+	else
+		PQclear(r);
+	return s;
+}
+
+pg_status pg_query(pg *db, PGresult **res, const char *sql, int nparams,
+		   const char *const *params)
+{
+	stmt q = {sql, nparams, params, NULL, NULL, 0, 0};
+	return run(db, res, &q);
+}
+
+pg_status pg_query_ex(pg *db, PGresult **res, const char *sql, int nparams,
+		      const char *const *params, const int *lengths, const int *formats,
+		      int binary_result)
+{
+	stmt q = {sql, nparams, params, lengths, formats, binary_result, 0};
+	return run(db, res, &q);
+}
+
+pg_status pg_script(pg *db, const char *sql)
+{
+	stmt q = {sql, 0, NULL, NULL, NULL, 0, 1};
+	return run(db, NULL, &q);
+}
+
+/* Statements without parameters whose result is not wanted. */
+static pg_status run_plain(pg *db, PGresult **res, const char *sql)
+{
+	stmt q = {sql, 0, NULL, NULL, NULL, 0, 0};
+	return run(db, res, &q);
+}
+
+pg_status pg_begin(pg *db)
+{
+	pg_status s = run_plain(db, NULL, "BEGIN");
+	if (s == PG_OK)
+		db->in_tx = 1;
+	return s;
+}
+
+pg_status pg_commit(pg *db)
+{
+	PGresult *res = NULL;
+	pg_status s = run_plain(db, &res, "COMMIT");
+
+	db->in_tx = 0;
+	/* COMMIT of a transaction that had failed "succeeds" as ROLLBACK. */
+	if (s == PG_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		log_error("store %s: COMMIT ended as %s", db->name, PQcmdStatus(res));
+		s = PG_ERROR;
+	}
+	PQclear(res);
+	return s;
+}
+
+void pg_rollback(pg *db)
+{
+	if (!db->in_tx)
+		return;
+	/* With the connection gone the server has rolled back already. */
+	if (PQstatus(db->conn) == CONNECTION_OK)
+		(void)run_plain(db, NULL, "ROLLBACK");
+	db->in_tx = 0;
+}
+
+pg_status pg_ping(pg *db)
+{
+	return run_plain(db, NULL, "SELECT 1");
+}
+
+int pg_retry(pg_status (*step)(void *ud), void *ud, int retry_ms)
+{
+	while (!proc_stopping()) {
+		pg_status s = step(ud);
+		if (s == PG_OK)
+			return 0;
+		log_warn("start: database not ready (%s); retrying in %d ms", pg_status_text(s),
+			 retry_ms);
+		proc_sleep_ms(retry_ms);
+	}
+	return -1;
+}

@@ -1,0 +1,72 @@
+/* One PostgreSQL connection (libpq) that heals itself.
+ *
+ * A statement that finds the connection broken resets it (PQreset) and is
+ * tried once more, unless a transaction is open: the server has rolled that
+ * transaction back already, so repeating one statement of it would be wrong;
+ * the caller gets PG_DOWN and rolls back. Only parameterized statements are
+ * offered for data; pg_script exists for the embedded migrations.
+ *
+ * A connection is used by one thread at a time (a service gives each of its
+ * threads its own: requests, events, the main thread...); only pg_up may be
+ * called from any thread. */
+#ifndef RB_PG_H
+#define RB_PG_H
+
+#include <libpq-fe.h>
+
+#define PG_STATUS_MAP(X)                       \
+	X(PG_OK, "ok")                         \
+	X(PG_DOWN, "database unreachable")     \
+	X(PG_ERROR, "statement failed")
+
+typedef enum {
+#define PG_ENUM(name, text) name,
+	PG_STATUS_MAP(PG_ENUM)
+#undef PG_ENUM
+} pg_status;
+
+/* A static string; "?" for a value outside the enum. */
+const char *pg_status_text(pg_status s);
+
+typedef struct pg pg;
+
+/* Connects at once but returns the connection even when the server is not
+ * reachable (the next statement retries). NULL only when out of memory.
+ * conninfo and name (which the log lines show) must outlive it.
+ * Free with pg_close (NULL is fine). */
+pg *pg_open(const char *conninfo, const char *name);
+void pg_close(pg *db);
+
+/* 1 when the last statement or reset found the server answering. Any thread. */
+int pg_up(const pg *db);
+
+/* Runs one statement with text parameters. On PG_OK *res holds the result
+ * (the caller PQclears it; res may be NULL to drop it). On failure *res is
+ * NULL and the error is logged. */
+pg_status pg_query(pg *db, PGresult **res, const char *sql, int nparams,
+		   const char *const *params);
+/* pg_query with per-parameter lengths and formats (1 = binary, for bytea;
+ * NULL arrays mean all text) and, when binary_result, every result column
+ * in binary format (a bytea comes back as its raw bytes). Same ownership. */
+pg_status pg_query_ex(pg *db, PGresult **res, const char *sql, int nparams,
+		      const char *const *params, const int *lengths, const int *formats,
+		      int binary_result);
+/* Several statements without parameters (the migrations). */
+pg_status pg_script(pg *db, const char *sql);
+
+/* Transactions. After any failure inside one, call pg_rollback (a no-op
+ * when none is open). pg_commit closes the transaction even when it fails. */
+pg_status pg_begin(pg *db);
+pg_status pg_commit(pg *db);
+void pg_rollback(pg *db);
+
+/* A cheap round trip that also heals the connection; for readiness. */
+pg_status pg_ping(pg *db);
+
+/* Runs step(ud) until it returns PG_OK, sleeping retry_ms after each
+ * failure (logged as "start: database not ready"), for start-up work that
+ * must wait for a database coming up after us. Returns 0 when step
+ * succeeded, -1 when the process was asked to stop first. */
+int pg_retry(pg_status (*step)(void *ud), void *ud, int retry_ms);
+
+#endif
