@@ -224,13 +224,15 @@ static int load_once(directory *d)
 static void *loader_main(void *arg)
 {
 	directory *d = arg;
-	int tries = 0;
+	int tries = 0, wait = 100;
+	/* Lists wait for the directory, so ask often at first (authsvc usually
+	 * comes up within a second of us), then every LOAD_RETRY_MS. */
 	while (!atomic_load(&d->stop) && load_once(d) < 0) {
 		if (++tries == 1)
-			log_warn("directory: authsvc does not answer yet; asking every %d ms",
-				 LOAD_RETRY_MS);
-		for (int slept = 0; slept < LOAD_RETRY_MS && !atomic_load(&d->stop); slept += 50)
+			log_warn("directory: authsvc does not answer yet; asking again");
+		for (int slept = 0; slept < wait && !atomic_load(&d->stop); slept += 50)
 			proc_sleep_ms(50);
+		wait = wait * 2 > LOAD_RETRY_MS ? LOAD_RETRY_MS : wait * 2;
 	}
 	return NULL;
 }

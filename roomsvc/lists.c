@@ -301,8 +301,10 @@ static int flush(lists *l, int which)
 		gather_people(l, &c);
 		if (read_people(st, &c) == KV_OK) {
 			attach_members(&c);
+			/* Without the directory, users would go out nameless: hold both
+			 * lists; loading it marks them dirty again. */
 			if (!c.dir_loaded)
-				which &= ~LISTS_USERS;
+				which = 0;
 			failed = publish(l, &c, which);
 		}
 	}

@@ -126,6 +126,92 @@ static void handle_conn_event(presence *p, const bus_msg *m, gw_event_fn fn)
 		rb__conn_event__free_unpacked(ev, NULL);
 }
 
+static int reply_has(const redisReply *r, const char *s)
+{
+	for (size_t i = 0; r && i < r->elements; i++) {
+		const char *e = kv_reply_str(r->element[i]);
+		if (e && !strcmp(e, s))
+			return 1;
+	}
+	return 0;
+}
+
+static int list_has(const Rb__ConnList *cl, const char *conn)
+{
+	for (size_t i = 0; i < cl->n_conns; i++)
+		if (cl->conns[i]->conn_id && !strcmp(cl->conns[i]->conn_id, conn))
+			return 1;
+	return 0;
+}
+
+/* Asks gateway gw for its logged-in connections; NULL when it does not answer. */
+static Rb__ConnList *ask_conns(presence *p, const char *gw)
+{
+	char subject[128];
+	void *out = NULL;
+	size_t len = 0;
+	snprintf(subject, sizeof subject, "rb.gw.%s.conns", gw);
+	if (bus_request_sync(p->app->bus, subject, "", 0, 1000, &out, &len) < 0)
+		return NULL;
+	Rb__ConnList *cl = rb__conn_list__unpack(NULL, len, out);
+	free(out);
+	return cl;
+}
+
+/* Repairs what events missed: they are not kept while no roomsvc instance
+ * runs, so a connection opened or closed then would stay wrong forever.
+ * Our list is read BEFORE the gateway's: a connection we had that the
+ * gateway no longer lists has closed (ids are never reused); one it lists
+ * that we lack is opened (idempotent, and a closed one's tombstone keeps it
+ * out). At most once per gateway per 5 s across instances. */
+static void reconcile(presence *p, const char *gw)
+{
+	kv *st = p->app->store;
+	redisReply *lock = NULL, *ours = NULL;
+	Rb__ConnList *cl = NULL;
+	int opened = 0, closed = 0;
+
+	if (kv_cmdf(st, &lock, "SET gw:%s:resync 1 PX 5000 NX", gw) != KV_OK || !kv_reply_str(lock) ||
+	    kv_cmdf(st, &ours, "HKEYS gw:%s:conns", gw) != KV_OK || !(cl = ask_conns(p, gw)))
+		goto out;
+	for (size_t i = 0; i < cl->n_conns; i++) {
+		Rb__ConnEvent *ev = cl->conns[i];
+		if (ev->conn_id && presence_id_ok(ev->conn_id) && !reply_has(ours, ev->conn_id)) {
+			on_conn_opened(p, ev);
+			opened++;
+		}
+	}
+	for (size_t i = 0; ours && i < ours->elements; i++) {
+		const char *conn = kv_reply_str(ours->element[i]);
+		if (conn && !list_has(cl, conn)) {
+			(void)conn_close(p, gw, conn, EVENT_RETRY_BUDGET_MS);
+			closed++;
+		}
+	}
+	if (opened || closed)
+		log_info("presence: gateway %s resynced: %d connections added, %d closed", gw, opened,
+			 closed);
+out:
+	if (lock)
+		freeReplyObject(lock);
+	if (ours)
+		freeReplyObject(ours);
+	if (cl)
+		rb__conn_list__free_unpacked(cl, NULL);
+}
+
+/* Whether our count of gw's connections differs from its own. */
+static int count_differs(presence *p, const Rb__GwHeartbeat *hb)
+{
+	redisReply *r = NULL;
+	int differs = 0;
+	if (hb->has_conns && kv_cmdf(p->app->store, &r, "HLEN gw:%s:conns", hb->gateway_id) == KV_OK)
+		differs = kv_reply_int(r, -1) != hb->conns;
+	if (r)
+		freeReplyObject(r);
+	return differs;
+}
+
 /* cnats thread (gateway events). Not retried: the next one comes soon. */
 static void handle_heartbeat(presence *p, const bus_msg *m)
 {
@@ -146,6 +232,10 @@ static void handle_heartbeat(presence *p, const bus_msg *m)
 			kv_replies_free(r, 2);
 		kv_end(p->app->store);
 		atomic_fetch_add(&p->heartbeats, 1);
+		/* A difference is usually events in flight; reconciling then is
+		 * harmless, and it repairs the real gaps. */
+		if (count_differs(p, hb))
+			reconcile(p, hb->gateway_id);
 	}
 	if (hb)
 		rb__gw_heartbeat__free_unpacked(hb, NULL);

@@ -1076,6 +1076,37 @@ void test_room_redis_restart(void)
 	survive(outage, 2);
 }
 
+/* While no roomsvc runs, connection events are lost: a user who closes the
+ * connection and one who logs in then must still come out right once
+ * roomsvc is back (it compares its list with each gateway's). */
+void test_room_resync_after_outage(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	who gone, late, obs;
+	user_at(ctx, adm, "user", "rsgone", gw_port(), &gone);
+	user_at(ctx, adm, "user", "rsobs", gw_port(), &obs);
+	char lemail[64];
+	signup_user(ctx, adm, "user", "rslate", lemail);
+	json_decref(wait_user(obs.c, gone.id, 1, NULL));
+
+	CHECK_EQ_INT(stack("kill roomsvc TERM", NULL, 0), 0);
+	wsc_close(gone.c);
+	late.c = client(ctx);
+	snprintf(late.id, sizeof late.id, "%s", login(late.c, lemail, TEST_PASSWORD));
+	wsc_service(ctx, 300);
+	long long t0 = now_ms();
+	CHECK_EQ_INT(stack("start-part roomsvc", NULL, 0), 0);
+
+	/* Within a few heartbeats (2 s each) both are repaired. */
+	json_decref(wait_list_at(__FILE__, __LINE__, obs.c, "updateUsers", ok_user,
+				 &(want){.uid = gone.id, .flag = 0}, "the closed user offline", 15000));
+	json_decref(wait_list_at(__FILE__, __LINE__, obs.c, "updateUsers", ok_user,
+				 &(want){.uid = late.id, .flag = 1}, "the late user online", 15000));
+	printf("presence repaired %lld ms after roomsvc restarted\n", now_ms() - t0);
+	wsc_ctx_free(ctx);
+}
+
 /* ------------------------------------------------------------------ load */
 
 /* NLOGIN accounts named <prefix><i>: invites from the admin, then sign-ups

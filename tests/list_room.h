@@ -14,5 +14,6 @@
 	X(room_two_gateways)               \
 	X(room_gateway_kill9)              \
 	X(room_roomsvc_restart)            \
-	X(room_redis_restart)              \
+	X(room_redis_restart)                \
+	X(room_resync_after_outage)              \
 	X(room_login_200)
