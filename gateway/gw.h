@@ -54,6 +54,7 @@ typedef struct gw {
 	struct dedup_ring *dedup;
 	int64_t last_heartbeat;
 	/* counters for /metrics */
+	uint64_t conn_sum; /* conn_digest summed over logged-in sessions */
 	uint64_t n_sessions, n_online, frames_out, frames_in, kicked_slow, requests, timeouts;
 } gw;
 

@@ -44,6 +44,8 @@ static void heartbeat(gw *g)
 	hb.lease_ms = (int32_t)g->cfg->lease_ms;
 	hb.has_conns = 1;
 	hb.conns = (int32_t)g->n_online;
+	hb.has_conn_sum = 1;
+	hb.conn_sum = g->conn_sum;
 	bus_publish_pb(g->bus, "rb.evt.gw.heartbeat", &hb.base);
 }
 

@@ -6,6 +6,7 @@
 
 #include "gw.h"
 #include "log.h"
+#include "svc.h"
 
 typedef struct outq_item {
 	struct outq_item *next;
@@ -170,6 +171,7 @@ int session_login(session *s, const char *user_id, char *const *perms, size_t n)
 		g->online->prev_online = s;
 	g->online = s;
 	g->n_online++;
+	g->conn_sum += conn_digest(s->cid);
 	return 0;
 }
 
@@ -194,6 +196,7 @@ static void session_logout(session *s)
 	if (s->next_online)
 		s->next_online->prev_online = s->prev_online;
 	g->n_online--;
+	g->conn_sum -= conn_digest(s->cid);
 	s->logged_in = 0;
 	s->user = NULL;
 }

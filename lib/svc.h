@@ -65,6 +65,17 @@ const char *envelope_type(const Rb__Envelope *e);
  * set the case without the message. Borrowed from e. */
 const void *envelope_payload(const Rb__Envelope *e);
 
+/* A connection id's share of a gateway's connection digest: the heartbeat
+ * carries the sum over its logged-in connections (wrapping), so roomsvc can
+ * tell when its own record of that gateway differs, not just its count. */
+static inline uint64_t conn_digest(const char *conn_id)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	while (*conn_id)
+		h = (h ^ (unsigned char)*conn_id++) * 1099511628211ULL;
+	return h;
+}
+
 /* Whether the envelope's permission set holds perm. */
 int env_has_perm(const Rb__Envelope *e, const char *perm);
 

@@ -200,13 +200,23 @@ out:
 		rb__conn_list__free_unpacked(cl, NULL);
 }
 
-/* Whether our count of gw's connections differs from its own. */
-static int count_differs(presence *p, const Rb__GwHeartbeat *hb)
+/* Whether our record of gw's connections differs from its own (count and
+ * digest sum from the heartbeat). */
+static int record_differs(presence *p, const Rb__GwHeartbeat *hb)
 {
 	redisReply *r = NULL;
 	int differs = 0;
-	if (hb->has_conns && kv_cmdf(p->app->store, &r, "HLEN gw:%s:conns", hb->gateway_id) == KV_OK)
-		differs = kv_reply_int(r, -1) != hb->conns;
+	if (!hb->has_conns || !hb->has_conn_sum ||
+	    kv_cmdf(p->app->store, &r, "HKEYS gw:%s:conns", hb->gateway_id) != KV_OK)
+		goto out;
+	uint64_t sum = 0;
+	for (size_t i = 0; i < r->elements; i++) {
+		const char *conn = kv_reply_str(r->element[i]);
+		if (conn)
+			sum += conn_digest(conn);
+	}
+	differs = r->elements != (size_t)hb->conns || sum != hb->conn_sum;
+out:
 	if (r)
 		freeReplyObject(r);
 	return differs;
@@ -234,7 +244,7 @@ static void handle_heartbeat(presence *p, const bus_msg *m)
 		atomic_fetch_add(&p->heartbeats, 1);
 		/* A difference is usually events in flight; reconciling then is
 		 * harmless, and it repairs the real gaps. */
-		if (count_differs(p, hb))
+		if (record_differs(p, hb))
 			reconcile(p, hb->gateway_id);
 	}
 	if (hb)
