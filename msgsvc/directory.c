@@ -148,7 +148,9 @@ int dir_refresh(dir *d, int timeout_ms)
 int dir_refresh_soon(dir *d, int timeout_ms, int min_gap_ms)
 {
 	pthread_mutex_lock(&d->lock);
-	int due = bus_now_ms() - d->last_refresh_ms >= min_gap_ms;
+	/* Until the first load succeeded, every sender is unknown: ask now
+	 * rather than refuse a message from an account that exists. */
+	int due = !d->loaded || bus_now_ms() - d->last_refresh_ms >= min_gap_ms;
 	pthread_mutex_unlock(&d->lock);
 	return due ? dir_refresh(d, timeout_ms) : -1;
 }

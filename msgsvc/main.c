@@ -56,7 +56,10 @@ typedef struct {
 static int ready(void *ud)
 {
 	msgsvc *m = ud;
-	return atomic_load(&m->serving) && bus_connected(m->app.bus) && pg_up(m->maint);
+	/* Not ready before the account directory is loaded: messages would be
+	 * refused with "try again". */
+	return atomic_load(&m->serving) && bus_connected(m->app.bus) && pg_up(m->maint) &&
+	       dir_loaded(m->app.dir);
 }
 
 /* Health thread. */

@@ -1,9 +1,9 @@
-/* msgsvc: sending, history segments, images, edits and removals, retries,
- * the outbox, and the events it consumes; over the real gateway, and over
- * the bus where a test needs what no client can do (a retried request id,
- * an event from another service, a row left in the outbox). */
+/* msgsvc: sending, history segments, images, edits and removals; over the
+ * real gateway, and over the bus where a test needs what no client can do.
+ * Ordering, retries, the outbox, consumed events, several instances and
+ * crashes are in integ_msg_crash.c; the helpers both use are declared in
+ * list_msg.h (prefix mt_). */
 #define _GNU_SOURCE
-#include <libpq-fe.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,22 +13,22 @@
 #include "bus.h"
 #include "httpc.h"
 #include "integ.h"
+#include "list_msg.h"
 #include "rebuttal.pb-c.h"
 #include "uuid.h"
 
 #define UPLOAD_MAX 8388608
-#define REMOVED "*Message Removed*"
 
 /* ------------------------------------------------------------ helpers */
 
-static long seg_size(void)
+long mt_seg_size(void)
 {
 	const char *s = getenv("REBUTTAL_SEGMENT_SIZE");
 	return s && *s ? atol(s) : 5;
 }
 
 /* Creates a room of `type` named msg-<uniq>; its id into out (64 bytes). */
-static void new_room(wsc *adm, const char *type, char *out)
+void mt_new_room(wsc *adm, const char *type, char *out)
 {
 	char full[64];
 	CHECK(sodium_init() >= 0); /* for uuid_new in the tests; idempotent */
@@ -51,7 +51,7 @@ static void new_room(wsc *adm, const char *type, char *out)
 }
 
 /* A fresh account in group user, logged in; its id into uid (64 bytes). */
-static wsc *new_user(wsc_ctx *ctx, wsc *adm, const char *name, char *uid)
+wsc *mt_new_user(wsc_ctx *ctx, wsc *adm, const char *name, char *uid)
 {
 	char email[64];
 	signup_user(ctx, adm, "user", name, email);
@@ -60,13 +60,13 @@ static wsc *new_user(wsc_ctx *ctx, wsc *adm, const char *name, char *uid)
 	return c;
 }
 
-static void say(wsc *c, const char *room, const char *text)
+void mt_say(wsc *c, const char *room, const char *text)
 {
 	sendp(c, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"%s\"}}", room, text);
 }
 
 /* The next sendMessage's message object (caller decrefs the frame *f). */
-static json_t *expect_sent(wsc *c, json_t **f)
+json_t *mt_expect_sent(wsc *c, json_t **f)
 {
 	*f = wsc_expect_noerr(c, "sendMessage", WAIT_MS);
 	CHECK_MSG(*f, "no sendMessage: %s", wsc_last_error(c));
@@ -74,7 +74,7 @@ static json_t *expect_sent(wsc *c, json_t **f)
 }
 
 /* Waits for an updateText of room/seg and returns it. */
-static json_t *expect_text(wsc *c, const char *room, long long seg)
+json_t *mt_expect_text(wsc *c, const char *room, long long seg)
 {
 	long long until = now_ms() + WAIT_MS;
 	while (now_ms() < until) {
@@ -88,7 +88,7 @@ static json_t *expect_text(wsc *c, const char *room, long long seg)
 }
 
 /* The message with idx in an updateText frame, or NULL. */
-static json_t *msg_at(json_t *ut, long long idx)
+json_t *mt_msg_at(json_t *ut, long long idx)
 {
 	json_t *m;
 	size_t i;
@@ -105,11 +105,11 @@ static json_t *expect_own(wsc *c, const char *room, const char *text, json_t **f
 {
 	long long until = now_ms() + WAIT_MS;
 	for (;;) {
-		json_t *m = expect_sent(c, f);
+		json_t *m = mt_expect_sent(c, f);
 		if (!strcmp(jstr(*f, "roomid"), room) && !strcmp(jstr(m, "text"), text)) {
 			long long idx = json_integer_value(json_object_get(m, "idx"));
 			json_t *ut;
-			while (!msg_at(ut = expect_text(c, room, idx / seg_size()), idx))
+			while (!mt_msg_at(ut = mt_expect_text(c, room, idx / mt_seg_size()), idx))
 				json_decref(ut);
 			json_decref(ut);
 			return m;
@@ -120,17 +120,17 @@ static json_t *expect_own(wsc *c, const char *room, const char *text, json_t **f
 }
 
 /* Sends text and waits for its broadcasts; returns its idx. */
-static long long say_ok(wsc *c, const char *room, const char *text)
+long long mt_say_ok(wsc *c, const char *room, const char *text)
 {
 	json_t *f;
-	say(c, room, text);
+	mt_say(c, room, text);
 	long long idx = json_integer_value(json_object_get(expect_own(c, room, text, &f), "idx"));
 	json_decref(f);
 	return idx;
 }
 
 /* getmessages for seg (-1: none given); the updateText frame. */
-static json_t *get_segment(wsc *c, const char *room, long long seg)
+json_t *mt_get_segment(wsc *c, const char *room, long long seg)
 {
 	if (seg < 0)
 		sendp(c, "{\"type\":\"getmessages\",\"roomid\":\"%s\"}", room);
@@ -143,7 +143,7 @@ static json_t *get_segment(wsc *c, const char *room, long long seg)
 }
 
 /* Every message object has all eleven fields (PROTOCOL.md §2). */
-static void check_shape(json_t *m)
+void mt_check_shape(json_t *m)
 {
 	static const char *const keys[] = {"roomid", "idx", "userid", "username", "text", "tags",
 					   "url", "type", "img", "width", "height"};
@@ -152,7 +152,7 @@ static void check_shape(json_t *m)
 	CHECK(json_is_array(json_object_get(m, "tags")));
 }
 
-static json_t *msgs_of(json_t *ut)
+json_t *mt_msgs_of(json_t *ut)
 {
 	return json_object_get(ut, "messages");
 }
@@ -188,7 +188,7 @@ static uint8_t *chunk(uint8_t *q, const char *type, const uint8_t *data, uint32_
 }
 
 /* A real w x h RGB PNG (gray pixels; zlib with stored blocks). Caller frees. */
-static uint8_t *png_make(uint32_t w, uint32_t h, size_t *len)
+uint8_t *mt_png_make(uint32_t w, uint32_t h, size_t *len)
 {
 	size_t raw_len = (size_t)h * (1 + 3 * w), nblocks = raw_len / 65535 + 1;
 	uint8_t *raw = malloc(raw_len), *z = malloc(raw_len + 5 * nblocks + 6);
@@ -246,7 +246,7 @@ static void say_file(wsc *c, const char *room, const char *text, const char *fil
 /* One connection per test process, never closed: lib/bus.c's disconnect
  * callback can still run after bus_close has freed the bus (ASan sees a
  * use after free), and each test is a process of its own anyway. */
-static bus *test_bus(void)
+bus *mt_test_bus(void)
 {
 	static bus *b;
 	if (!b)
@@ -259,7 +259,7 @@ static bus *test_bus(void)
 }
 
 /* Sends env to subject and returns the decoded reply (caller frees). */
-static Rb__Reply *ask(bus *b, const char *subject, const Rb__Envelope *env)
+Rb__Reply *mt_ask(bus *b, const char *subject, const Rb__Envelope *env)
 {
 	size_t len = protobuf_c_message_get_packed_size(&env->base), rlen;
 	uint8_t *p = malloc(len ? len : 1);
@@ -284,7 +284,7 @@ static Rb__Reply *get_upload(bus *b, const char *img)
 	gu.path = (char *)img + 8;
 	env.payload_case = RB__ENVELOPE__PAYLOAD_GET_UPLOAD;
 	env.get_upload = &gu;
-	return ask(b, "rb.msg.get_upload", &env);
+	return mt_ask(b, "rb.msg.get_upload", &env);
 }
 
 /* GET /<img> on the gateway; the status (and the bytes into *out when 200). */
@@ -315,7 +315,7 @@ static void check_served(bus *b, const char *img, const char *type, const uint8_
 	httpc_resp_free(&h);
 }
 
-static void check_gone(bus *b, const char *img)
+void mt_check_gone(bus *b, const char *img)
 {
 	Rb__Reply *r = get_upload(b, img);
 	CHECK_EQ_INT(r->code, RB__CODE__NOT_FOUND);
@@ -323,20 +323,6 @@ static void check_gone(bus *b, const char *img)
 	httpc_resp h;
 	CHECK_EQ_INT(http_upload(img, &h), 404);
 	httpc_resp_free(&h);
-}
-
-/* Publishes an auth event as authsvc would. */
-static void user_event(bus *b, const char *what, const char *id, const char *name, int vengeance)
-{
-	Rb__UserEvent ev = RB__USER_EVENT__INIT;
-	char subject[64];
-	ev.id = (char *)id;
-	ev.name = (char *)name;
-	ev.has_withvengence = vengeance;
-	ev.withvengence = vengeance;
-	snprintf(subject, sizeof subject, "rb.evt.auth.%s", what);
-	CHECK(bus_publish_pb(b, subject, &ev.base) == 0);
-	CHECK(bus_flush(b, WAIT_MS) == 0);
 }
 
 /* ---------------------------------------------------- send and history */
@@ -347,11 +333,11 @@ void test_msg_send_and_history(void)
 	wsc *adm = admin(ctx), *other;
 	char room[64], uid[64];
 	snprintf(uid, sizeof uid, "%s", login(other = client(ctx), "root@localhost", admin_password()));
-	new_room(adm, "text", room);
+	mt_new_room(adm, "text", room);
 	sendp(adm, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"hello *world*\","
 		   "\"tags\":[\"%s\"],\"url\":\"https://example.com/x\"}}", room, uid);
-	json_t *f, *m = expect_sent(other, &f); /* every logged-in connection gets it */
-	check_shape(m);
+	json_t *f, *m = mt_expect_sent(other, &f); /* every logged-in connection gets it */
+	mt_check_shape(m);
 	CHECK_EQ_STR(jstr(f, "roomid"), room);
 	CHECK_EQ_STR(jstr(m, "roomid"), room);
 	CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), 0);
@@ -364,21 +350,21 @@ void test_msg_send_and_history(void)
 	CHECK(json_is_null(json_object_get(m, "width")) && json_is_null(json_object_get(m, "height")));
 	json_decref(f);
 	/* Then the whole newest segment, to everyone. */
-	json_t *ut = expect_text(other, room, 0);
-	CHECK_EQ_INT(json_array_size(msgs_of(ut)), 1);
+	json_t *ut = mt_expect_text(other, room, 0);
+	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), 1);
 	json_decref(ut);
 	/* A second message without tags/url: tags [] and url null. */
-	expect_sent(adm, &f); /* the sender's own copy of the first */
+	mt_expect_sent(adm, &f); /* the sender's own copy of the first */
 	json_decref(f);
-	CHECK_EQ_INT(say_ok(adm, room, "second"), 1);
-	ut = get_segment(adm, room, -1);
+	CHECK_EQ_INT(mt_say_ok(adm, room, "second"), 1);
+	ut = mt_get_segment(adm, room, -1);
 	CHECK_EQ_INT(json_integer_value(json_object_get(ut, "segment")), 0);
-	CHECK_EQ_INT(json_array_size(msgs_of(ut)), 2);
-	json_t *m1 = msg_at(ut, 1);
-	check_shape(m1);
+	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), 2);
+	json_t *m1 = mt_msg_at(ut, 1);
+	mt_check_shape(m1);
 	CHECK_EQ_INT(json_array_size(json_object_get(m1, "tags")), 0);
 	CHECK(json_is_null(json_object_get(m1, "url")));
-	CHECK_EQ_STR(jstr(msg_at(ut, 0), "text"), "hello *world*");
+	CHECK_EQ_STR(jstr(mt_msg_at(ut, 0), "text"), "hello *world*");
 	json_decref(ut);
 	wsc_ctx_free(ctx);
 }
@@ -388,17 +374,17 @@ void test_msg_forged_userid_ignored(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	char room[64], uid[64], forged[UUID_STR_LEN + 1];
-	wsc *u = new_user(ctx, adm, "forger", uid);
-	new_room(adm, "text", room);
+	wsc *u = mt_new_user(ctx, adm, "forger", uid);
+	mt_new_room(adm, "text", room);
 	uuid_new(forged);
 	sendp(u, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"it was not me\","
 		 "\"userid\":\"%s\"}}", room, forged);
-	json_t *f, *m = expect_sent(u, &f);
+	json_t *f, *m = mt_expect_sent(u, &f);
 	CHECK_EQ_STR(jstr(m, "userid"), uid);
 	CHECK_EQ_STR(jstr(m, "username"), "forger");
 	json_decref(f);
-	json_t *ut = get_segment(adm, room, 0);
-	CHECK_EQ_STR(jstr(msg_at(ut, 0), "userid"), uid);
+	json_t *ut = mt_get_segment(adm, room, 0);
+	CHECK_EQ_STR(jstr(mt_msg_at(ut, 0), "userid"), uid);
 	json_decref(ut);
 	wsc_ctx_free(ctx);
 }
@@ -408,30 +394,30 @@ void test_msg_room_checks(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	char room[64], voice[64], nowhere[UUID_STR_LEN + 1];
-	new_room(adm, "text", room);
-	new_room(adm, "voice", voice);
+	mt_new_room(adm, "text", room);
+	mt_new_room(adm, "voice", voice);
 	uuid_new(nowhere);
-	say(adm, nowhere, "into the void");
+	mt_say(adm, nowhere, "into the void");
 	expect_error(adm, "message: no such room");
-	say(adm, voice, "into a voice room");
+	mt_say(adm, voice, "into a voice room");
 	expect_error(adm, "is not a text room");
 	sendp(adm, "{\"type\":\"getmessages\",\"roomid\":\"%s\"}", nowhere);
 	expect_error(adm, "no such room");
 	sendp(adm, "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":-1}", room);
 	expect_error(adm, "segment");
 	/* An empty room: newest is segment 0, empty; past the end: []. */
-	json_t *ut = get_segment(adm, room, -1);
+	json_t *ut = mt_get_segment(adm, room, -1);
 	CHECK_EQ_INT(json_integer_value(json_object_get(ut, "segment")), 0);
-	CHECK(json_is_array(msgs_of(ut)) && json_array_size(msgs_of(ut)) == 0);
+	CHECK(json_is_array(mt_msgs_of(ut)) && json_array_size(mt_msgs_of(ut)) == 0);
 	json_decref(ut);
-	say_ok(adm, room, "one");
-	ut = get_segment(adm, room, 7);
+	mt_say_ok(adm, room, "one");
+	ut = mt_get_segment(adm, room, 7);
 	CHECK_EQ_INT(json_integer_value(json_object_get(ut, "segment")), 7);
-	CHECK(json_is_array(msgs_of(ut)) && json_array_size(msgs_of(ut)) == 0);
+	CHECK(json_is_array(mt_msgs_of(ut)) && json_array_size(mt_msgs_of(ut)) == 0);
 	json_decref(ut);
 	/* Nothing was stored by the refusals. */
-	ut = get_segment(adm, room, 0);
-	CHECK_EQ_INT(json_array_size(msgs_of(ut)), 1);
+	ut = mt_get_segment(adm, room, 0);
+	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), 1);
 	json_decref(ut);
 	wsc_ctx_free(ctx);
 }
@@ -439,25 +425,25 @@ void test_msg_room_checks(void)
 /* k messages in a fresh room, then every segment checked. */
 static void segments_with(wsc *adm, long k)
 {
-	long S = seg_size();
+	long S = mt_seg_size();
 	char room[64], text[32];
-	new_room(adm, "text", room);
+	mt_new_room(adm, "text", room);
 	for (long i = 0; i < k; i++) {
 		snprintf(text, sizeof text, "m%ld", i);
-		CHECK_EQ_INT(say_ok(adm, room, text), i);
+		CHECK_EQ_INT(mt_say_ok(adm, room, text), i);
 	}
 	long newest = k ? (k - 1) / S : 0;
-	json_t *ut = get_segment(adm, room, -1);
+	json_t *ut = mt_get_segment(adm, room, -1);
 	CHECK_EQ_INT(json_integer_value(json_object_get(ut, "segment")), newest);
-	CHECK_EQ_INT(json_array_size(msgs_of(ut)), k ? k - newest * S : 0);
+	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), k ? k - newest * S : 0);
 	json_decref(ut);
 	for (long s = 0; s <= newest + 1; s++) {
-		ut = get_segment(adm, room, s);
+		ut = mt_get_segment(adm, room, s);
 		long want = s * S >= k ? 0 : (k - s * S < S ? k - s * S : S);
-		CHECK_MSG((long)json_array_size(msgs_of(ut)) == want, "k=%ld segment %ld: %zu messages",
-			  k, s, json_array_size(msgs_of(ut)));
+		CHECK_MSG((long)json_array_size(mt_msgs_of(ut)) == want, "k=%ld segment %ld: %zu messages",
+			  k, s, json_array_size(mt_msgs_of(ut)));
 		for (long i = 0; i < want; i++) {
-			json_t *m = json_array_get(msgs_of(ut), (size_t)i);
+			json_t *m = json_array_get(mt_msgs_of(ut), (size_t)i);
 			CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), s * S + i);
 			snprintf(text, sizeof text, "m%ld", s * S + i);
 			CHECK_EQ_STR(jstr(m, "text"), text);
@@ -470,7 +456,7 @@ void test_msg_segment_boundaries(void)
 {
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
-	long S = seg_size();
+	long S = mt_seg_size();
 	long counts[] = {0, S - 1, S, S + 1, 2 * S + 1};
 	for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
 		segments_with(adm, counts[i]);
@@ -480,14 +466,14 @@ void test_msg_segment_boundaries(void)
 /* ------------------------------------------------------------- images */
 
 /* Sends an image and checks the stored message; returns its img (static). */
-static const char *send_image(wsc *c, const char *uid, const char *room, const char *filename,
+const char *mt_send_image(wsc *c, const char *uid, const char *room, const char *filename,
 			      const uint8_t *p, size_t n, int w, int h)
 {
 	static char img[256];
 	json_t *f;
 	say_file(c, room, "look", filename, p, n);
 	json_t *m = expect_own(c, room, "look", &f);
-	check_shape(m);
+	mt_check_shape(m);
 	CHECK_EQ_INT(json_integer_value(json_object_get(m, "width")), w);
 	CHECK_EQ_INT(json_integer_value(json_object_get(m, "height")), h);
 	snprintf(img, sizeof img, "%s", jstr(m, "img"));
@@ -507,21 +493,21 @@ void test_msg_png_sizes_and_served(void)
 {
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
-	bus *b = test_bus();
+	bus *b = mt_test_bus();
 	char room[64], uid[64];
-	wsc *u = new_user(ctx, adm, "painter", uid);
-	new_room(adm, "text", room);
+	wsc *u = mt_new_user(ctx, adm, "painter", uid);
+	mt_new_room(adm, "text", room);
 	size_t n1, n128;
-	uint8_t *p1 = png_make(1, 1, &n1), *p128 = png_make(128, 128, &n128);
-	const char *img = send_image(u, uid, room, "tiny.png", p1, n1, 1, 1);
+	uint8_t *p1 = mt_png_make(1, 1, &n1), *p128 = mt_png_make(128, 128, &n128);
+	const char *img = mt_send_image(u, uid, room, "tiny.png", p1, n1, 1, 1);
 	CHECK_MSG(strstr(img, "/tiny.png"), "safe name kept: %s", img);
 	check_served(b, img, "image/png", p1, n1);
 	/* Unsafe characters of the file name are dropped. */
-	img = send_image(u, uid, room, "../../we ird<name>.png", p128, n128, 128, 128);
+	img = mt_send_image(u, uid, room, "../../we ird<name>.png", p128, n128, 128, 128);
 	CHECK_MSG(strstr(img, "/weirdname.png"), "safe name: %s", img);
 	check_served(b, img, "image/png", p128, n128);
-	json_t *ut = get_segment(u, room, 0);
-	CHECK_EQ_INT(json_integer_value(json_object_get(msg_at(ut, 1), "width")), 128);
+	json_t *ut = mt_get_segment(u, room, 0);
+	CHECK_EQ_INT(json_integer_value(json_object_get(mt_msg_at(ut, 1), "width")), 128);
 	json_decref(ut);
 	/* A browser's data URL is taken too; an empty rawfile is no image. */
 	char *enc = b64_of(p1, n1), text[32];
@@ -565,12 +551,12 @@ void test_msg_image_formats(void)
 		     {"a.bmp", "image/bmp", bmp, sizeof bmp - 1, 6, 5}};
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
-	bus *b = test_bus();
+	bus *b = mt_test_bus();
 	char room[64], uid[64];
 	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
-	new_room(adm, "text", room);
+	mt_new_room(adm, "text", room);
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		const char *img = send_image(adm, uid, room, cases[i].name, cases[i].p, cases[i].n,
+		const char *img = mt_send_image(adm, uid, room, cases[i].name, cases[i].p, cases[i].n,
 					     cases[i].w, cases[i].h);
 		check_served(b, img, cases[i].type, cases[i].p, cases[i].n);
 	}
@@ -583,14 +569,14 @@ void test_msg_not_an_image_refused(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	char room[64];
-	new_room(adm, "text", room);
+	mt_new_room(adm, "text", room);
 	say_file(adm, room, "see attachment", "notes.png", (const uint8_t *)text, sizeof text - 1);
 	expect_error(adm, "message: attachment is not a supported image");
 	sendp(adm, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"x\"},"
 		   "\"filename\":\"a.png\",\"rawfile\":\"iVBORw0KGgo*AAAA\"}", room);
 	expect_error(adm, "message: rawfile is not valid base64");
-	json_t *ut = get_segment(adm, room, -1);
-	CHECK_EQ_INT(json_array_size(msgs_of(ut)), 0);
+	json_t *ut = mt_get_segment(adm, room, -1);
+	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), 0);
 	json_decref(ut);
 	wsc_ctx_free(ctx);
 }
@@ -599,7 +585,7 @@ void test_msg_not_an_image_refused(void)
 static uint8_t *padded_png(size_t n, size_t *len)
 {
 	size_t hn;
-	uint8_t *h = png_make(4, 3, &hn), *p = calloc(1, n);
+	uint8_t *h = mt_png_make(4, 3, &hn), *p = calloc(1, n);
 	CHECK(p && n >= hn);
 	memcpy(p, h, hn);
 	free(h);
@@ -614,147 +600,20 @@ void test_msg_upload_limit(void)
 	char room[64], uid[64];
 	size_t n;
 	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
-	new_room(adm, "text", room);
+	mt_new_room(adm, "text", room);
 	uint8_t *big = padded_png(UPLOAD_MAX + 1, &n);
 	say_file(adm, room, "too big", "big.png", big, n);
 	expect_error(adm, "message: image larger than 8388608 bytes");
-	json_t *ut = get_segment(adm, room, -1);
-	CHECK_EQ_INT(json_array_size(msgs_of(ut)), 0);
+	json_t *ut = mt_get_segment(adm, room, -1);
+	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), 0);
 	json_decref(ut);
 	/* Exactly at the limit is fine. */
 	free(big);
 	big = padded_png(UPLOAD_MAX, &n);
 	long long t0 = now_ms();
-	send_image(adm, uid, room, "limit.png", big, n, 4, 3);
+	mt_send_image(adm, uid, room, "limit.png", big, n, 4, 3);
 	printf("8 MiB image stored and broadcast in %lld ms\n", now_ms() - t0);
 	free(big);
-	wsc_ctx_free(ctx);
-}
-
-/* ------------------------------------------------------------ ordering */
-
-#define VIEW_SEGS 32
-
-/* What one client saw of a room: its last updateText per segment and the
- * number of sendMessage frames. */
-typedef struct {
-	json_t *last[VIEW_SEGS];
-	int sent;
-} view;
-
-static void view_take(view *v, const char *room, json_t *j)
-{
-	const char *type = jstr(j, "type"), *r = jstr(j, "roomid");
-	if (!type || !r || strcmp(r, room)) {
-		json_decref(j);
-		return;
-	}
-	if (!strcmp(type, "sendMessage")) {
-		v->sent++;
-	} else if (!strcmp(type, "updateText")) {
-		long long s = json_integer_value(json_object_get(j, "segment"));
-		CHECK(s >= 0 && s < VIEW_SEGS);
-		json_decref(v->last[s]);
-		v->last[s] = json_incref(j);
-	}
-	json_decref(j);
-}
-
-/* Reads frames of every client until each saw `want` sendMessage frames
- * and then nothing came for SETTLE_MS. */
-#define SETTLE_MS 500
-static void watch(wsc **cs, view *vs, size_t n, const char *room, int want)
-{
-	long long deadline = now_ms() + 30000, quiet = now_ms() + SETTLE_MS;
-	for (;;) {
-		int got = 0, done = 1;
-		for (size_t i = 0; i < n; i++) {
-			json_t *j = wsc_recv(cs[i], 20);
-			if (j)
-				view_take(&vs[i], room, j), got = 1;
-			done &= vs[i].sent >= want;
-		}
-		if (got)
-			quiet = now_ms() + SETTLE_MS;
-		else if (done && now_ms() >= quiet)
-			return;
-		CHECK_MSG(now_ms() < deadline, "only %d/%d sendMessage after 30 s", vs[0].sent, want);
-	}
-}
-
-/* Each client's last updateText of every segment is what is stored; idx
- * run 0..total-1 without gaps; every text arrived once. Returns the
- * stored texts in idx order (caller frees each and the array). */
-static char **check_views(wsc *c, view *vs, size_t n, const char *room, int total)
-{
-	long S = seg_size();
-	char **texts = calloc((size_t)total, sizeof *texts);
-	CHECK_NOT_NULL(texts);
-	for (long s = 0; s * S < total; s++) {
-		json_t *ut = get_segment(c, room, s);
-		for (size_t i = 0; i < json_array_size(msgs_of(ut)); i++) {
-			json_t *m = json_array_get(msgs_of(ut), i);
-			CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), s * S + (long)i);
-			texts[s * S + i] = strdup(jstr(m, "text"));
-		}
-		for (size_t v = 0; v < n; v++) {
-			CHECK_EQ_INT(vs[v].sent, total);
-			CHECK_MSG(vs[v].last[s] && json_equal(msgs_of(vs[v].last[s]), msgs_of(ut)),
-				  "client %zu's last updateText of segment %ld is not the stored one", v,
-				  s);
-		}
-		json_decref(ut);
-	}
-	for (int i = 0; i < total; i++) {
-		CHECK_MSG(texts[i], "idx %d missing", i);
-		for (int k = 0; k < i; k++)
-			CHECK_MSG(strcmp(texts[i], texts[k]), "%s stored twice", texts[i]);
-	}
-	return texts;
-}
-
-static void free_texts(char **t, int n, view *vs, size_t nv)
-{
-	for (int i = 0; i < n; i++)
-		free(t[i]);
-	free(t);
-	for (size_t v = 0; v < nv; v++)
-		for (int s = 0; s < VIEW_SEGS; s++)
-			json_decref(vs[v].last[s]);
-}
-
-/* Two clients send `each` messages at once; returns the stored texts. */
-static char **race(wsc_ctx *ctx, wsc *adm, char *room, int each, view *vs)
-{
-	char uid[64], text[32];
-	wsc *cs[2] = {adm, new_user(ctx, adm, "racer", uid)};
-	new_room(adm, "text", room);
-	for (int i = 0; i < each; i++)
-		for (int k = 0; k < 2; k++) {
-			snprintf(text, sizeof text, "c%d-%02d", k, i);
-			say(cs[k], room, text);
-		}
-	watch(cs, vs, 2, room, 2 * each);
-	return check_views(adm, vs, 2, room, 2 * each);
-}
-
-void test_msg_two_clients_order(void)
-{
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	view vs[2] = {0};
-	char room[64];
-	enum { EACH = 12 };
-	char **t = race(ctx, adm, room, EACH, vs);
-	/* One instance serves them one at a time in arrival order: each
-	 * client's messages keep the order they were sent in. */
-	int next[2] = {0, 0};
-	for (int i = 0; i < 2 * EACH; i++) {
-		int k = t[i][1] - '0', n = atoi(t[i] + 3);
-		CHECK_MSG(n == next[k], "%s stored at idx %d out of order", t[i], i);
-		next[k]++;
-	}
-	free_texts(t, 2 * EACH, vs, 2);
 	wsc_ctx_free(ctx);
 }
 
@@ -774,14 +633,14 @@ static void remove_msg(wsc *c, const char *room, long long idx)
 /* Waits for the updateText of idx's segment in which idx has `text`
  * (stale ones queued before are skipped); returns the message at idx in it
  * (its frame into *f for the caller to decref). */
-static json_t *changed(wsc *c, const char *room, long long idx, const char *text, json_t **f)
+json_t *mt_changed(wsc *c, const char *room, long long idx, const char *text, json_t **f)
 {
 	long long until = now_ms() + WAIT_MS;
 	for (;;) {
-		*f = expect_text(c, room, idx / seg_size());
-		json_t *m = msg_at(*f, idx); /* NULL in one from before idx was sent */
+		*f = mt_expect_text(c, room, idx / mt_seg_size());
+		json_t *m = mt_msg_at(*f, idx); /* NULL in one from before idx was sent */
 		if (m && !strcmp(jstr(m, "text"), text)) {
-			check_shape(m);
+			mt_check_shape(m);
 			return m;
 		}
 		json_decref(*f);
@@ -789,7 +648,7 @@ static json_t *changed(wsc *c, const char *room, long long idx, const char *text
 	}
 }
 
-static void check_removed(json_t *m, long long idx, const char *username)
+void mt_check_removed(json_t *m, long long idx, const char *username)
 {
 	CHECK_EQ_STR(jstr(m, "text"), REMOVED);
 	CHECK(json_is_null(json_object_get(m, "userid")));
@@ -803,15 +662,15 @@ void test_msg_update_remove_author(void)
 {
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
-	bus *b = test_bus();
+	bus *b = mt_test_bus();
 	char room[64], uid[64], img[256];
-	wsc *u = new_user(ctx, adm, "author", uid);
-	new_room(adm, "text", room);
-	long long i0 = say_ok(u, room, "original");
+	wsc *u = mt_new_user(ctx, adm, "author", uid);
+	mt_new_room(adm, "text", room);
+	long long i0 = mt_say_ok(u, room, "original");
 	sendp(u, "{\"type\":\"updatemessage\",\"roomid\":\"%s\",\"messageid\":%lld,\"message\":"
 		 "{\"text\":\"edited\",\"url\":\"https://example.com/e\",\"tags\":[\"%s\"]}}",
 	      room, i0, uid);
-	json_t *f, *m = changed(adm, room, i0, "edited", &f); /* to everyone */
+	json_t *f, *m = mt_changed(adm, room, i0, "edited", &f); /* to everyone */
 	CHECK_EQ_STR(jstr(m, "text"), "edited");
 	CHECK_EQ_STR(jstr(m, "url"), "https://example.com/e");
 	CHECK_EQ_STR(jstr(m, "userid"), uid);
@@ -820,18 +679,18 @@ void test_msg_update_remove_author(void)
 	/* The form with roomid and idx inside message. */
 	sendp(u, "{\"type\":\"updatemessage\",\"message\":{\"roomid\":\"%s\",\"idx\":%lld,"
 		 "\"text\":\"edited again\"}}", room, i0);
-	m = changed(u, room, i0, "edited again", &f);
+	m = mt_changed(u, room, i0, "edited again", &f);
 	CHECK_EQ_STR(jstr(m, "url"), "https://example.com/e"); /* absent: kept */
 	json_decref(f);
 	size_t n;
-	uint8_t *png = png_make(2, 2, &n);
-	snprintf(img, sizeof img, "%s", send_image(u, uid, room, "x.png", png, n, 2, 2));
+	uint8_t *png = mt_png_make(2, 2, &n);
+	snprintf(img, sizeof img, "%s", mt_send_image(u, uid, room, "x.png", png, n, 2, 2));
 	long long i1 = i0 + 1;
 	sendp(u, "{\"type\":\"removemessage\",\"message\":{\"roomid\":\"%s\",\"idx\":%lld}}", room, i1);
-	m = changed(adm, room, i1, REMOVED, &f);
-	check_removed(m, i1, "author");
+	m = mt_changed(adm, room, i1, REMOVED, &f);
+	mt_check_removed(m, i1, "author");
 	json_decref(f);
-	check_gone(b, img);
+	mt_check_gone(b, img);
 	free(png);
 	wsc_ctx_free(ctx);
 }
@@ -841,19 +700,19 @@ void test_msg_update_remove_admin(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	char room[64], uid[64];
-	wsc *u = new_user(ctx, adm, "plain", uid);
-	new_room(adm, "text", room);
-	long long i = say_ok(u, room, "mine");
+	wsc *u = mt_new_user(ctx, adm, "plain", uid);
+	mt_new_room(adm, "text", room);
+	long long i = mt_say_ok(u, room, "mine");
 	update_text(adm, room, i, "moderated");
-	json_t *f, *m = changed(u, room, i, "moderated", &f);
+	json_t *f, *m = mt_changed(u, room, i, "moderated", &f);
 	CHECK_EQ_STR(jstr(m, "userid"), uid); /* still the author's */
 	json_decref(f);
 	remove_msg(adm, room, i);
-	m = changed(u, room, i, REMOVED, &f);
-	check_removed(m, i, "plain");
+	m = mt_changed(u, room, i, REMOVED, &f);
+	mt_check_removed(m, i, "plain");
 	json_decref(f);
-	json_t *ut = get_segment(u, room, -1);
-	check_removed(msg_at(ut, i), i, "plain");
+	json_t *ut = mt_get_segment(u, room, -1);
+	mt_check_removed(mt_msg_at(ut, i), i, "plain");
 	json_decref(ut);
 	wsc_ctx_free(ctx);
 }
@@ -863,20 +722,20 @@ void test_msg_update_remove_denied(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	char room[64], a_id[64], b_id[64];
-	wsc *a = new_user(ctx, adm, "alice", a_id), *b = new_user(ctx, adm, "bob", b_id);
-	new_room(adm, "text", room);
-	long long i = say_ok(a, room, "alice's");
+	wsc *a = mt_new_user(ctx, adm, "alice", a_id), *b = mt_new_user(ctx, adm, "bob", b_id);
+	mt_new_room(adm, "text", room);
+	long long i = mt_say_ok(a, room, "alice's");
 	update_text(b, room, i, "bob was here");
 	expect_error(b, "Permission denied \"changeMessage\"");
 	remove_msg(b, room, i);
 	expect_error(b, "Permission denied \"changeMessage\"");
-	json_t *ut = get_segment(b, room, -1);
-	CHECK_EQ_STR(jstr(msg_at(ut, i), "text"), "alice's");
+	json_t *ut = mt_get_segment(b, room, -1);
+	CHECK_EQ_STR(jstr(mt_msg_at(ut, i), "text"), "alice's");
 	json_decref(ut);
 	/* Once removed it has no author: only changeMessage may touch it. */
 	remove_msg(a, room, i);
 	json_t *f;
-	changed(a, room, i, REMOVED, &f);
+	mt_changed(a, room, i, REMOVED, &f);
 	json_decref(f);
 	update_text(a, room, i, "back again");
 	expect_error(a, "Permission denied \"changeMessage\"");
@@ -888,8 +747,8 @@ void test_msg_update_targets(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	char room[64];
-	new_room(adm, "text", room);
-	say_ok(adm, room, "target");
+	mt_new_room(adm, "text", room);
+	mt_say_ok(adm, room, "target");
 	sendp(adm, "{\"type\":\"updatemessage\",\"messageid\":0,\"message\":{\"text\":\"x\"}}");
 	expect_error(adm, "updatemessage: roomid is missing");
 	sendp(adm, "{\"type\":\"updatemessage\",\"roomid\":\"%s\",\"message\":{\"text\":\"x\"}}", room);
@@ -903,303 +762,3 @@ void test_msg_update_targets(void)
 	wsc_ctx_free(ctx);
 }
 
-/* ------------------------------------------------- retries and outbox */
-
-/* A message request as the gateway would send it. */
-typedef struct {
-	Rb__Envelope env;
-	Rb__CMessage cm;
-	Rb__MessageIn in;
-	char *perms[1];
-	char rid[UUID_STR_LEN + 1];
-} message_req;
-
-static void message_req_init(message_req *q, const char *uid, const char *room, const char *text)
-{
-	rb__envelope__init(&q->env);
-	rb__cmessage__init(&q->cm);
-	rb__message_in__init(&q->in);
-	uuid_new(q->rid);
-	q->perms[0] = "sendMessage";
-	q->env.request_id = q->rid;
-	q->env.user_id = (char *)uid;
-	q->env.gateway_id = "integ-msg";
-	q->env.conn_id = "1";
-	q->env.perms = q->perms;
-	q->env.n_perms = 1;
-	q->in.text = (char *)text;
-	q->cm.roomid = (char *)room;
-	q->cm.message = &q->in;
-	q->env.payload_case = RB__ENVELOPE__PAYLOAD_MESSAGE;
-	q->env.message = &q->cm;
-}
-
-/* Counts sendMessage frames for room until nothing came for SETTLE_MS. */
-static int count_sent(wsc *c, const char *room)
-{
-	view v = {0};
-	wsc *cs[1] = {c};
-	watch(cs, &v, 1, room, 0);
-	for (int s = 0; s < VIEW_SEGS; s++)
-		json_decref(v.last[s]);
-	return v.sent;
-}
-
-void test_msg_retry_stores_once(void)
-{
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	bus *b = test_bus();
-	char room[64], uid[64];
-	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
-	new_room(adm, "text", room);
-	message_req q;
-	message_req_init(&q, uid, room, "sent once, asked thrice");
-	for (int i = 0; i < 3; i++) {
-		Rb__Reply *r = ask(b, "rb.msg.message", &q.env);
-		CHECK_EQ_INT(r->has_code ? r->code : 0, RB__CODE__OK);
-		rb__reply__free_unpacked(r, NULL);
-	}
-	CHECK_EQ_INT(count_sent(adm, room), 1);
-	json_t *ut = get_segment(adm, room, -1);
-	CHECK_EQ_INT(json_array_size(msgs_of(ut)), 1);
-	json_decref(ut);
-	/* Another request id is another message. */
-	uuid_new(q.rid);
-	Rb__Reply *r = ask(b, "rb.msg.message", &q.env);
-	CHECK_EQ_INT(r->has_code ? r->code : 0, RB__CODE__OK);
-	rb__reply__free_unpacked(r, NULL);
-	ut = get_segment(adm, room, -1);
-	CHECK_EQ_INT(json_array_size(msgs_of(ut)), 2);
-	json_decref(ut);
-	wsc_ctx_free(ctx);
-}
-
-static PGconn *test_pg(void)
-{
-	PGconn *pg = PQconnectdb(rt_env("REBUTTAL_PG"));
-	CHECK_MSG(PQstatus(pg) == CONNECTION_OK, "postgres: %s", PQerrorMessage(pg));
-	return pg;
-}
-
-static void sql(PGconn *pg, const char *q, const char *room)
-{
-	const char *p[] = {room};
-	PGresult *res = PQexecParams(pg, q, room ? 1 : 0, NULL, room ? p : NULL, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-	CHECK_MSG(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "%s: %s", q, PQerrorMessage(pg));
-	PQclear(res);
-}
-
-/* A message stored by an instance that died before publishing: the row
- * is left in the outbox; some drainer must publish it. */
-static long long left_behind(PGconn *pg, wsc *c, const char *room, int idx, const char *age)
-{
-	char q[512];
-	snprintf(q, sizeof q,
-		 "WITH c AS (INSERT INTO msg.rooms VALUES ($1, %d) ON CONFLICT (room_id) DO UPDATE"
-		 " SET next_idx = %d) INSERT INTO msg.messages (room_id, idx, username, text)"
-		 " VALUES ($1, %d, 'ghost', 'left behind %d')",
-		 idx + 1, idx + 1, idx, idx);
-	sql(pg, q, room);
-	snprintf(q, sizeof q,
-		 "INSERT INTO msg.outbox (kind, room_id, idx, created_at) VALUES ('send', $1, %d, %s)",
-		 idx, age);
-	long long t0 = now_ms();
-	sql(pg, q, room);
-	json_t *f, *m = expect_sent(c, &f);
-	long long took = now_ms() - t0;
-	CHECK_EQ_STR(jstr(m, "roomid"), room);
-	CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), idx);
-	check_shape(m);
-	json_decref(f);
-	json_decref(expect_text(c, room, idx / seg_size()));
-	return took;
-}
-
-void test_msg_outbox_drainer(void)
-{
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	PGconn *pg = test_pg();
-	char room[64];
-	new_room(adm, "text", room);
-	long long old = left_behind(pg, adm, room, 0, "now() - interval '1 minute'");
-	long long fresh = left_behind(pg, adm, room, 1, "now()");
-	printf("outbox: old row published after %lld ms, fresh row after %lld ms\n", old, fresh);
-	/* The drainer leaves a fresh row to its writer for the age setting. */
-	CHECK_MSG(fresh >= 1500, "fresh row published after %lld ms", fresh);
-	/* The drainer deletes a row once NATS has taken its broadcasts. */
-	int left = 1;
-	for (long long until = now_ms() + WAIT_MS; left && now_ms() < until; usleep(20000)) {
-		PGresult *res = PQexecParams(pg, "SELECT count(*) FROM msg.outbox WHERE room_id = $1",
-					     1, NULL, (const char *const[]){room}, NULL, NULL, 0);
-		left = atoi(PQgetvalue(res, 0, 0));
-		PQclear(res);
-	}
-	CHECK_MSG(!left, "outbox rows left behind");
-	PQfinish(pg);
-	wsc_ctx_free(ctx);
-}
-
-/* ------------------------------------------------------------- events */
-
-void test_msg_vengeance_masks(void)
-{
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	bus *b = test_bus();
-	char room[64], uid[64], img[256];
-	long S = seg_size();
-	wsc *u = new_user(ctx, adm, "villain", uid);
-	new_room(adm, "text", room);
-	size_t n;
-	uint8_t *png = png_make(3, 3, &n);
-	snprintf(img, sizeof img, "%s", send_image(u, uid, room, "v.png", png, n, 3, 3));
-	for (long i = 1; i < S; i++)
-		say_ok(adm, room, "bystander");
-	long long last = say_ok(u, room, "in the next segment");
-	/* Without vengeance nothing changes; with it, everything of theirs. */
-	user_event(b, "user_removed", uid, "villain", 0);
-	user_event(b, "user_removed", uid, "villain", 1);
-	json_t *f0, *f1;
-	check_removed(changed(adm, room, 0, REMOVED, &f0), 0, "villain");
-	check_removed(changed(adm, room, last, REMOVED, &f1), last, "villain");
-	CHECK_EQ_STR(jstr(msg_at(f0, 1), "text"), "bystander");
-	json_decref(f0), json_decref(f1);
-	check_gone(b, img);
-	free(png);
-	wsc_ctx_free(ctx);
-}
-
-/* Waits for an updateRooms without the room (an error fails the test). */
-static void room_gone(wsc *adm, const char *room)
-{
-	for (long long until = now_ms() + WAIT_MS; now_ms() < until;) {
-		json_t *j = wsc_expect_noerr(adm, "updateRooms", WAIT_MS), *r;
-		CHECK_MSG(j, "removeroom: %s", wsc_last_error(adm));
-		int found = 0;
-		size_t i;
-		json_array_foreach(json_object_get(j, "roomList"), i, r) found |=
-			jstr(r, "id") && !strcmp(jstr(r, "id"), room);
-		json_decref(j);
-		if (!found)
-			return;
-	}
-	rt_fail(__FILE__, __LINE__, "room %s still listed after removeroom", room);
-}
-
-void test_msg_room_removed_deletes(void)
-{
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	bus *b = test_bus();
-	PGconn *pg = test_pg();
-	char room[64], uid[64], img[256];
-	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
-	new_room(adm, "text", room);
-	size_t n;
-	uint8_t *png = png_make(5, 4, &n);
-	snprintf(img, sizeof img, "%s", send_image(adm, uid, room, "r.png", png, n, 5, 4));
-	sendp(adm, "{\"type\":\"removeroom\",\"roomid\":\"%s\"}", room);
-	room_gone(adm, room);
-	/* The event reaches msgsvc independently of the reply: poll. */
-	int left = 1;
-	for (long long until = now_ms() + WAIT_MS; left && now_ms() < until; usleep(50000)) {
-		PGresult *res = PQexecParams(pg, "SELECT count(*) FROM msg.messages WHERE room_id = $1",
-					     1, NULL, (const char *const[]){room}, NULL, NULL, 0);
-		left = atoi(PQgetvalue(res, 0, 0));
-		PQclear(res);
-	}
-	CHECK_MSG(!left, "the removed room's messages are still stored");
-	check_gone(b, img);
-	say(adm, room, "into the removed room");
-	expect_error(adm, "no such room");
-	free(png);
-	PQfinish(pg);
-	wsc_ctx_free(ctx);
-}
-
-void test_msg_username_at_send_time(void)
-{
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	bus *b = test_bus();
-	char room[64], uid[64];
-	wsc *u = new_user(ctx, adm, "before", uid);
-	new_room(adm, "text", room);
-	say_ok(u, room, "one");
-	/* authsvc announces a rename (as updateuser will). */
-	user_event(b, "user_updated", uid, "after", 0);
-	usleep(200000);
-	json_t *f;
-	say(u, room, "two");
-	json_t *m = expect_sent(u, &f);
-	CHECK_EQ_STR(jstr(m, "username"), "after");
-	json_decref(f);
-	json_t *ut = get_segment(u, room, 0);
-	CHECK_EQ_STR(jstr(msg_at(ut, 0), "username"), "before");
-	CHECK_EQ_STR(jstr(msg_at(ut, 1), "username"), "after");
-	json_decref(ut);
-	wsc_ctx_free(ctx);
-}
-
-/* ------------------------------------------------ several instances */
-
-typedef struct {
-	int replies, ok;
-} tally;
-
-/* cnats thread or the caller's (timeout). */
-static void on_reply(void *ud, enum bus_result res, const void *data, size_t len)
-{
-	tally *t = ud;
-	Rb__Reply *r = res == BUS_REPLY ? rb__reply__unpack(NULL, len, data) : NULL;
-	if (r && (!r->has_code || r->code == RB__CODE__OK))
-		__atomic_add_fetch(&t->ok, 1, __ATOMIC_SEQ_CST);
-	if (r)
-		rb__reply__free_unpacked(r, NULL);
-	__atomic_add_fetch(&t->replies, 1, __ATOMIC_SEQ_CST);
-}
-
-/* The same request n times at once (the queue group spreads them). */
-static void retries_at_once(bus *b, const Rb__Envelope *env, int n)
-{
-	size_t len = protobuf_c_message_get_packed_size(&env->base);
-	uint8_t *p = malloc(len);
-	tally t = {0, 0};
-	CHECK_NOT_NULL(p);
-	protobuf_c_message_pack(&env->base, p);
-	for (int i = 0; i < n; i++)
-		CHECK(bus_request(b, "rb.msg.message", p, len, WAIT_MS, 1, on_reply, &t) == 0);
-	for (long long until = now_ms() + 2 * WAIT_MS;
-	     __atomic_load_n(&t.replies, __ATOMIC_SEQ_CST) < n && now_ms() < until;)
-		bus_tick(b), usleep(10000);
-	CHECK_EQ_INT(__atomic_load_n(&t.ok, __ATOMIC_SEQ_CST), n);
-	free(p);
-}
-
-void test_msg_two_instances_consistent(void)
-{
-	CHECK_EQ_INT(stack("start-part msgsvc 2", NULL, 0), 0);
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	bus *b = test_bus();
-	view vs[2] = {0};
-	char room[64], uid[64];
-	enum { EACH = 15 };
-	char **t = race(ctx, adm, room, EACH, vs);
-	free_texts(t, 2 * EACH, vs, 2);
-	/* Retries racing each other on two instances store one message. */
-	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
-	message_req q;
-	message_req_init(&q, uid, room, "raced retries");
-	retries_at_once(b, &q.env, 6);
-	CHECK_EQ_INT(count_sent(adm, room), 1);
-	json_t *ut = get_segment(adm, room, -1);
-	json_t *m = json_array_get(msgs_of(ut), json_array_size(msgs_of(ut)) - 1);
-	CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), 2 * EACH);
-	json_decref(ut);
-	wsc_ctx_free(ctx);
-	CHECK_EQ_INT(stack("kill msgsvc-2 TERM", NULL, 0), 0);
-}

@@ -1,4 +1,4 @@
-/* Integration tests of msgsvc (tests/integ_msg.c). */
+/* Integration tests of msgsvc (tests/integ_msg.c, tests/integ_msg_crash.c). */
 #define MSG_TESTS(X)                         \
 	X(msg_send_and_history)              \
 	X(msg_forged_userid_ignored)         \
@@ -18,4 +18,56 @@
 	X(msg_vengeance_masks)               \
 	X(msg_room_removed_deletes)          \
 	X(msg_username_at_send_time)         \
-	X(msg_two_instances_consistent)
+	X(msg_two_instances_consistent)      \
+	X(msg_retry_after_kill)              \
+	X(msg_crash_kill9)
+
+/* Helpers of the msg tests, defined in integ_msg.c and used by both files
+ * (only seen by files that include integ.h first). */
+#if defined(TESTS_INTEG_H) && !defined(TESTS_LIST_MSG_HELPERS)
+#define TESTS_LIST_MSG_HELPERS
+#include <stdint.h>
+
+#include "bus.h"
+#include "rebuttal.pb-c.h"
+
+#define REMOVED "*Message Removed*"
+
+/* REBUTTAL_SEGMENT_SIZE, as the stack has it. */
+long mt_seg_size(void);
+/* Creates a room of `type` named msg-<uniq>; its id into out (64 bytes). */
+void mt_new_room(wsc *adm, const char *type, char *out);
+/* A fresh account in group user, logged in; its id into uid (64 bytes). */
+wsc *mt_new_user(wsc_ctx *ctx, wsc *adm, const char *name, char *uid);
+/* Sends a message packet with only a text. */
+void mt_say(wsc *c, const char *room, const char *text);
+/* The next sendMessage's message object (caller decrefs the frame *f). */
+json_t *mt_expect_sent(wsc *c, json_t **f);
+/* Waits for an updateText of room/seg and returns it. */
+json_t *mt_expect_text(wsc *c, const char *room, long long seg);
+/* The message with idx in an updateText frame, or NULL. */
+json_t *mt_msg_at(json_t *ut, long long idx);
+/* Sends text and waits for its broadcasts; returns its idx. */
+long long mt_say_ok(wsc *c, const char *room, const char *text);
+/* getmessages for seg (-1: none given); the updateText frame. */
+json_t *mt_get_segment(wsc *c, const char *room, long long seg);
+/* Every message object has all eleven fields (PROTOCOL.md §2). */
+void mt_check_shape(json_t *m);
+json_t *mt_msgs_of(json_t *ut);
+/* A real w x h RGB PNG. Caller frees. */
+uint8_t *mt_png_make(uint32_t w, uint32_t h, size_t *len);
+/* Sends an image and checks the stored message; returns its img (static). */
+const char *mt_send_image(wsc *c, const char *uid, const char *room, const char *filename,
+			  const uint8_t *p, size_t n, int w, int h);
+/* The test process' bus connection (never closed). */
+bus *mt_test_bus(void);
+/* Sends env to subject and returns the decoded reply (caller frees). */
+Rb__Reply *mt_ask(bus *b, const char *subject, const Rb__Envelope *env);
+/* The upload behind img is gone, over the bus and over HTTP. */
+void mt_check_gone(bus *b, const char *img);
+/* Waits for the updateText in which idx has `text`; returns the message
+ * (its frame into *f for the caller to decref). */
+json_t *mt_changed(wsc *c, const char *room, long long idx, const char *text, json_t **f);
+/* idx is masked as removemessage does, username kept. */
+void mt_check_removed(json_t *m, long long idx, const char *username);
+#endif

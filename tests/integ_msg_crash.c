@@ -1,0 +1,961 @@
+/* msgsvc under concurrency and failure: racing clients, retried request
+ * ids, the outbox drainer, consumed events, several instances, and
+ * instances killed with SIGKILL while messages are on their way.
+ * Helpers shared with integ_msg.c are declared in list_msg.h (prefix mt_). */
+#define _GNU_SOURCE
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "httpc.h"
+#include "integ.h"
+#include "list_msg.h"
+#include "rebuttal.pb-c.h"
+#include "uuid.h"
+
+/* ------------------------------------------------------------ helpers */
+
+/* Publishes an auth event as authsvc would. */
+static void user_event(bus *b, const char *what, const char *id, const char *name, int vengeance)
+{
+	Rb__UserEvent ev = RB__USER_EVENT__INIT;
+	char subject[64];
+	ev.id = (char *)id;
+	ev.name = (char *)name;
+	ev.has_withvengence = vengeance;
+	ev.withvengence = vengeance;
+	snprintf(subject, sizeof subject, "rb.evt.auth.%s", what);
+	CHECK(bus_publish_pb(b, subject, &ev.base) == 0);
+	CHECK(bus_flush(b, WAIT_MS) == 0);
+}
+
+static PGconn *test_pg(void)
+{
+	PGconn *pg = PQconnectdb(rt_env("REBUTTAL_PG"));
+	CHECK_MSG(PQstatus(pg) == CONNECTION_OK, "postgres: %s", PQerrorMessage(pg));
+	return pg;
+}
+
+static void sql(PGconn *pg, const char *q, const char *room)
+{
+	const char *p[] = {room};
+	PGresult *res = PQexecParams(pg, q, room ? 1 : 0, NULL, room ? p : NULL, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	CHECK_MSG(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "%s: %s", q, PQerrorMessage(pg));
+	PQclear(res);
+}
+
+/* The first column of q's first row (room as $1) as a number. */
+static long long sql_num(PGconn *pg, const char *q, const char *room)
+{
+	PGresult *res = PQexecParams(pg, q, 1, NULL, &room, NULL, NULL, 0);
+	CHECK_MSG(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1, "%s: %s", q,
+		  PQerrorMessage(pg));
+	long long n = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return n;
+}
+
+/* Rows of msg.<table> (messages, outbox) of room. */
+static int rows(PGconn *pg, const char *table, const char *room)
+{
+	char q[128];
+	snprintf(q, sizeof q, "SELECT count(*) FROM msg.%s WHERE room_id = $1", table);
+	return (int)sql_num(pg, q, room);
+}
+
+/* Polls until room has no rows in msg.<table>. */
+static void no_rows(PGconn *pg, const char *table, const char *room, int ms)
+{
+	for (long long until = now_ms() + ms; rows(pg, table, room) && now_ms() < until;)
+		usleep(20000);
+	CHECK_MSG(!rows(pg, table, room), "msg.%s still has rows of the room after %d ms", table,
+		  ms);
+}
+
+/* The health port a part instance was started with (DIR/ports), or 0. */
+static int health_port(const char *inst)
+{
+	char path[512];
+	int port = 0;
+	snprintf(path, sizeof path, "%s/ports/%s", rt_env("REBUTTAL_STACK_DIR"), inst);
+	FILE *f = fopen(path, "r");
+	if (f && fscanf(f, "%d", &port) != 1)
+		port = 0;
+	if (f)
+		fclose(f);
+	return port;
+}
+
+/* A sample `name` (with its labels) of inst's /metrics; -1 if unreadable. */
+static long metric(const char *inst, const char *name)
+{
+	httpc_resp h = {0};
+	long v = -1;
+	int port = health_port(inst);
+	size_t n = strlen(name);
+	if (port && httpc_get("127.0.0.1", port, "/metrics", 2000, &h) == 0 && h.status == 200)
+		for (const char *p = h.body; (p = strstr(p, name)); p += n)
+			if ((p == h.body || p[-1] == '\n') && p[n] == ' ') {
+				v = atol(p + n + 1);
+				break;
+			}
+	httpc_resp_free(&h);
+	return v;
+}
+
+#define SERVED "msgsvc_requests_total{op=\"message\",code=\"OK\"}"
+#define DRAINED "msgsvc_outbox_published_total{by=\"drainer\"}"
+
+/* Waits until inst answers /readyz (subscribed, database up) and has its
+ * account directory (else a message refused as "not ready" would fail a
+ * test that is not about that; -1: no such metric, not waited for). */
+static void wait_ready(const char *inst)
+{
+	for (long long until = now_ms() + 10000; now_ms() < until; usleep(50000)) {
+		httpc_resp h = {0};
+		int port = health_port(inst);
+		int ok = port && httpc_get("127.0.0.1", port, "/readyz", 1000, &h) == 0 &&
+			 h.status == 200;
+		httpc_resp_free(&h);
+		if (ok && metric(inst, "msgsvc_directory_loaded") != 0)
+			return;
+	}
+	rt_fail(__FILE__, __LINE__, "%s not ready 10 s after its start", inst);
+}
+
+/* What the bus carried: sendMessage deliveries per idx of one room, seen
+ * by a plain subscriber of rb.out.all (before any gateway drops repeats). */
+#define MAX_IDX 4096
+typedef struct {
+	char room[64];
+	int sent[MAX_IDX];
+	bus_sub *sub;
+} tap;
+
+/* cnats thread. */
+static void tap_msg(void *ud, const bus_msg *m)
+{
+	tap *t = ud;
+	Rb__Delivery *d = rb__delivery__unpack(NULL, m->len, m->data);
+	Rb__SSendMessage *sm =
+		d && d->packet_case == RB__DELIVERY__PACKET_SEND_MESSAGE ? d->sendmessage : NULL;
+	if (sm && sm->roomid && !strcmp(sm->roomid, t->room) && sm->message &&
+	    sm->message->idx >= 0 && sm->message->idx < MAX_IDX)
+		__atomic_add_fetch(&t->sent[sm->message->idx], 1, __ATOMIC_SEQ_CST);
+	if (d)
+		rb__delivery__free_unpacked(d, NULL);
+}
+
+static tap *tap_open(const char *room)
+{
+	bus *b = mt_test_bus();
+	tap *t = calloc(1, sizeof *t);
+	CHECK_NOT_NULL(t);
+	snprintf(t->room, sizeof t->room, "%s", room);
+	CHECK_NOT_NULL(t->sub = bus_subscribe(b, "rb.out.all", NULL, tap_msg, t));
+	CHECK(bus_flush(b, WAIT_MS) == 0);
+	return t;
+}
+
+static int tapped(tap *t, long long idx)
+{
+	return idx >= 0 && idx < MAX_IDX ? __atomic_load_n(&t->sent[idx], __ATOMIC_SEQ_CST) : 0;
+}
+
+static void tap_close(tap *t)
+{
+	bus_sub_close_wait(t->sub);
+	free(t);
+}
+
+/* ------------------------------------------------- what clients saw */
+
+enum { MAX_SEQ = 1000 };
+
+/* One client sending "c<k>-<seq>" texts into a room and recording what it
+ * sees of the room. With one message in flight at a time (the next once
+ * the previous came back as its own sendMessage or as an `error`), every
+ * error belongs to exactly one message. */
+typedef struct {
+	wsc *c;
+	char uid[64];
+	int k, quota, next, inflight; /* inflight: seq awaiting its outcome, or -1 */
+	long long since, worst;       /* inflight's send time, longest wait */
+	char err[MAX_SEQ], own[MAX_SEQ], stored[MAX_SEQ];
+	long long sent_at[MAX_SEQ];
+	int sms, errors, stray, lost, slow; /* slow: outcome after more than 1 s */
+	int hard;                           /* errors that do not say "try again" */
+	unsigned char sm[MAX_IDX]; /* sendMessage frames per idx */
+	unsigned char ut[MAX_IDX]; /* idx seen in an updateText */
+	json_t *last[MAX_IDX];     /* last updateText per segment */
+	char first_error[160];
+} sender;
+
+static sender *senders_new(int n)
+{
+	sender *ss = calloc((size_t)n, sizeof *ss);
+	CHECK_NOT_NULL(ss);
+	for (int k = 0; k < n; k++)
+		ss[k].k = k, ss[k].inflight = -1;
+	return ss;
+}
+
+static void senders_free(sender *ss, int n)
+{
+	for (int k = 0; k < n; k++)
+		for (int i = 0; i < MAX_IDX; i++)
+			json_decref(ss[k].last[i]);
+	free(ss);
+}
+
+/* "c<k>-<seq>" into k and seq; 0, or -1 for another text. */
+static int parse_text(const char *t, int *k, int *seq)
+{
+	int n = -1;
+	if (!t || sscanf(t, "c%d-%d%n", k, seq, &n) != 2 || n != (int)strlen(t))
+		return -1;
+	return *k >= 0 && *seq >= 0 && *seq < MAX_SEQ ? 0 : -1;
+}
+
+static void send_seq(sender *s, const char *room)
+{
+	char text[32];
+	snprintf(text, sizeof text, "c%d-%04d", s->k, s->next);
+	mt_say(s->c, room, text);
+	s->sent_at[s->next] = s->since = now_ms();
+	s->inflight = s->next++;
+}
+
+/* The message in flight has its outcome. */
+static void done(sender *s)
+{
+	long long took = now_ms() - s->since;
+	s->slow += took > 1000;
+	s->worst = took > s->worst ? took : s->worst;
+	s->inflight = -1;
+}
+
+static void take(sender *s, const char *room, json_t *j)
+{
+	const char *type = jstr(j, "type"), *r = jstr(j, "roomid");
+	json_t *m;
+	size_t i;
+	int k, seq;
+	if (type && !strcmp(type, "error")) {
+		if (s->inflight >= 0)
+			s->err[s->inflight] = 1, s->errors++, done(s);
+		else
+			s->stray++;
+		const char *msg = jstr(j, "message");
+		int hard = !msg || !strstr(msg, "try again");
+		if (!s->first_error[0] || (hard && !s->hard))
+			snprintf(s->first_error, sizeof s->first_error, "%s", msg ? msg : "?");
+		s->hard += hard;
+	} else if (type && r && !strcmp(r, room) && !strcmp(type, "sendMessage")) {
+		m = json_object_get(j, "message");
+		long long idx = json_integer_value(json_object_get(m, "idx"));
+		CHECK_MSG(idx >= 0 && idx < MAX_IDX, "sendMessage idx %lld", idx);
+		s->sms++;
+		s->sm[idx] += s->sm[idx] < 255;
+		if (parse_text(jstr(m, "text"), &k, &seq) == 0 && k == s->k) {
+			s->own[seq] = 1;
+			if (seq == s->inflight)
+				done(s);
+		}
+	} else if (type && r && !strcmp(r, room) && !strcmp(type, "updateText")) {
+		long long seg = json_integer_value(json_object_get(j, "segment"));
+		CHECK_MSG(seg >= 0 && seg < MAX_IDX, "updateText segment %lld", seg);
+		json_array_foreach(mt_msgs_of(j), i, m) {
+			long long idx = json_integer_value(json_object_get(m, "idx"));
+			CHECK_MSG(idx >= 0 && idx < MAX_IDX, "updateText idx %lld", idx);
+			s->ut[idx] = 1;
+		}
+		json_decref(s->last[seg]);
+		s->last[seg] = json_incref(j);
+	}
+	json_decref(j);
+}
+
+/* Takes the frames there are (waiting up to ms on the first client when
+ * there were none); 1 if there was one. */
+static int pump(sender *ss, int n, const char *room, int ms)
+{
+	int got = 0;
+	for (int k = 0; k < n; k++)
+		for (json_t *j; (j = wsc_recv(ss[k].c, 0));)
+			take(&ss[k], room, j), got = 1;
+	json_t *j = got ? NULL : wsc_recv(ss[0].c, ms);
+	if (j)
+		take(&ss[0], room, j), got = 1;
+	return got;
+}
+
+/* Pumps until every client saw `want` sendMessage frames and then nothing
+ * came for quiet_ms. */
+static void settle(sender *ss, int n, const char *room, int want, long long quiet_ms)
+{
+	long long deadline = now_ms() + 30000, last = now_ms();
+	for (;;) {
+		int all = 1;
+		if (pump(ss, n, room, 5))
+			last = now_ms();
+		for (int k = 0; k < n; k++)
+			all &= ss[k].sms >= want;
+		if (all && now_ms() - last >= quiet_ms)
+			return;
+		CHECK_MSG(now_ms() < deadline, "only %d/%d sendMessage after 30 s", ss[0].sms, want);
+	}
+}
+
+static void free_texts(char **t, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(t[i]);
+	free(t);
+}
+
+/* History of room read by v: idx 0..n-1 without gaps. Against what the ns
+ * clients saw: every text one client's (by its account when uid is set),
+ * sent, and stored once (marked in `stored`); each client saw each stored
+ * message (as sendMessage, or also in an updateText unless strict), never a
+ * sendMessage twice nor of an idx not stored, and as its last updateText of
+ * each segment the stored one. Returns n; the texts to *texts (or freed). */
+static int check_room(wsc *v, const char *room, sender *ss, int ns, int strict, char ***texts)
+{
+	long S = mt_seg_size();
+	json_t *ut = mt_get_segment(v, room, -1);
+	long long newest = json_integer_value(json_object_get(ut, "segment"));
+	int n = (int)(newest * S + (long)json_array_size(mt_msgs_of(ut))), k, seq;
+	json_decref(ut);
+	char **t = calloc((size_t)n + 1, sizeof *t);
+	CHECK(t && n < MAX_IDX);
+	for (long long s = 0; s <= newest; s++) {
+		ut = mt_get_segment(v, room, s);
+		json_t *ms = mt_msgs_of(ut);
+		CHECK_MSG(json_array_size(ms) == (size_t)(s < newest ? S : n - s * S),
+			  "segment %lld of %d messages holds %zu", s, n, json_array_size(ms));
+		for (size_t i = 0; i < json_array_size(ms); i++) {
+			json_t *m = json_array_get(ms, i);
+			long long idx = s * S + (long long)i;
+			CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), idx);
+			t[idx] = strdup(jstr(m, "text") ? jstr(m, "text") : "");
+			if (!ns)
+				continue;
+			CHECK_MSG(parse_text(t[idx], &k, &seq) == 0 && k < ns && seq < ss[k].next,
+				  "idx %lld: \"%s\" was never sent", idx, t[idx]);
+			CHECK_MSG(!ss[k].stored[seq]++, "\"%s\" stored twice", t[idx]);
+			const char *uid = jstr(m, "userid");
+			CHECK_MSG(!ss[k].uid[0] || (uid && !strcmp(ss[k].uid, uid)),
+				  "idx %lld: \"%s\" stored as sent by %s", idx, t[idx], uid);
+		}
+		for (k = 0; k < ns; k++)
+			CHECK_MSG(ss[k].last[s] && json_equal(mt_msgs_of(ss[k].last[s]), ms),
+				  "client %d's last updateText of segment %lld is not the stored one", k,
+				  s);
+		json_decref(ut);
+	}
+	for (k = 0; k < ns; k++)
+		for (int i = 0; i < MAX_IDX; i++) {
+			int sm = ss[k].sm[i], want = i < n;
+			CHECK_MSG(strict ? sm == want : sm <= want && (!want || sm || ss[k].ut[i]),
+				  "client %d got %d sendMessage of idx %d (%d stored; in an updateText: %d)",
+				  k, sm, i, n, ss[k].ut[i]);
+		}
+	if (texts)
+		*texts = t;
+	else
+		free_texts(t, n);
+	return n;
+}
+
+/* ----------------------------------------------------------- ordering */
+
+/* Two clients send `each` messages at once; returns the stored texts. */
+static char **race(wsc_ctx *ctx, wsc *adm, char *room, int each, sender *ss)
+{
+	char **texts;
+	ss[0].c = adm;
+	ss[1].c = mt_new_user(ctx, adm, "racer", ss[1].uid);
+	mt_new_room(adm, "text", room);
+	for (int i = 0; i < each; i++)
+		for (int k = 0; k < 2; k++)
+			send_seq(&ss[k], room);
+	settle(ss, 2, room, 2 * each, 500);
+	CHECK_EQ_INT(check_room(adm, room, ss, 2, 1, &texts), 2 * each);
+	return texts;
+}
+
+void test_msg_two_clients_order(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	sender *ss = senders_new(2);
+	char room[64];
+	enum { EACH = 12 };
+	char **t = race(ctx, admin(ctx), room, EACH, ss);
+	/* One instance serves them one at a time in arrival order: each
+	 * client's messages keep the order they were sent in. */
+	int next[2] = {0, 0}, k, seq;
+	for (int i = 0; i < 2 * EACH; i++) {
+		CHECK(parse_text(t[i], &k, &seq) == 0);
+		CHECK_MSG(seq == next[k], "%s stored at idx %d out of order", t[i], i);
+		next[k]++;
+	}
+	free_texts(t, 2 * EACH);
+	senders_free(ss, 2);
+	wsc_ctx_free(ctx);
+}
+
+/* ------------------------------------------------- retries and outbox */
+
+/* A message request as the gateway would send it. */
+typedef struct {
+	Rb__Envelope env;
+	Rb__CMessage cm;
+	Rb__MessageIn in;
+	char *perms[1];
+	char rid[UUID_STR_LEN + 1];
+} message_req;
+
+static void message_req_init(message_req *q, const char *uid, const char *room, const char *text)
+{
+	rb__envelope__init(&q->env);
+	rb__cmessage__init(&q->cm);
+	rb__message_in__init(&q->in);
+	uuid_new(q->rid);
+	q->perms[0] = "sendMessage";
+	q->env.request_id = q->rid;
+	q->env.user_id = (char *)uid;
+	q->env.gateway_id = "integ-msg";
+	q->env.conn_id = "1";
+	q->env.perms = q->perms;
+	q->env.n_perms = 1;
+	q->in.text = (char *)text;
+	q->cm.roomid = (char *)room;
+	q->cm.message = &q->in;
+	q->env.payload_case = RB__ENVELOPE__PAYLOAD_MESSAGE;
+	q->env.message = &q->cm;
+}
+
+/* Counts sendMessage frames for room until nothing came for 500 ms. */
+static int count_sent(wsc *c, const char *room)
+{
+	sender *s = senders_new(1);
+	s->c = c;
+	settle(s, 1, room, 0, 500);
+	int n = s->sms;
+	senders_free(s, 1);
+	return n;
+}
+
+void test_msg_retry_stores_once(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	bus *b = mt_test_bus();
+	char room[64], uid[64];
+	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
+	mt_new_room(adm, "text", room);
+	message_req q;
+	message_req_init(&q, uid, room, "sent once, asked thrice");
+	for (int i = 0; i < 3; i++) {
+		Rb__Reply *r = mt_ask(b, "rb.msg.message", &q.env);
+		CHECK_EQ_INT(r->has_code ? r->code : 0, RB__CODE__OK);
+		rb__reply__free_unpacked(r, NULL);
+	}
+	CHECK_EQ_INT(count_sent(adm, room), 1);
+	json_t *ut = mt_get_segment(adm, room, -1);
+	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), 1);
+	json_decref(ut);
+	/* Another request id is another message. */
+	uuid_new(q.rid);
+	Rb__Reply *r = mt_ask(b, "rb.msg.message", &q.env);
+	CHECK_EQ_INT(r->has_code ? r->code : 0, RB__CODE__OK);
+	rb__reply__free_unpacked(r, NULL);
+	ut = mt_get_segment(adm, room, -1);
+	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), 2);
+	json_decref(ut);
+	wsc_ctx_free(ctx);
+}
+
+/* A message stored by an instance that died before publishing: the row
+ * is left in the outbox; some drainer must publish it. */
+static long long left_behind(PGconn *pg, wsc *c, const char *room, int idx, const char *age)
+{
+	char q[512];
+	snprintf(q, sizeof q,
+		 "WITH c AS (INSERT INTO msg.rooms VALUES ($1, %d) ON CONFLICT (room_id) DO UPDATE"
+		 " SET next_idx = %d) INSERT INTO msg.messages (room_id, idx, username, text)"
+		 " VALUES ($1, %d, 'ghost', 'left behind %d')",
+		 idx + 1, idx + 1, idx, idx);
+	sql(pg, q, room);
+	snprintf(q, sizeof q,
+		 "INSERT INTO msg.outbox (kind, room_id, idx, created_at) VALUES ('send', $1, %d, %s)",
+		 idx, age);
+	long long t0 = now_ms();
+	sql(pg, q, room);
+	json_t *f, *m = mt_expect_sent(c, &f);
+	long long took = now_ms() - t0;
+	CHECK_EQ_STR(jstr(m, "roomid"), room);
+	CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), idx);
+	mt_check_shape(m);
+	json_decref(f);
+	json_decref(mt_expect_text(c, room, idx / mt_seg_size()));
+	return took;
+}
+
+void test_msg_outbox_drainer(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	PGconn *pg = test_pg();
+	char room[64];
+	mt_new_room(adm, "text", room);
+	long long old = left_behind(pg, adm, room, 0, "now() - interval '1 minute'");
+	long long fresh = left_behind(pg, adm, room, 1, "now()");
+	printf("outbox: old row published after %lld ms, fresh row after %lld ms\n", old, fresh);
+	/* The drainer leaves a fresh row to its writer for the age setting. */
+	CHECK_MSG(fresh >= 1500, "fresh row published after %lld ms", fresh);
+	/* The drainer deletes a row once NATS has taken its broadcasts. */
+	no_rows(pg, "outbox", room, WAIT_MS);
+	PQfinish(pg);
+	wsc_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------- events */
+
+void test_msg_vengeance_masks(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	bus *b = mt_test_bus();
+	char room[64], uid[64], img[256];
+	long S = mt_seg_size();
+	wsc *u = mt_new_user(ctx, adm, "villain", uid);
+	mt_new_room(adm, "text", room);
+	size_t n;
+	uint8_t *png = mt_png_make(3, 3, &n);
+	snprintf(img, sizeof img, "%s", mt_send_image(u, uid, room, "v.png", png, n, 3, 3));
+	for (long i = 1; i < S; i++)
+		mt_say_ok(adm, room, "bystander");
+	long long last = mt_say_ok(u, room, "in the next segment");
+	/* Without vengeance nothing changes; with it, everything of theirs. */
+	user_event(b, "user_removed", uid, "villain", 0);
+	user_event(b, "user_removed", uid, "villain", 1);
+	json_t *f0, *f1;
+	mt_check_removed(mt_changed(adm, room, 0, REMOVED, &f0), 0, "villain");
+	mt_check_removed(mt_changed(adm, room, last, REMOVED, &f1), last, "villain");
+	CHECK_EQ_STR(jstr(mt_msg_at(f0, 1), "text"), "bystander");
+	json_decref(f0), json_decref(f1);
+	mt_check_gone(b, img);
+	free(png);
+	wsc_ctx_free(ctx);
+}
+
+/* Waits for an updateRooms without the room (an error fails the test). */
+static void room_gone(wsc *adm, const char *room)
+{
+	for (long long until = now_ms() + WAIT_MS; now_ms() < until;) {
+		json_t *j = wsc_expect_noerr(adm, "updateRooms", WAIT_MS), *r;
+		CHECK_MSG(j, "removeroom: %s", wsc_last_error(adm));
+		int found = 0;
+		size_t i;
+		json_array_foreach(json_object_get(j, "roomList"), i, r) found |=
+			jstr(r, "id") && !strcmp(jstr(r, "id"), room);
+		json_decref(j);
+		if (!found)
+			return;
+	}
+	rt_fail(__FILE__, __LINE__, "room %s still listed after removeroom", room);
+}
+
+void test_msg_room_removed_deletes(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	bus *b = mt_test_bus();
+	PGconn *pg = test_pg();
+	char room[64], uid[64], img[256];
+	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
+	mt_new_room(adm, "text", room);
+	size_t n;
+	uint8_t *png = mt_png_make(5, 4, &n);
+	snprintf(img, sizeof img, "%s", mt_send_image(adm, uid, room, "r.png", png, n, 5, 4));
+	sendp(adm, "{\"type\":\"removeroom\",\"roomid\":\"%s\"}", room);
+	room_gone(adm, room);
+	/* The event reaches msgsvc independently of the reply: poll. */
+	no_rows(pg, "messages", room, WAIT_MS);
+	mt_check_gone(b, img);
+	mt_say(adm, room, "into the removed room");
+	expect_error(adm, "no such room");
+	free(png);
+	PQfinish(pg);
+	wsc_ctx_free(ctx);
+}
+
+void test_msg_username_at_send_time(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	bus *b = mt_test_bus();
+	char room[64], uid[64];
+	wsc *u = mt_new_user(ctx, adm, "before", uid);
+	mt_new_room(adm, "text", room);
+	mt_say_ok(u, room, "one");
+	/* authsvc announces a rename (as updateuser will). */
+	user_event(b, "user_updated", uid, "after", 0);
+	usleep(200000);
+	json_t *f;
+	mt_say(u, room, "two");
+	json_t *m = mt_expect_sent(u, &f);
+	CHECK_EQ_STR(jstr(m, "username"), "after");
+	json_decref(f);
+	json_t *ut = mt_get_segment(u, room, 0);
+	CHECK_EQ_STR(jstr(mt_msg_at(ut, 0), "username"), "before");
+	CHECK_EQ_STR(jstr(mt_msg_at(ut, 1), "username"), "after");
+	json_decref(ut);
+	wsc_ctx_free(ctx);
+}
+
+/* ------------------------------------------------ several instances */
+
+typedef struct {
+	int replies, ok;
+} tally;
+
+/* cnats thread or the caller's (timeout). */
+static void on_reply(void *ud, enum bus_result res, const void *data, size_t len)
+{
+	tally *t = ud;
+	Rb__Reply *r = res == BUS_REPLY ? rb__reply__unpack(NULL, len, data) : NULL;
+	if (r && (!r->has_code || r->code == RB__CODE__OK))
+		__atomic_add_fetch(&t->ok, 1, __ATOMIC_SEQ_CST);
+	if (r)
+		rb__reply__free_unpacked(r, NULL);
+	__atomic_add_fetch(&t->replies, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The same request n times at once (the queue group spreads them). */
+static void retries_at_once(bus *b, const Rb__Envelope *env, int n)
+{
+	size_t len = protobuf_c_message_get_packed_size(&env->base);
+	uint8_t *p = malloc(len);
+	tally t = {0, 0};
+	CHECK_NOT_NULL(p);
+	protobuf_c_message_pack(&env->base, p);
+	for (int i = 0; i < n; i++)
+		CHECK(bus_request(b, "rb.msg.message", p, len, WAIT_MS, 1, on_reply, &t) == 0);
+	for (long long until = now_ms() + 2 * WAIT_MS;
+	     __atomic_load_n(&t.replies, __ATOMIC_SEQ_CST) < n && now_ms() < until;)
+		bus_tick(b), usleep(10000);
+	CHECK_EQ_INT(__atomic_load_n(&t.ok, __ATOMIC_SEQ_CST), n);
+	free(p);
+}
+
+void test_msg_two_instances_consistent(void)
+{
+	CHECK_EQ_INT(stack("start-part msgsvc 2", NULL, 0), 0);
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	bus *b = mt_test_bus();
+	sender *ss = senders_new(2);
+	char room[64], uid[64];
+	enum { EACH = 15 };
+	free_texts(race(ctx, adm, room, EACH, ss), 2 * EACH);
+	senders_free(ss, 2);
+	/* Retries racing each other on two instances store one message. */
+	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
+	message_req q;
+	message_req_init(&q, uid, room, "raced retries");
+	retries_at_once(b, &q.env, 6);
+	CHECK_EQ_INT(count_sent(adm, room), 1);
+	json_t *ut = mt_get_segment(adm, room, -1);
+	json_t *m = json_array_get(mt_msgs_of(ut), json_array_size(mt_msgs_of(ut)) - 1);
+	CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), 2 * EACH);
+	json_decref(ut);
+	wsc_ctx_free(ctx);
+	CHECK_EQ_INT(stack("kill msgsvc-2 TERM", NULL, 0), 0);
+}
+
+/* ------------------------------------------------------------ crashes */
+
+/* stack() on a thread of its own: the clients keep sending meanwhile. */
+typedef struct {
+	pthread_t th;
+	const char *args;
+	long long t0, t1; /* when it began and ended */
+	int rc, done, started;
+} stack_job;
+
+static void *stack_job_main(void *ud)
+{
+	stack_job *j = ud;
+	int rc = stack(j->args, NULL, 0);
+	j->t1 = now_ms();
+	j->rc = rc;
+	__atomic_store_n(&j->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void stack_job_start(stack_job *j, const char *args)
+{
+	j->args = args;
+	j->t0 = now_ms();
+	j->started = 1;
+	CHECK(pthread_create(&j->th, NULL, stack_job_main, j) == 0);
+}
+
+static void stack_job_join(stack_job *j)
+{
+	CHECK(j->started && pthread_join(j->th, NULL) == 0);
+	CHECK_MSG(j->rc == 0, "stack.sh %s failed (%d)", j->args, j->rc);
+}
+
+/* t within [start - 2 s, end + 3 tries of 2 s + 2 s] of the job. */
+static int near(stack_job *j, long long t)
+{
+	long long end = __atomic_load_n(&j->done, __ATOMIC_SEQ_CST) ? j->t1 : now_ms();
+	return j->started && t >= j->t0 - 2000 && t <= end + 8000;
+}
+
+enum { CLIENTS = 3, TOTAL = 1000, KILL_AT = 300, RESTART_AT = 700 };
+/* A message without an outcome this long is given up on (the checks then
+ * tell whether it was stored and seen): 3 tries of 2 s + the outbox age. */
+#define OUTCOME_MS 12000
+
+void test_msg_crash_kill9(void)
+{
+	CHECK_EQ_INT(stack("start-part msgsvc 2", NULL, 0), 0);
+	wait_ready("msgsvc"), wait_ready("msgsvc-2");
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	PGconn *pg = test_pg();
+	sender *ss = senders_new(CLIENTS);
+	char room[64], name[32];
+	mt_new_room(adm, "text", room);
+	for (int k = 0; k < CLIENTS; k++) {
+		snprintf(name, sizeof name, "crasher%d", k);
+		ss[k].c = mt_new_user(ctx, adm, name, ss[k].uid);
+		ss[k].quota = TOTAL / CLIENTS + (k < TOTAL % CLIENTS);
+	}
+	wsc_close(adm);
+	tap *t = tap_open(room);
+	long drained0 = metric("msgsvc", DRAINED), before_kill = -1;
+	stack_job kill = {0}, restart = {0};
+	int sent = 0, resolved = 0;
+	long long t0 = now_ms(), deadline = t0 + 40000;
+
+	while (resolved < TOTAL) {
+		for (int k = 0; k < CLIENTS; k++)
+			if (ss[k].inflight < 0 && ss[k].next < ss[k].quota)
+				send_seq(&ss[k], room), sent++;
+		pump(ss, CLIENTS, room, 1);
+		resolved = 0;
+		for (int k = 0; k < CLIENTS; k++) {
+			sender *s = &ss[k];
+			if (s->inflight >= 0 && now_ms() - s->since > OUTCOME_MS)
+				s->lost++, s->inflight = -1;
+			resolved += s->next - (s->inflight >= 0);
+		}
+		if (sent >= KILL_AT && !kill.started) {
+			before_kill = metric("msgsvc-2", SERVED);
+			stack_job_start(&kill, "kill msgsvc-2 KILL");
+		}
+		if (sent >= RESTART_AT && !restart.started &&
+		    __atomic_load_n(&kill.done, __ATOMIC_SEQ_CST))
+			stack_job_start(&restart, "start-part msgsvc 2");
+		CHECK_MSG(now_ms() < deadline, "%d of %d messages resolved after 40 s", resolved,
+			  TOTAL);
+	}
+	long long t_sent = now_ms();
+	stack_job_join(&kill);
+	if (!restart.started)
+		stack_job_start(&restart, "start-part msgsvc 2");
+	stack_job_join(&restart);
+	wait_ready("msgsvc-2");
+	/* Settle: nothing for 3 s plus the outbox age (a row the crash left
+	 * behind is published by a drainer after that age). */
+	const char *age = getenv("REBUTTAL_OUTBOX_AGE_MS");
+	settle(ss, CLIENTS, room, 0, 3000 + (age && *age ? atol(age) : 2000));
+	long long t_settled = now_ms();
+
+	/* 1. History: idx 0..n-1 without gaps, every text once, by its sender;
+	 * 3. every client saw every stored message, no sendMessage twice, and
+	 * the stored state last in every segment. */
+	int n = check_room(admin(ctx), room, ss, CLIENTS, 0, NULL);
+	CHECK_EQ_INT(rows(pg, "messages", room), n);
+	CHECK_EQ_INT(sql_num(pg, "SELECT next_idx FROM msg.rooms WHERE room_id = $1", room), n);
+	no_rows(pg, "outbox", room, 0);
+	/* 2. Every message without an error is stored; errors only near the
+	 * kill or the restart. */
+	int errors = 0, lost = 0, dups = 0, unstored = 0, slow = 0, ut_only = 0, stored_err = 0;
+	long long worst = 0;
+	for (int k = 0; k < CLIENTS; k++) {
+		sender *s = &ss[k];
+		CHECK_MSG(!s->stray, "client %d: %d error(s) with no message in flight (first: %s)",
+			  k, s->stray, s->first_error);
+		/* A crash may make a request time out or find the store busy;
+		 * anything else (an internal error, a refusal) is a bug. */
+		CHECK_MSG(!s->hard, "client %d: %d error(s) other than \"try again\", e.g. \"%s\"", k,
+			  s->hard, s->first_error);
+		for (int seq = 0; seq < s->next; seq++) {
+			CHECK_MSG(s->stored[seq] || s->err[seq],
+				  "c%d-%04d: no error, yet not stored (own sendMessage seen: %d)", k,
+				  seq, s->own[seq]);
+			CHECK_MSG(!s->err[seq] || near(&kill, s->sent_at[seq]) ||
+					  near(&restart, s->sent_at[seq]),
+				  "c%d-%04d: an error (\"%s\") %lld ms into the run, far from the crash",
+				  k, seq, s->first_error, s->sent_at[seq] - t0);
+			unstored += !s->stored[seq];
+			stored_err += s->stored[seq] && s->err[seq];
+		}
+		for (int i = 0; i < n; i++)
+			ut_only += !s->sm[i];
+		errors += s->errors, lost += s->lost, slow += s->slow;
+		worst = s->worst > worst ? s->worst : worst;
+	}
+	for (int i = 0; i < n; i++) {
+		CHECK_MSG(tapped(t, i) >= 1, "idx %d was never published", i);
+		dups += tapped(t, i) - 1;
+	}
+	/* 4. The numbers. */
+	printf("crash_kill9: %d sent by %d clients, %d stored; %d errors (%d of those stored), %d "
+	       "not stored, %d without an outcome in %d s\n",
+	       sent, CLIENTS, n, errors, stored_err, unstored, lost, OUTCOME_MS / 1000);
+	printf("crash_kill9: kill -9 of msgsvc-2 after %d sent (it had stored %ld), restart after "
+	       "%d (stored %ld since); %d answered after more than 1 s (longest %lld ms)\n",
+	       KILL_AT, before_kill, RESTART_AT, metric("msgsvc-2", SERVED), slow, worst);
+	printf("crash_kill9: %d sendMessage published twice (the gateway dropped the repeats), %ld "
+	       "published by msgsvc's drainer, %d seen by a client only in an updateText; sending "
+	       "%lld ms, settling %lld ms, in all %lld ms\n",
+	       dups, metric("msgsvc", DRAINED) - drained0, ut_only, t_sent - t0, t_settled - t_sent,
+	       now_ms() - t0);
+	CHECK_MSG(before_kill != 0, "msgsvc-2 stored nothing before it was killed");
+	senders_free(ss, CLIENTS);
+	tap_close(t);
+	PQfinish(pg);
+	wsc_ctx_free(ctx);
+	CHECK_EQ_INT(stack("kill msgsvc-2 TERM", NULL, 0), 0);
+}
+
+/* ---------------------------- one message, msgsvc killed on its way */
+
+/* Where a lock the test holds stops msgsvc: the message's transaction at
+ * its outbox insert; after the commit, at the room's publishing lock; the
+ * broadcasts out, at deleting the outbox row. */
+enum kill_point { BEFORE_COMMIT, BEFORE_PUBLISH, BEFORE_DELETE };
+static const char *const kill_names[] = {"before its commit", "before its broadcast",
+					 "before its outbox row was deleted"};
+static const char *const kill_waits[] = {"INSERT INTO msg.outbox %", "%msg.pub:%",
+					 "DELETE FROM msg.outbox %"};
+#define PUB_LOCK "hashtextextended('msg.pub:' || $1, 0)"
+
+/* Waits until a statement like `query` waits for a lock. */
+static void wait_blocked(PGconn *pg, const char *query)
+{
+	const char *q = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+			" AND query LIKE $1";
+	for (long long until = now_ms() + WAIT_MS; !sql_num(pg, q, query); usleep(10000))
+		CHECK_MSG(now_ms() < until, "msgsvc never waited for the lock at %s", query);
+}
+
+/* Takes c's frames until the answer to a getmessages of a far segment:
+ * the gateway sends that request only once the one before it to msgsvc
+ * has its outcome. Adds up the sendMessage frames of text and errors. */
+static void until_marker(wsc *c, const char *room, const char *text, int *got, int *errors)
+{
+	sendp(c, "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":999999}", room);
+	for (long long until = now_ms() + 3 * WAIT_MS; now_ms() < until;) {
+		json_t *j = wsc_recv(c, 100);
+		const char *type = j ? jstr(j, "type") : NULL, *mt;
+		if (!type) {
+			json_decref(j);
+			continue;
+		}
+		mt = jstr(json_object_get(j, "message"), "text");
+		*errors += !strcmp(type, "error");
+		*got += !strcmp(type, "sendMessage") && mt && !strcmp(mt, text);
+		int end = !strcmp(type, "updateText") &&
+			  json_integer_value(json_object_get(j, "segment")) == 999999;
+		json_decref(j);
+		if (end)
+			return;
+	}
+	rt_fail(__FILE__, __LINE__, "no answer to getmessages in %d ms", 3 * WAIT_MS);
+}
+
+static void kill_at(PGconn *pg, wsc_ctx *ctx, wsc *c, tap *t, const char *room,
+		    enum kill_point at)
+{
+	char text[64];
+	int got = 0, errors = 0, stored = 0, idx = -1;
+	PGconn *hold = test_pg();
+	snprintf(text, sizeof text, "killed %s", kill_names[at]);
+	if (at == BEFORE_COMMIT)
+		sql(hold, "BEGIN", NULL), sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
+	else
+		sql(hold, "SELECT pg_advisory_lock(" PUB_LOCK ")", room);
+	mt_say(c, room, text);
+	wsc_service(ctx, 20); /* out it goes */
+	wait_blocked(pg, kill_waits[at == BEFORE_COMMIT ? BEFORE_COMMIT : BEFORE_PUBLISH]);
+	if (at == BEFORE_DELETE) {
+		sql(hold, "BEGIN", NULL), sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
+		sql(hold, "SELECT pg_advisory_unlock(" PUB_LOCK ")", room);
+		wait_blocked(pg, kill_waits[BEFORE_DELETE]);
+		json_t *f, *m = mt_expect_sent(c, &f); /* out before the kill */
+		CHECK_EQ_STR(jstr(m, "text"), text);
+		json_decref(f);
+		got = 1;
+	}
+	long long t0 = now_ms();
+	CHECK_EQ_INT(stack("kill msgsvc KILL", NULL, 0), 0);
+	/* The killed instance's backend goes on once the lock is free, finds
+	 * its client gone and rolls back. */
+	PQfinish(hold);
+	CHECK_EQ_INT(stack("start-part msgsvc", NULL, 0), 0);
+	wait_ready("msgsvc");
+	long long back = now_ms() - t0;
+	until_marker(c, room, text, &got, &errors);
+	no_rows(pg, "outbox", room, 3 * WAIT_MS);
+	until_marker(c, room, text, &got, &errors); /* the drainer's broadcasts are in */
+	char **texts;
+	int n = check_room(c, room, NULL, 0, 0, &texts);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(texts[i], text))
+			stored++, idx = i;
+	free_texts(texts, n);
+	printf("retry_after_kill: killed %s: client got %d sendMessage, %d error(s); stored %d, "
+	       "published %d; msgsvc serving again %lld ms after the kill\n",
+	       kill_names[at], got, errors, stored, idx < 0 ? 0 : tapped(t, idx), back);
+	CHECK_MSG(got <= 1 && errors <= 1 && got + errors >= 1, "got %d sendMessage and %d errors",
+		  got, errors);
+	CHECK_MSG(stored == got, "stored %d times, seen %d times", stored, got);
+	CHECK_MSG(at == BEFORE_COMMIT || stored == 1, "committed, yet stored %d times", stored);
+	/* Back before the third try (at 4 s): the retry must have answered. */
+	CHECK_MSG(back > 3000 || !errors, "an error though msgsvc was back after %lld ms", back);
+	if (idx >= 0)
+		CHECK_EQ_INT(tapped(t, idx), at == BEFORE_DELETE ? 2 : 1);
+}
+
+void test_msg_retry_after_kill(void)
+{
+	CHECK_EQ_INT(stack("kill msgsvc-2 TERM", NULL, 0), 0); /* msgsvc alone */
+	wait_ready("msgsvc");
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	PGconn *pg = test_pg();
+	char room[64];
+	mt_new_room(adm, "text", room);
+	tap *t = tap_open(room);
+	mt_say_ok(adm, room, "before the kills");
+	for (int at = BEFORE_COMMIT; at <= BEFORE_DELETE; at++)
+		kill_at(pg, ctx, adm, t, room, (enum kill_point)at);
+	mt_say_ok(adm, room, "after the kills");
+	tap_close(t);
+	PQfinish(pg);
+	wsc_ctx_free(ctx);
+}
