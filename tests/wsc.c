@@ -57,6 +57,9 @@ struct wsc {
     struct type_count *types;
     size_t ntypes, types_cap;
 
+    wsc_sink_fn sink; /* when set, text frames go here raw (wsc_set_sink) */
+    void *sink_ud;
+
     char reason[256];     /* why it ended abnormally; sticky */
     char last_error[512]; /* outcome of the last failing call */
 };
@@ -169,6 +172,11 @@ static int deliver(wsc *c)
     json_t *j = NULL;
     struct msg *m;
 
+    if (c->sink && !c->frag_binary) {
+        c->sink(c->sink_ud, data, c->frag_len);
+        c->frag_len = 0;
+        return 0;
+    }
     if (!c->frag_binary)
         j = json_loadb(data, c->frag_len, JSON_DECODE_ANY | JSON_ALLOW_NUL,
                        NULL);
@@ -800,6 +808,12 @@ json_t *wsc_expect_noerr(wsc *c, const char *type, int timeout_ms)
 const char *wsc_last_error(wsc *c)
 {
     return c ? c->last_error : "";
+}
+
+void wsc_set_sink(wsc *c, wsc_sink_fn fn, void *ud)
+{
+    c->sink = fn;
+    c->sink_ud = ud;
 }
 
 size_t wsc_count_type(wsc *c, const char *type)

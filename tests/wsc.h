@@ -141,4 +141,11 @@ void wsc_service(wsc_ctx *ctx, int ms);
  * not they were taken or discarded. */
 size_t wsc_count_type(wsc *c, const char *type);
 
+/* Load tests: from now on every text frame of c is handed to fn raw (data
+ * valid during the call only) instead of being parsed and queued, so a
+ * client reading thousands of frames a second costs almost nothing. Binary
+ * frames are still queued. fn NULL turns it off. */
+typedef void (*wsc_sink_fn)(void *ud, const char *data, size_t len);
+void wsc_set_sink(wsc *c, wsc_sink_fn fn, void *ud);
+
 #endif /* WSC_H */
