@@ -83,9 +83,10 @@ static void on_frame(void *ud, const char *data, size_t len)
 	arrivals *a = ud;
 	if (len < sizeof pre - 1 || memcmp(data, pre, sizeof pre - 1))
 		return;
-	const char *t = memmem(data, len, "\"text\":\"bench ", 15);
+	static const char key[] = "\"text\":\"bench ";
+	const char *t = memmem(data, len, key, sizeof key - 1);
 	unsigned long seq;
-	if (t && sscanf(t + 15, "%lu", &seq) == 1 && seq < a->m) {
+	if (t && sscanf(t + sizeof key - 1, "%lu", &seq) == 1 && seq < a->m) {
 		a->arrival[seq] = now_us();
 		a->count[seq]++;
 	}
