@@ -6,6 +6,8 @@
 
 #include <jansson.h>
 
+#include "bus.h"
+#include "rebuttal.pb-c.h"
 #include "runner.h"
 #include "wsc.h"
 
@@ -45,5 +47,28 @@ const char *uniq(void);
 long long now_ms(void);
 
 #define TEST_PASSWORD "password-123"
+
+/* One account's connection in the admin, room and media tests. */
+typedef struct {
+	wsc *c;
+	char id[64];
+	char email[64];
+	int talking; /* integ_media.c's barrier: the last value it sent */
+} who;
+
+/* A fresh account in `group` (made by an invite), logged in on the gateway
+ * at `port`; fails the test on any error. */
+void user_at(wsc_ctx *ctx, wsc *adm, const char *group, const char *name, int port, who *w);
+/* Another connection of the same account at `port` (caller closes). */
+wsc *second_conn(wsc_ctx *ctx, const who *w, int port);
+/* Starts (or finds running) the gateway instance `part` ("gateway NAME");
+ * returns its port. */
+int gateway_at(const char *part);
+int jbool(json_t *o, const char *key);
+/* Both set and equal. */
+int streq(const char *a, const char *b);
+/* Sends env to subject over b and returns the decoded reply (caller frees);
+ * fails the test when no reply comes. */
+Rb__Reply *ask(bus *b, const char *subject, const Rb__Envelope *env);
 
 #endif

@@ -21,12 +21,6 @@
 
 #define ADMIN_GW2 "gateway adm2" /* this file's second gateway (instance gateway-adm2) */
 
-typedef struct {
-	wsc *c;
-	char id[64];
-	char email[64];
-} who;
-
 /* ------------------------------------------------------------ helpers */
 
 static int has(json_t *arr, const char *s)
@@ -38,35 +32,14 @@ static int has(json_t *arr, const char *s)
 	return 0;
 }
 
-/* A fresh account in `group` (made by an invite), logged in on `port`. */
-static void user_at(wsc_ctx *ctx, wsc *adm, const char *group, const char *name, int port,
-		    who *w)
-{
-	memset(w, 0, sizeof *w);
-	signup_user(ctx, adm, group, name, w->email);
-	w->c = client_at(ctx, port);
-	snprintf(w->id, sizeof w->id, "%s", login(w->c, w->email, TEST_PASSWORD));
-}
-
 static void user(wsc_ctx *ctx, wsc *adm, const char *group, const char *name, who *w)
 {
 	user_at(ctx, adm, group, name, gw_port(), w);
 }
 
-/* Another connection of the same account. */
-static wsc *second_conn(wsc_ctx *ctx, const who *w, int port)
-{
-	wsc *c = client_at(ctx, port);
-	login(c, w->email, TEST_PASSWORD);
-	return c;
-}
-
 static int gw2_port(void)
 {
-	char out[64];
-	CHECK_EQ_INT(stack("start-part " ADMIN_GW2, out, sizeof out), 0);
-	CHECK_MSG(!strncmp(out, "port=", 5), "start-part printed \"%s\"", out);
-	return atoi(out + 5);
+	return gateway_at(ADMIN_GW2);
 }
 
 /* The next updatePerms on c, which must list exactly `n` permissions,
@@ -280,22 +253,6 @@ static void on_created(void *ud, const bus_msg *m)
 	if (ev && ev->name && !strcmp(ev->name, created_name))
 		atomic_fetch_add(&created_events, 1);
 	rb__user_event__free_unpacked(ev, NULL);
-}
-
-static Rb__Reply *ask(bus *b, const char *subject, const Rb__Envelope *env)
-{
-	size_t len = protobuf_c_message_get_packed_size(&env->base), rlen;
-	uint8_t *p = malloc(len ? len : 1);
-	void *reply = NULL;
-	CHECK_NOT_NULL(p);
-	protobuf_c_message_pack(&env->base, p);
-	CHECK_MSG(bus_request_sync(b, subject, p, len, WAIT_MS, &reply, &rlen) == 0,
-		  "no reply on %s", subject);
-	free(p);
-	Rb__Reply *r = rb__reply__unpack(NULL, rlen, reply);
-	free(reply);
-	CHECK_NOT_NULL(r);
-	return r;
 }
 
 static const char *admin_text(const Rb__Reply *r)

@@ -164,3 +164,53 @@ int stack(const char *args, char *out, size_t outlen)
 		snprintf(out, outlen, "%s", line);
 	return rc;
 }
+
+void user_at(wsc_ctx *ctx, wsc *adm, const char *group, const char *name, int port, who *w)
+{
+	memset(w, 0, sizeof *w);
+	signup_user(ctx, adm, group, name, w->email);
+	w->c = client_at(ctx, port);
+	snprintf(w->id, sizeof w->id, "%s", login(w->c, w->email, TEST_PASSWORD));
+}
+
+wsc *second_conn(wsc_ctx *ctx, const who *w, int port)
+{
+	wsc *c = client_at(ctx, port);
+	login(c, w->email, TEST_PASSWORD);
+	return c;
+}
+
+int gateway_at(const char *part)
+{
+	char cmd[64], out[64];
+	snprintf(cmd, sizeof cmd, "start-part %s", part);
+	CHECK_EQ_INT(stack(cmd, out, sizeof out), 0);
+	CHECK_MSG(!strncmp(out, "port=", 5), "start-part printed \"%s\"", out);
+	return atoi(out + 5);
+}
+
+int jbool(json_t *o, const char *key)
+{
+	return json_is_true(json_object_get(o, key));
+}
+
+int streq(const char *a, const char *b)
+{
+	return a && b && !strcmp(a, b);
+}
+
+Rb__Reply *ask(bus *b, const char *subject, const Rb__Envelope *env)
+{
+	size_t len = protobuf_c_message_get_packed_size(&env->base), rlen;
+	uint8_t *p = malloc(len ? len : 1);
+	void *reply = NULL;
+	CHECK_NOT_NULL(p);
+	protobuf_c_message_pack(&env->base, p);
+	CHECK_MSG(bus_request_sync(b, subject, p, len, WAIT_MS, &reply, &rlen) == 0,
+		  "no reply on %s", subject);
+	free(p);
+	Rb__Reply *r = rb__reply__unpack(NULL, rlen, reply);
+	free(reply);
+	CHECK_NOT_NULL(r);
+	return r;
+}

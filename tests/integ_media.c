@@ -20,44 +20,11 @@
 #define MEDIA_GW2 "gateway m2" /* this file's second gateway (instance gateway-m2) */
 #define SETTLE_MS 700         /* quiet time that ends a flood: several throttle windows */
 
-typedef struct {
-	wsc *c;
-	char id[64];
-	char email[64];
-	int talking; /* the barrier's last value */
-} who;
-
 /* ------------------------------------------------------------ helpers */
 
 static int gw2_port(void)
 {
-	char out[64];
-	CHECK_EQ_INT(stack("start-part " MEDIA_GW2, out, sizeof out), 0);
-	CHECK_MSG(!strncmp(out, "port=", 5), "start-part printed \"%s\"", out);
-	return atoi(out + 5);
-}
-
-/* A fresh account in `group`, logged in on the gateway at `port`. */
-static void user_at(wsc_ctx *ctx, wsc *adm, const char *group, const char *name, int port,
-		    who *w)
-{
-	memset(w, 0, sizeof *w);
-	signup_user(ctx, adm, group, name, w->email);
-	w->c = client_at(ctx, port);
-	snprintf(w->id, sizeof w->id, "%s", login(w->c, w->email, TEST_PASSWORD));
-}
-
-/* Another connection of the same account at `port`. */
-static wsc *second_conn(wsc_ctx *ctx, const who *w, int port)
-{
-	wsc *c = client_at(ctx, port);
-	login(c, w->email, TEST_PASSWORD);
-	return c;
-}
-
-static int jbool(json_t *o, const char *key)
-{
-	return json_is_true(json_object_get(o, key));
+	return gateway_at(MEDIA_GW2);
 }
 
 /* Next `type` frame whose `key` is `value`; frames before it are skipped. */

@@ -258,23 +258,6 @@ bus *mt_test_bus(void)
 	return b;
 }
 
-/* Sends env to subject and returns the decoded reply (caller frees). */
-Rb__Reply *mt_ask(bus *b, const char *subject, const Rb__Envelope *env)
-{
-	size_t len = protobuf_c_message_get_packed_size(&env->base), rlen;
-	uint8_t *p = malloc(len ? len : 1);
-	void *reply;
-	CHECK_NOT_NULL(p);
-	protobuf_c_message_pack(&env->base, p);
-	CHECK_MSG(bus_request_sync(b, subject, p, len, WAIT_MS, &reply, &rlen) == 0,
-		  "no reply on %s", subject);
-	free(p);
-	Rb__Reply *r = rb__reply__unpack(NULL, rlen, reply);
-	free(reply);
-	CHECK_NOT_NULL(r);
-	return r;
-}
-
 /* get_upload of img ("uploads/<path>") over the bus; the reply. */
 static Rb__Reply *get_upload(bus *b, const char *img)
 {
@@ -284,7 +267,7 @@ static Rb__Reply *get_upload(bus *b, const char *img)
 	gu.path = (char *)img + 8;
 	env.payload_case = RB__ENVELOPE__PAYLOAD_GET_UPLOAD;
 	env.get_upload = &gu;
-	return mt_ask(b, "rb.msg.get_upload", &env);
+	return ask(b, "rb.msg.get_upload", &env);
 }
 
 /* GET /<img> on the gateway; the status (and the bytes into *out when 200). */

@@ -463,7 +463,7 @@ void test_msg_retry_stores_once(void)
 	message_req q;
 	message_req_init(&q, uid, room, "sent once, asked thrice");
 	for (int i = 0; i < 3; i++) {
-		Rb__Reply *r = mt_ask(b, "rb.msg.message", &q.env);
+		Rb__Reply *r = ask(b, "rb.msg.message", &q.env);
 		CHECK_EQ_INT(r->has_code ? r->code : 0, RB__CODE__OK);
 		rb__reply__free_unpacked(r, NULL);
 	}
@@ -473,7 +473,7 @@ void test_msg_retry_stores_once(void)
 	json_decref(ut);
 	/* Another request id is another message. */
 	uuid_new(q.rid);
-	Rb__Reply *r = mt_ask(b, "rb.msg.message", &q.env);
+	Rb__Reply *r = ask(b, "rb.msg.message", &q.env);
 	CHECK_EQ_INT(r->has_code ? r->code : 0, RB__CODE__OK);
 	rb__reply__free_unpacked(r, NULL);
 	ut = mt_get_segment(adm, room, -1);

@@ -61,8 +61,6 @@ const char *mt_send_image(wsc *c, const char *uid, const char *room, const char 
 			  const uint8_t *p, size_t n, int w, int h);
 /* The test process' bus connection (never closed). */
 bus *mt_test_bus(void);
-/* Sends env to subject and returns the decoded reply (caller frees). */
-Rb__Reply *mt_ask(bus *b, const char *subject, const Rb__Envelope *env);
 /* The upload behind img is gone, over the bus and over HTTP. */
 void mt_check_gone(bus *b, const char *img);
 /* Waits for the updateText in which idx has `text`; returns the message
