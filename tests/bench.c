@@ -277,18 +277,75 @@ static void bench_relay(void)
 	relay_run("video round trip A->B->A, two gateways", port2);
 }
 
+/* Resident memory of a stack process, from its pid file, in KiB. */
+static long rss_kib(const char *part)
+{
+	char path[512], line[256];
+	snprintf(path, sizeof path, "%s/pids/%s.pid", rt_env("REBUTTAL_STACK_DIR"), part);
+	FILE *f = fopen(path, "r");
+	CHECK_MSG(f, "no %s", path);
+	int pid = 0;
+	CHECK(fscanf(f, "%d", &pid) == 1);
+	fclose(f);
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	CHECK_NOT_NULL(f);
+	long kib = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* Gateway memory per logged-in connection, and how fast 1,000 log in. */
+static void bench_conns(void)
+{
+	enum { N = 1000 };
+	wsc_ctx *ctx = wsc_ctx_new();
+	static wsc *c[N];
+	long before = rss_kib("gateway");
+	double t0 = now_us();
+	for (int i = 0; i < N; i++)
+		c[i] = wsc_open_async(ctx, "127.0.0.1", gw_port(), "/ipc", 0);
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ_INT(wsc_wait_open(c[i], 20000), 0);
+		sendp(c[i], "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\","
+			    "\"protocol\":\"v1\"}", admin_password());
+	}
+	samples lat = {calloc(N, sizeof(double)), 0};
+	for (int i = 0; i < N; i++) {
+		json_t *j = wsc_expect(c[i], "welcome", 60000);
+		CHECK_MSG(j, "login %d: %s", i, wsc_last_error(c[i]));
+		json_decref(j);
+		lat.v[lat.n++] = (now_us() - t0) / 1e3;
+	}
+	double secs = (now_us() - t0) / 1e6;
+	wsc_service(ctx, 2000); /* let the lists settle */
+	long after = rss_kib("gateway");
+	row("1,000 connections open + log in (time to all)", N, secs, &lat);
+	printf("| %-44s | %7d | %11s | %8ld KiB | %8.1f KiB |\n",
+	       "gateway memory: before, per logged-in conn", N, "", before,
+	       (double)(after - before) / N);
+	fflush(stdout);
+	free(lat.v);
+	wsc_ctx_free(ctx);
+}
+
 static void bench_msg_test(void) { bench_msg(); }
+static void bench_conns_test(void) { bench_conns(); }
 static void bench_history_test(void) { bench_history(); }
 static void bench_relay_test(void) { bench_relay(); }
 
 int main(int argc, char **argv)
 {
-	static const rt_test all[] = {{"msg", bench_msg_test},
+	static const rt_test all[] = {{"conns", bench_conns_test},
+				      {"msg", bench_msg_test},
 				      {"history", bench_history_test},
 				      {"relay", bench_relay_test}};
 	printf("| %-44s | %7s | %11s | %11s | %11s |\n", "benchmark", "n", "rate", "p50", "p99");
 	printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "---------",
 	       "-------------", "------------", "------------");
 	fflush(stdout);
-	return rt_main(all, 3, argc, argv);
+	return rt_main(all, sizeof all / sizeof *all, argc, argv);
 }
