@@ -1,8 +1,8 @@
 /* msgsvc: sending, history segments, images, edits and removals; over the
  * real gateway, and over the bus where a test needs what no client can do.
- * Ordering, retries, the outbox, consumed events, several instances and
- * crashes are in integ_msg_crash.c; the helpers both use are declared in
- * list_msg.h (prefix mt_). */
+ * Ordering, retries, the outbox and crashes are in integ_msg_crash.c,
+ * consumed events and several instances in integ_msg_events.c; the helpers
+ * they share are declared in list_msg.h (prefix mt_). */
 #define _GNU_SOURCE
 #include <sodium.h>
 #include <stdio.h>

@@ -1,7 +1,8 @@
 /* msgsvc under concurrency and failure: racing clients, retried request
- * ids, the outbox drainer, consumed events, several instances, and
- * instances killed with SIGKILL while messages are on their way.
- * Helpers shared with integ_msg.c are declared in list_msg.h (prefix mt_). */
+ * ids, the outbox drainer, and instances killed with SIGKILL while messages
+ * are on their way. Consumed events and several instances are in
+ * integ_msg_events.c. Helpers shared with integ_msg.c and
+ * integ_msg_events.c are declared in list_msg.h (prefix mt_). */
 #define _GNU_SOURCE
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -19,21 +20,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* Publishes an auth event as authsvc would. */
-static void user_event(bus *b, const char *what, const char *id, const char *name, int vengeance)
-{
-	Rb__UserEvent ev = RB__USER_EVENT__INIT;
-	char subject[64];
-	ev.id = (char *)id;
-	ev.name = (char *)name;
-	ev.has_withvengence = vengeance;
-	ev.withvengence = vengeance;
-	snprintf(subject, sizeof subject, "rb.evt.auth.%s", what);
-	CHECK(bus_publish_pb(b, subject, &ev.base) == 0);
-	CHECK(bus_flush(b, WAIT_MS) == 0);
-}
-
-static PGconn *test_pg(void)
+PGconn *mt_test_pg(void)
 {
 	PGconn *pg = PQconnectdb(rt_env("REBUTTAL_PG"));
 	CHECK_MSG(PQstatus(pg) == CONNECTION_OK, "postgres: %s", PQerrorMessage(pg));
@@ -69,7 +56,7 @@ static int rows(PGconn *pg, const char *table, const char *room)
 }
 
 /* Polls until room has no rows in msg.<table>. */
-static void no_rows(PGconn *pg, const char *table, const char *room, int ms)
+void mt_no_rows(PGconn *pg, const char *table, const char *room, int ms)
 {
 	for (long long until = now_ms() + ms; rows(pg, table, room) && now_ms() < until;)
 		usleep(20000);
@@ -180,8 +167,8 @@ enum { MAX_SEQ = 1000 };
 /* One client sending "c<k>-<seq>" texts into a room and recording what it
  * sees of the room. With one message in flight at a time (the next once
  * the previous came back as its own sendMessage or as an `error`), every
- * error belongs to exactly one message. */
-typedef struct {
+ * error belongs to exactly one message. (mt_sender in list_msg.h.) */
+typedef struct mt_sender {
 	wsc *c;
 	char uid[64];
 	int k, quota, next, inflight; /* inflight: seq awaiting its outcome, or -1 */
@@ -196,7 +183,7 @@ typedef struct {
 	char first_error[160];
 } sender;
 
-static sender *senders_new(int n)
+sender *mt_senders_new(int n)
 {
 	sender *ss = calloc((size_t)n, sizeof *ss);
 	CHECK_NOT_NULL(ss);
@@ -205,7 +192,7 @@ static sender *senders_new(int n)
 	return ss;
 }
 
-static void senders_free(sender *ss, int n)
+void mt_senders_free(sender *ss, int n)
 {
 	for (int k = 0; k < n; k++)
 		for (int i = 0; i < MAX_IDX; i++)
@@ -312,7 +299,7 @@ static void settle(sender *ss, int n, const char *room, int want, long long quie
 	}
 }
 
-static void free_texts(char **t, int n)
+void mt_free_texts(char **t, int n)
 {
 	for (int i = 0; i < n; i++)
 		free(t[i]);
@@ -369,14 +356,14 @@ static int check_room(wsc *v, const char *room, sender *ss, int ns, int strict, 
 	if (texts)
 		*texts = t;
 	else
-		free_texts(t, n);
+		mt_free_texts(t, n);
 	return n;
 }
 
 /* ----------------------------------------------------------- ordering */
 
 /* Two clients send `each` messages at once; returns the stored texts. */
-static char **race(wsc_ctx *ctx, wsc *adm, char *room, int each, sender *ss)
+char **mt_race(wsc_ctx *ctx, wsc *adm, char *room, int each, sender *ss)
 {
 	char **texts;
 	ss[0].c = adm;
@@ -393,10 +380,10 @@ static char **race(wsc_ctx *ctx, wsc *adm, char *room, int each, sender *ss)
 void test_msg_two_clients_order(void)
 {
 	wsc_ctx *ctx = wsc_ctx_new();
-	sender *ss = senders_new(2);
+	sender *ss = mt_senders_new(2);
 	char room[64];
 	enum { EACH = 12 };
-	char **t = race(ctx, admin(ctx), room, EACH, ss);
+	char **t = mt_race(ctx, admin(ctx), room, EACH, ss);
 	/* One instance serves them one at a time in arrival order: each
 	 * client's messages keep the order they were sent in. */
 	int next[2] = {0, 0}, k, seq;
@@ -405,23 +392,14 @@ void test_msg_two_clients_order(void)
 		CHECK_MSG(seq == next[k], "%s stored at idx %d out of order", t[i], i);
 		next[k]++;
 	}
-	free_texts(t, 2 * EACH);
-	senders_free(ss, 2);
+	mt_free_texts(t, 2 * EACH);
+	mt_senders_free(ss, 2);
 	wsc_ctx_free(ctx);
 }
 
 /* ------------------------------------------------- retries and outbox */
 
-/* A message request as the gateway would send it. */
-typedef struct {
-	Rb__Envelope env;
-	Rb__CMessage cm;
-	Rb__MessageIn in;
-	char *perms[1];
-	char rid[UUID_STR_LEN + 1];
-} message_req;
-
-static void message_req_init(message_req *q, const char *uid, const char *room, const char *text)
+void mt_message_req_init(mt_message_req *q, const char *uid, const char *room, const char *text)
 {
 	rb__envelope__init(&q->env);
 	rb__cmessage__init(&q->cm);
@@ -442,13 +420,13 @@ static void message_req_init(message_req *q, const char *uid, const char *room, 
 }
 
 /* Counts sendMessage frames for room until nothing came for 500 ms. */
-static int count_sent(wsc *c, const char *room)
+int mt_count_sent(wsc *c, const char *room)
 {
-	sender *s = senders_new(1);
+	sender *s = mt_senders_new(1);
 	s->c = c;
 	settle(s, 1, room, 0, 500);
 	int n = s->sms;
-	senders_free(s, 1);
+	mt_senders_free(s, 1);
 	return n;
 }
 
@@ -460,14 +438,14 @@ void test_msg_retry_stores_once(void)
 	char room[64], uid[64];
 	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
 	mt_new_room(adm, "text", room);
-	message_req q;
-	message_req_init(&q, uid, room, "sent once, asked thrice");
+	mt_message_req q;
+	mt_message_req_init(&q, uid, room, "sent once, asked thrice");
 	for (int i = 0; i < 3; i++) {
 		Rb__Reply *r = ask(b, "rb.msg.message", &q.env);
 		CHECK_EQ_INT(r->has_code ? r->code : 0, RB__CODE__OK);
 		rb__reply__free_unpacked(r, NULL);
 	}
-	CHECK_EQ_INT(count_sent(adm, room), 1);
+	CHECK_EQ_INT(mt_count_sent(adm, room), 1);
 	json_t *ut = mt_get_segment(adm, room, -1);
 	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), 1);
 	json_decref(ut);
@@ -512,7 +490,7 @@ void test_msg_outbox_drainer(void)
 {
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
-	PGconn *pg = test_pg();
+	PGconn *pg = mt_test_pg();
 	char room[64];
 	mt_new_room(adm, "text", room);
 	long long old = left_behind(pg, adm, room, 0, "now() - interval '1 minute'");
@@ -521,164 +499,9 @@ void test_msg_outbox_drainer(void)
 	/* The drainer leaves a fresh row to its writer for the age setting. */
 	CHECK_MSG(fresh >= 1500, "fresh row published after %lld ms", fresh);
 	/* The drainer deletes a row once NATS has taken its broadcasts. */
-	no_rows(pg, "outbox", room, WAIT_MS);
+	mt_no_rows(pg, "outbox", room, WAIT_MS);
 	PQfinish(pg);
 	wsc_ctx_free(ctx);
-}
-
-/* ------------------------------------------------------------- events */
-
-void test_msg_vengeance_masks(void)
-{
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	bus *b = mt_test_bus();
-	char room[64], uid[64], img[256];
-	long S = mt_seg_size();
-	wsc *u = mt_new_user(ctx, adm, "villain", uid);
-	mt_new_room(adm, "text", room);
-	size_t n;
-	uint8_t *png = mt_png_make(3, 3, &n);
-	snprintf(img, sizeof img, "%s", mt_send_image(u, uid, room, "v.png", png, n, 3, 3));
-	for (long i = 1; i < S; i++)
-		mt_say_ok(adm, room, "bystander");
-	long long last = mt_say_ok(u, room, "in the next segment");
-	/* Without vengeance nothing changes; with it, everything of theirs. */
-	user_event(b, "user_removed", uid, "villain", 0);
-	user_event(b, "user_removed", uid, "villain", 1);
-	json_t *f0, *f1;
-	mt_check_removed(mt_changed(adm, room, 0, REMOVED, &f0), 0, "villain");
-	mt_check_removed(mt_changed(adm, room, last, REMOVED, &f1), last, "villain");
-	CHECK_EQ_STR(jstr(mt_msg_at(f0, 1), "text"), "bystander");
-	json_decref(f0), json_decref(f1);
-	mt_check_gone(b, img);
-	free(png);
-	wsc_ctx_free(ctx);
-}
-
-/* Waits for an updateRooms without the room (an error fails the test). */
-static void room_gone(wsc *adm, const char *room)
-{
-	for (long long until = now_ms() + WAIT_MS; now_ms() < until;) {
-		json_t *j = wsc_expect_noerr(adm, "updateRooms", WAIT_MS), *r;
-		CHECK_MSG(j, "removeroom: %s", wsc_last_error(adm));
-		int found = 0;
-		size_t i;
-		json_array_foreach(json_object_get(j, "roomList"), i, r) found |=
-			jstr(r, "id") && !strcmp(jstr(r, "id"), room);
-		json_decref(j);
-		if (!found)
-			return;
-	}
-	rt_fail(__FILE__, __LINE__, "room %s still listed after removeroom", room);
-}
-
-void test_msg_room_removed_deletes(void)
-{
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	bus *b = mt_test_bus();
-	PGconn *pg = test_pg();
-	char room[64], uid[64], img[256];
-	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
-	mt_new_room(adm, "text", room);
-	size_t n;
-	uint8_t *png = mt_png_make(5, 4, &n);
-	snprintf(img, sizeof img, "%s", mt_send_image(adm, uid, room, "r.png", png, n, 5, 4));
-	sendp(adm, "{\"type\":\"removeroom\",\"roomid\":\"%s\"}", room);
-	room_gone(adm, room);
-	/* The event reaches msgsvc independently of the reply: poll. */
-	no_rows(pg, "messages", room, WAIT_MS);
-	mt_check_gone(b, img);
-	mt_say(adm, room, "into the removed room");
-	expect_error(adm, "no such room");
-	free(png);
-	PQfinish(pg);
-	wsc_ctx_free(ctx);
-}
-
-void test_msg_username_at_send_time(void)
-{
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	bus *b = mt_test_bus();
-	char room[64], uid[64];
-	wsc *u = mt_new_user(ctx, adm, "before", uid);
-	mt_new_room(adm, "text", room);
-	mt_say_ok(u, room, "one");
-	/* authsvc announces a rename (as updateuser will). */
-	user_event(b, "user_updated", uid, "after", 0);
-	usleep(200000);
-	json_t *f;
-	mt_say(u, room, "two");
-	json_t *m = mt_expect_sent(u, &f);
-	CHECK_EQ_STR(jstr(m, "username"), "after");
-	json_decref(f);
-	json_t *ut = mt_get_segment(u, room, 0);
-	CHECK_EQ_STR(jstr(mt_msg_at(ut, 0), "username"), "before");
-	CHECK_EQ_STR(jstr(mt_msg_at(ut, 1), "username"), "after");
-	json_decref(ut);
-	wsc_ctx_free(ctx);
-}
-
-/* ------------------------------------------------ several instances */
-
-typedef struct {
-	int replies, ok;
-} tally;
-
-/* cnats thread or the caller's (timeout). */
-static void on_reply(void *ud, enum bus_result res, const void *data, size_t len)
-{
-	tally *t = ud;
-	Rb__Reply *r = res == BUS_REPLY ? rb__reply__unpack(NULL, len, data) : NULL;
-	if (r && (!r->has_code || r->code == RB__CODE__OK))
-		__atomic_add_fetch(&t->ok, 1, __ATOMIC_SEQ_CST);
-	if (r)
-		rb__reply__free_unpacked(r, NULL);
-	__atomic_add_fetch(&t->replies, 1, __ATOMIC_SEQ_CST);
-}
-
-/* The same request n times at once (the queue group spreads them). */
-static void retries_at_once(bus *b, const Rb__Envelope *env, int n)
-{
-	size_t len = protobuf_c_message_get_packed_size(&env->base);
-	uint8_t *p = malloc(len);
-	tally t = {0, 0};
-	CHECK_NOT_NULL(p);
-	protobuf_c_message_pack(&env->base, p);
-	for (int i = 0; i < n; i++)
-		CHECK(bus_request(b, "rb.msg.message", p, len, WAIT_MS, 1, on_reply, &t) == 0);
-	for (long long until = now_ms() + 2 * WAIT_MS;
-	     __atomic_load_n(&t.replies, __ATOMIC_SEQ_CST) < n && now_ms() < until;)
-		bus_tick(b), usleep(10000);
-	CHECK_EQ_INT(__atomic_load_n(&t.ok, __ATOMIC_SEQ_CST), n);
-	free(p);
-}
-
-void test_msg_two_instances_consistent(void)
-{
-	CHECK_EQ_INT(stack("start-part msgsvc 2", NULL, 0), 0);
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	bus *b = mt_test_bus();
-	sender *ss = senders_new(2);
-	char room[64], uid[64];
-	enum { EACH = 15 };
-	free_texts(race(ctx, adm, room, EACH, ss), 2 * EACH);
-	senders_free(ss, 2);
-	/* Retries racing each other on two instances store one message. */
-	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
-	message_req q;
-	message_req_init(&q, uid, room, "raced retries");
-	retries_at_once(b, &q.env, 6);
-	CHECK_EQ_INT(count_sent(adm, room), 1);
-	json_t *ut = mt_get_segment(adm, room, -1);
-	json_t *m = json_array_get(mt_msgs_of(ut), json_array_size(mt_msgs_of(ut)) - 1);
-	CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), 2 * EACH);
-	json_decref(ut);
-	wsc_ctx_free(ctx);
-	CHECK_EQ_INT(stack("kill msgsvc-2 TERM", NULL, 0), 0);
 }
 
 /* ------------------------------------------------------------ crashes */
@@ -733,8 +556,8 @@ void test_msg_crash_kill9(void)
 	wait_ready("msgsvc"), wait_ready("msgsvc-2");
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
-	PGconn *pg = test_pg();
-	sender *ss = senders_new(CLIENTS);
+	PGconn *pg = mt_test_pg();
+	sender *ss = mt_senders_new(CLIENTS);
 	char room[64], name[32];
 	mt_new_room(adm, "text", room);
 	for (int k = 0; k < CLIENTS; k++) {
@@ -789,7 +612,7 @@ void test_msg_crash_kill9(void)
 	int n = check_room(admin(ctx), room, ss, CLIENTS, 0, NULL);
 	CHECK_EQ_INT(rows(pg, "messages", room), n);
 	CHECK_EQ_INT(sql_num(pg, "SELECT next_idx FROM msg.rooms WHERE room_id = $1", room), n);
-	no_rows(pg, "outbox", room, 0);
+	mt_no_rows(pg, "outbox", room, 0);
 	/* 2. Every message without an error is stored; errors only near the
 	 * kill or the restart. */
 	int errors = 0, lost = 0, dups = 0, unstored = 0, slow = 0, ut_only = 0, stored_err = 0;
@@ -835,7 +658,7 @@ void test_msg_crash_kill9(void)
 	       dups, metric("msgsvc", DRAINED) - drained0, ut_only, t_sent - t0, t_settled - t_sent,
 	       now_ms() - t0);
 	CHECK_MSG(before_kill != 0, "msgsvc-2 stored nothing before it was killed");
-	senders_free(ss, CLIENTS);
+	mt_senders_free(ss, CLIENTS);
 	tap_close(t);
 	PQfinish(pg);
 	wsc_ctx_free(ctx);
@@ -893,7 +716,7 @@ static void kill_at(PGconn *pg, wsc_ctx *ctx, wsc *c, tap *t, const char *room,
 {
 	char text[64];
 	int got = 0, errors = 0, stored = 0, idx = -1;
-	PGconn *hold = test_pg();
+	PGconn *hold = mt_test_pg();
 	snprintf(text, sizeof text, "killed %s", kill_names[at]);
 	if (at == BEFORE_COMMIT)
 		sql(hold, "BEGIN", NULL), sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
@@ -920,14 +743,14 @@ static void kill_at(PGconn *pg, wsc_ctx *ctx, wsc *c, tap *t, const char *room,
 	wait_ready("msgsvc");
 	long long back = now_ms() - t0;
 	until_marker(c, room, text, &got, &errors);
-	no_rows(pg, "outbox", room, 3 * WAIT_MS);
+	mt_no_rows(pg, "outbox", room, 3 * WAIT_MS);
 	until_marker(c, room, text, &got, &errors); /* the drainer's broadcasts are in */
 	char **texts;
 	int n = check_room(c, room, NULL, 0, 0, &texts);
 	for (int i = 0; i < n; i++)
 		if (!strcmp(texts[i], text))
 			stored++, idx = i;
-	free_texts(texts, n);
+	mt_free_texts(texts, n);
 	printf("retry_after_kill: killed %s: client got %d sendMessage, %d error(s); stored %d, "
 	       "published %d; msgsvc serving again %lld ms after the kill\n",
 	       kill_names[at], got, errors, stored, idx < 0 ? 0 : tapped(t, idx), back);
@@ -947,7 +770,7 @@ void test_msg_retry_after_kill(void)
 	wait_ready("msgsvc");
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
-	PGconn *pg = test_pg();
+	PGconn *pg = mt_test_pg();
 	char room[64];
 	mt_new_room(adm, "text", room);
 	tap *t = tap_open(room);

@@ -1,4 +1,5 @@
-/* Integration tests of msgsvc (tests/integ_msg.c, tests/integ_msg_crash.c). */
+/* Integration tests of msgsvc (tests/integ_msg.c, tests/integ_msg_crash.c,
+ * tests/integ_msg_events.c). */
 #define MSG_TESTS(X)                         \
 	X(msg_send_and_history)              \
 	X(msg_forged_userid_ignored)         \
@@ -22,14 +23,17 @@
 	X(msg_retry_after_kill)              \
 	X(msg_crash_kill9)
 
-/* Helpers of the msg tests, defined in integ_msg.c and used by both files
- * (only seen by files that include integ.h first). */
+/* Helpers of the msg tests, defined in integ_msg.c (and, after the mark
+ * below, in integ_msg_crash.c) and used by the integ_msg*.c files (only seen
+ * by files that include integ.h first). */
 #if defined(TESTS_INTEG_H) && !defined(TESTS_LIST_MSG_HELPERS)
 #define TESTS_LIST_MSG_HELPERS
+#include <libpq-fe.h>
 #include <stdint.h>
 
 #include "bus.h"
 #include "rebuttal.pb-c.h"
+#include "uuid.h"
 
 #define REMOVED "*Message Removed*"
 
@@ -68,4 +72,32 @@ void mt_check_gone(bus *b, const char *img);
 json_t *mt_changed(wsc *c, const char *room, long long idx, const char *text, json_t **f);
 /* idx is masked as removemessage does, username kept. */
 void mt_check_removed(json_t *m, long long idx, const char *username);
+
+/* Defined in integ_msg_crash.c. */
+/* A connection to the stack's postgres (caller PQfinish-es it). */
+PGconn *mt_test_pg(void);
+/* Polls until room has no rows in msg.<table> (messages, outbox). */
+void mt_no_rows(PGconn *pg, const char *table, const char *room, int ms);
+/* One client sending "c<k>-<seq>" texts and recording what it sees. */
+typedef struct mt_sender mt_sender;
+/* n of them, client k numbered k (free with mt_senders_free). */
+mt_sender *mt_senders_new(int n);
+void mt_senders_free(mt_sender *ss, int n);
+void mt_free_texts(char **t, int n);
+/* Two clients (ss[0] adm, ss[1] a new user) send `each` messages at once
+ * into a new room (its id into room, 64 bytes); returns the stored texts
+ * (free with mt_free_texts(t, 2 * each)). */
+char **mt_race(wsc_ctx *ctx, wsc *adm, char *room, int each, mt_sender *ss);
+/* Counts sendMessage frames for room until nothing came for 500 ms. */
+int mt_count_sent(wsc *c, const char *room);
+/* A message request as the gateway would send it. */
+typedef struct {
+	Rb__Envelope env;
+	Rb__CMessage cm;
+	Rb__MessageIn in;
+	char *perms[1];
+	char rid[UUID_STR_LEN + 1];
+} mt_message_req;
+/* A fresh request id, sendMessage permission, text into room by uid. */
+void mt_message_req_init(mt_message_req *q, const char *uid, const char *room, const char *text);
 #endif
