@@ -29,4 +29,5 @@
 	X(tls_login)                                                                          \
 	X(authsvc_kill9_restart)                                                              \
 	X(nats_restart_recovers)                                                              \
-	X(postgres_restart_keeps_accounts)
+	X(postgres_restart_keeps_accounts)                                                    \
+	X(gateway_slow_consumer_dropped)
