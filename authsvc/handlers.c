@@ -14,6 +14,7 @@
 #include "groups.h"
 #include "idem.h"
 #include "kit.h"
+#include "uuid.h"
 #include "log.h"
 #include "migrations.h"
 #include "pw.h"
@@ -46,6 +47,7 @@ enum {
 	X(CREATEGROUP, creategroup, "setGroupPerm", 0)            \
 	X(UPDATEGROUP, updategroup, "setGroupPerm", 0)            \
 	X(REMOVEGROUP, removegroup, "setGroupPerm", 0)            \
+	X(GET_PERMS, get_perms, NULL, 0)                          \
 	X(LIST_USERS, list_users, NULL, INTERNAL)                 \
 	X(ADMIN_CREATE_USER, admin_create_user, NULL, INTERNAL)   \
 	X(ADMIN_SET_PASSWORD, admin_set_password, NULL, INTERNAL) \
@@ -235,6 +237,45 @@ void h_login(svc_req *r)
 		return;
 	}
 	login_reply(r, u);
+}
+
+/* The acting user's permissions now: the gateway asks right after it has
+ * subscribed to the user's subject, closing the window in which a change
+ * published between the login's read and that subscription would be lost. */
+void h_get_perms(svc_req *r)
+{
+	auth_app *app = r->app;
+	const char *uid = r->env->user_id;
+	PGresult *res = NULL;
+	char **perms = NULL;
+	size_t n = 0;
+
+	if (!uid || !uuid_valid(uid)) {
+		svc_fail(r, RB__CODE__DENIED, "Not logged in");
+		return;
+	}
+	const char *p[] = {uid};
+	pg_status s = pg_query(app->db, &res, "SELECT grp FROM auth.users WHERE id = $1", 1, p);
+	if (s == PG_OK && PQntuples(res) == 0) {
+		PQclear(res);
+		svc_fail(r, RB__CODE__NOT_FOUND, "no such user");
+		return;
+	}
+	char *grp = s == PG_OK ? arena_strdup(r->arena, PQgetvalue(res, 0, 0)) : NULL;
+	if (res)
+		PQclear(res);
+	if (s == PG_OK)
+		s = acct_group_perms(app->db, r->arena, grp, &perms, &n);
+	if (s != PG_OK) {
+		kit_fail_store(r, s);
+		return;
+	}
+	Rb__LoginResult *lr = NEW(r, Rb__LoginResult, RB__LOGIN_RESULT__INIT);
+	lr->user_id = arena_strdup(r->arena, uid);
+	lr->group = grp;
+	lr->perms = perms;
+	lr->n_perms = n;
+	r->reply->login = lr;
 }
 
 /* -------------------------------------------------------------- signup */

@@ -217,6 +217,8 @@ void deliver_drain(gw *g)
 			reply_handle(g, it);
 		else if (it->kind == IT_HTTP_REPLY)
 			http_reply_handle(g, it);
+		else if (it->kind == IT_PERMS)
+			perms_reply_handle(g, it);
 		else if (it->kind == IT_CONN_LIST)
 			conn_list_reply(g, (const char *)it->data);
 		else

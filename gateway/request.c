@@ -200,6 +200,88 @@ static void refuse(session *s, const packet_row *row, const char *msg)
 		session_close_after(s, 1000, row->type);
 }
 
+/* cnats thread (reply) or loop thread (timeout). */
+static void on_perms_reply(void *ud, enum bus_result r, const void *data, size_t len)
+{
+	req_ctx *rc = ud;
+	gw_item *it = r == BUS_REPLY ? calloc(1, sizeof *it + len) : NULL;
+	if (it) {
+		it->kind = IT_PERMS;
+		snprintf(it->key, sizeof it->key, "%s", rc->cid);
+		it->len = len;
+		memcpy(it->data, data, len);
+		loopq_push(&rc->g->inbox, &it->link);
+		lws_cancel_service(rc->g->lws);
+	}
+	free(rc);
+}
+
+/* After a login, once the user's subject is subscribed: asks authsvc for
+ * the permissions again. A change published between the login's read and
+ * the subscription would otherwise never reach this connection. */
+static void perms_refresh(session *s)
+{
+	gw *g = s->gw;
+	Rb__Envelope env = RB__ENVELOPE__INIT;
+	Rb__GetPerms gp = RB__GET_PERMS__INIT;
+	char rid[UUID_STR_LEN + 1];
+	uint8_t buf[256];
+	req_ctx *rc = calloc(1, sizeof *rc);
+
+	if (!rc)
+		return;
+	uuid_new(rid);
+	env.request_id = rid;
+	env.gateway_id = g->id;
+	env.conn_id = s->cid;
+	env.user_id = s->user_id;
+	env.payload_case = RB__ENVELOPE__PAYLOAD_GET_PERMS;
+	env.get_perms = &gp;
+	size_t len = protobuf_c_message_pack(&env.base, buf);
+	rc->g = g;
+	snprintf(rc->cid, sizeof rc->cid, "%s", s->cid);
+	if (bus_request(g->bus, "rb.auth.get_perms", buf, len, (int)g->cfg->req_timeout_ms,
+			(int)g->cfg->req_tries, on_perms_reply, rc) < 0)
+		free(rc);
+}
+
+static int same_perms(const session *s, const Rb__LoginResult *lr)
+{
+	if (s->nperms != lr->n_perms)
+		return 0;
+	for (size_t i = 0; i < lr->n_perms; i++) {
+		size_t k = 0;
+		while (k < s->nperms && strcmp(s->perms[k], lr->perms[i]))
+			k++;
+		if (k == s->nperms)
+			return 0;
+	}
+	return 1;
+}
+
+void perms_reply_handle(gw *g, gw_item *it)
+{
+	session *s = session_find(g, it->key);
+	Rb__Reply *r = s && s->logged_in ? rb__reply__unpack(NULL, it->len, it->data) : NULL;
+	if (r && (!r->has_code || r->code == RB__CODE__OK) && r->login && !same_perms(s, r->login)) {
+		Rb__Delivery d = RB__DELIVERY__INIT;
+		Rb__SPerms sp = RB__SPERMS__INIT;
+		session_set_perms(s, r->login->perms, r->login->n_perms);
+		sp.perms = r->login->perms;
+		sp.n_perms = r->login->n_perms;
+		d.packet_case = RB__DELIVERY__PACKET_UPDATE_PERMS;
+		d.updateperms = &sp;
+		frame *f = render_delivery(&d);
+		if (f) {
+			session_send(s, f);
+			frame_unref(f);
+		}
+		log_info("conn %s: permissions changed during login, updated", s->cid);
+	}
+	if (r)
+		rb__reply__free_unpacked(r, NULL);
+}
+
 static void login_done(session *s, const Rb__LoginResult *lr)
 {
 	if (!lr->user_id || session_login(s, lr->user_id, lr->perms, lr->n_perms) < 0) {
@@ -258,8 +340,10 @@ static void reply_apply(gw *g, session *s, gw_item *it)
 				frame_unref(f);
 			}
 		}
-		if ((row->flags & PKT_LOGIN) && s->logged_in)
+		if ((row->flags & PKT_LOGIN) && s->logged_in) {
 			request_conn_event(g, s, "conn_opened");
+			perms_refresh(s);
+		}
 		if (r->close)
 			session_close_after(s, 1000, row->type);
 	}

@@ -7,7 +7,7 @@
 #include "packets.h"
 #include "rebuttal.pb-c.h"
 
-enum item_kind { IT_DELIVERY, IT_REPLY, IT_HTTP_REPLY, IT_CONN_LIST };
+enum item_kind { IT_DELIVERY, IT_REPLY, IT_HTTP_REPLY, IT_CONN_LIST, IT_PERMS };
 enum target { T_ALL, T_USER, T_CONN };
 
 typedef struct gw_item {
@@ -32,6 +32,7 @@ typedef struct gw_item {
 } gw_item;
 
 void reply_handle(gw *g, gw_item *it);
+void perms_reply_handle(gw *g, gw_item *it);
 void http_reply_handle(gw *g, gw_item *it);
 /* Renders a server packet: {"type": <member name>, ...its fields}. NULL
  * for control deliveries and on allocation failure. */
