@@ -1,5 +1,6 @@
 /* The gateway: WebSocket + HTTP edge. Wiring only. */
 #include <nats/nats.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,25 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(g->lws, 0, &g->tick, on_tick, 50 * LWS_US_PER_MS);
 }
 
+/* Every client is a file descriptor: take what the kernel allows (the soft
+ * limit is often 1024, far below what one gateway can serve), up to a cap,
+ * because libwebsockets sizes its per-descriptor tables by this limit. */
+#define FD_LIMIT_CAP 262144
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	want = rl.rlim_max < FD_LIMIT_CAP ? rl.rlim_max : FD_LIMIT_CAP;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			log_info("file descriptor limit raised to %llu", (unsigned long long)rl.rlim_cur);
+	}
+}
+
 static struct lws_context *lws_start(const gw_config *cfg)
 {
 	struct lws_context_creation_info info;
@@ -89,6 +109,7 @@ int main(void)
 		return 1;
 	cfg_print(settings, sizeof settings / sizeof *settings, &cfg);
 	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+	raise_fd_limit();
 	g.cfg = &cfg;
 	uuid_new(g.id);
 	g.start_time = (int64_t)time(NULL);
