@@ -1,12 +1,11 @@
-/* Request handlers. Every request goes through dispatch(), which finds the
- * row, refuses what the row does not admit (caller, permission), runs the
- * handler and counts the outcome; handlers only check their fields.
+/* Request handlers. Every request goes through svc's request path, which
+ * finds the row, refuses what the row does not admit (shutdown, caller,
+ * permission), runs the handler and counts the outcome; handlers only
+ * check their fields.
  * All of it runs on the subscription's cnats thread, one request at a time. */
 #include "handlers.h"
 
-#include <stdatomic.h>
 #include <string.h>
-#include <time.h>
 
 #include "acct.h"
 #include "auth.h"
@@ -23,141 +22,53 @@
 #include "uuid.h"
 #include "valid.h"
 
-/* Row flags. */
-enum {
-	/* Only for services and operator tools: refused when the envelope
-	 * names a user or a gateway (the gateway always sets its id). */
-	INTERNAL = 1,
-	/* A failed reply also closes the connection (PROTOCOL.md §1: a failed
-	 * login is answered with error, then close). */
-	CLOSE_ON_ERROR = 2,
-};
+/* Every authsvc row keys replies by request_id, and its refusals carry
+ * only their message. */
+#define ALL (SVC_IDEM | SVC_BARE_REFUSAL)
 
 /* payload case, op (= envelope member name), permission, flags. Each row
  * has one h_<op>: below, in users.c or in groups.c. updateuser has no
- * static permission: "yourself, or renameUser" is decided by h_updateuser. */
-#define ROUTES(X)                                                 \
-	X(LOGIN, login, NULL, CLOSE_ON_ERROR)                     \
-	X(SIGNUP, signup, NULL, 0)                                \
-	X(INVITE, invite, "inviteUserAny", 0)                     \
-	X(CREATEUSER, createuser, "createUser", 0)                \
-	X(UPDATEUSER, updateuser, NULL, 0)                        \
-	X(REMOVEUSER, removeuser, "removeUser", 0)                \
-	X(SETUSERGROUP, setusergroup, "setUserGroup", 0)          \
-	X(CREATEGROUP, creategroup, "setGroupPerm", 0)            \
-	X(UPDATEGROUP, updategroup, "setGroupPerm", 0)            \
-	X(REMOVEGROUP, removegroup, "setGroupPerm", 0)            \
-	X(GET_PERMS, get_perms, NULL, 0)                          \
-	X(LIST_USERS, list_users, NULL, INTERNAL)                 \
-	X(ADMIN_CREATE_USER, admin_create_user, NULL, INTERNAL)   \
-	X(ADMIN_SET_PASSWORD, admin_set_password, NULL, INTERNAL) \
-	X(ADMIN_INVITE, admin_invite, NULL, INTERNAL)
-
-typedef struct {
-	Rb__Envelope__PayloadCase payload;
-	const char *op;
-	const char *perm; /* needed in the envelope's permission set, or NULL */
-	int flags;
-	void (*fn)(svc_req *r);
-} route;
+ * static permission: "yourself, or renameUser" is decided by h_updateuser.
+ * A failed login also closes the connection (PROTOCOL.md §1). */
+#define ROUTES(X)                                                     \
+	X(LOGIN, login, NULL, SVC_CLOSE_ON_ERROR)                     \
+	X(SIGNUP, signup, NULL, 0)                                    \
+	X(INVITE, invite, "inviteUserAny", 0)                         \
+	X(CREATEUSER, createuser, "createUser", 0)                    \
+	X(UPDATEUSER, updateuser, NULL, 0)                            \
+	X(REMOVEUSER, removeuser, "removeUser", 0)                    \
+	X(SETUSERGROUP, setusergroup, "setUserGroup", 0)              \
+	X(CREATEGROUP, creategroup, "setGroupPerm", 0)                \
+	X(UPDATEGROUP, updategroup, "setGroupPerm", 0)                \
+	X(REMOVEGROUP, removegroup, "setGroupPerm", 0)                \
+	X(GET_PERMS, get_perms, NULL, 0)                              \
+	X(LIST_USERS, list_users, NULL, SVC_INTERNAL)                 \
+	X(ADMIN_CREATE_USER, admin_create_user, NULL, SVC_INTERNAL)   \
+	X(ADMIN_SET_PASSWORD, admin_set_password, NULL, SVC_INTERNAL) \
+	X(ADMIN_INVITE, admin_invite, NULL, SVC_INTERNAL)
 
 #define DECLARE(P, op, perm, flags) void h_##op(svc_req *r);
 ROUTES(DECLARE)
 #undef DECLARE
 
-static void dispatch(svc_req *r);
-
-#define ROW(P, op, perm, flags) {RB__ENVELOPE__PAYLOAD_##P, #op, perm, flags, h_##op},
-static const route routes[] = {ROUTES(ROW)};
+/* Written by svc (counters) on the request thread. */
+#define ROW(P, name, need, fl)                                            \
+	{.payload = RB__ENVELOPE__PAYLOAD_##P, .op = #name, .perm = need, \
+	 .flags = (fl) | ALL, .fn = h_##name},
+static svc_route routes[] = {ROUTES(ROW)};
 #undef ROW
-#define SVC_ROW(P, op, perm, flags) {RB__ENVELOPE__PAYLOAD_##P, dispatch},
-static const svc_route svc_routes[] = {ROUTES(SVC_ROW)};
-#undef SVC_ROW
-
-#define COUNTER(P, name, ...) {.op = #name},
-static svc_counter counters[] = {ROUTES(COUNTER)};
-#undef COUNTER
 
 #define NROUTES (sizeof routes / sizeof *routes)
 
-const svc_route *handlers_routes(size_t *n)
+svc_route *handlers_routes(size_t *n)
 {
 	*n = NROUTES;
-	return svc_routes;
-}
-
-
-/* ------------------------------------------------------------ dispatch */
-
-static const route *route_of(Rb__Envelope__PayloadCase pc)
-{
-	for (size_t i = 0; i < NROUTES; i++)
-		if (routes[i].payload == pc)
-			return &routes[i];
-	return NULL;
-}
-
-/* 1 when the row admits the request, else fills the refusal. */
-static int admit(svc_req *r, const route *rt)
-{
-	const Rb__Envelope *e = r->env;
-	auth_app *app = r->app;
-
-	if (atomic_load(&app->closing))
-		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the service is shutting down, try again", rt->op);
-	else if (!envelope_payload(e))
-		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: the request has no payload", rt->op);
-	else if (e->request_id && strlen(e->request_id) > IDEM_REQUEST_ID_MAX)
-		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: request_id is too long", rt->op);
-	else if ((rt->flags & INTERNAL) && (kit_nonempty(e->user_id) || kit_nonempty(e->gateway_id)))
-		svc_fail(r, RB__CODE__DENIED, "Permission denied");
-	else if (rt->perm && !env_has_perm(e, rt->perm))
-		svc_fail(r, RB__CODE__DENIED, "Permission denied \"%s\"", rt->perm);
-	else
-		return 1;
-	return 0;
-}
-
-/* Counts the outcome of one request for /metrics. */
-static void account(const route *rt, const Rb__Reply *rep, const struct timespec *t0)
-{
-	long us = svc_count(&counters[rt - routes], rep->code, t0);
-	log_debug("%s: code %d in %ld us", rt->op, (int)rep->code, us);
-}
-
-/* cnats subscription thread: every request of every route (svc only
- * hands over payloads of the table). */
-static void dispatch(svc_req *r)
-{
-	const route *rt = route_of(r->env->payload_case);
-	auth_app *app = r->app;
-	Rb__Reply *rep = r->reply;
-	struct timespec t0;
-
-	if (!rt)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* Counted before `closing` is read (in admit): shutdown sets closing
-	 * first and then waits for busy to drop, so no request slips between. */
-	atomic_fetch_add(&app->busy, 1);
-	if (admit(r, rt))
-		rt->fn(r);
-	atomic_fetch_sub(&app->busy, 1);
-	/* A refusal carries only its message: nothing half built. */
-	if (rep->code != RB__CODE__OK) {
-		rep->n_deliver = 0;
-		rep->deliver = NULL;
-		rep->login = NULL;
-		rep->n_users = 0;
-		rep->users = NULL;
-		rep->has_close = rep->close = (rt->flags & CLOSE_ON_ERROR) != 0;
-	}
-	account(rt, rep, &t0);
+	return routes;
 }
 
 void handlers_metrics(buf *out)
 {
-	svc_counters_print(out, "authsvc", counters, NROUTES);
+	svc_routes_print(out, "authsvc", routes, NROUTES);
 }
 
 /* --------------------------------------------------------------- login */

@@ -8,9 +8,9 @@
 #include "buf.h"
 #include "svc.h"
 
-/* The table for svc_start (static storage); its length in *n. The app
- * given to svc_start must be an auth_app. */
-const svc_route *handlers_routes(size_t *n);
+/* The table for svc_start (static storage; svc writes its counters); its
+ * length in *n. The app given to svc_start must be an auth_app. */
+svc_route *handlers_routes(size_t *n);
 
 /* Appends Prometheus lines (requests and time per op and reply code).
  * Runs on the health thread. */

@@ -177,8 +177,8 @@ int main(int argc, char **argv)
 	if (h && pg_retry(prepare, &a, START_RETRY_MS) == 0 &&
 	    (a.app.db = pg_open(cfg.pg, "requests"))) {
 		size_t n;
-		const svc_route *routes = handlers_routes(&n);
-		s = svc_start(a.app.bus, "auth", routes, n, &a.app);
+		svc_route *routes = handlers_routes(&n);
+		s = svc_start(a.app.bus, "auth", routes, n, &a.app, &a.app.closing, &a.app.busy);
 	}
 	if (s) {
 		atomic_store(&a.serving, 1);

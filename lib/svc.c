@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idem.h"
 #include "log.h"
 #include "proc.h"
 
@@ -12,12 +13,14 @@ struct svc {
 	bus *bus;
 	bus_sub *sub;
 	char name[32];
-	const svc_route *routes;
+	svc_route *routes;
 	size_t nroutes;
 	void *app;
+	atomic_int *closing; /* the service's; may be NULL */
+	atomic_int *busy;    /* the service's; may be NULL */
 };
 
-static const svc_route *route_find(svc *s, Rb__Envelope__PayloadCase pc)
+static svc_route *route_find(svc *s, Rb__Envelope__PayloadCase pc)
 {
 	for (size_t i = 0; i < s->nroutes; i++)
 		if (s->routes[i].payload == pc)
@@ -36,6 +39,88 @@ static void send_reply(svc *s, const char *to, const Rb__Reply *reply)
 	free(p);
 }
 
+static int nonempty(const char *s)
+{
+	return s && *s;
+}
+
+/* 1 when the row admits the request, else fills the refusal (the texts
+ * are listed at svc_start in svc.h). */
+static int admit(svc *s, svc_req *r, const svc_route *rt)
+{
+	const Rb__Envelope *e = r->env;
+
+	if (s->closing && atomic_load(s->closing))
+		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the service is shutting down, try again", rt->op);
+	else if (!envelope_payload(e))
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: the request has no payload", rt->op);
+	else if ((rt->flags & SVC_IDEM) && e->request_id &&
+		 strlen(e->request_id) > IDEM_REQUEST_ID_MAX)
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: request_id is too long", rt->op);
+	else if ((rt->flags & SVC_INTERNAL) && (nonempty(e->user_id) || nonempty(e->gateway_id)))
+		svc_fail(r, RB__CODE__DENIED, "Permission denied");
+	else if ((rt->flags & SVC_USER) && !nonempty(e->user_id))
+		svc_fail(r, RB__CODE__DENIED, "Not logged in");
+	else if (rt->perm && !env_has_perm(e, rt->perm))
+		svc_fail(r, RB__CODE__DENIED, "Permission denied \"%s\"", rt->perm);
+	else
+		return 1;
+	return 0;
+}
+
+/* What a reply that is not OK keeps, by the row's flags. */
+static void refusal_shape(Rb__Reply *rep, int flags)
+{
+	if (flags & SVC_BARE_REFUSAL) {
+		rep->n_deliver = 0;
+		rep->deliver = NULL;
+		rep->login = NULL;
+		rep->n_users = 0;
+		rep->users = NULL;
+		rep->has_data = 0;
+		rep->content_type = NULL;
+		rep->has_close = rep->close = 0;
+	}
+	if (flags & SVC_CLOSE_ON_ERROR)
+		rep->has_close = rep->close = 1;
+}
+
+/* Microseconds since t0 (CLOCK_MONOTONIC), at least 0. */
+static long micros_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long us = (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
+	return us > 0 ? us : 0;
+}
+
+/* cnats thread: one request of a row of the table. busy is counted
+ * before closing is read (in admit): shutdown sets closing first and then
+ * waits for busy to drop, so no request slips between. */
+static void serve(svc *s, svc_req *r, svc_route *rt)
+{
+	Rb__Reply *rep = r->reply;
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (s->busy)
+		atomic_fetch_add(s->busy, 1);
+	if (admit(s, r, rt))
+		rt->fn(r);
+	if (s->busy)
+		atomic_fetch_sub(s->busy, 1);
+	if (rep->code != RB__CODE__OK)
+		refusal_shape(rep, rt->flags);
+	long us = micros_since(&t0);
+	size_t i = (size_t)rep->code < SVC_NCODES ? (size_t)rep->code : 0;
+	atomic_fetch_add(&rt->count.codes[i], 1);
+	atomic_fetch_add(&rt->count.micros, (unsigned long)us);
+	log_debug("%s: code %d in %ld us", rt->op, (int)rep->code, us);
+	if (rep->code != RB__CODE__OK && (rt->flags & SVC_LOG_REFUSALS))
+		log_info("%s from %s: code %d: %s", rt->op, r->env->user_id ? r->env->user_id : "-",
+			 (int)rep->code, rep->message ? rep->message : "");
+}
+
 /* cnats thread: one request. */
 static void on_request(void *ud, const bus_msg *m)
 {
@@ -43,7 +128,7 @@ static void on_request(void *ud, const bus_msg *m)
 	Rb__Reply reply = RB__REPLY__INIT;
 	arena a = ARENA_INIT;
 	Rb__Envelope *env = rb__envelope__unpack(NULL, m->len, m->data);
-	const svc_route *route = env ? route_find(s, env->payload_case) : NULL;
+	svc_route *route = env ? route_find(s, env->payload_case) : NULL;
 
 	reply.has_code = 1;
 	reply.code = RB__CODE__OK;
@@ -57,7 +142,7 @@ static void on_request(void *ud, const bus_msg *m)
 		reply.message = "unknown request";
 	} else {
 		svc_req r = {s->bus, s->app, env, &reply, &a};
-		route->fn(&r);
+		serve(s, &r, route);
 	}
 	if (m->reply)
 		send_reply(s, m->reply, &reply);
@@ -66,7 +151,8 @@ static void on_request(void *ud, const bus_msg *m)
 	arena_free(&a);
 }
 
-svc *svc_start(bus *b, const char *name, const svc_route *routes, size_t n, void *app)
+svc *svc_start(bus *b, const char *name, svc_route *routes, size_t n, void *app,
+	       atomic_int *closing, atomic_int *busy)
 {
 	svc *s = calloc(1, sizeof *s);
 	char subject[64];
@@ -78,6 +164,8 @@ svc *svc_start(bus *b, const char *name, const svc_route *routes, size_t n, void
 	s->routes = routes;
 	s->nroutes = n;
 	s->app = app;
+	s->closing = closing;
+	s->busy = busy;
 	snprintf(subject, sizeof subject, "rb.%s.>", name);
 	s->sub = bus_subscribe(b, subject, name, on_request, s);
 	if (!s->sub) {
@@ -188,18 +276,7 @@ int env_has_perm(const Rb__Envelope *e, const char *perm)
 	return 0;
 }
 
-long svc_count(svc_counter *c, Rb__Code code, const struct timespec *t0)
-{
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	long us = (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
-	size_t i = (size_t)code < SVC_NCODES ? (size_t)code : 0;
-	atomic_fetch_add(&c->codes[i], 1);
-	atomic_fetch_add(&c->micros, (unsigned long)(us > 0 ? us : 0));
-	return us;
-}
-
-void svc_counters_print(buf *out, const char *part, const svc_counter *c, size_t n)
+void svc_routes_print(buf *out, const char *part, const svc_route *routes, size_t n)
 {
 	static const char *const codes[SVC_NCODES] = {"OK",	   "BAD_REQUEST", "DENIED",
 						      "NOT_FOUND", "CONFLICT",    "INTERNAL",
@@ -208,9 +285,9 @@ void svc_counters_print(buf *out, const char *part, const svc_counter *c, size_t
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < SVC_NCODES; k++)
 			buf_addf(out, "%s_requests_total{op=\"%s\",code=\"%s\"} %lu\n", part,
-				 c[i].op, codes[k], atomic_load(&c[i].codes[k]));
+				 routes[i].op, codes[k], atomic_load(&routes[i].count.codes[k]));
 	buf_addf(out, "# TYPE %s_request_seconds_total counter\n", part);
 	for (size_t i = 0; i < n; i++)
-		buf_addf(out, "%s_request_seconds_total{op=\"%s\"} %.6f\n", part, c[i].op,
-			 (double)atomic_load(&c[i].micros) / 1e6);
+		buf_addf(out, "%s_request_seconds_total{op=\"%s\"} %.6f\n", part, routes[i].op,
+			 (double)atomic_load(&routes[i].count.micros) / 1e6);
 }

@@ -1,6 +1,8 @@
 /* The skeleton every service shares: one queue subscription on rb.<name>.>
  * (queue group <name>, so instances share the load), Envelope decoding, a
- * route table keyed by the envelope's payload, and the reply.
+ * route table keyed by the envelope's payload whose rows say what they
+ * admit (shutdown, payload, caller, permission: checked here once, before
+ * the handler), per-route counters for /metrics, and the reply.
  *
  * Handlers run on the subscription's cnats thread, one at a time per
  * process, so a service's store connection needs no lock of its own. */
@@ -27,20 +29,69 @@ typedef struct {
 
 typedef void (*svc_handler)(svc_req *r);
 
+/* Request counters of one route for /metrics, by reply code, and the time
+ * spent: written by the request thread, read by the health thread. */
+#define SVC_NCODES (RB__CODE__UNAVAILABLE + 1)
+typedef struct {
+	atomic_ulong codes[SVC_NCODES];
+	atomic_ulong micros;
+} svc_counter;
+
+/* Row flags: what a route admits and how its refusals look. */
+enum {
+	/* Only for services and operator tools: refused (DENIED "Permission
+	 * denied") when the envelope names a user or a gateway (the gateway
+	 * always sets its id). */
+	SVC_INTERNAL = 1 << 0,
+	/* Needs the acting user: refused (DENIED "Not logged in") without. */
+	SVC_USER = 1 << 1,
+	/* The handler keys replies by request_id (idem.h): one longer than
+	 * IDEM_REQUEST_ID_MAX is refused (BAD_REQUEST). */
+	SVC_IDEM = 1 << 2,
+	/* A reply that is not OK carries only its code and message: nothing
+	 * half built (deliveries, login, users, data) goes out with it. */
+	SVC_BARE_REFUSAL = 1 << 3,
+	/* A reply that is not OK also closes the connection (PROTOCOL.md §1:
+	 * a failed login is answered with error, then close). */
+	SVC_CLOSE_ON_ERROR = 1 << 4,
+	/* Replies that are not OK are logged (info) with the acting user. */
+	SVC_LOG_REFUSALS = 1 << 5,
+};
+
+/* One row of a service's table, in static storage the service owns (svc
+ * writes the counter). svc finds the row by payload, admits the request
+ * once (see svc_start), calls fn and counts the outcome; handlers only
+ * check their own fields. */
 typedef struct {
 	Rb__Envelope__PayloadCase payload;
+	const char *op;   /* the envelope member name: messages and /metrics */
+	const char *perm; /* needed in the envelope's permission set, or NULL */
+	int flags;        /* SVC_* */
 	svc_handler fn;
+	svc_counter count;
 } svc_route;
 
 /* Subscribes rb.<name>.> in queue group <name>. Returns NULL (logged) on
- * failure. routes must outlive the svc. */
-svc *svc_start(bus *b, const char *name, const svc_route *routes, size_t n, void *app);
+ * failure. routes must outlive the svc. Every request is admitted in this
+ * order, each refusal with its code and text (<op> is the row's):
+ *   *closing set     UNAVAILABLE "<op>: the service is shutting down, try again"
+ *   no payload       BAD_REQUEST "<op>: the request has no payload"
+ *   SVC_IDEM         BAD_REQUEST "<op>: request_id is too long"
+ *   SVC_INTERNAL     DENIED "Permission denied"
+ *   SVC_USER         DENIED "Not logged in"
+ *   perm not held    DENIED "Permission denied \"<perm>\""
+ * The service owns closing (set at shutdown) and busy (requests inside svc's
+ * request path, counted before closing is read, so that shutdown can set
+ * closing and then wait for busy to drop); both may be NULL (never closing,
+ * not counted) and must outlive the svc. */
+svc *svc_start(bus *b, const char *name, svc_route *routes, size_t n, void *app,
+	       atomic_int *closing, atomic_int *busy);
 /* Unsubscribes and waits for a request in flight to finish, then frees s. */
 void svc_stop(svc *s);
-/* Stops a service whose dispatcher counts the requests inside a handler
- * in *busy and refuses new ones once *closing is set: sets *closing, waits
- * up to wait_ms for *busy to drop to 0, stops s, then sleeps 100 ms more
- * (a callback may still be replying). s may be NULL. Main thread. */
+/* Stops a service started with closing and busy (see svc_start): sets
+ * *closing (new requests are refused), waits up to wait_ms for *busy to drop
+ * to 0, stops s, then sleeps 100 ms more (a callback may still be
+ * replying). s may be NULL. Main thread. */
 void svc_drain(svc *s, atomic_int *closing, atomic_int *busy, int wait_ms);
 
 /* Sets an error reply. The message is what the client sees. */
@@ -79,21 +130,8 @@ static inline uint64_t conn_digest(const char *conn_id)
 /* Whether the envelope's permission set holds perm. */
 int env_has_perm(const Rb__Envelope *e, const char *perm);
 
-/* Request counters of one route for /metrics, by reply code, and the time
- * spent: written by the request thread, read by the health thread. A
- * service keeps one per row of its table, {.op = "<op>"}, zeroed. */
-#define SVC_NCODES (RB__CODE__UNAVAILABLE + 1)
-typedef struct {
-	const char *op;
-	atomic_ulong codes[SVC_NCODES];
-	atomic_ulong micros;
-} svc_counter;
-
-/* Counts one request that began at t0 (CLOCK_MONOTONIC) and ended with
- * code (one outside the enum counts as OK). Returns its microseconds. */
-long svc_count(svc_counter *c, Rb__Code code, const struct timespec *t0);
 /* Appends <part>_requests_total{op,code} and <part>_request_seconds_total{op}
- * of c[0..n-1] in Prometheus text format. */
-void svc_counters_print(buf *out, const char *part, const svc_counter *c, size_t n);
+ * of routes[0..n-1] in Prometheus text format. Any thread. */
+void svc_routes_print(buf *out, const char *part, const svc_route *routes, size_t n);
 
 #endif

@@ -105,8 +105,8 @@ static int serve(mediasvc *m, const media_config *cfg)
 	if (ev)
 		h = health_start((int)cfg->health_port, ready, metrics, m);
 	if (h) {
-		const svc_route *routes = handlers_routes(&n);
-		s = svc_start(app->bus, "media", routes, n, app);
+		svc_route *routes = handlers_routes(&n);
+		s = svc_start(app->bus, "media", routes, n, app, &app->closing, &app->busy);
 	}
 	if (s) {
 		atomic_store(&m->serving, 1);

@@ -1,11 +1,10 @@
-/* Request handlers. Every request goes through dispatch(), which finds the
- * row, refuses what the row does not admit (shutdown, permission), runs the
- * handler and counts the outcome; handlers check their own fields (callers
- * other than the gateway are not trusted to have done it).
+/* Request handlers. Every request goes through svc's request path, which
+ * finds the row, refuses what the row does not admit (shutdown, permission),
+ * runs the handler and counts the outcome; handlers check their own fields
+ * (callers other than the gateway are not trusted to have done it).
  * All of it runs on the subscription's cnats thread, one request at a time. */
 #include "handlers.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -35,7 +34,8 @@
 #define DIR_MISS_GAP_MS 2000
 #define DIR_TIMEOUT_MS 1000
 
-/* payload case, op (= envelope member name), permission. */
+/* payload case, op (= envelope member name), permission. Every row keys
+ * replies by request_id, and its refusals carry only their message. */
 #define ROUTES(X)                                      \
 	X(MESSAGE, message, "sendMessage")             \
 	X(GETMESSAGES, getmessages, NULL)              \
@@ -43,36 +43,28 @@
 	X(REMOVEMESSAGE, removemessage, NULL)          \
 	X(GET_UPLOAD, get_upload, NULL)
 
-typedef struct {
-	Rb__Envelope__PayloadCase payload;
-	const char *op;
-	const char *perm; /* needed in the envelope's permission set, or NULL */
-	void (*fn)(svc_req *r);
-} route;
-
 #define DECLARE(P, op, perm) static void h_##op(svc_req *r);
 ROUTES(DECLARE)
 #undef DECLARE
 
-static void dispatch(svc_req *r);
-
-#define ROW(P, op, perm) {RB__ENVELOPE__PAYLOAD_##P, #op, perm, h_##op},
-static const route routes[] = {ROUTES(ROW)};
+/* Written by svc (counters) on the request thread. */
+#define ROW(P, name, need)                                                \
+	{.payload = RB__ENVELOPE__PAYLOAD_##P, .op = #name, .perm = need, \
+	 .flags = SVC_IDEM | SVC_BARE_REFUSAL, .fn = h_##name},
+static svc_route routes[] = {ROUTES(ROW)};
 #undef ROW
-#define SVC_ROW(P, op, perm) {RB__ENVELOPE__PAYLOAD_##P, dispatch},
-static const svc_route svc_routes[] = {ROUTES(SVC_ROW)};
-#undef SVC_ROW
-
-#define COUNTER(P, name, ...) {.op = #name},
-static svc_counter counters[] = {ROUTES(COUNTER)};
-#undef COUNTER
 
 #define NROUTES (sizeof routes / sizeof *routes)
 
-const svc_route *handlers_routes(size_t *n)
+svc_route *handlers_routes(size_t *n)
 {
 	*n = NROUTES;
-	return svc_routes;
+	return routes;
+}
+
+void handlers_metrics(buf *out)
+{
+	svc_routes_print(out, "msgsvc", routes, NROUTES);
 }
 
 /* A protobuf-c message of type T in the request's arena, initialized. */
@@ -95,68 +87,6 @@ static void fail_store(svc_req *r, pg_status s)
 static int nonempty(const char *s)
 {
 	return s && *s;
-}
-
-/* ------------------------------------------------------------ dispatch */
-
-static const route *route_of(Rb__Envelope__PayloadCase pc)
-{
-	for (size_t i = 0; i < NROUTES; i++)
-		if (routes[i].payload == pc)
-			return &routes[i];
-	return NULL;
-}
-
-/* 1 when the row admits the request, else fills the refusal. */
-static int admit(svc_req *r, const route *rt)
-{
-	const Rb__Envelope *e = r->env;
-	msg_app *app = r->app;
-
-	if (atomic_load(&app->closing))
-		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the service is shutting down, try again", rt->op);
-	else if (!envelope_payload(e))
-		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: the request has no payload", rt->op);
-	else if (e->request_id && strlen(e->request_id) > IDEM_REQUEST_ID_MAX)
-		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: request_id is too long", rt->op);
-	else if (rt->perm && !env_has_perm(e, rt->perm))
-		svc_fail(r, RB__CODE__DENIED, "Permission denied \"%s\"", rt->perm);
-	else
-		return 1;
-	return 0;
-}
-
-/* cnats subscription thread: every request of every route. */
-static void dispatch(svc_req *r)
-{
-	const route *rt = route_of(r->env->payload_case);
-	struct timespec t0;
-	Rb__Reply *rep = r->reply;
-	msg_app *app = r->app;
-
-	/* Counted before `closing` is read (in admit): shutdown sets closing
-	 * first and then waits for busy to drop, so no request slips between. */
-	atomic_fetch_add(&app->busy, 1);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (rt && admit(r, rt))
-		rt->fn(r);
-	atomic_fetch_sub(&app->busy, 1);
-	if (!rt)
-		return;
-	/* A refusal carries only its message: nothing half built. */
-	if (rep->code != RB__CODE__OK) {
-		rep->n_deliver = 0;
-		rep->deliver = NULL;
-		rep->has_data = 0;
-		rep->content_type = NULL;
-	}
-	long us = svc_count(&counters[rt - routes], rep->code, &t0);
-	log_debug("%s: code %d in %ld us", rt->op, (int)rep->code, us);
-}
-
-void handlers_metrics(buf *out)
-{
-	svc_counters_print(out, "msgsvc", counters, NROUTES);
 }
 
 /* ------------------------------------------------------- shared checks */

@@ -160,8 +160,8 @@ static svc *start(msgsvc *m)
 		return NULL;
 	if (outbox_start(m->app.outbox, cfg->pg) < 0)
 		return NULL;
-	const svc_route *routes = handlers_routes(&n);
-	return svc_start(m->app.bus, "msg", routes, n, &m->app);
+	svc_route *routes = handlers_routes(&n);
+	return svc_start(m->app.bus, "msg", routes, n, &m->app, &m->app.closing, &m->app.busy);
 }
 
 int main(int argc, char **argv)

@@ -49,13 +49,13 @@ static void metrics(void *ud, buf *out)
 static int start(room_app *app, svc **s)
 {
 	size_t nroutes;
-	const svc_route *routes = rooms_routes(&nroutes);
+	svc_route *routes = rooms_routes(&nroutes);
 
 	if (rooms_bootstrap(app) < 0 || !(app->lists = lists_new(app)) ||
 	    !(app->dir = dir_start(app)) || lists_start(app->lists) < 0 ||
 	    !(app->presence = presence_start(app)))
 		return -1;
-	*s = svc_start(app->bus, ROOM_QUEUE, routes, nroutes, app);
+	*s = svc_start(app->bus, ROOM_QUEUE, routes, nroutes, app, NULL, NULL);
 	return *s ? 0 : -1;
 }
 

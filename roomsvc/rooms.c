@@ -1,5 +1,5 @@
-/* Request dispatch and the room catalogue. Every request goes through
- * dispatch(), which finds the row, refuses what the envelope's permission
+/* The route table and the room catalogue. Every request goes through svc's
+ * request path, which finds the row, refuses what the envelope's permission
  * set does not allow (the gateway checked its cached copy; this is the
  * owner's check), runs the handler and counts the outcome. Subscription
  * thread, one request at a time. */
@@ -29,31 +29,18 @@
 	X(REMOVEROOM, removeroom, "removeRoom", room_remove)      \
 	X(GET_ROOM, get_room, NULL, room_get)
 
-typedef struct {
-	Rb__Envelope__PayloadCase payload;
-	const char *op;
-	const char *perm; /* needed in the envelope's permission set, or NULL */
-	void (*fn)(svc_req *r);
-} route;
-
 static void room_create(svc_req *r);
 static void room_update(svc_req *r);
 static void room_remove(svc_req *r);
 static void room_get(svc_req *r);
-static void dispatch(svc_req *r);
 
-#define ROW(P, op, perm, fn) {RB__ENVELOPE__PAYLOAD_##P, #op, perm, fn},
-static const route routes[] = {ROUTES(ROW)};
+/* Written by svc (counters) on the request thread. */
+#define ROW(P, name, need, handler) \
+	{.payload = RB__ENVELOPE__PAYLOAD_##P, .op = #name, .perm = need, .fn = handler},
+static svc_route routes[] = {ROUTES(ROW)};
 #undef ROW
-#define SVC_ROW(P, op, perm, fn) {RB__ENVELOPE__PAYLOAD_##P, dispatch},
-static const svc_route svc_routes[] = {ROUTES(SVC_ROW)};
-#undef SVC_ROW
 
 #define NROUTES (sizeof routes / sizeof *routes)
-#define NCODES (RB__CODE__UNAVAILABLE + 1)
-
-/* Written by the subscription thread, read by the health thread. */
-static atomic_ulong counts[NROUTES][NCODES];
 
 /* The rooms of a first start, in position order. */
 static const struct {
@@ -63,38 +50,15 @@ static const struct {
 	{"Chat", "voice"},
 };
 
-const svc_route *rooms_routes(size_t *n)
+svc_route *rooms_routes(size_t *n)
 {
 	*n = NROUTES;
-	return svc_routes;
-}
-
-static void dispatch(svc_req *r)
-{
-	size_t i = 0;
-	while (i < NROUTES && routes[i].payload != r->env->payload_case)
-		i++;
-	if (i == NROUTES)
-		return; /* svc only calls us for payloads of the table */
-	if (routes[i].perm && !env_has_perm(r->env, routes[i].perm))
-		svc_fail(r, RB__CODE__DENIED, "Permission denied \"%s\"", routes[i].perm);
-	else
-		routes[i].fn(r);
-	Rb__Code code = r->reply->has_code ? r->reply->code : RB__CODE__OK;
-	if ((size_t)code < NCODES)
-		atomic_fetch_add(&counts[i][code], 1);
+	return routes;
 }
 
 void rooms_metrics(buf *out)
 {
-	static const char *codes[NCODES] = {"OK",	"BAD_REQUEST", "DENIED",
-					    "NOT_FOUND", "CONFLICT",    "INTERNAL",
-					    "UNAVAILABLE"};
-	buf_adds(out, "# TYPE roomsvc_requests_total counter\n");
-	for (size_t i = 0; i < NROUTES; i++)
-		for (size_t c = 0; c < NCODES; c++)
-			buf_addf(out, "roomsvc_requests_total{op=\"%s\",code=\"%s\"} %lu\n",
-				 routes[i].op, codes[c], atomic_load(&counts[i][c]));
+	svc_routes_print(out, "roomsvc", routes, NROUTES);
 }
 
 /* ------------------------------------------------------------- helpers */

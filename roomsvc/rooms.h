@@ -12,7 +12,7 @@
 
 /* The table for svc_start (static storage); its length in *n. The app
  * given to svc_start must be a room_app. */
-const svc_route *rooms_routes(size_t *n);
+svc_route *rooms_routes(size_t *n);
 
 /* Creates the first-start rooms (text `Main`, voice `Chat`) unless an
  * instance did before (a marker set with SET NX decides, also between
@@ -25,7 +25,7 @@ int rooms_bootstrap(room_app *app);
  * INTERNAL otherwise. Subscription thread. */
 void rooms_fail_store(svc_req *r, const char *op, kv_status s);
 
-/* Health thread: requests per op and reply code. */
+/* Health thread: requests and time per op and reply code. */
 void rooms_metrics(buf *out);
 
 #endif
