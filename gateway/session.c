@@ -281,27 +281,36 @@ void session_send_error(session *s, const char *message)
 	session_send_json(s, json_pack("{s:s, s:s}", "type", "error", "message", message));
 }
 
+/* Frames written per writable callback at most: several per wake-up save a
+ * poll round per frame under fan-out, the cap keeps one client from holding
+ * the loop. */
+#define WRITES_PER_WAKE 32
+
 int session_writable(session *s)
 {
-	outq_item *it = s->out_head;
-	if (s->close_code == 1008 || (!it && s->close_code)) {
+	if (s->close_code == 1008 || (!s->out_head && s->close_code)) {
 		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
 				 (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
 	}
-	if (!it)
-		return 0;
-	s->out_head = it->next;
-	if (!s->out_head)
-		s->out_tail = NULL;
-	s->out_bytes -= it->f->len;
-	s->out_count--;
-	int n = lws_write(s->wsi, it->f->data + LWS_PRE, it->f->len, LWS_WRITE_TEXT);
-	frame_unref(it->f);
-	free(it);
-	if (n < 0)
-		return -1;
-	s->gw->frames_out++;
+	for (int i = 0; i < WRITES_PER_WAKE && s->out_head; i++) {
+		/* After a partial write lws holds the rest and reports the pipe
+		 * choked: write more only into a socket that takes it. */
+		if (i > 0 && lws_send_pipe_choked(s->wsi))
+			break;
+		outq_item *it = s->out_head;
+		s->out_head = it->next;
+		if (!s->out_head)
+			s->out_tail = NULL;
+		s->out_bytes -= it->f->len;
+		s->out_count--;
+		int n = lws_write(s->wsi, it->f->data + LWS_PRE, it->f->len, LWS_WRITE_TEXT);
+		frame_unref(it->f);
+		free(it);
+		if (n < 0)
+			return -1;
+		s->gw->frames_out++;
+	}
 	if (s->out_head || s->close_code)
 		lws_callback_on_writable(s->wsi);
 	return 0;
