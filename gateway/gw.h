@@ -136,6 +136,9 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 /* gateway/http.c: LWS_CALLBACK_HTTP etc. for non-WebSocket requests */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 extern const struct lws_http_mount *gw_mounts(const gw_config *cfg);
+/* The request's path without its query: GET_URI on HTTP/1.1, :path on
+ * HTTP/2 (also for a WebSocket over HTTP/2, RFC 8441). -1 when absent. */
+int gw_request_path(struct lws *wsi, char *out, int len);
 
 /* gateway/deliver.c */
 int deliver_start(gw *g);                       /* subscribes rb.out.all and rb.out.conn.<gw>.> */

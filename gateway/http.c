@@ -10,24 +10,55 @@
 #include "request.h"
 
 /* An HTTP request parked until a service answers; looked up by id because
- * the client may hang up meanwhile. */
+ * the client may hang up meanwhile. It names the wsi, never the gw_pss:
+ * libwebsockets frees a pss when the transaction ends or the connection
+ * closes (HTTP_DROP_PROTOCOL, CLOSED_HTTP), and both take the wait away
+ * first, so a wait found by id always has a live wsi whose pss is the one
+ * that asked. */
 struct http_wait {
 	struct http_wait *next;
 	uint64_t id;
 	struct lws *wsi;
-	gw_pss *pss;
 };
+
+/* An HTTP/2 stream is a child of the network connection's wsi. */
+static int is_h2_stream(struct lws *wsi)
+{
+	return lws_get_network_wsi(wsi) != wsi;
+}
+
+int gw_request_path(struct lws *wsi, char *out, int len)
+{
+	int n = lws_hdr_copy(wsi, out, len, WSI_TOKEN_GET_URI);
+	if (n <= 0)
+		n = lws_hdr_copy(wsi, out, len, WSI_TOKEN_HTTP_COLON_PATH);
+	if (n <= 0)
+		return -1;
+	out[strcspn(out, "?")] = '\0';
+	return 0;
+}
 
 #define HTTP_CHUNK 65536
 
-/* Writes the status line and headers now and keeps the body for
- * HTTP_WRITEABLE (lws wants bodies written from there). */
+/* HTTP/1.1 and pipelining: while a service is asked for an answer the
+ * connection reads nothing more (lws_rx_flow_control), so a pipelined
+ * request cannot start — and make libwebsockets free this request's pss —
+ * before this one is answered. libwebsockets services neither POLLIN nor
+ * POLLOUT of a flow-controlled HTTP/1.1 connection, so reading is allowed
+ * again just before the answer is written, and the answer is written in one
+ * go: libwebsockets keeps what the socket does not take and writes it, in
+ * order, before anything a next request writes. An HTTP/2 stream has no
+ * pipelining (flow control is a no-op there); its body goes out in chunks
+ * from HTTP_WRITEABLE, within the stream's flow-control window. */
 static int respond(struct lws *wsi, gw_pss *p, unsigned status, const char *type,
 		   const char *location, const char *body, size_t len)
 {
 	unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *q = start,
 					   *end = hdr + sizeof hdr - 1;
+	int h2 = is_h2_stream(wsi);
 
+	if (!h2)
+		lws_rx_flow_control(wsi, 1);
 	if (lws_add_http_common_headers(wsi, status, type, len, &q, end))
 		return -1;
 	if (location && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_LOCATION,
@@ -36,12 +67,23 @@ static int respond(struct lws *wsi, gw_pss *p, unsigned status, const char *type
 		return -1;
 	if (lws_finalize_write_http_header(wsi, start, &q, end))
 		return -1;
-	if (!len)
+	/* An HTTP/2 stream needs its END_STREAM even without a body: an empty
+	 * final write carries it. */
+	if (!len && !h2)
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
-	p->http_body = malloc(LWS_PRE + len);
-	if (!p->http_body)
+	char *copy = malloc(LWS_PRE + len + 1);
+	if (!copy)
 		return -1;
-	memcpy(p->http_body + LWS_PRE, body, len);
+	if (len)
+		memcpy(copy + LWS_PRE, body, len);
+	if (!h2) {
+		int n = lws_write(wsi, (unsigned char *)copy + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
+		free(copy);
+		if (n < 0)
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	p->http_body = copy;
 	p->http_len = len;
 	p->http_off = 0;
 	lws_callback_on_writable(wsi);
@@ -113,6 +155,18 @@ static void on_upload_reply(void *ud, enum bus_result r, const void *data, size_
 	free(hc);
 }
 
+static struct http_wait *http_wait_take(gw *g, uint64_t id)
+{
+	for (struct http_wait **pp = &g->http_waits; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			struct http_wait *w = *pp;
+			*pp = w->next;
+			return w;
+		}
+	}
+	return NULL;
+}
+
 /* Asks msgsvc for the bytes; the answer comes back to http_reply_handle. */
 static int upload_start(struct lws *wsi, gw_pss *p, const char *path)
 {
@@ -142,7 +196,6 @@ static int upload_start(struct lws *wsi, gw_pss *p, const char *path)
 	size_t len = protobuf_c_message_pack(&env.base, buf);
 	w->id = hc->id = ++g->next_http;
 	w->wsi = wsi;
-	w->pss = p;
 	w->next = g->http_waits;
 	g->http_waits = w;
 	p->http_id = w->id;
@@ -150,21 +203,13 @@ static int upload_start(struct lws *wsi, gw_pss *p, const char *path)
 	if (bus_request(g->bus, "rb.msg.get_upload", buf, len, (int)g->cfg->req_timeout_ms,
 			(int)g->cfg->req_tries, on_upload_reply, hc) < 0) {
 		free(hc);
+		free(http_wait_take(g, w->id));
+		p->http_id = 0;
 		return respond_text(wsi, p, 503, "unavailable\n");
 	}
+	/* Read no pipelined request until this one is answered (respond). */
+	lws_rx_flow_control(wsi, 0);
 	return 0;
-}
-
-static struct http_wait *http_wait_take(gw *g, uint64_t id)
-{
-	for (struct http_wait **pp = &g->http_waits; *pp; pp = &(*pp)->next) {
-		if ((*pp)->id == id) {
-			struct http_wait *w = *pp;
-			*pp = w->next;
-			return w;
-		}
-	}
-	return NULL;
 }
 
 void http_reply_handle(gw *g, gw_item *it)
@@ -173,8 +218,10 @@ void http_reply_handle(gw *g, gw_item *it)
 	if (!w)
 		return; /* the client went away */
 	struct lws *wsi = w->wsi;
-	gw_pss *p = w->pss;
+	gw_pss *p = lws_wsi_user(wsi);
 	free(w);
+	if (!p || p->http_id != it->http_id)
+		return;
 	p->http_id = 0;
 	Rb__Reply *r = it->timeout ? NULL : rb__reply__unpack(NULL, it->len, it->data);
 	int rc;
@@ -196,7 +243,9 @@ static int on_http(struct lws *wsi, gw_pss *p)
 	gw *g = the_gw;
 	char uri[512];
 
-	if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
+	if (p->http_id || p->http_body)
+		return -1; /* one request at a time per transaction */
+	if (gw_request_path(wsi, uri, sizeof uri) < 0)
 		return respond_text(wsi, p, 404, "not found\n");
 	if (!strcmp(uri, "/healthz"))
 		return respond_text(wsi, p, 200, "ok\n");
@@ -221,10 +270,10 @@ static int on_http(struct lws *wsi, gw_pss *p)
 	return respond_text(wsi, p, 404, "not found\n");
 }
 
-/* Writes the body in chunks, one per writable callback. */
+/* HTTP/2: writes the body in chunks, one per writable callback. */
 static int on_http_writable(struct lws *wsi, gw_pss *p)
 {
-	if (!p->http_body)
+	if (!p || !p->http_body)
 		return 0;
 	size_t left = p->http_len - p->http_off, n = left > HTTP_CHUNK ? HTTP_CHUNK : left;
 	int last = n == left;
@@ -243,6 +292,19 @@ static int on_http_writable(struct lws *wsi, gw_pss *p)
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* The pss is about to be freed (connection closed, or its transaction
+ * ended and the next pipelined one begins): nothing may point at it. */
+static void http_forget(gw_pss *p)
+{
+	if (!p)
+		return;
+	free(p->http_body);
+	p->http_body = NULL;
+	if (p->http_id)
+		free(http_wait_take(the_gw, p->http_id));
+	p->http_id = 0;
+}
+
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	gw_pss *p = user;
@@ -252,13 +314,8 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return on_http_writable(wsi, p);
 	case LWS_CALLBACK_CLOSED_HTTP:
-		if (p) {
-			free(p->http_body);
-			p->http_body = NULL;
-			if (p->http_id)
-				free(http_wait_take(the_gw, p->http_id));
-			p->http_id = 0;
-		}
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		http_forget(p);
 		return 0;
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);

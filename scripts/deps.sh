@@ -22,6 +22,8 @@ PACKAGES=(
     openssl
     # tests/fuzz: libFuzzer comes with clang (libclang-rt-14-dev)
     clang
+    # tests/h2: HTTP/2 and WebSocket-over-HTTP/2 checks (node:http2)
+    nodejs
 )
 
 missing=()

@@ -1,9 +1,12 @@
 /* The foundation: connection life cycle, §1 error rules, v0 packets,
  * invites, TLS, HTTP, and authsvc crashes. */
+#include <arpa/inet.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "httpc.h"
@@ -449,6 +452,104 @@ void test_http_probes_and_redirect(void)
 	httpc_resp_free(&r);
 }
 
+/* A raw loopback connection to the gateway's port; -1 on failure. */
+static int raw_connect(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Reads until `want` status lines have arrived with their bodies (every
+ * answer here has a Content-Length) or ms pass; returns the statuses seen,
+ * in order, as "404 200 404". */
+static void read_statuses(int fd, int want, int ms, char *out, size_t outlen)
+{
+	static char acc[16384];
+	size_t len = 0;
+	int seen = 0;
+	long long end = now_ms() + ms;
+	out[0] = '\0';
+	while (seen < want && now_ms() < end && len < sizeof acc - 1) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		ssize_t n = read(fd, acc + len, sizeof acc - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		acc[len] = '\0';
+		/* Count complete answers: status line, headers, body. */
+		seen = 0;
+		out[0] = '\0';
+		for (char *p = acc; (p = strstr(p, "HTTP/1.1 ")) != NULL;) {
+			char *hend = strstr(p, "\r\n\r\n");
+			char *cl = strstr(p, "content-length: ");
+			if (!hend || !cl || cl > hend)
+				break;
+			char *body_end = hend + 4 + atol(cl + 16);
+			if (body_end > acc + len)
+				break;
+			size_t o = strlen(out);
+			snprintf(out + o, outlen - o, "%s%.3s", seen ? " " : "", p + 9);
+			seen++;
+			p = body_end;
+		}
+	}
+}
+
+/* Pipelined, interleaved and aborted requests for /uploads (answered by
+ * msgsvc, so each waits for the bus) mixed with /healthz (answered at
+ * once): answers come in request order, and no pattern of hang-ups frees
+ * anything twice (the sanitizer run checks that; the gateway must live). */
+void test_http_pipelined_uploads(void)
+{
+	static const char up[] = "GET /uploads/a/b HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char hz[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	char req[512], got[64];
+	int rounds = 1000, answered = 0;
+	for (int i = 0; i < rounds; i++) {
+		int fd = raw_connect(gw_port());
+		CHECK_MSG(fd >= 0, "connect failed at round %d", i);
+		switch (i % 4) {
+		case 0: /* three pipelined uploads, then hang up at once */
+			snprintf(req, sizeof req, "%s%s%s", up, up, up);
+			CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+			break;
+		case 1: /* upload, health, upload in one write: answers in order */
+			snprintf(req, sizeof req, "%s%s%s", up, hz, up);
+			CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+			read_statuses(fd, 3, WAIT_MS, got, sizeof got);
+			CHECK_MSG(!strcmp(got, "404 200 404"), "round %d: answers \"%s\"", i, got);
+			answered++;
+			break;
+		case 2: /* the second request split across writes, mid-wait */
+			CHECK(write(fd, up, sizeof up - 1) == (ssize_t)(sizeof up - 1));
+			CHECK(write(fd, up, 20) == 20);
+			usleep(200);
+			CHECK(write(fd, up + 20, sizeof up - 21) == (ssize_t)(sizeof up - 21));
+			read_statuses(fd, 2, WAIT_MS, got, sizeof got);
+			CHECK_MSG(!strcmp(got, "404 404"), "round %d: answers \"%s\"", i, got);
+			answered++;
+			break;
+		case 3: /* two uploads and half a third, then hang up mid-answer */
+			snprintf(req, sizeof req, "%s%s%.15s", up, up, up);
+			CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+			read_statuses(fd, 1, WAIT_MS, got, sizeof got);
+			break;
+		}
+		close(fd);
+	}
+	http_expect("/healthz", 200, "ok");
+	printf("pipelined /uploads: %d rounds (%d answered in order), gateway alive\n", rounds,
+	       answered);
+}
+
 void test_http_static_webroot(void)
 {
 	/* scripts/test.sh gives the test gateway a web root with this page. */
@@ -494,7 +595,21 @@ void test_tls_login(void)
 	/* Plain ws:// to the TLS port does not get a session. */
 	CHECK(wsc_open(ctx, "127.0.0.1", port, "/ipc", 0, 2000) == NULL);
 	wsc_ctx_free(ctx);
+
+	/* As a browser: one HTTP/2 connection (ALPN h2) with plain GETs and two
+	 * WebSockets over extended CONNECT (RFC 8441); tests/h2/h2check.mjs. */
+	snprintf(cmd, sizeof cmd, "node tests/h2/h2check.mjs %d root@localhost '%s' 2>&1", port,
+		 admin_password());
+	FILE *p = popen(cmd, "r");
+	CHECK_NOT_NULL(p);
+	char line[256], last[256] = "";
+	while (fgets(line, sizeof line, p)) {
+		fputs(line, stdout);
+		snprintf(last, sizeof last, "%s", line);
+	}
+	int rc = pclose(p);
 	stack("kill gateway-tls TERM", NULL, 0);
+	CHECK_MSG(rc == 0, "h2check failed: %s", last);
 }
 
 void test_authsvc_kill9_restart(void)

@@ -26,6 +26,7 @@
 	X(login_again_refused)                                                                \
 	X(http_probes_and_redirect)                                                           \
 	X(http_static_webroot)                                                                \
+	X(http_pipelined_uploads)                                                             \
 	X(tls_login)                                                                          \
 	X(authsvc_kill9_restart)                                                              \
 	X(nats_restart_recovers)                                                              \

@@ -1,0 +1,160 @@
+// HTTP/2 checks against a TLS gateway, as a browser speaks to it: one
+// HTTP/2 connection (ALPN h2) carrying plain GETs and the /ipc WebSocket as
+// an extended CONNECT stream (RFC 8441).  Node's own http2 module, no
+// third-party code.
+//
+// Usage: node tests/h2/h2check.mjs PORT EMAIL PASSWORD
+// Prints one line per check ("ok ..." / "FAIL ...") and exits non-zero on
+// any failure.  Bounded: the whole run is cut off after 15 s.
+import http2 from 'node:http2';
+import crypto from 'node:crypto';
+
+const [port, email, password] = process.argv.slice(2);
+const origin = `https://127.0.0.1:${port}`;
+let failed = 0;
+const ok = (what) => console.log(`ok ${what}`);
+const fail = (what) => { console.log(`FAIL ${what}`); failed++; };
+setTimeout(() => { fail('timed out after 15 s'); process.exit(1); }, 15000).unref();
+
+function get(session, path) {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const req = session.request({ ':path': path });
+    let status = 0, headers = {}, body = '';
+    req.on('response', (h) => { headers = h; status = h[':status']; });
+    req.setEncoding('utf8');
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => resolve({ status, headers, body, ms: Date.now() - t0 }));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+// A masked client text frame (RFC 6455 §5.2).
+function wsFrame(text) {
+  const payload = Buffer.from(text, 'utf8');
+  const mask = crypto.randomBytes(4);
+  let head;
+  if (payload.length < 126) {
+    head = Buffer.from([0x81, 0x80 | payload.length]);
+  } else if (payload.length < 65536) {
+    head = Buffer.alloc(4);
+    head[0] = 0x81; head[1] = 0x80 | 126; head.writeUInt16BE(payload.length, 2);
+  } else {
+    head = Buffer.alloc(10);
+    head[0] = 0x81; head[1] = 0x80 | 127; head.writeBigUInt64BE(BigInt(payload.length), 2);
+  }
+  for (let i = 0; i < payload.length; i++) payload[i] ^= mask[i & 3];
+  return Buffer.concat([head, mask, payload]);
+}
+
+// Reads unmasked server frames from a stream; calls onText for each text
+// message (servers here do not fragment).
+function wsReader(onText, onClose) {
+  let acc = Buffer.alloc(0);
+  return (chunk) => {
+    acc = Buffer.concat([acc, chunk]);
+    for (;;) {
+      if (acc.length < 2) return;
+      const op = acc[0] & 0x0f;
+      let len = acc[1] & 0x7f, off = 2;
+      if (len === 126) { if (acc.length < 4) return; len = acc.readUInt16BE(2); off = 4; }
+      else if (len === 127) { if (acc.length < 10) return; len = Number(acc.readBigUInt64BE(2)); off = 10; }
+      if (acc.length < off + len) return;
+      const payload = acc.subarray(off, off + len);
+      acc = acc.subarray(off + len);
+      if (op === 1) onText(payload.toString('utf8'));
+      else if (op === 8) onClose(payload.length >= 2 ? payload.readUInt16BE(0) : 1005);
+    }
+  };
+}
+
+function openWs(session) {
+  return new Promise((resolve, reject) => {
+    const req = session.request({
+      ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/ipc',
+      ':scheme': 'https', ':authority': `127.0.0.1:${port}`,
+      'sec-websocket-version': '13',
+    });
+    const waiting = []; // [type, resolve]
+    const seen = [];
+    const ws = {
+      req,
+      closed: null,
+      send: (obj) => req.write(wsFrame(JSON.stringify(obj))),
+      expect: (type, ms = 5000) => new Promise((res, rej) => {
+        const i = seen.findIndex((p) => p.type === type);
+        if (i >= 0) { res(seen.splice(i, 1)[0]); return; }
+        const t = setTimeout(() => rej(new Error(`no ${type} within ${ms} ms`)), ms);
+        waiting.push([type, (p) => { clearTimeout(t); res(p); }]);
+      }),
+    };
+    req.on('data', wsReader((text) => {
+      const p = JSON.parse(text);
+      const i = waiting.findIndex(([type]) => type === p.type);
+      if (i >= 0) waiting.splice(i, 1)[0][1](p); else seen.push(p);
+    }, (code) => { ws.closed = code; }));
+    req.on('response', (h) => {
+      if (h[':status'] === 200) resolve(ws);
+      else reject(new Error(`CONNECT answered ${h[':status']}`));
+    });
+    req.on('error', reject);
+  });
+}
+
+async function main() {
+  const session = http2.connect(origin, { rejectUnauthorized: false });
+  session.on('error', (e) => { fail(`session error: ${e.message}`); process.exit(1); });
+  await new Promise((res) => session.once('remoteSettings', res));
+  if (session.alpnProtocol === 'h2') ok('ALPN negotiated h2'); else fail(`ALPN ${session.alpnProtocol}`);
+  if (session.remoteSettings.enableConnectProtocol) ok('server allows extended CONNECT');
+  else fail('server does not announce SETTINGS_ENABLE_CONNECT_PROTOCOL');
+
+  const hz = await get(session, '/healthz');
+  if (hz.status === 200 && hz.body === 'ok\n') ok('GET /healthz over h2'); else fail(`/healthz ${hz.status}`);
+  const inv = await get(session, '/invite/0123abcd');
+  if (inv.status === 302 && inv.headers.location === '/?invite=0123abcd' && inv.ms < 1000)
+    ok(`GET /invite/<code> over h2: 302 ended in ${inv.ms} ms`);
+  else fail(`/invite ${inv.status} ${inv.headers.location} ${inv.ms} ms`);
+  const up = await get(session, '/uploads/a/b');
+  if (up.status === 404) ok('GET /uploads/<unknown> over h2: 404'); else fail(`/uploads ${up.status}`);
+
+  // Two WebSockets on the same connection, as a browser tab and a second tab.
+  const a = await openWs(session);
+  ok('WebSocket over h2 opened (CONNECT :protocol websocket -> 200)');
+  await a.expect('connect');
+  ok('connect packet received');
+  a.send({ type: 'login', email, password, protocol: 'v1' });
+  await a.expect('welcome');
+  ok('login over h2 WebSocket');
+  const b = await openWs(session);
+  await b.expect('connect');
+  b.send({ type: 'login', email, password, protocol: 'v1' });
+  await b.expect('welcome');
+  const rooms = await a.expect('updateRooms');
+  const text = rooms.roomList && rooms.roomList.find((r) => r.type === 'text');
+  if (!text) throw new Error('no text room in updateRooms');
+  const word = `h2-${crypto.randomBytes(4).toString('hex')}`;
+  a.send({ type: 'message', roomid: text.id, message: { text: word } });
+  for (;;) {
+    const m = await b.expect('sendMessage');
+    if (m.message && m.message.text === word) break;
+  }
+  ok('a message sent on one h2 WebSocket reached another on the same connection');
+  // A path other than /ipc is refused.
+  const bad = session.request({
+    ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/nope',
+    ':scheme': 'https', ':authority': `127.0.0.1:${port}`, 'sec-websocket-version': '13',
+  });
+  const badStatus = await new Promise((res) => {
+    bad.on('response', (h) => res(h[':status']));
+    bad.on('error', () => res('reset'));
+    bad.on('close', () => res('closed'));
+  });
+  if (badStatus !== 200) ok(`WebSocket to /nope refused (${badStatus})`); else fail('WebSocket to /nope accepted');
+}
+
+main().then(() => {
+  console.log(failed ? `${failed} failed` : 'all ok');
+  process.exit(failed ? 1 : 0);
+}, (e) => { fail(e.message); process.exit(1); });
