@@ -26,13 +26,15 @@ typedef struct {
 	long login_max_fails_addr;
 	long login_window_s;
 	long login_lock_s;
+	long threads;
 } auth_config;
 
 typedef struct {
 	const auth_config *cfg;
 	bus *bus;
-	/* The handlers' connection. Handlers run one at a time on the
-	 * subscription thread, so it needs no lock; nothing else touches it. */
+	/* The handlers' connection: each handler thread has its own copy of
+	 * this struct (main.c, worker_app) with its own connection, so it
+	 * needs no lock. NULL in the process-wide one. */
 	pg *db;
 	/* public_url without trailing slashes is its first public_url_len bytes. */
 	int public_url_len;
@@ -41,7 +43,7 @@ typedef struct {
 	char dummy_hash[crypto_pwhash_STRBYTES];
 	/* Set at shutdown: requests still arriving are refused, not served. */
 	atomic_int closing;
-	/* Requests inside a handler right now (0 or 1): shutdown waits for 0. */
+	/* Requests held (queued or in a handler): shutdown waits for 0. */
 	atomic_int busy;
 } auth_app;
 

@@ -2,6 +2,8 @@
  * sign-up, login and first-start bootstrap, served on rb.auth.<op>.
  * This file only wires the parts together; see README.md. */
 #include <nats/nats.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
@@ -61,6 +63,8 @@ static const cfg_field settings[] = {
 	      "seconds a failed login counts against its email and address"),
 	CFG_I("REBUTTAL_LOGIN_LOCK_S", auth_config, login_lock_s, 60, 1, 86400,
 	      "seconds logins stay refused for a locked email or address"),
+	CFG_I("REBUTTAL_THREADS", auth_config, threads, 0, 0, 256,
+	      "handler threads (password hashing runs on them); 0: one per online CPU"),
 };
 #define NSETTINGS (sizeof settings / sizeof *settings)
 
@@ -83,6 +87,7 @@ static void metrics(void *ud, buf *out)
 	authsvc *a = ud;
 	buf_addf(out, "# TYPE authsvc_db_up gauge\nauthsvc_db_up %d\n", pg_up(a->maint));
 	handlers_metrics(out);
+	pw_metrics(out);
 }
 
 /* Values the table cannot judge alone. 0, or -1 after logging each. */
@@ -137,6 +142,30 @@ static pg_status prepare(void *ud)
 	return s;
 }
 
+/* Handler thread i's state: the shared one with a connection of its own. */
+static void *worker_app(void *ud, int i)
+{
+	const auth_app *shared = ud;
+	char name[32];
+	auth_app *w = malloc(sizeof *w);
+	if (!w)
+		return NULL;
+	*w = *shared;
+	snprintf(name, sizeof name, "requests-%d", i);
+	if (!(w->db = pg_open(shared->cfg->pg, name))) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void worker_free(void *ud)
+{
+	auth_app *w = ud;
+	pg_close(w->db);
+	free(w);
+}
+
 /* Main thread until SIGTERM/SIGINT: keeps readiness honest and prunes. */
 static void run(authsvc *a)
 {
@@ -174,11 +203,12 @@ int main(int argc, char **argv)
 	a.maint = pg_open(cfg.pg, "main");
 	if (a.app.bus && a.maint)
 		h = health_start((int)cfg.health_port, ready, metrics, &a);
-	if (h && pg_retry(prepare, &a, START_RETRY_MS) == 0 &&
-	    (a.app.db = pg_open(cfg.pg, "requests"))) {
-		size_t n;
-		svc_route *routes = handlers_routes(&n);
-		s = svc_start(a.app.bus, "auth", routes, n, &a.app, &a.app.closing, &a.app.busy);
+	if (h && pg_retry(prepare, &a, START_RETRY_MS) == 0) {
+		svc_opts o = {.name = "auth", .app = &a.app, .closing = &a.app.closing,
+			      .busy = &a.app.busy, .threads = (int)cfg.threads,
+			      .worker_app = worker_app, .worker_free = worker_free};
+		o.routes = handlers_routes(&o.nroutes);
+		s = svc_start_opts(a.app.bus, &o);
 	}
 	if (s) {
 		atomic_store(&a.serving, 1);
@@ -196,7 +226,6 @@ int main(int argc, char **argv)
 	/* Joins cnats' threads, so no callback can still be using a store. */
 	if (nats_CloseAndWait(2000) != NATS_OK)
 		log_warn("NATS library did not shut down within 2 s");
-	pg_close(a.app.db);
 	pg_close(a.maint);
 	return rc;
 }

@@ -1,11 +1,15 @@
 #include "pw.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "log.h"
 
+static atomic_ulong n_hashes, n_verifies;
+
 int pw_hash(const auth_config *cfg, const char *pw, char out[crypto_pwhash_STRBYTES])
 {
+	atomic_fetch_add(&n_hashes, 1);
 	if (crypto_pwhash_str(out, pw, strlen(pw), (unsigned long long)cfg->pwhash_opslimit,
 			      (size_t)cfg->pwhash_memlimit) != 0) {
 		log_error("pw: argon2id hash failed (out of memory at memlimit %ld?)",
@@ -17,6 +21,7 @@ int pw_hash(const auth_config *cfg, const char *pw, char out[crypto_pwhash_STRBY
 
 int pw_verify(const char *hash, const char *pw)
 {
+	atomic_fetch_add(&n_verifies, 1);
 	return crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
 }
 
@@ -29,4 +34,13 @@ void pw_random(char *out, size_t len)
 	for (size_t i = 0; i < len; i++)
 		out[i] = alphabet[randombytes_uniform(sizeof alphabet - 1)];
 	out[len] = '\0';
+}
+
+void pw_metrics(buf *out)
+{
+	buf_addf(out, "# TYPE authsvc_password_hashes_total counter\nauthsvc_password_hashes_total %lu\n",
+		 atomic_load(&n_hashes));
+	buf_addf(out,
+		 "# TYPE authsvc_password_verifications_total counter\nauthsvc_password_verifications_total %lu\n",
+		 atomic_load(&n_verifies));
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "auth.h"
+#include "buf.h"
 
 /* Hashes pw into out. 0, or -1 (logged) when libsodium cannot get the
  * memory the cost asks for. */
@@ -16,5 +17,7 @@ int pw_hash(const auth_config *cfg, const char *pw, char out[crypto_pwhash_STRBY
 int pw_verify(const char *hash, const char *pw);
 /* Writes len random letters and digits and a NUL: out holds len + 1. */
 void pw_random(char *out, size_t len);
+/* authsvc_password_{hashes,verifications}_total for /metrics. Any thread. */
+void pw_metrics(buf *out);
 
 #endif

@@ -21,7 +21,8 @@ typedef struct {
 	const char *server_name, *icon;
 	long frame_max_v0, frame_max_v1;
 	long outq_max_bytes;
-	long req_timeout_ms, req_tries;
+	long req_timeout_ms, req_attempt_ms;
+	long login_deadline_ms, login_window, login_queue_max;
 	long heartbeat_ms, lease_ms;
 	long req_queue_max;
 	const char *trusted_proxy;
@@ -52,6 +53,12 @@ typedef struct gw {
 	struct http_wait *http_waits;   /* HTTP requests waiting for a service */
 	uint64_t next_http;
 	struct dedup_ring *dedup;
+	/* The login window (request.c): password-hashing requests in flight to
+	 * authsvc, and the ones waiting their turn, oldest first. */
+	long login_inflight;
+	struct login_wait *login_head, *login_tail;
+	size_t login_queued, login_queue_bytes;
+	uint64_t login_waits, login_wait_ms_sum, login_wait_ms_max, login_expired, login_refused_full;
 	int64_t last_heartbeat;
 	/* counters for /metrics */
 	uint64_t conn_sum; /* conn_digest summed over logged-in sessions */
@@ -151,6 +158,9 @@ void conn_list_reply(gw *g, const char *reply_to);
 void request_send(session *s, const void *row, ProtobufCMessage *payload);
 void request_queue_free(session *s);
 void request_conn_event(gw *g, session *s, const char *what);
+/* Every tick: logins waiting past their deadline get `error`. */
+void request_tick(gw *g);
+void request_metrics(gw *g, buf *b);
 
 extern gw *the_gw;
 

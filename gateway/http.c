@@ -113,6 +113,9 @@ static void metrics_text(gw *g, buf *b)
 		 (unsigned long long)g->kicked_slow);
 	buf_addf(b, "# TYPE rebuttal_gateway_pending_requests gauge\nrebuttal_gateway_pending_requests %zu\n",
 		 bus_pending(g->bus));
+	buf_addf(b, "# TYPE rebuttal_gateway_request_resends_total counter\nrebuttal_gateway_request_resends_total %llu\n",
+		 (unsigned long long)bus_resends(g->bus));
+	request_metrics(g, b);
 }
 
 /* An invite code goes into a Location header: only UUID characters. */
@@ -201,7 +204,7 @@ static int upload_start(struct lws *wsi, gw_pss *p, const char *path)
 	p->http_id = w->id;
 	hc->g = g;
 	if (bus_request(g->bus, "rb.msg.get_upload", buf, len, (int)g->cfg->req_timeout_ms,
-			(int)g->cfg->req_tries, on_upload_reply, hc) < 0) {
+			(int)g->cfg->req_attempt_ms, on_upload_reply, hc) < 0) {
 		free(hc);
 		free(http_wait_take(g, w->id));
 		p->http_id = 0;

@@ -26,8 +26,11 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_FRAME_MAX_V0", C, frame_max_v0, 65536, 1024, 1 << 30, "largest frame before login (bytes)"),
 	CFG_I("REBUTTAL_FRAME_MAX_V1", C, frame_max_v1, 12582912, 1024, 1 << 30, "largest frame after login (bytes)"),
 	CFG_I("REBUTTAL_OUTQ_MAX", C, outq_max_bytes, 8388608, 65536, 1 << 30, "bytes queued to one client before it is dropped as too slow"),
-	CFG_I("REBUTTAL_REQUEST_TIMEOUT_MS", C, req_timeout_ms, 2000, 50, 600000, "bus request timeout per try"),
-	CFG_I("REBUTTAL_REQUEST_TRIES", C, req_tries, 3, 1, 10, "tries per bus request (same request id)"),
+	CFG_I("REBUTTAL_REQUEST_TIMEOUT_MS", C, req_timeout_ms, 6000, 100, 600000, "deadline of a request to a service: then `error`"),
+	CFG_I("REBUTTAL_REQUEST_ATTEMPT_MS", C, req_attempt_ms, 2000, 100, 600000, "a request nobody acknowledged for this long is sent again (same request id)"),
+	CFG_I("REBUTTAL_LOGIN_DEADLINE_MS", C, login_deadline_ms, 60000, 100, 3600000, "how long a login or sign-up may wait (queued, then hashed) before `error`"),
+	CFG_I("REBUTTAL_LOGIN_WINDOW", C, login_window, 16, 1, 100000, "password-hashing requests (login, signup) in flight to authsvc at once; more wait in order"),
+	CFG_I("REBUTTAL_LOGIN_QUEUE_MAX", C, login_queue_max, 20000, 0, 10000000, "logins waiting for the window at most; beyond: `error`"),
 	CFG_I("REBUTTAL_REQUEST_QUEUE_MAX", C, req_queue_max, 256, 1, 100000, "packets one connection may have waiting per service before it gets `error`"),
 	CFG_I("REBUTTAL_HEARTBEAT_MS", C, heartbeat_ms, 2000, 100, 60000, "gateway heartbeat period"),
 	CFG_I("REBUTTAL_LEASE_MS", C, lease_ms, 10000, 500, 600000, "lease announced in heartbeats"),
@@ -56,6 +59,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	gw *g = the_gw;
 	(void)sul;
 	bus_tick(g->bus);
+	request_tick(g);
 	int64_t now = bus_now_ms();
 	if (now - g->last_heartbeat >= g->cfg->heartbeat_ms) {
 		g->last_heartbeat = now;

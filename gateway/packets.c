@@ -21,11 +21,11 @@
 /* clang-format off */
 static const packet_row table[] = {
 	/* v0 */
-	{"login", PV0, NULL, "auth", PKT_CLOSE_ON_ERROR | PKT_LOGIN, NULL, NULL, {
+	{"login", PV0, NULL, "auth", PKT_CLOSE_ON_ERROR | PKT_LOGIN | PKT_HASHES, NULL, NULL, {
 		{"email", REQ, R_BYTES, 0, 254, NULL},
 		{"password", REQ, R_BYTES, 0, 1024, NULL},
 		{"protocol", REQ, R_ENUM, 0, 0, "v1"}}},
-	{"signup", PV0, NULL, "auth", 0, NULL, NULL, {
+	{"signup", PV0, NULL, "auth", PKT_HASHES, NULL, NULL, {
 		{"userName", REQ, R_USERNAME, 0, 0, NULL},
 		{"password", REQ, R_PASSWORD, 0, 0, NULL},
 		{"email", REQ, R_EMAIL, 0, 0, NULL},

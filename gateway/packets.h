@@ -39,6 +39,7 @@ enum pkt_flags {
 	PKT_CLOSE_ON_ERROR = 1, /* login: any refusal closes the socket */
 	PKT_LOGIN = 2,          /* a successful reply logs the connection in */
 	PKT_LATEST = 4,         /* a state: a newer one replaces one still waiting to be sent */
+	PKT_HASHES = 8,         /* costs a password hash: admitted through the login window */
 };
 
 typedef struct {

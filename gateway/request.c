@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gw.h"
 #include "log.h"
@@ -24,9 +25,32 @@ typedef struct {
 typedef struct req_item {
 	struct req_item *next;
 	const packet_row *row;
+	int64_t arrived, deadline; /* bus_now_ms() */
 	size_t len;
 	uint8_t bytes[];
 } req_item;
+
+/* A password-hashing request waiting for the login window (gw.h). */
+struct login_wait {
+	struct login_wait *next;
+	char cid[24];
+	req_item *it;
+};
+
+static void send_next(session *s, int k);
+
+/* Unix time in ms, for envelope deadlines (services compare against it). */
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long deadline_of(const gw *g, const packet_row *row)
+{
+	return (row->flags & PKT_HASHES) ? g->cfg->login_deadline_ms : g->cfg->req_timeout_ms;
+}
 
 static const char *const services[GW_SERVICES] = {"auth", "room", "msg", "media"};
 
@@ -57,30 +81,169 @@ static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
 	free(rc);
 }
 
+/* The request's deadline passed before it could be sent: the client hears
+ * so, the connection stays, and the next packet to that service may go. */
+static void expire(session *s, req_item *it)
+{
+	char msg[128];
+	int k = svc_index(it->row);
+	snprintf(msg, sizeof msg, "%s: the server is busy, try again later", it->row->type);
+	session_send_error(s, msg);
+	s->gw->timeouts++;
+	if (it->row->flags & PKT_LOGIN)
+		s->login_pending = 0;
+	s->req_inflight[k] = 0;
+	free(it);
+	send_next(s, k);
+}
+
 static void send_now(session *s, req_item *it)
 {
 	gw *g = s->gw;
 	char subject[96];
-	req_ctx *rc = calloc(1, sizeof *rc);
+	int64_t now = bus_now_ms();
 	int k = svc_index(it->row);
 
+	if (it->deadline <= now) {
+		expire(s, it);
+		return;
+	}
+	req_ctx *rc = calloc(1, sizeof *rc);
 	snprintf(subject, sizeof subject, "rb.%s.%s", it->row->svc, it->row->type);
 	if (rc) {
 		rc->g = g;
 		snprintf(rc->cid, sizeof rc->cid, "%s", s->cid);
 		rc->row = it->row;
 	}
-	if (!rc || bus_request(g->bus, subject, it->bytes, it->len, (int)g->cfg->req_timeout_ms,
-			       (int)g->cfg->req_tries, on_reply, rc) < 0) {
+	if (!rc || bus_request(g->bus, subject, it->bytes, it->len, (int)(it->deadline - now),
+			       (int)g->cfg->req_attempt_ms, on_reply, rc) < 0) {
 		free(rc);
 		session_send_error(s, "internal error");
+		s->req_inflight[k] = 0;
 	} else {
 		g->requests++;
 		s->req_inflight[k] = 1;
 		if (it->row->flags & PKT_LOGIN)
 			s->login_pending = 1;
+		if (it->row->flags & PKT_HASHES) {
+			uint64_t waited = (uint64_t)(now - it->arrived);
+			g->login_inflight++;
+			g->login_waits++;
+			g->login_wait_ms_sum += waited;
+			if (waited > g->login_wait_ms_max)
+				g->login_wait_ms_max = waited;
+		}
 	}
 	free(it);
+}
+
+/* Password hashing is the costliest request: authsvc gets at most
+ * login_window of them from this gateway at once and the rest wait here in
+ * arrival order (bounded by login_queue_max), each until its deadline. A
+ * storm of reconnects thus queues instead of failing, and authsvc never
+ * works on a login whose client has given up. */
+static void login_admit(session *s, req_item *it)
+{
+	gw *g = s->gw;
+	if (g->login_inflight < g->cfg->login_window && !g->login_head) {
+		send_now(s, it);
+		return;
+	}
+	struct login_wait *w = (size_t)g->cfg->login_queue_max > g->login_queued
+				       ? calloc(1, sizeof *w)
+				       : NULL;
+	if (!w) {
+		char msg[128];
+		g->login_refused_full++;
+		snprintf(msg, sizeof msg, "%s: the server is busy, try again later", it->row->type);
+		session_send_error(s, msg);
+		free(it);
+		return;
+	}
+	snprintf(w->cid, sizeof w->cid, "%s", s->cid);
+	w->it = it;
+	if (g->login_tail)
+		g->login_tail->next = w;
+	else
+		g->login_head = w;
+	g->login_tail = w;
+	g->login_queued++;
+	g->login_queue_bytes += sizeof *w + sizeof *it + it->len;
+	s->req_inflight[svc_index(it->row)] = 1;
+	if (it->row->flags & PKT_LOGIN)
+		s->login_pending = 1;
+}
+
+static struct login_wait *login_pop(gw *g)
+{
+	struct login_wait *w = g->login_head;
+	if (w) {
+		g->login_head = w->next;
+		if (!g->login_head)
+			g->login_tail = NULL;
+		g->login_queued--;
+		g->login_queue_bytes -= sizeof *w + sizeof *w->it + w->it->len;
+	}
+	return w;
+}
+
+/* Fills the window from the queue; waits of closed connections are
+ * dropped here. */
+static void login_pump(gw *g)
+{
+	while (g->login_inflight < g->cfg->login_window && g->login_head) {
+		struct login_wait *w = login_pop(g);
+		session *s = session_find(g, w->cid);
+		if (s)
+			send_now(s, w->it);
+		else
+			free(w->it);
+		free(w);
+	}
+}
+
+void request_tick(gw *g)
+{
+	int64_t now = bus_now_ms();
+	/* Same deadline for all, so the oldest is first to expire. */
+	while (g->login_head && g->login_head->it->deadline <= now) {
+		struct login_wait *w = login_pop(g);
+		session *s = session_find(g, w->cid);
+		g->login_expired++;
+		if (s)
+			expire(s, w->it);
+		else
+			free(w->it);
+		free(w);
+	}
+}
+
+void request_metrics(gw *g, buf *b)
+{
+	buf_addf(b, "# TYPE rebuttal_gateway_login_inflight gauge\nrebuttal_gateway_login_inflight %ld\n",
+		 g->login_inflight);
+	buf_addf(b, "# TYPE rebuttal_gateway_login_queue gauge\nrebuttal_gateway_login_queue %zu\n",
+		 g->login_queued);
+	buf_addf(b, "# TYPE rebuttal_gateway_login_queue_bytes gauge\nrebuttal_gateway_login_queue_bytes %zu\n",
+		 g->login_queue_bytes);
+	buf_addf(b, "# TYPE rebuttal_gateway_login_wait_seconds summary\n"
+		    "rebuttal_gateway_login_wait_seconds_sum %.3f\nrebuttal_gateway_login_wait_seconds_count %llu\n",
+		 (double)g->login_wait_ms_sum / 1e3, (unsigned long long)g->login_waits);
+	buf_addf(b, "# TYPE rebuttal_gateway_login_wait_max_seconds gauge\nrebuttal_gateway_login_wait_max_seconds %.3f\n",
+		 (double)g->login_wait_ms_max / 1e3);
+	buf_addf(b, "# TYPE rebuttal_gateway_login_expired_total counter\nrebuttal_gateway_login_expired_total %llu\n",
+		 (unsigned long long)g->login_expired);
+	buf_addf(b, "# TYPE rebuttal_gateway_login_refused_full_total counter\nrebuttal_gateway_login_refused_full_total %llu\n",
+		 (unsigned long long)g->login_refused_full);
+}
+
+/* Sends it now, or through the login window when it hashes a password. */
+static void dispatch(session *s, req_item *it)
+{
+	if (it->row->flags & PKT_HASHES)
+		login_admit(s, it);
+	else
+		send_now(s, it);
 }
 
 /* Sends the next waiting request to service k, if any. */
@@ -93,7 +256,7 @@ static void send_next(session *s, int k)
 	if (!s->req_head[k])
 		s->req_tail[k] = NULL;
 	s->req_queued[k]--;
-	send_now(s, it);
+	dispatch(s, it);
 }
 
 static req_item *pack_request(session *s, const packet_row *row, ProtobufCMessage *payload)
@@ -111,12 +274,16 @@ static req_item *pack_request(session *s, const packet_row *row, ProtobufCMessag
 	env.perms = s->perms;
 	env.n_perms = s->nperms;
 	env.client_addr = s->addr;
+	env.has_deadline_ms = 1;
+	env.deadline_ms = wall_ms() + deadline_of(g, row);
 	if (pbjson_oneof_put(&env.base, row->type, payload) == 0) {
 		size_t len = protobuf_c_message_get_packed_size(&env.base);
 		it = malloc(sizeof *it + len);
 		if (it) {
 			it->next = NULL;
 			it->row = row;
+			it->arrived = bus_now_ms();
+			it->deadline = it->arrived + deadline_of(g, row);
 			it->len = protobuf_c_message_pack(&env.base, it->bytes);
 		}
 	}
@@ -136,7 +303,7 @@ void request_send(session *s, const void *rowp, ProtobufCMessage *payload)
 		return;
 	}
 	if (!s->req_inflight[k]) {
-		send_now(s, it);
+		dispatch(s, it);
 		return;
 	}
 	/* A flood of talking toggles collapses into the newest waiting one, so
@@ -235,13 +402,15 @@ static void perms_refresh(session *s)
 	env.gateway_id = g->id;
 	env.conn_id = s->cid;
 	env.user_id = s->user_id;
+	env.has_deadline_ms = 1;
+	env.deadline_ms = wall_ms() + g->cfg->req_timeout_ms;
 	env.payload_case = RB__ENVELOPE__PAYLOAD_GET_PERMS;
 	env.get_perms = &gp;
 	size_t len = protobuf_c_message_pack(&env.base, buf);
 	rc->g = g;
 	snprintf(rc->cid, sizeof rc->cid, "%s", s->cid);
 	if (bus_request(g->bus, "rb.auth.get_perms", buf, len, (int)g->cfg->req_timeout_ms,
-			(int)g->cfg->req_tries, on_perms_reply, rc) < 0)
+			(int)g->cfg->req_attempt_ms, on_perms_reply, rc) < 0)
 		free(rc);
 }
 
@@ -299,14 +468,17 @@ void reply_handle(gw *g, gw_item *it)
 	session *s = session_find(g, it->key);
 	const packet_row *row = it->row;
 
-	if (!s)
-		return;
-	if (row->flags & PKT_LOGIN)
-		s->login_pending = 0;
-	/* Whatever the outcome, the next packet to this service may go. */
-	s->req_inflight[svc_index(row)] = 0;
-	reply_apply(g, s, it);
-	send_next(s, svc_index(row));
+	if (row->flags & PKT_HASHES)
+		g->login_inflight--;
+	if (s) {
+		if (row->flags & PKT_LOGIN)
+			s->login_pending = 0;
+		/* Whatever the outcome, the next packet to this service may go. */
+		s->req_inflight[svc_index(row)] = 0;
+		reply_apply(g, s, it);
+		send_next(s, svc_index(row));
+	}
+	login_pump(g);
 }
 
 static void reply_apply(gw *g, session *s, gw_item *it)
@@ -315,9 +487,10 @@ static void reply_apply(gw *g, session *s, gw_item *it)
 	char msg[300];
 
 	if (it->timeout) {
+		/* Not a refusal: the socket stays, even for a login. */
 		g->timeouts++;
 		snprintf(msg, sizeof msg, "%s: service unavailable, try again later", row->type);
-		refuse(s, row, msg);
+		session_send_error(s, msg);
 		return;
 	}
 	Rb__Reply *r = rb__reply__unpack(NULL, it->len, it->data);

@@ -17,9 +17,10 @@ typedef struct pending {
 	char *subject;
 	void *data;
 	size_t len;
-	int timeout_ms;
-	int tries_left;
-	int64_t deadline;
+	int attempt_ms;
+	int bounces;      /* "no responders" answers so far: the backoff grows */
+	int64_t deadline; /* bus_now_ms(): BUS_TIMEOUT then */
+	int64_t try_at;   /* bus_now_ms(): send again then, unless heard from */
 	bus_reply_fn fn;
 	void *ud;
 } pending;
@@ -38,6 +39,7 @@ struct bus {
 	int closed;
 	pthread_mutex_t lock;
 	uint64_t next_token;
+	uint64_t resends; /* tries sent again (no responders, silent holder) */
 	size_t npending;
 	pending *buckets[PENDING_BUCKETS];
 };
@@ -114,34 +116,65 @@ static void pending_free(pending *p)
 	free(p);
 }
 
-/* cnats thread: a reply arrived on our inbox. */
+/* Backoff before sending again after "no responders": 50 ms doubling to
+ * 1 s, each with up to half of it again as jitter, so requesters that all
+ * found a service gone do not all come back at once. */
+static int64_t backoff_ms(int bounces)
+{
+	int64_t base = 50LL << (bounces < 5 ? bounces : 5);
+	if (base > 1000)
+		base = 1000;
+	return base + (int64_t)(rand() % (int)(base / 2 + 1));
+}
+
+/* The token of a reply subject "<inbox>.<token>", or 0. */
+static uint64_t token_of(bus *b, const char *subj)
+{
+	size_t plen = strlen(b->inbox);
+	char *end;
+	if (strlen(subj) <= plen + 1 || strncmp(subj, b->inbox, plen) || subj[plen] != '.')
+		return 0;
+	uint64_t token = strtoull(subj + plen + 1, &end, 10);
+	return *end ? 0 : token;
+}
+
+/* cnats thread: a reply arrived on our inbox. Three kinds:
+ * - "no responders" (no instance is subscribed, e.g. while it restarts):
+ *   nobody took the request, so it is sent again after a backoff;
+ * - an empty message: an instance holds the request and is still working
+ *   on it (svc says so while a request waits, BUS_ACK_EVERY_MS): no resend
+ *   for another attempt_ms;
+ * - anything else is the answer. */
 static void on_inbox(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
 {
 	bus *b = ud;
-	const char *subj = natsMsg_GetSubject(msg);
-	size_t plen = strlen(b->inbox);
+	uint64_t token = token_of(b, natsMsg_GetSubject(msg));
+	int len = natsMsg_GetDataLength(msg);
 	(void)nc, (void)sub;
 
-	/* "No responders" (no instance of the service is subscribed right now,
-	 * e.g. while it restarts) is not an answer: the request stays pending
-	 * and is retried at its deadline. */
-	if (natsMsg_IsNoResponders(msg)) {
+	if (!token) {
 		natsMsg_Destroy(msg);
 		return;
 	}
-	if (strlen(subj) > plen + 1 && !strncmp(subj, b->inbox, plen) && subj[plen] == '.') {
-		char *end;
-		uint64_t token = strtoull(subj + plen + 1, &end, 10);
-		if (!*end) {
-			pthread_mutex_lock(&b->lock);
-			pending *p = pending_take(b, token);
-			pthread_mutex_unlock(&b->lock);
-			if (p) {
-				p->fn(p->ud, BUS_REPLY, natsMsg_GetData(msg),
-				      (size_t)natsMsg_GetDataLength(msg));
-				pending_free(p);
-			}
-		}
+	pthread_mutex_lock(&b->lock);
+	if (natsMsg_IsNoResponders(msg) || len == 0) {
+		pending *p = NULL;
+		for (pending *q = *bucket_of(b, token); q && !p; q = q->next)
+			if (q->token == token)
+				p = q;
+		if (p && len == 0 && !natsMsg_IsNoResponders(msg))
+			p->try_at = p->attempt_ms ? bus_now_ms() + p->attempt_ms : INT64_MAX;
+		else if (p)
+			p->try_at = bus_now_ms() + backoff_ms(p->bounces++);
+		pthread_mutex_unlock(&b->lock);
+		natsMsg_Destroy(msg);
+		return;
+	}
+	pending *p = pending_take(b, token);
+	pthread_mutex_unlock(&b->lock);
+	if (p) {
+		p->fn(p->ud, BUS_REPLY, natsMsg_GetData(msg), (size_t)len);
+		pending_free(p);
 	}
 	natsMsg_Destroy(msg);
 }
@@ -399,7 +432,7 @@ static int send_try(bus *b, pending *p)
 }
 
 int bus_request(bus *b, const char *subject, const void *data, size_t len, int timeout_ms,
-		int tries, bus_reply_fn fn, void *ud)
+		int attempt_ms, bus_reply_fn fn, void *ud)
 {
 	pending *p = calloc(1, sizeof *p);
 	if (!p)
@@ -412,9 +445,9 @@ int bus_request(bus *b, const char *subject, const void *data, size_t len, int t
 	}
 	memcpy(p->data, data, len);
 	p->len = len;
-	p->timeout_ms = timeout_ms;
-	p->tries_left = tries > 0 ? tries - 1 : 0;
+	p->attempt_ms = attempt_ms > 0 ? attempt_ms : 0;
 	p->deadline = bus_now_ms() + timeout_ms;
+	p->try_at = p->attempt_ms ? bus_now_ms() + p->attempt_ms : INT64_MAX;
 	p->fn = fn;
 	p->ud = ud;
 
@@ -442,19 +475,19 @@ void bus_tick(bus *b)
 		pending **pp = &b->buckets[i];
 		while (*pp) {
 			pending *p = *pp;
-			if (p->deadline > now) {
-				pp = &p->next;
-			} else if (p->tries_left > 0) {
-				p->tries_left--;
-				p->deadline = now + p->timeout_ms;
-				send_try(b, p);
-				pp = &p->next;
-			} else {
+			if (p->deadline <= now) {
 				*pp = p->next;
 				b->npending--;
 				p->next = expired;
 				expired = p;
+				continue;
 			}
+			if (p->try_at <= now) {
+				p->try_at = p->attempt_ms ? now + p->attempt_ms : INT64_MAX;
+				b->resends++;
+				send_try(b, p);
+			}
+			pp = &p->next;
 		}
 	}
 	pthread_mutex_unlock(&b->lock);
@@ -465,6 +498,14 @@ void bus_tick(bus *b)
 		p->fn(p->ud, BUS_TIMEOUT, NULL, 0);
 		pending_free(p);
 	}
+}
+
+uint64_t bus_resends(bus *b)
+{
+	pthread_mutex_lock(&b->lock);
+	uint64_t n = b->resends;
+	pthread_mutex_unlock(&b->lock);
+	return n;
 }
 
 size_t bus_pending(bus *b)

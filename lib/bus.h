@@ -5,9 +5,15 @@
  * - Non-blocking requests through ONE wildcard inbox subscription per process
  *   (cnats 3.4.1 only has blocking requests, and the gateway's loop must never
  *   block): bus_request publishes with a reply subject from that inbox and
- *   returns at once; the reply callback runs on a cnats thread; timeouts and
- *   retries (same bytes, so the same request id) are run by bus_tick on the
+ *   returns at once; the reply callback runs on a cnats thread; deadlines and
+ *   resends (same bytes, so the same request id) are run by bus_tick on the
  *   caller's loop.
+ * - No blind retries (docs/DESIGN.md, "Deadlines"): a request is sent again
+ *   only when no instance took it — NATS answered "no responders" (then
+ *   after a backoff with jitter), or nothing at all was heard for attempt_ms
+ *   although a service that holds a request says so every BUS_ACK_EVERY_MS
+ *   with an empty message (so silence means the holder died). A slow answer
+ *   is waited for until the deadline, never asked for twice.
  * - "ordered" connections use cnats' global delivery with one thread, so all
  *   subscriptions of the process see messages in publish order across
  *   subjects (the gateway needs that for deliveries).
@@ -64,10 +70,19 @@ void bus_sub_close(bus_sub *s);
  * so the caller may free what the callbacks use. Not from a callback of s. */
 void bus_sub_close_wait(bus_sub *s);
 
-/* Non-blocking request. The data is copied (kept for retries). tries >= 1.
- * Returns 0, or -1 (then fn is never called). */
+/* A service holding a request tells the requester so this often (an empty
+ * message to the reply subject); requesters use an attempt_ms of a few
+ * times this. */
+#define BUS_ACK_EVERY_MS 500
+
+/* Non-blocking request. The data is copied (kept for resends). fn gets
+ * BUS_TIMEOUT timeout_ms from now unless answered; the request is sent
+ * again after "no responders" (backoff) or attempt_ms of silence (0: only
+ * after "no responders"). Returns 0, or -1 (then fn is never called). */
 int bus_request(bus *b, const char *subject, const void *data, size_t len, int timeout_ms,
-		int tries, bus_reply_fn fn, void *ud);
+		int attempt_ms, bus_reply_fn fn, void *ud);
+/* Tries sent again so far (for /metrics). */
+uint64_t bus_resends(bus *b);
 /* Fires due retries and timeouts. Call it often (every ~50 ms) from one thread. */
 void bus_tick(bus *b);
 /* Number of requests waiting for a reply. */

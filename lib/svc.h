@@ -4,8 +4,18 @@
  * admit (shutdown, payload, caller, permission: checked here once, before
  * the handler), per-route counters for /metrics, and the reply.
  *
- * Handlers run on the subscription's cnats thread, one at a time per
- * process, so a service's store connection needs no lock of its own. */
+ * Handlers run on a pool of handler threads (svc_opts.threads), each with
+ * its own copy of the service's state (worker_app: its own store
+ * connections), so a store connection is only ever used by one thread.
+ * Requests whose route gives the same ordering key (svc_route.key) run in
+ * arrival order on one thread; others run in parallel.
+ *
+ * Deadlines and duplicates (docs/DESIGN.md, "Deadlines"): a request whose
+ * envelope deadline has passed is dropped unworked, when it arrives and
+ * again when a thread takes it; a request id already held (queued or
+ * running) is not taken twice — the holder tells the requester every
+ * BUS_ACK_EVERY_MS that it still works on it; a request id answered lately
+ * gets the same answer again without running the handler. */
 #ifndef RB_SVC_H
 #define RB_SVC_H
 
@@ -68,8 +78,31 @@ typedef struct {
 	const char *perm; /* needed in the envelope's permission set, or NULL */
 	int flags;        /* SVC_* */
 	svc_handler fn;
+	/* Ordering key: requests with the same non-NULL key run one at a time,
+	 * in arrival order. NULL (the function or its result): any order. */
+	const char *(*key)(const Rb__Envelope *e);
 	svc_counter count;
 } svc_route;
+
+/* Keys for svc_route.key. */
+const char *svc_key_user(const Rb__Envelope *e);
+const char *svc_key_conn(const Rb__Envelope *e);
+
+typedef struct {
+	const char *name;    /* serves rb.<name>.> in queue group <name> */
+	svc_route *routes;   /* static: svc writes the counters */
+	size_t nroutes;
+	void *app;
+	atomic_int *closing; /* see svc_start */
+	atomic_int *busy;    /* requests held (queued or running) */
+	int threads;         /* handler threads; <= 0: one per online CPU */
+	/* The state handlers of thread i see as svc_req.app (its own store
+	 * connections); NULL when it cannot be made. Without worker_app every
+	 * thread shares app. worker_free undoes it after the thread ends. */
+	void *(*worker_app)(void *app, int i);
+	void (*worker_free)(void *wapp);
+	size_t queue_max;    /* requests held at most; 0: 10000 */
+} svc_opts;
 
 /* Subscribes rb.<name>.> in queue group <name>. Returns NULL (logged) on
  * failure. routes must outlive the svc. Every request is admitted in this
@@ -86,7 +119,12 @@ typedef struct {
  * not counted) and must outlive the svc. */
 svc *svc_start(bus *b, const char *name, svc_route *routes, size_t n, void *app,
 	       atomic_int *closing, atomic_int *busy);
-/* Unsubscribes and waits for a request in flight to finish, then frees s. */
+/* The same with a pool of handler threads (svc_opts). */
+svc *svc_start_opts(bus *b, const svc_opts *o);
+/* Handler threads a setting of n means (n <= 0: online CPUs). */
+int svc_threads(long n);
+/* Unsubscribes, lets the handler threads finish what they hold, joins
+ * them and frees s. */
 void svc_stop(svc *s);
 /* Stops a service started with closing and busy (see svc_start): sets
  * *closing (new requests are refused), waits up to wait_ms for *busy to drop
@@ -131,7 +169,9 @@ static inline uint64_t conn_digest(const char *conn_id)
 int env_has_perm(const Rb__Envelope *e, const char *perm);
 
 /* Appends <part>_requests_total{op,code} and <part>_request_seconds_total{op}
- * of routes[0..n-1] in Prometheus text format. Any thread. */
+ * of routes[0..n-1] in Prometheus text format, and the process's request
+ * queue: held requests, threads, requests dropped past their deadline,
+ * duplicates ignored, answers replayed. Any thread. */
 void svc_routes_print(buf *out, const char *part, const svc_route *routes, size_t n);
 
 #endif

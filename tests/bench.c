@@ -5,6 +5,10 @@
  *   msg      messages stored and delivered to 100 connected clients
  *   history  getmessages on a room of 100,000 messages
  *   relay    video A -> B -> A round trips, through one and two gateways
+ *   conns    1,000 connections log in (minimum hash cost), gateway memory
+ *   storm    200 and then 1,000 clients log in at once at the DEFAULT
+ *            argon2id cost (authsvc is restarted with it; 1,000 accounts are
+ *            made first, ~30 s), against the bound 1.25 x n x verify / cores
  */
 #define _GNU_SOURCE
 #include <libpq-fe.h>
@@ -12,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "integ.h"
 
@@ -332,7 +337,151 @@ static void bench_conns(void)
 	wsc_ctx_free(ctx);
 }
 
+/* ------------------------------------------------------------ login storm */
+
+enum { STORM_ACCOUNTS = 1000 };
+static char storm_email[STORM_ACCOUNTS][64], storm_pw[STORM_ACCOUNTS][32];
+
+/* authsvc again, at libsodium's interactive cost (what deployments run),
+ * and accounts hashed at that cost: a verify costs what the stored hash
+ * says, not the setting. */
+static void storm_setup(void)
+{
+	enum { ADMINS = 8 };
+	setenv("REBUTTAL_PWHASH_OPSLIMIT", "2", 1);
+	setenv("REBUTTAL_PWHASH_MEMLIMIT", "67108864", 1);
+	CHECK_EQ_INT(stack("kill authsvc TERM", NULL, 0), 0);
+	CHECK_EQ_INT(stack("start-part authsvc", NULL, 0), 0);
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *a[ADMINS];
+	for (int k = 0; k < ADMINS; k++)
+		a[k] = admin(ctx);
+	double t0 = now_us();
+	const char *run = uniq();
+	for (int base = 0; base < STORM_ACCOUNTS; base += ADMINS) {
+		for (int k = 0; k < ADMINS && base + k < STORM_ACCOUNTS; k++) {
+			int i = base + k;
+			snprintf(storm_email[i], sizeof storm_email[i], "storm%d-%s@bench.test", i, run);
+			sendp(a[k], "{\"type\":\"createuser\",\"userName\":\"storm %d %.8s\",\"groupName\":\"user\",\"email\":\"%s\"}",
+			      i, run, storm_email[i]);
+		}
+		for (int k = 0; k < ADMINS && base + k < STORM_ACCOUNTS; k++) {
+			int i = base + k;
+			json_t *m = wsc_expect_noerr(a[k], "adminMessage", 60000);
+			CHECK_MSG(m, "createuser %d: %s", i, wsc_last_error(a[k]));
+			const char *pw = strstr(jstr(m, "message"), "Password: ");
+			CHECK_NOT_NULL(pw);
+			snprintf(storm_pw[i], sizeof storm_pw[i], "%s", pw + strlen("Password: "));
+			json_decref(m);
+		}
+	}
+	printf("| %-44s | %7d | %9.0f/s | %11s | %11s |\n", "accounts made at the default cost",
+	       STORM_ACCOUNTS, STORM_ACCOUNTS / ((now_us() - t0) / 1e6), "", "");
+	fflush(stdout);
+	wsc_ctx_free(ctx);
+}
+
+typedef struct {
+	double t0, done_at;
+	int welcome, error;
+} storm_client;
+
+/* Raw frames: welcome ends a login, error counts (none is expected). */
+static void storm_sink(void *ud, const char *data, size_t len)
+{
+	static const char w[] = "{\"type\":\"welcome\"", e[] = "{\"type\":\"error\"";
+	storm_client *sc = ud;
+	if (len >= sizeof w - 1 && !memcmp(data, w, sizeof w - 1) && !sc->welcome) {
+		sc->welcome = 1;
+		sc->done_at = now_us();
+	} else if (len >= sizeof e - 1 && !memcmp(data, e, sizeof e - 1)) {
+		sc->error++;
+	}
+}
+
+/* One login on a fresh connection, alone: ms until welcome. */
+static double one_login_ms(int i)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *c = client(ctx);
+	double t0 = now_us();
+	login(c, storm_email[i], storm_pw[i]);
+	double ms = (now_us() - t0) / 1e3;
+	wsc_ctx_free(ctx);
+	return ms;
+}
+
+static void storm_run(int n, double verify_ms)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc **c = calloc((size_t)n, sizeof *c);
+	storm_client *sc = calloc((size_t)n, sizeof *sc);
+	for (int i = 0; i < n; i++)
+		c[i] = wsc_open_async(ctx, "127.0.0.1", gw_port(), "/ipc", 0);
+	for (int i = 0; i < n; i++) {
+		CHECK_EQ_INT(wsc_wait_open(c[i], 30000), 0);
+		json_decref(expect(c[i], "connect"));
+		wsc_set_sink(c[i], storm_sink, &sc[i]);
+	}
+	/* All at once: queued here, written by the next service call. */
+	double t0 = now_us();
+	for (int i = 0; i < n; i++)
+		sendp(c[i], "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
+		      storm_email[i], storm_pw[i]);
+	int in = 0, errors = 0;
+	while ((now_us() - t0) / 1e6 < 180) {
+		wsc_service(ctx, 50);
+		in = errors = 0;
+		for (int i = 0; i < n; i++) {
+			in += sc[i].welcome;
+			errors += sc[i].error > 0;
+		}
+		if (in + errors >= n)
+			break;
+	}
+	samples lat = {calloc((size_t)n, sizeof(double)), 0};
+	double last = 0;
+	for (int i = 0; i < n; i++)
+		if (sc[i].welcome) {
+			double ms = (sc[i].done_at - t0) / 1e3;
+			lat.v[lat.n++] = ms;
+			if (ms > last)
+				last = ms;
+		}
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	double bound = 1.25 * n * verify_ms / (double)cores;
+	char what[96];
+	snprintf(what, sizeof what, "%d log in at once: %d in, %d error", n, in, errors);
+	row(what, (size_t)in, last / 1e3, &lat);
+	printf("| %-44s | %7d | %11s | %8.0f ms | %8.0f ms |\n",
+	       "  all in after / bound 1.25 x n x verify / cores", n, "", last, bound);
+	fflush(stdout);
+	free(lat.v);
+	free(sc);
+	free(c);
+	wsc_ctx_free(ctx);
+}
+
+static void bench_storm(void)
+{
+	storm_setup();
+	samples v = {calloc(5, sizeof(double)), 0};
+	for (int i = 0; i < 5; i++)
+		v.v[v.n++] = one_login_ms(i);
+	double verify_ms = pct(&v, 0.5);
+	row("one login alone, default cost (verify time)", 5, v.n * verify_ms / 1e3, &v);
+	storm_run(200, verify_ms);
+	storm_run(STORM_ACCOUNTS, verify_ms);
+	samples after = {calloc(5, sizeof(double)), 0};
+	for (int i = 0; i < 5; i++)
+		after.v[after.n++] = one_login_ms(10 + i);
+	row("one login right after the storm", 5, after.n * pct(&after, 0.5) / 1e3, &after);
+	free(v.v);
+	free(after.v);
+}
+
 static void bench_msg_test(void) { bench_msg(); }
+static void bench_storm_test(void) { bench_storm(); }
 static void bench_conns_test(void) { bench_conns(); }
 static void bench_history_test(void) { bench_history(); }
 static void bench_relay_test(void) { bench_relay(); }
@@ -342,7 +491,8 @@ int main(int argc, char **argv)
 	static const rt_test all[] = {{"conns", bench_conns_test},
 				      {"msg", bench_msg_test},
 				      {"history", bench_history_test},
-				      {"relay", bench_relay_test}};
+				      {"relay", bench_relay_test},
+				      {"storm", bench_storm_test}};
 	printf("| %-44s | %7s | %11s | %11s | %11s |\n", "benchmark", "n", "rate", "p50", "p99");
 	printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "---------",
 	       "-------------", "------------", "------------");

@@ -153,7 +153,7 @@ static void retries_at_once(bus *b, const Rb__Envelope *env, int n)
 	CHECK_NOT_NULL(p);
 	protobuf_c_message_pack(&env->base, p);
 	for (int i = 0; i < n; i++)
-		CHECK(bus_request(b, "rb.msg.message", p, len, WAIT_MS, 1, on_reply, &t) == 0);
+		CHECK(bus_request(b, "rb.msg.message", p, len, WAIT_MS, 0, on_reply, &t) == 0);
 	for (long long until = now_ms() + 2 * WAIT_MS;
 	     __atomic_load_n(&t.replies, __ATOMIC_SEQ_CST) < n && now_ms() < until;)
 		bus_tick(b), usleep(10000);
