@@ -53,6 +53,8 @@ $(LIB_A): $(LIB_OBJ)
 	ar rcs $@ $^
 
 objs_of = $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(1)/*.c))
+# authsvc's mmap/munmap must be what libsodium calls (authsvc/pwmem.c).
+$(BUILD)/bin/authsvc: LDFLAGS += -Wl,--export-dynamic-symbol=mmap -Wl,--export-dynamic-symbol=munmap
 $(BUILD)/bin/%: $$(call objs_of,$$*) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm

@@ -16,17 +16,21 @@
 
 struct lists {
 	room_app *app;
-	pthread_mutex_t lock; /* guards dirty, stop, last_flush, retry_at */
+	pthread_mutex_t lock; /* guards dirty, stop, last_rooms, last_users, retry_at */
 	pthread_cond_t cond;  /* signalled on dirty and stop; CLOCK_MONOTONIC */
 	int dirty;            /* LISTS_* not yet published */
 	int stop;
-	int64_t last_flush, retry_at;
+	int64_t last_rooms, last_users, retry_at;
+	/* Least time before the next updateUsers: its last size times the
+	 * users online (about the connections it goes to) over the budget.
+	 * Flusher thread only. */
+	int64_t users_gap_ms;
 	pthread_t thread;
 	int running;
 	bus_sub *media_sub;
 	/* for /metrics */
 	atomic_ulong published[2]; /* [0] updateUsers, [1] updateRooms */
-	atomic_ulong marks, failures, compose_ms;
+	atomic_ulong marks, failures, compose_ms, users_gap;
 };
 
 /* One account (or a member the directory does not know yet) as listed. */
@@ -277,6 +281,16 @@ static int publish(lists *l, compose *c, int which)
 		su.userlist = users;
 		d.packet_case = RB__DELIVERY__PACKET_UPDATE_USERS;
 		d.updateusers = &su;
+		/* A list of every account goes to every connection: with 1,000
+		 * accounts online that is ~180 MB of JSON per publish. Under a
+		 * login storm, publishing as often as the small lists would make
+		 * the gateways and clients do nothing else. */
+		size_t online = 0;
+		for (size_t i = 0; i < c->nlisted; i++)
+			online += c->people[i].u->status;
+		double bytes = (double)protobuf_c_message_get_packed_size(&d.base) * (double)online;
+		l->users_gap_ms = (int64_t)(bytes * 1000.0 / (double)l->app->cfg->list_budget);
+		atomic_store(&l->users_gap, (unsigned long)l->users_gap_ms);
 		if (deliver_all(l->app->bus, &d) < 0)
 			failed |= LISTS_USERS;
 		else
@@ -332,12 +346,15 @@ static void wait_until(lists *l, int64_t due_ms)
 	pthread_cond_timedwait(&l->cond, &l->lock, &ts);
 }
 
-/* Flusher thread: publishes dirty lists at most once per window; what
- * becomes dirty meanwhile waits for the next window, so a burst of changes
- * costs one list per window and the last state always goes out. */
+/* Flusher thread: publishes each dirty list at most once per window;
+ * what becomes dirty meanwhile waits for the next window, so a burst of
+ * changes costs one list per window and the last state always goes out.
+ * updateRooms' window is coalesce_ms; updateUsers' grows with its cost
+ * (users_gap_ms), so a big server slows its user lists down, not itself. */
 static void *flusher_main(void *arg)
 {
 	lists *l = arg;
+	int64_t coalesce = l->app->cfg->coalesce_ms;
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		if (!l->dirty) {
@@ -346,21 +363,42 @@ static void *flusher_main(void *arg)
 			pthread_cond_wait(&l->cond, &l->lock);
 			continue;
 		}
-		int64_t due = l->last_flush + l->app->cfg->coalesce_ms;
-		if (l->retry_at > due)
-			due = l->retry_at;
-		if (!l->stop && bus_now_ms() < due) {
+		int64_t now = bus_now_ms(), due = INT64_MAX;
+		int64_t due_rooms = l->last_rooms + coalesce;
+		int64_t due_users =
+			l->last_users + (l->users_gap_ms > coalesce ? l->users_gap_ms : coalesce);
+		int which = 0;
+		if (l->retry_at > due_rooms)
+			due_rooms = l->retry_at;
+		if (l->retry_at > due_users)
+			due_users = l->retry_at;
+		if (l->dirty & LISTS_ROOMS) {
+			if (l->stop || now >= due_rooms)
+				which |= LISTS_ROOMS;
+			else
+				due = due_rooms;
+		}
+		if (l->dirty & LISTS_USERS) {
+			if (l->stop || now >= due_users)
+				which |= LISTS_USERS;
+			else if (due_users < due)
+				due = due_users;
+		}
+		if (!which) {
 			wait_until(l, due);
 			continue;
 		}
-		int which = l->dirty;
-		l->dirty = 0;
+		l->dirty &= ~which;
 		pthread_mutex_unlock(&l->lock);
 		int failed = flush(l, which);
 		pthread_mutex_lock(&l->lock);
-		l->last_flush = bus_now_ms();
+		now = bus_now_ms();
+		if (which & LISTS_ROOMS)
+			l->last_rooms = now;
+		if (which & LISTS_USERS)
+			l->last_users = now;
 		l->dirty |= failed;
-		l->retry_at = failed ? l->last_flush + RETRY_MS : 0;
+		l->retry_at = failed ? now + RETRY_MS : 0;
 		if (l->stop)
 			break; /* one last try only */
 	}
@@ -462,4 +500,7 @@ void lists_metrics(lists *l, buf *out)
 	buf_adds(out, "# TYPE roomsvc_lists_compose_seconds_total counter\n");
 	buf_addf(out, "roomsvc_lists_compose_seconds_total %.3f\n",
 		 (double)atomic_load(&l->compose_ms) / 1e3);
+	buf_adds(out, "# TYPE roomsvc_lists_users_gap_seconds gauge\n");
+	buf_addf(out, "roomsvc_lists_users_gap_seconds %.3f\n",
+		 (double)atomic_load(&l->users_gap) / 1e3);
 }

@@ -23,6 +23,7 @@ typedef struct {
 	long redis_port;
 	long health_port;
 	long coalesce_ms;
+	long list_budget;
 	long sweep_ms;
 } room_config;
 
