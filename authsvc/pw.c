@@ -10,11 +10,11 @@ static atomic_ulong n_hashes, n_verifies;
 
 int pw_hash(const auth_config *cfg, const char *pw, char out[crypto_pwhash_STRBYTES])
 {
-	atomic_fetch_add(&n_hashes, 1);
 	pwmem_arm(1);
 	int rc = crypto_pwhash_str(out, pw, strlen(pw), (unsigned long long)cfg->pwhash_opslimit,
 				   (size_t)cfg->pwhash_memlimit);
 	pwmem_arm(0);
+	atomic_fetch_add(&n_hashes, 1);
 	if (rc != 0) {
 		log_error("pw: argon2id hash failed (out of memory at memlimit %ld?)",
 			  cfg->pwhash_memlimit);
@@ -25,10 +25,10 @@ int pw_hash(const auth_config *cfg, const char *pw, char out[crypto_pwhash_STRBY
 
 int pw_verify(const char *hash, const char *pw)
 {
-	atomic_fetch_add(&n_verifies, 1);
 	pwmem_arm(1);
 	int ok = crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
 	pwmem_arm(0);
+	atomic_fetch_add(&n_verifies, 1); /* completed ones */
 	return ok;
 }
 
