@@ -127,6 +127,8 @@ static int64_t backoff_ms(int bounces)
 	return base + (int64_t)(rand() % (int)(base / 2 + 1));
 }
 
+static int is_ack(natsMsg *m);
+
 /* The token of a reply subject "<inbox>.<token>", or 0. */
 static uint64_t token_of(bus *b, const char *subj)
 {
@@ -141,15 +143,16 @@ static uint64_t token_of(bus *b, const char *subj)
 /* cnats thread: a reply arrived on our inbox. Three kinds:
  * - "no responders" (no instance is subscribed, e.g. while it restarts):
  *   nobody took the request, so it is sent again after a backoff;
- * - an empty message: an instance holds the request and is still working
- *   on it (svc says so while a request waits, BUS_ACK_EVERY_MS): no resend
- *   for another attempt_ms;
+ * - an ack (header BUS_ACK_HEADER): an instance holds the request and is
+ *   still working on it (svc says so while a request waits,
+ *   BUS_ACK_EVERY_MS): no resend for another attempt_ms;
  * - anything else is the answer. */
 static void on_inbox(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *ud)
 {
 	bus *b = ud;
 	uint64_t token = token_of(b, natsMsg_GetSubject(msg));
 	int len = natsMsg_GetDataLength(msg);
+	int ack = is_ack(msg);
 	(void)nc, (void)sub;
 
 	if (!token) {
@@ -157,12 +160,12 @@ static void on_inbox(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 		return;
 	}
 	pthread_mutex_lock(&b->lock);
-	if (natsMsg_IsNoResponders(msg) || len == 0) {
+	if (natsMsg_IsNoResponders(msg) || ack) {
 		pending *p = NULL;
 		for (pending *q = *bucket_of(b, token); q && !p; q = q->next)
 			if (q->token == token)
 				p = q;
-		if (p && len == 0 && !natsMsg_IsNoResponders(msg))
+		if (p && ack)
 			p->try_at = p->attempt_ms ? bus_now_ms() + p->attempt_ms : INT64_MAX;
 		else if (p)
 			p->try_at = bus_now_ms() + backoff_ms(p->bounces++);
@@ -516,12 +519,55 @@ size_t bus_pending(bus *b)
 	return n;
 }
 
+int bus_ack(bus *b, const char *subject)
+{
+	natsMsg *m = NULL;
+	natsStatus s = natsMsg_Create(&m, subject, NULL, NULL, 0);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, BUS_ACK_HEADER, "1");
+	if (s == NATS_OK)
+		s = natsConnection_PublishMsg(b->nc, m);
+	natsMsg_Destroy(m);
+	return s == NATS_OK ? 0 : -1;
+}
+
+static int is_ack(natsMsg *m)
+{
+	const char *v = NULL;
+	return natsMsgHeader_Get(m, BUS_ACK_HEADER, &v) == NATS_OK;
+}
+
+/* A private inbox rather than natsConnection_Request: the answer is the
+ * first message that is not an ack (a service acks what it holds). */
 int bus_request_sync(bus *b, const char *subject, const void *data, size_t len, int timeout_ms,
 		     void **out, size_t *out_len)
 {
+	natsInbox *inbox = NULL;
+	natsSubscription *sub = NULL;
 	natsMsg *reply = NULL;
-	natsStatus s = natsConnection_Request(&reply, b->nc, subject, data, (int)len, timeout_ms);
+	int64_t deadline = bus_now_ms() + timeout_ms;
+	natsStatus s = natsInbox_Create(&inbox);
+	if (s == NATS_OK)
+		s = natsConnection_SubscribeSync(&sub, b->nc, (const char *)inbox);
+	if (s == NATS_OK)
+		s = natsConnection_PublishRequest(b->nc, subject, (const char *)inbox, data, (int)len);
+	while (s == NATS_OK) {
+		int64_t left = deadline - bus_now_ms();
+		s = left > 0 ? natsSubscription_NextMsg(&reply, sub, left) : NATS_TIMEOUT;
+		if (s == NATS_OK && natsMsg_IsNoResponders(reply))
+			s = NATS_NO_RESPONDERS;
+		if (s != NATS_OK || !is_ack(reply))
+			break;
+		natsMsg_Destroy(reply);
+		reply = NULL;
+	}
+	if (sub) {
+		natsSubscription_Unsubscribe(sub);
+		natsSubscription_Destroy(sub);
+	}
+	natsInbox_Destroy(inbox);
 	if (s != NATS_OK) {
+		natsMsg_Destroy(reply);
 		log_warn("bus: request %s: %s", subject, natsStatus_GetText(s));
 		return -1;
 	}

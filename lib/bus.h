@@ -12,7 +12,7 @@
  *   only when no instance took it — NATS answered "no responders" (then
  *   after a backoff with jitter), or nothing at all was heard for attempt_ms
  *   although a service that holds a request says so every BUS_ACK_EVERY_MS
- *   with an empty message (so silence means the holder died). A slow answer
+ *   with an ack (so silence means the holder died). A slow answer
  *   is waited for until the deadline, never asked for twice.
  * - "ordered" connections use cnats' global delivery with one thread, so all
  *   subscriptions of the process see messages in publish order across
@@ -70,10 +70,13 @@ void bus_sub_close(bus_sub *s);
  * so the caller may free what the callbacks use. Not from a callback of s. */
 void bus_sub_close_wait(bus_sub *s);
 
-/* A service holding a request tells the requester so this often (an empty
- * message to the reply subject); requesters use an attempt_ms of a few
- * times this. */
+/* A service holding a request tells the requester so this often (bus_ack:
+ * an empty message with this header to the reply subject); requesters use
+ * an attempt_ms of a few times this. Neither bus_request nor
+ * bus_request_sync takes an ack for the answer. */
 #define BUS_ACK_EVERY_MS 500
+#define BUS_ACK_HEADER "Rb-Ack"
+int bus_ack(bus *b, const char *subject);
 
 /* Non-blocking request. The data is copied (kept for resends). fn gets
  * BUS_TIMEOUT timeout_ms from now unless answered; the request is sent

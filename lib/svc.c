@@ -350,7 +350,7 @@ static void *worker_main(void *arg)
 }
 
 /* Tells the requester of every request held longer than BUS_ACK_EVERY_MS
- * that it is still being worked on (an empty message), so it does not send
+ * that it is still being worked on (bus_ack), so it does not send
  * it again; when this process dies the acks stop and the requester does. */
 static void *acker_main(void *arg)
 {
@@ -371,10 +371,10 @@ static void *acker_main(void *arg)
 				if (now - j->last_ack >= BUS_ACK_EVERY_MS) {
 					j->last_ack = now;
 					if (j->reply_to)
-						bus_publish(s->bus, j->reply_to, "", 0);
+						bus_ack(s->bus, j->reply_to);
 					for (size_t k = 0; k < sizeof j->also_to / sizeof *j->also_to; k++)
 						if (j->also_to[k])
-							bus_publish(s->bus, j->also_to[k], "", 0);
+							bus_ack(s->bus, j->also_to[k]);
 				}
 	}
 	pthread_mutex_unlock(&s->mu);

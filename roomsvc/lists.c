@@ -337,6 +337,8 @@ static void wait_until(lists *l, int64_t due_ms)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	int64_t left = due_ms - bus_now_ms();
+	if (left < 0)
+		left = 0;
 	ts.tv_sec += left / 1000;
 	ts.tv_nsec += (left % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
@@ -384,6 +386,13 @@ static void *flusher_main(void *arg)
 			else if (due_users < due)
 				due = due_users;
 		}
+		/* Both go together when both are (nearly) due, updateRooms
+		 * first, as clients have always seen them; updateUsers never goes
+		 * without the rooms that changed with it. */
+		if ((which & LISTS_USERS) && (l->dirty & LISTS_ROOMS))
+			which |= LISTS_ROOMS;
+		if ((which & LISTS_ROOMS) && (l->dirty & LISTS_USERS) && due_users <= now + coalesce)
+			which |= LISTS_USERS;
 		if (!which) {
 			wait_until(l, due);
 			continue;
