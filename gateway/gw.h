@@ -100,6 +100,7 @@ struct session {
 	struct req_item *req_head[GW_SERVICES], *req_tail[GW_SERVICES];
 	int req_queued[GW_SERVICES], req_inflight[GW_SERVICES];
 	int close_code;                /* close after the queue drains, when set */
+	int peer_close;                /* the code of a close the client sent */
 	char close_reason[64];
 };
 

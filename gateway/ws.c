@@ -139,8 +139,29 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 		return p->s ? on_receive(p->s, wsi, in, len) : -1;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return p->s ? session_writable(p->s) : -1;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (p->s)
+			p->s->peer_close = len >= 2 ? ((const unsigned char *)in)[0] << 8 |
+							  ((const unsigned char *)in)[1]
+						    : 1005;
+		return 0;
 	case LWS_CALLBACK_CLOSED:
 		if (p->s) {
+			/* Who closed, and with what: the first thing to look at when
+			 * a user says "I was disconnected". */
+			if (p->s->peer_close)
+				log_info("conn %s: closed by the client (%d)%s%s", p->s->cid,
+					 p->s->peer_close, p->s->logged_in ? ", user " : "",
+					 p->s->logged_in ? p->s->user_id : "");
+			else if (p->s->close_code)
+				log_info("conn %s: closed by the gateway (%d %s)%s%s", p->s->cid,
+					 p->s->close_code, p->s->close_reason,
+					 p->s->logged_in ? ", user " : "",
+					 p->s->logged_in ? p->s->user_id : "");
+			else
+				log_info("conn %s: connection lost%s%s", p->s->cid,
+					 p->s->logged_in ? ", user " : "",
+					 p->s->logged_in ? p->s->user_id : "");
 			p->s->wsi = NULL;
 			if (p->s->logged_in)
 				request_conn_event(g, p->s, "conn_closed");

@@ -104,10 +104,16 @@ fi
 
 echo
 echo "Rebuttal is running (data: $DATA, logs: $DATA/logs)."
+# With a certificate the gateway speaks TLS only (HTTPS, WSS, HTTP/2).
+WS=ws HTTP=http
+if [[ -n ${REBUTTAL_TLS_CERT:-} && -n ${REBUTTAL_TLS_KEY:-} ]]; then
+    WS=wss HTTP=https
+fi
 if [[ -x ${REBUTTAL_BIN_DIR:-${BIN_DIR:-$ROOT/build/bin}}/gateway ]]; then
-    echo "  WebSocket:  ws://127.0.0.1:$GW_PORT/ipc"
+    echo "  Web:        $HTTP://127.0.0.1:$GW_PORT/"
+    echo "  WebSocket:  $WS://127.0.0.1:$GW_PORT/ipc"
 else
-    echo "  WebSocket:  ws://127.0.0.1:$GW_PORT/ipc (no gateway binary built yet)"
+    echo "  WebSocket:  $WS://127.0.0.1:$GW_PORT/ipc (no gateway binary built yet)"
 fi
 echo "  Admin:      root@localhost"
 echo "  Password:   ${REBUTTAL_ADMIN_PASSWORD:-$PW_NOTE}"
