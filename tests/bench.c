@@ -419,43 +419,78 @@ static double one_login_ms(int i)
 	return ms;
 }
 
-static void storm_run(int n, double verify_ms)
+/* n connections open and idle (sinks set); then every one sends its
+ * login at the same moment. Returns when all logins are sent (queued). */
+typedef struct {
+	wsc_ctx *ctx;
+	wsc **c;
+	storm_client *sc;
+	int n;
+	double t0;
+} storm;
+
+static void storm_start(storm *st, int n)
 {
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc **c = calloc((size_t)n, sizeof *c);
-	storm_client *sc = calloc((size_t)n, sizeof *sc);
+	st->ctx = wsc_ctx_new();
+	st->n = n;
+	st->c = calloc((size_t)n, sizeof *st->c);
+	st->sc = calloc((size_t)n, sizeof *st->sc);
 	for (int i = 0; i < n; i++)
-		c[i] = wsc_open_async(ctx, "127.0.0.1", gw_port(), "/ipc", 0);
+		st->c[i] = wsc_open_async(st->ctx, "127.0.0.1", gw_port(), "/ipc", 0);
 	for (int i = 0; i < n; i++) {
-		CHECK_EQ_INT(wsc_wait_open(c[i], 30000), 0);
-		json_decref(expect(c[i], "connect"));
-		wsc_set_sink(c[i], storm_sink, &sc[i]);
+		CHECK_EQ_INT(wsc_wait_open(st->c[i], 30000), 0);
+		json_decref(expect(st->c[i], "connect"));
+		wsc_set_sink(st->c[i], storm_sink, &st->sc[i]);
 	}
 	/* All at once: queued here, written by the next service call. */
-	double t0 = now_us();
+	st->t0 = now_us();
 	for (int i = 0; i < n; i++)
-		sendp(c[i], "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
+		sendp(st->c[i], "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
 		      storm_email[i], storm_pw[i]);
-	int in = 0, errors = 0;
-	while ((now_us() - t0) / 1e6 < 180) {
-		wsc_service(ctx, 50);
-		in = errors = 0;
-		for (int i = 0; i < n; i++) {
-			in += sc[i].welcome;
-			errors += sc[i].error > 0;
-		}
-		if (in + errors >= n)
-			break;
+}
+
+/* Services for up to 50 ms; counts the logins in and the ones refused;
+ * 1 when every one has an answer. */
+static int storm_poll(storm *st, int *in, int *errors)
+{
+	wsc_service(st->ctx, 50);
+	*in = *errors = 0;
+	for (int i = 0; i < st->n; i++) {
+		*in += st->sc[i].welcome;
+		*errors += st->sc[i].error > 0;
 	}
-	samples lat = {calloc((size_t)n, sizeof(double)), 0};
+	return *in + *errors >= st->n;
+}
+
+/* ms from the storm's start until the last login got in. */
+static double storm_last_ms(const storm *st)
+{
 	double last = 0;
+	for (int i = 0; i < st->n; i++)
+		if (st->sc[i].welcome && (st->sc[i].done_at - st->t0) / 1e3 > last)
+			last = (st->sc[i].done_at - st->t0) / 1e3;
+	return last;
+}
+
+static void storm_end(storm *st)
+{
+	free(st->sc);
+	free(st->c);
+	wsc_ctx_free(st->ctx);
+}
+
+static void storm_run(int n, double verify_ms)
+{
+	storm st;
+	int in = 0, errors = 0;
+	storm_start(&st, n);
+	while ((now_us() - st.t0) / 1e6 < 180 && !storm_poll(&st, &in, &errors))
+		;
+	samples lat = {calloc((size_t)n, sizeof(double)), 0};
 	for (int i = 0; i < n; i++)
-		if (sc[i].welcome) {
-			double ms = (sc[i].done_at - t0) / 1e3;
-			lat.v[lat.n++] = ms;
-			if (ms > last)
-				last = ms;
-		}
+		if (st.sc[i].welcome)
+			lat.v[lat.n++] = (st.sc[i].done_at - st.t0) / 1e3;
+	double last = storm_last_ms(&st);
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	double bound = 1.25 * n * verify_ms / (double)cores;
 	char what[96];
@@ -465,9 +500,7 @@ static void storm_run(int n, double verify_ms)
 	       "  all in after / bound 1.25 x n x verify / cores", n, "", last, bound);
 	fflush(stdout);
 	free(lat.v);
-	free(sc);
-	free(c);
-	wsc_ctx_free(ctx);
+	storm_end(&st);
 }
 
 static void bench_storm(void)
@@ -524,55 +557,30 @@ static void bench_storm_kill(void)
 	storm_setup();
 	int n = STORM_ACCOUNTS;
 	const char *vname = "authsvc_password_verifications_total";
-	double v0 = part_metric("authsvc", vname), v1 = 0;
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc **c = calloc((size_t)n, sizeof *c);
-	storm_client *sc = calloc((size_t)n, sizeof *sc);
-	for (int i = 0; i < n; i++)
-		c[i] = wsc_open_async(ctx, "127.0.0.1", gw_port(), "/ipc", 0);
-	for (int i = 0; i < n; i++) {
-		CHECK_EQ_INT(wsc_wait_open(c[i], 30000), 0);
-		json_decref(expect(c[i], "connect"));
-		wsc_set_sink(c[i], storm_sink, &sc[i]);
-	}
-	double t0 = now_us(), killed_at = 0;
-	for (int i = 0; i < n; i++)
-		sendp(c[i], "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
-		      storm_email[i], storm_pw[i]);
+	double v0 = part_metric("authsvc", vname), v1 = 0, killed_at = 0;
+	storm st;
 	int in = 0, errors = 0, in_at_kill = 0;
-	while ((now_us() - t0) / 1e6 < 120) {
-		wsc_service(ctx, 50);
-		in = errors = 0;
-		for (int i = 0; i < n; i++) {
-			in += sc[i].welcome;
-			errors += sc[i].error > 0;
-		}
+	storm_start(&st, n);
+	while ((now_us() - st.t0) / 1e6 < 120 && !storm_poll(&st, &in, &errors)) {
 		if (!killed_at && in >= n / 4) {
 			v1 = part_metric("authsvc", vname);
 			CHECK_EQ_INT(stack("kill authsvc KILL", NULL, 0), 0);
 			killed_at = now_us();
 			in_at_kill = in;
-			wsc_service(ctx, 1000);
+			wsc_service(st.ctx, 1000);
 			CHECK_EQ_INT(stack("start-part authsvc", NULL, 0), 0);
 		}
-		if (in + errors >= n)
-			break;
 	}
-	double last = 0;
-	for (int i = 0; i < n; i++)
-		if (sc[i].welcome && (sc[i].done_at - t0) / 1e3 > last)
-			last = (sc[i].done_at - t0) / 1e3;
 	double v2 = part_metric("authsvc", vname);
 	char what[128];
 	snprintf(what, sizeof what, "%d log in, authsvc kill -9 at %d in: %d in, %d error", n,
 		 in_at_kill, in, errors);
-	printf("| %-44s | %7d | %11s | %8.0f ms | %11s |\n", what, n, "all in after", last, "");
+	printf("| %-44s | %7d | %11s | %8.0f ms | %11s |\n", what, n, "all in after",
+	       storm_last_ms(&st), "");
 	printf("| %-44s | %7d | %11s | %11.0f | %11.0f |\n",
 	       "  verified: before kill + after restart, logins", n, "", (v1 - v0) + v2, (double)in);
 	fflush(stdout);
-	free(sc);
-	free(c);
-	wsc_ctx_free(ctx);
+	storm_end(&st);
 }
 
 static void bench_msg_test(void) { bench_msg(); }
