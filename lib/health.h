@@ -1,4 +1,7 @@
-/* A tiny HTTP listener for a service's probes, on its own port and thread:
+/* A tiny HTTP listener for a service's probes, on its own port and thread,
+ * serving up to 32 connections at once, each with a 2 s deadline for the
+ * whole exchange (when all are taken, the oldest makes room): a slow or
+ * silent client never delays a probe.
  * GET /healthz  200 while the process runs,
  * GET /readyz   200 when ready(ud) says so (e.g. bus and store connected), else 503,
  * GET /metrics  Prometheus text from metrics(ud, out).

@@ -551,6 +551,40 @@ void test_http_pipelined_uploads(void)
 	       answered);
 }
 
+/* A service's health port: slow clients (a byte every 0.3 s, more of them
+ * than the server has slots) do not make a single probe fail or wait. */
+void test_health_slow_clients(void)
+{
+	enum { SLOW = 48, ROUNDS = 10 };
+	char path[512];
+	snprintf(path, sizeof path, "%s/ports/authsvc", rt_env("REBUTTAL_STACK_DIR"));
+	FILE *f = fopen(path, "r");
+	int port = 0, fds[SLOW], ok = 0;
+	CHECK_MSG(f && fscanf(f, "%d", &port) == 1, "no port in %s", path);
+	fclose(f);
+	for (int i = 0; i < SLOW; i++)
+		CHECK((fds[i] = raw_connect(port)) >= 0);
+	long long worst = 0;
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < SLOW; i++)
+			(void)!send(fds[i], "G", 1, MSG_NOSIGNAL); /* evicted ones are closed */
+		long long t0 = now_ms();
+		httpc_resp resp;
+		if (httpc_get("127.0.0.1", port, "/healthz", 1000, &resp) == 0 && resp.status == 200)
+			ok++;
+		httpc_resp_free(&resp);
+		if (now_ms() - t0 > worst)
+			worst = now_ms() - t0;
+		usleep(300 * 1000);
+	}
+	for (int i = 0; i < SLOW; i++)
+		close(fds[i]);
+	printf("health port with %d slow clients: %d/%d probes ok, slowest %lld ms\n", SLOW, ok,
+	       ROUNDS, worst);
+	CHECK_EQ_INT(ok, ROUNDS);
+	CHECK_MSG(worst < 500, "a probe took %lld ms", worst);
+}
+
 void test_http_static_webroot(void)
 {
 	/* scripts/test.sh gives the test gateway a web root with this page. */

@@ -27,6 +27,7 @@
 	X(http_probes_and_redirect)                                                           \
 	X(http_static_webroot)                                                                \
 	X(http_pipelined_uploads)                                                             \
+	X(health_slow_clients)                                                                \
 	X(tls_login)                                                                          \
 	X(authsvc_kill9_restart)                                                              \
 	X(nats_restart_recovers)                                                              \
