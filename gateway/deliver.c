@@ -92,6 +92,9 @@ void deliver_bus_msg(void *ud, const bus_msg *m)
 			free(it);
 			return;
 		}
+		it->frame->list = it->packet == RB__DELIVERY__PACKET_UPDATE_USERS   ? FRAME_USERS
+				  : it->packet == RB__DELIVERY__PACKET_UPDATE_ROOMS ? FRAME_ROOMS
+										    : FRAME_PACKET;
 	}
 	loopq_push(&g->inbox, &it->link);
 	lws_cancel_service(g->lws);

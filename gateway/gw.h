@@ -56,11 +56,19 @@ typedef struct gw {
 	/* counters for /metrics */
 	uint64_t conn_sum; /* conn_digest summed over logged-in sessions */
 	uint64_t n_sessions, n_online, frames_out, frames_in, kicked_slow, requests, timeouts;
+	uint64_t outq_frames;    /* frames queued to connections now (gauge) */
+	uint64_t lists_replaced; /* queued lists dropped for a newer one */
 } gw;
+
+/* Which list a frame is: a connection holds at most one unsent frame of
+ * each kind (see session_send). */
+enum { FRAME_PACKET = 0, FRAME_USERS = 1, FRAME_ROOMS = 2 };
+#define FRAME_LISTS 2
 
 /* A rendered server packet, shared by every connection it goes to. */
 struct frame {
 	int refs;
+	int list;     /* FRAME_*; set once, before the frame is shared */
 	size_t len;
 	unsigned char data[]; /* LWS_PRE bytes of headroom, then len bytes of JSON */
 };
@@ -86,7 +94,10 @@ struct session {
 	buf rx;                        /* reassembly of a fragmented frame */
 	int rx_binary, rx_discard;
 	struct outq_item *out_head, *out_tail;
-	size_t out_bytes, out_count;
+	size_t out_bytes, out_count;   /* packets only: lists do not count */
+	/* The unsent list of each kind in the queue (FRAME_USERS - 1,
+	 * FRAME_ROOMS - 1), or NULL. */
+	struct outq_item *out_list[FRAME_LISTS];
 	/* Requests to one service are sent one at a time per connection, in
 	 * the order the client sent them (a WebRTC offer before its ICE
 	 * candidates, even across several instances of a service). */
@@ -111,8 +122,11 @@ session *session_find(gw *g, const char *cid);
 int session_login(session *s, const char *user_id, char *const *perms, size_t n);
 void session_set_perms(session *s, char *const *perms, size_t n);
 user_entry *user_find(gw *g, const char *user_id);
-/* Queues f (takes a reference). A connection whose queue passes the limit
- * is closed: a client that does not read must not grow our memory. */
+/* Queues f (takes a reference). A connection whose queue of packets passes
+ * the limit is closed: a client that does not read must not grow our
+ * memory. A list (f->list) replaces the one of its kind still waiting in
+ * the queue, so lists never count toward the limit: at most one of each
+ * kind waits, the newest. */
 void session_send(session *s, frame *f);
 void session_send_json(session *s, json_t *obj); /* steals obj */
 void session_send_error(session *s, const char *message);

@@ -111,6 +111,10 @@ static void metrics_text(gw *g, buf *b)
 		 (unsigned long long)g->timeouts);
 	buf_addf(b, "# TYPE rebuttal_gateway_slow_consumers_total counter\nrebuttal_gateway_slow_consumers_total %llu\n",
 		 (unsigned long long)g->kicked_slow);
+	buf_addf(b, "# TYPE rebuttal_gateway_outq_frames gauge\nrebuttal_gateway_outq_frames %llu\n",
+		 (unsigned long long)g->outq_frames);
+	buf_addf(b, "# TYPE rebuttal_gateway_lists_replaced_total counter\nrebuttal_gateway_lists_replaced_total %llu\n",
+		 (unsigned long long)g->lists_replaced);
 	buf_addf(b, "# TYPE rebuttal_gateway_pending_requests gauge\nrebuttal_gateway_pending_requests %zu\n",
 		 bus_pending(g->bus));
 }

@@ -10,7 +10,7 @@
 
 typedef struct outq_item {
 	struct outq_item *next;
-	frame *f;
+	frame *f; /* NULL once a newer list replaced it: skipped, never written */
 } outq_item;
 
 /* ----------------------------------------------------------------- frames */
@@ -21,6 +21,7 @@ frame *frame_new(const char *json, size_t len)
 	if (!f)
 		return NULL;
 	f->refs = 1;
+	f->list = FRAME_PACKET;
 	f->len = len;
 	memcpy(f->data + LWS_PRE, json, len);
 	return f;
@@ -33,6 +34,7 @@ frame *frame_from_json(json_t *obj)
 	if (!f)
 		return NULL;
 	f->refs = 1;
+	f->list = FRAME_PACKET;
 	f->len = json_dumpb(obj, (char *)f->data + LWS_PRE, len, JSON_COMPACT);
 	return f;
 }
@@ -214,6 +216,8 @@ void session_free(session *s)
 	while (s->out_head) {
 		outq_item *it = s->out_head;
 		s->out_head = it->next;
+		if (it->f)
+			g->outq_frames--;
 		frame_unref(it->f);
 		free(it);
 	}
@@ -236,11 +240,31 @@ void session_close_after(session *s, int code, const char *reason)
 		lws_callback_on_writable(s->wsi);
 }
 
+/* A list waiting in s's queue is dropped for the newer one, which is
+ * appended at the end rather than put in the old one's place: a list shows
+ * the state after everything published before it, so it may come later
+ * than planned but must never overtake a packet it depends on (the
+ * updateRooms that shows a member after that member's joinRoom). The old
+ * item stays in the queue, empty, and is skipped when its turn comes. */
+static void list_supersede(session *s, int kind)
+{
+	outq_item *old = s->out_list[kind - 1];
+	if (!old)
+		return;
+	frame_unref(old->f);
+	old->f = NULL;
+	s->out_list[kind - 1] = NULL;
+	s->gw->outq_frames--;
+	s->gw->lists_replaced++;
+}
+
 void session_send(session *s, frame *f)
 {
 	if (!s->wsi || s->close_code)
 		return;
-	if (s->out_bytes + f->len > (size_t)s->gw->cfg->outq_max_bytes) {
+	if (f->list) {
+		list_supersede(s, f->list);
+	} else if (s->out_bytes + f->len > (size_t)s->gw->cfg->outq_max_bytes) {
 		/* Slow consumer: disconnect rather than buffer without bound. */
 		log_warn("conn %s: outbound queue over %ld bytes, closing", s->cid,
 			 s->gw->cfg->outq_max_bytes);
@@ -261,8 +285,13 @@ void session_send(session *s, frame *f)
 	else
 		s->out_head = it;
 	s->out_tail = it;
-	s->out_bytes += f->len;
-	s->out_count++;
+	if (f->list) {
+		s->out_list[f->list - 1] = it;
+	} else {
+		s->out_bytes += f->len;
+		s->out_count++;
+	}
+	s->gw->outq_frames++;
 	lws_callback_on_writable(s->wsi);
 }
 
@@ -286,6 +315,25 @@ void session_send_error(session *s, const char *message)
  * the loop. */
 #define WRITES_PER_WAKE 32
 
+/* Takes the first item off s's queue (caller frees it). */
+static outq_item *outq_pop(session *s)
+{
+	outq_item *it = s->out_head;
+	s->out_head = it->next;
+	if (!s->out_head)
+		s->out_tail = NULL;
+	if (!it->f)
+		return it;
+	s->gw->outq_frames--;
+	if (it->f->list) {
+		s->out_list[it->f->list - 1] = NULL;
+	} else {
+		s->out_bytes -= it->f->len;
+		s->out_count--;
+	}
+	return it;
+}
+
 int session_writable(session *s)
 {
 	if (s->close_code == 1008 || (!s->out_head && s->close_code)) {
@@ -293,22 +341,22 @@ int session_writable(session *s)
 				 (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
 	}
-	for (int i = 0; i < WRITES_PER_WAKE && s->out_head; i++) {
+	for (int written = 0; written < WRITES_PER_WAKE && s->out_head;) {
 		/* After a partial write lws holds the rest and reports the pipe
 		 * choked: write more only into a socket that takes it. */
-		if (i > 0 && lws_send_pipe_choked(s->wsi))
+		if (written > 0 && lws_send_pipe_choked(s->wsi))
 			break;
-		outq_item *it = s->out_head;
-		s->out_head = it->next;
-		if (!s->out_head)
-			s->out_tail = NULL;
-		s->out_bytes -= it->f->len;
-		s->out_count--;
+		outq_item *it = outq_pop(s);
+		if (!it->f) { /* a list replaced by a newer one */
+			free(it);
+			continue;
+		}
 		int n = lws_write(s->wsi, it->f->data + LWS_PRE, it->f->len, LWS_WRITE_TEXT);
 		frame_unref(it->f);
 		free(it);
 		if (n < 0)
 			return -1;
+		written++;
 		s->gw->frames_out++;
 	}
 	if (s->out_head || s->close_code)

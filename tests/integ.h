@@ -71,4 +71,16 @@ int streq(const char *a, const char *b);
  * fails the test when no reply comes. */
 Rb__Reply *ask(bus *b, const char *subject, const Rb__Envelope *env);
 
+/* A client that stops reading: a raw socket with a small receive buffer
+ * that speaks just enough WebSocket to log in as root on the gateway at
+ * port and then reads only when told (a library client would keep
+ * draining the socket into its own memory). Returns the socket. */
+int raw_login(int port);
+/* Writes one masked text frame. */
+void raw_send(int fd, const char *text);
+/* Reads until needle has been seen in the byte stream (frames unparsed). */
+void raw_wait_for(int fd, const char *needle);
+/* The value of an unlabelled metric on the gateway at port; -1 when absent. */
+long metric_at(int port, const char *name);
+
 #endif
