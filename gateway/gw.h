@@ -35,6 +35,16 @@ typedef struct user_entry user_entry;
 
 #define GW_BUCKETS 4096
 
+/* Which list a frame is: a connection holds at most one unsent frame of
+ * each kind (see session_send). */
+enum { FRAME_PACKET = 0, FRAME_USERS = 1, FRAME_ROOMS = 2 };
+#define FRAME_LISTS 2
+
+/* The last list of one kind this gateway forwarded (its versions). */
+typedef struct {
+	uint64_t version, media_version;
+} list_seen;
+
 typedef struct gw {
 	const gw_config *cfg;
 	char id[UUID_STR_LEN + 1];      /* this gateway process, new at every start */
@@ -47,7 +57,9 @@ typedef struct gw {
 	session *by_id[GW_BUCKETS];
 	user_entry *users[GW_BUCKETS];
 	session *online;                 /* logged-in sessions, linked by next_online */
-	uint64_t last_version_users, last_version_rooms;
+	list_seen last_list[FRAME_LISTS];
+	uint64_t last_member_version;    /* newest joinRoom/leaveRoom forwarded */
+	struct replay *replay;           /* replay.c */
 	lws_sorted_usec_list_t tick;
 	struct http_wait *http_waits;   /* HTTP requests waiting for a service */
 	uint64_t next_http;
@@ -58,12 +70,9 @@ typedef struct gw {
 	uint64_t n_sessions, n_online, frames_out, frames_in, kicked_slow, requests, timeouts;
 	uint64_t outq_frames;    /* frames queued to connections now (gauge) */
 	uint64_t lists_replaced; /* queued lists dropped for a newer one */
+	uint64_t replayed;       /* broadcasts sent again after a list */
+	uint64_t lists_stale;    /* updateUsers older than a member packet */
 } gw;
-
-/* Which list a frame is: a connection holds at most one unsent frame of
- * each kind (see session_send). */
-enum { FRAME_PACKET = 0, FRAME_USERS = 1, FRAME_ROOMS = 2 };
-#define FRAME_LISTS 2
 
 /* A rendered server packet, shared by every connection it goes to. */
 struct frame {
@@ -160,6 +169,22 @@ void deliver_stop(gw *g);
 void deliver_drain(gw *g);                      /* loop thread: handle everything in g->inbox */
 void deliver_bus_msg(void *ud, const bus_msg *m); /* cnats thread */
 void conn_list_reply(gw *g, const char *reply_to);
+
+/* gateway/replay.c: broadcasts that a list may have overtaken. `talking`
+ * and `servermute` come from mediasvc and lists from roomsvc, on two bus
+ * connections, so a list composed before a broadcast can reach a gateway
+ * after it and show the older value. Each such broadcast carries the media
+ * version of its change, each list the media version it shows; after
+ * forwarding a list the gateway sends again the newest broadcast of each
+ * user (and packet) whose version the list does not show. Loop thread. */
+/* A broadcast to all was forwarded: keep frame (referenced) as the newest
+ * of key ("<packet>:<user id>") unless one of a higher version is kept. */
+void replay_note(gw *g, const char *key, uint64_t media_version, frame *f);
+/* A list of kind (FRAME_USERS/FRAME_ROOMS) showing media_version was
+ * forwarded to every logged-in connection: sends them what it overtook,
+ * then forgets what every later list will show. */
+void replay_after_list(gw *g, int kind, uint64_t media_version);
+void replay_free(gw *g);
 
 /* gateway/request.c */
 void request_send(session *s, const void *row, ProtobufCMessage *payload);

@@ -135,6 +135,7 @@ int main(void)
 	lws_context_destroy(g.lws); /* closes every connection (session_free) */
 	deliver_drain(&g);          /* frees what is still queued; no session is left */
 	free(g.dedup);
+	replay_free(&g);
 	bus_close(g.bus);
 	nats_CloseAndWait(2000);
 	loopq_destroy(&g.inbox);

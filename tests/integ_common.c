@@ -204,6 +204,11 @@ int streq(const char *a, const char *b)
 	return a && b && !strcmp(a, b);
 }
 
+void lists_refresh(wsc_ctx *ctx)
+{
+	(void)admin(ctx); /* stays open: a close would send `disconnect` and lists too */
+}
+
 Rb__Reply *ask(bus *b, const char *subject, const Rb__Envelope *env)
 {
 	size_t len = protobuf_c_message_get_packed_size(&env->base), rlen;
@@ -294,20 +299,32 @@ int raw_login(int port)
 	return fd;
 }
 
+int health_port(const char *inst)
+{
+	char path[512];
+	int port = 0;
+	snprintf(path, sizeof path, "%s/ports/%s", rt_env("REBUTTAL_STACK_DIR"), inst);
+	FILE *f = fopen(path, "r");
+	if (f && fscanf(f, "%d", &port) != 1)
+		port = 0;
+	if (f)
+		fclose(f);
+	return port;
+}
+
 long metric_at(int port, const char *name)
 {
-	httpc_resp r;
+	httpc_resp r = {0};
 	long v = -1;
-	if (httpc_get("127.0.0.1", port, "/metrics", WAIT_MS, &r) == 0) {
-		const char *p = r.body;
-		while (p && (p = strstr(p, name))) {
-			if ((p == r.body || p[-1] == '\n') && p[strlen(name)] == ' ') {
-				v = atol(p + strlen(name) + 1);
+	size_t n = strlen(name);
+	if (httpc_get("127.0.0.1", port, "/metrics", WAIT_MS, &r) == 0 && r.status == 200) {
+		for (const char *p = r.body; p && (p = strstr(p, name)); p += n) {
+			if ((p == r.body || p[-1] == '\n') && p[n] == ' ') {
+				v = atol(p + n + 1);
 				break;
 			}
-			p += strlen(name);
 		}
-		httpc_resp_free(&r);
 	}
+	httpc_resp_free(&r);
 	return v;
 }
