@@ -1,9 +1,18 @@
 #define _GNU_SOURCE
-/* Lists and clients that read slowly: a gateway keeps at most one unsent
- * updateUsers and one unsent updateRooms per connection, the newest, so a
- * client that stops reading while the lists change many times ends, once it
- * reads again, with the newest lists and no backlog of old ones, and lists
- * alone never get it closed as a slow consumer. */
+/* Lists and what they may overtake or be overtaken by.
+ *
+ * A gateway keeps at most one unsent updateUsers and one unsent updateRooms
+ * per connection, the newest, so a client that stops reading while the
+ * lists change many times ends, once it reads again, with the newest lists
+ * and no backlog of old ones, and lists alone never get it closed as a slow
+ * consumer.
+ *
+ * updateUsers is not sent again for `talking`, `servermute`, joins and
+ * leaves, so a list composed before such a change but forwarded after its
+ * packet would leave clients on the old value: the gateway sends the
+ * `talking` again after the list, or asks roomsvc for a fresh updateUsers
+ * (DESIGN.md). Such a late list is made here by publishing one, with the
+ * versions it would have had, as a second roomsvc instance would. */
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +21,7 @@
 #include <unistd.h>
 
 #include "integ.h"
+#include "kv.h"
 #include "list_room.h"
 
 #define LISTS_GW "gateway lc" /* instance gateway-lc: its queues are watched */
@@ -229,4 +239,109 @@ void test_room_lists_conflated(void)
 	close(fd);
 	wsc_ctx_free(ctx);
 	stack("kill gateway-lc TERM", NULL, 0);
+}
+
+/* --------------------------------------------------- overtaken lists */
+
+/* state:version and mediasvc:version as Redis has them now. */
+static void versions_now(uint64_t *state, uint64_t *media)
+{
+	kv *st = kv_open(rt_env("REBUTTAL_REDIS_HOST"), atoi(rt_env("REBUTTAL_REDIS_PORT")));
+	redisReply *r = NULL;
+	CHECK_NOT_NULL(st);
+	CHECK_EQ_INT(kv_cmdf(st, &r, "MGET state:version mediasvc:version"), KV_OK);
+	*state = (uint64_t)kv_reply_int(kv_reply_elem(r, 0), 0);
+	*media = (uint64_t)kv_reply_int(kv_reply_elem(r, 1), 0);
+	CHECK(*state > 0 && *media > 0);
+	freeReplyObject(r);
+	kv_close(st);
+}
+
+/* An updateUsers composed at these versions, late: it lists uid (named
+ * "late list") online, not talking, in no room. */
+static void publish_late_users(bus *b, uint64_t state, uint64_t media, const char *uid)
+{
+	Rb__User u = RB__USER__INIT;
+	Rb__User *list[] = {&u};
+	Rb__SUsers su = RB__SUSERS__INIT;
+	Rb__Delivery d = RB__DELIVERY__INIT;
+	u.id = (char *)uid;
+	u.name = "late list";
+	u.livelabel = "";
+	u.has_status = u.has_talking = u.has_hidden = u.has_suppress = u.has_livestate = 1;
+	u.status = 1; /* the rest false, currentRoom null */
+	su.userlist = list;
+	su.n_userlist = 1;
+	d.has_version = d.has_media_version = 1;
+	d.version = state;
+	d.media_version = media;
+	d.packet_case = RB__DELIVERY__PACKET_UPDATE_USERS;
+	d.updateusers = &su;
+	CHECK_EQ_INT(bus_publish_pb(b, "rb.out.all", &d.base), 0);
+	CHECK_EQ_INT(bus_flush(b, WAIT_MS), 0);
+}
+
+/* The late list, then (nothing else in between about uid) `talking` value
+ * of uid again. */
+static void expect_late_then_talking(wsc *c, const char *uid, int value)
+{
+	json_t *j = wait_list_at(__FILE__, __LINE__, c, "updateUsers", ok_user,
+				 &(want){.uid = uid, .flag = 1}, "the late list", WAIT_MS);
+	CHECK_EQ_STR(jstr(user_in(j, uid), "name"), "late list");
+	json_decref(j);
+	for (;;) {
+		j = wsc_recv(c, WAIT_MS);
+		CHECK_MSG(j, "no `talking` after the late list: %s", wsc_last_error(c));
+		if (streq(jstr(j, "type"), "talking") && streq(jstr(j, "userid"), uid))
+			break;
+		CHECK_MSG(!streq(jstr(j, "type"), "updateUsers"), "another updateUsers came first");
+		json_decref(j);
+	}
+	CHECK_EQ_INT(jbool(j, "talking"), value);
+	json_decref(j);
+}
+
+void test_room_lists_overtaken(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	who u, o;
+	user_at(ctx, adm, "user", "ovtalker", gw_port(), &u);
+	user_at(ctx, adm, "user", "ovobs", gw_port(), &o);
+	char room[64], name[64];
+	room_new(adm, "voice", "", room, name);
+	bus *b = bus_open(rt_env("REBUTTAL_NATS_URL"), "integ-room-lists", 0);
+	CHECK_NOT_NULL(b);
+	for (int i = 0; i < 100 && !bus_connected(b); i++)
+		usleep(20000);
+	long replayed = metric_at(gw_port(), "rebuttal_gateway_broadcasts_replayed_total");
+	long stale = metric_at(gw_port(), "rebuttal_gateway_lists_stale_total");
+	settle(ctx, o.c); /* no list is on its way */
+
+	/* A list composed before u's `talking` true comes after it: the
+	 * gateway sends the `talking` again after the list. */
+	sendp(u.c, "{\"type\":\"talking\",\"talking\":true}");
+	expect_about(o.c, "talking", u.id, NULL);
+	uint64_t state, media;
+	versions_now(&state, &media);
+	publish_late_users(b, state, media - 1, u.id);
+	expect_late_then_talking(o.c, u.id, 1);
+	CHECK_EQ_INT(metric_at(gw_port(), "rebuttal_gateway_broadcasts_replayed_total"),
+		     replayed + 1);
+
+	/* A list composed before u's join comes after its joinRoom: the
+	 * gateway asks for a fresh updateUsers, which shows u in the room
+	 * (nothing else would send one: none is sent for a join). */
+	join(&u, room);
+	expect_about(o.c, "joinRoom", u.id, room);
+	settle(ctx, o.c);
+	versions_now(&state, &media);
+	publish_late_users(b, state - 1, media, u.id);
+	json_decref(wait_list_at(__FILE__, __LINE__, o.c, "updateUsers", ok_user,
+				 &(want){.uid = u.id, .flag = 1}, "the late list", WAIT_MS));
+	json_decref(wait_user(o.c, u.id, 1, room));
+	CHECK(metric_at(gw_port(), "rebuttal_gateway_lists_stale_total") >= stale + 1);
+	CHECK(metric_at(health_port("roomsvc"), "roomsvc_lists_stale_total") >= 1);
+	bus_close(b);
+	wsc_ctx_free(ctx);
 }

@@ -18,7 +18,8 @@
 	X(room_redis_restart)                \
 	X(room_resync_after_outage)              \
 	X(room_login_200)                  \
-	X(room_lists_conflated)
+	X(room_lists_conflated)            \
+	X(room_lists_overtaken)
 
 /* Helpers of the room tests, defined in integ_room.c and used by both files
  * (only seen by files that include integ.h first). Each returns borrowed
