@@ -500,16 +500,19 @@ static void actor_send(actor *a, const char *room)
 	}
 }
 
-/* Drops what the clients have received so far (setup traffic). */
-static void drain_all(wsc_ctx *ctx, wsc **c, int n, int ms)
+/* Drops what the clients receive until nothing came for quiet_ms (the
+ * setup's traffic: 200 logins send several lists of ~180 KB to each). */
+static void drain_all(wsc_ctx *ctx, wsc **c, int n, int quiet_ms)
 {
-	long long until = now_ms() + ms;
-	while (now_ms() < until) {
+	long long last = now_ms(), until = now_ms() + 60000;
+	while (now_ms() - last < quiet_ms && now_ms() < until) {
 		wsc_service(ctx, 20);
 		for (int i = 0; i < n; i++) {
 			json_t *j;
-			while ((j = wsc_recv(c[i], 0)))
+			while ((j = wsc_recv(c[i], 0))) {
 				json_decref(j);
+				last = now_ms();
+			}
 		}
 	}
 }
@@ -543,7 +546,7 @@ static void bench_presence(void)
 	}
 	wsc_close(a);
 	log_in_all(ctx, c, n, actors, PRESENCE_ACTORS);
-	drain_all(ctx, c, n, 2000); /* the logins' lists settle */
+	drain_all(ctx, c, n, 1000); /* the logins' lists settle */
 
 	for (int i = 0; i < n; i++) {
 		w[i].self = i < PRESENCE_ACTORS ? &actors[i] : NULL;
