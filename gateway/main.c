@@ -25,7 +25,7 @@ static const cfg_field settings[] = {
 	CFG_S("REBUTTAL_ICON", C, icon, "", "icon URL in `connect`"),
 	CFG_I("REBUTTAL_FRAME_MAX_V0", C, frame_max_v0, 65536, 1024, 1 << 30, "largest frame before login (bytes)"),
 	CFG_I("REBUTTAL_FRAME_MAX_V1", C, frame_max_v1, 12582912, 1024, 1 << 30, "largest frame after login (bytes)"),
-	CFG_I("REBUTTAL_OUTQ_MAX", C, outq_max_bytes, 8388608, 65536, 1 << 30, "bytes queued to one client before it is dropped as too slow"),
+	CFG_I("REBUTTAL_OUTQ_MAX", C, outq_max_bytes, 8388608, 65536, 1 << 30, "bytes of packets queued to one client (lists not counted: at most one of each waits) before it is dropped as too slow"),
 	CFG_I("REBUTTAL_REQUEST_TIMEOUT_MS", C, req_timeout_ms, 2000, 50, 600000, "bus request timeout per try"),
 	CFG_I("REBUTTAL_REQUEST_TRIES", C, req_tries, 3, 1, 10, "tries per bus request (same request id)"),
 	CFG_I("REBUTTAL_REQUEST_QUEUE_MAX", C, req_queue_max, 256, 1, 100000, "packets one connection may have waiting per service before it gets `error`"),
