@@ -149,7 +149,7 @@ static void after_all(gw *g, const gw_item *it)
 {
 	int kind = list_kind(it->packet);
 	if (kind) {
-		replay_after_list(g, kind, it->media_version);
+		replay_after_list(g, it->media_version);
 		if (kind == FRAME_USERS && it->version)
 			lists_stale(g, it);
 	} else if (it->about[0]) {

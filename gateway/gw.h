@@ -180,10 +180,10 @@ void conn_list_reply(gw *g, const char *reply_to);
 /* A broadcast to all was forwarded: keep frame (referenced) as the newest
  * of key ("<packet>:<user id>") unless one of a higher version is kept. */
 void replay_note(gw *g, const char *key, uint64_t media_version, frame *f);
-/* A list of kind (FRAME_USERS/FRAME_ROOMS) showing media_version was
- * forwarded to every logged-in connection: sends them what it overtook,
- * then forgets what every later list will show. */
-void replay_after_list(gw *g, int kind, uint64_t media_version);
+/* A list showing media_version was forwarded to every logged-in connection
+ * (and its versions recorded in g->last_list): sends them what it
+ * overtook, then forgets what every later list will show. */
+void replay_after_list(gw *g, uint64_t media_version);
 void replay_free(gw *g);
 
 /* gateway/request.c */

@@ -96,10 +96,9 @@ void replay_note(gw *g, const char *key, uint64_t media_version, frame *f)
 	e->f = f;
 }
 
-void replay_after_list(gw *g, int kind, uint64_t media_version)
+void replay_after_list(gw *g, uint64_t media_version)
 {
 	struct replay *r = g->replay;
-	(void)kind; /* stale_list has recorded the list's versions */
 	if (!media_version)
 		return; /* a roomsvc that does not say: nothing to compare */
 	for (size_t i = 0; r && i < r->n; i++) {

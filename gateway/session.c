@@ -262,9 +262,7 @@ void session_send(session *s, frame *f)
 {
 	if (!s->wsi || s->close_code)
 		return;
-	if (f->list) {
-		list_supersede(s, f->list);
-	} else if (s->out_bytes + f->len > (size_t)s->gw->cfg->outq_max_bytes) {
+	if (!f->list && s->out_bytes + f->len > (size_t)s->gw->cfg->outq_max_bytes) {
 		/* Slow consumer: disconnect rather than buffer without bound. */
 		log_warn("conn %s: outbound queue over %ld bytes, closing", s->cid,
 			 s->gw->cfg->outq_max_bytes);
@@ -277,6 +275,8 @@ void session_send(session *s, frame *f)
 	outq_item *it = malloc(sizeof *it);
 	if (!it)
 		return;
+	if (f->list)
+		list_supersede(s, f->list);
 	frame_ref(f);
 	it->f = f;
 	it->next = NULL;
