@@ -492,6 +492,10 @@ void test_media_servermute_everyone(void)
 	who t, w;
 	user_at(ctx, adm, "user", "muted", gw_port(), &t);
 	user_at(ctx, adm, "user", "mwatcher", gw2_port(), &w);
+	/* The logins' lists first: one composed before the mute but forwarded
+	 * after it is followed by the `servermute` again (gw.h), which would
+	 * be taken below for the next change's. */
+	wsc_service(ctx, SETTLE_MS);
 	sendp(adm, "{\"type\":\"servermute\",\"userid\":\"%s\",\"suppress\":true}", t.id);
 	wsc *all[] = {adm, t.c, w.c};
 	for (size_t i = 0; i < 3; i++)
@@ -505,6 +509,7 @@ void test_media_servermute_everyone(void)
 	t.c = client_at(ctx, gw2_port());
 	login(t.c, t.email, TEST_PASSWORD);
 	expect_list(t.c, NULL, t.id, "suppress", 1);
+	wsc_service(ctx, SETTLE_MS); /* as above */
 	sendp(adm, "{\"type\":\"servermute\",\"userid\":\"%s\",\"suppress\":false}", t.id);
 	wsc *all2[] = {adm, t.c, w.c};
 	for (size_t i = 0; i < 3; i++)
