@@ -69,6 +69,7 @@ typedef struct gw {
 	uint64_t conn_sum; /* conn_digest summed over logged-in sessions */
 	uint64_t n_sessions, n_online, frames_out, frames_in, kicked_slow, requests, timeouts;
 	uint64_t outq_frames;    /* frames queued to connections now (gauge) */
+	uint64_t outq_bytes;     /* bytes of packets (not lists) among them */
 	uint64_t lists_replaced; /* queued lists dropped for a newer one */
 	uint64_t replayed;       /* broadcasts sent again after a list */
 	uint64_t lists_stale;    /* updateUsers older than a member packet */

@@ -213,6 +213,7 @@ void session_free(session *s)
 			break;
 		}
 	}
+	g->outq_bytes -= s->out_bytes;
 	while (s->out_head) {
 		outq_item *it = s->out_head;
 		s->out_head = it->next;
@@ -290,6 +291,7 @@ void session_send(session *s, frame *f)
 	} else {
 		s->out_bytes += f->len;
 		s->out_count++;
+		s->gw->outq_bytes += f->len;
 	}
 	s->gw->outq_frames++;
 	lws_callback_on_writable(s->wsi);
@@ -338,6 +340,7 @@ static outq_item *outq_pop(session *s)
 	} else {
 		s->out_bytes -= it->f->len;
 		s->out_count--;
+		s->gw->outq_bytes -= it->f->len;
 	}
 	return it;
 }

@@ -26,6 +26,8 @@
 
 #define LISTS_GW "gateway lc" /* instance gateway-lc: its queues are watched */
 #define BURST 40              /* rounds of one room rename and one user rename */
+#define OUTQ_MAX 327680       /* the slow client's gateway's limit (bytes of packets) */
+#define STUFFED (OUTQ_MAX - 40000) /* bytes of packets queued before the lists */
 
 /* Frames read from a raw socket: the server's frames are unmasked. */
 typedef struct {
@@ -150,13 +152,12 @@ static void wait_named(wsc *c, const char *type, const char *name, int *lists)
 	}
 }
 
-/* Fills the slow client's socket and its gateway queue with messages
- * (packets) until the gateway holds frames back for it for good: a frame
- * queued for a moment does not count, and the kernel grows the socket's
- * send buffer in steps (here ~2.6 MB went in before it stopped taking
- * more), so the queue must stay non-empty for a second. Returns how many
- * frames the queue then holds. */
-static long stuff(wsc_ctx *ctx, int port, wsc *adm, const char *room)
+/* Fills the slow client's socket and then its gateway queue with messages
+ * (packets, ~12 KB a message with its updateText) until the queue holds
+ * `bytes` of them. The kernel takes megabytes first, and may take more
+ * later as it grows the socket's buffers: a deep queue stays non-empty
+ * through the test whatever it takes. Returns the frames queued. */
+static long stuff(wsc_ctx *ctx, int port, wsc *adm, const char *room, long bytes)
 {
 	static char text[2001];
 	memset(text, 'x', 2000);
@@ -164,27 +165,23 @@ static long stuff(wsc_ctx *ctx, int port, wsc *adm, const char *room)
 		sendp(adm, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"%d %s\"}}",
 		      room, i, text);
 		json_decref(expect(adm, "updateText"));
-		if (metric_at(port, "rebuttal_gateway_outq_frames") <= 0)
+		if (metric_at(port, "rebuttal_gateway_outq_bytes") < bytes)
 			continue;
-		long queued = 0;
-		for (int k = 0; k < 5; k++) {
-			wsc_service(ctx, 200);
-			queued = metric_at(port, "rebuttal_gateway_outq_frames");
-			if (queued <= 0)
-				break;
-		}
-		if (queued > 0)
-			return queued;
+		wsc_service(ctx, 200); /* the last of them arrive */
+		return metric_at(port, "rebuttal_gateway_outq_frames");
 	}
-	CHECK_MSG(0, "the gateway never held anything back for a client that reads nothing");
+	CHECK_MSG(0, "the gateway never held %ld bytes back for a client that reads nothing",
+		  bytes);
 	return 0;
 }
 
 void test_room_lists_conflated(void)
 {
-	char out[64];
-	/* A small limit: a backlog of lists would pass it at once. */
-	setenv("REBUTTAL_OUTQ_MAX", "65536", 1);
+	char out[64], limit[32];
+	/* A limit just above what is stuffed: the burst's 80 lists (tens of KB)
+	 * would pass it if they counted; one list of each kind does not. */
+	snprintf(limit, sizeof limit, "%d", OUTQ_MAX);
+	setenv("REBUTTAL_OUTQ_MAX", limit, 1);
 	CHECK_EQ_INT(stack("start-part " LISTS_GW, out, sizeof out), 0);
 	unsetenv("REBUTTAL_OUTQ_MAX");
 	int port = 0;
@@ -198,7 +195,7 @@ void test_room_lists_conflated(void)
 	char text_room[64], voice[64], name[64];
 	room_new(adm, "text", "", text_room, name);
 	room_new(adm, "voice", "", voice, name);
-	long queued = stuff(ctx, port, adm, text_room);
+	long queued = stuff(ctx, port, adm, text_room, STUFFED);
 
 	/* Many lists of both kinds while the client reads nothing. */
 	char room_prefix[32], user_prefix[32], room_name[64] = "", user_name[64] = "";
