@@ -78,7 +78,7 @@ run: all
 test: all
 	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/test.sh $(T)
 
-# Benchmarks against a fresh stack; prints a table (B=msg|history|relay for one).
+# Benchmarks against a fresh stack; prints a table (B=conns|msg|history|relay|presence for one).
 bench: all
 	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/bench.sh $(B)
 bench-msg: all

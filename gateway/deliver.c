@@ -39,6 +39,13 @@ frame *render_delivery(const Rb__Delivery *d)
 	return f;
 }
 
+static int list_kind(int packet)
+{
+	return packet == RB__DELIVERY__PACKET_UPDATE_USERS   ? FRAME_USERS
+	       : packet == RB__DELIVERY__PACKET_UPDATE_ROOMS ? FRAME_ROOMS
+							     : FRAME_PACKET;
+}
+
 static int parse_target(gw *g, const char *subject, gw_item *it)
 {
 	static const char all[] = "rb.out.all", user[] = "rb.out.user.", conn[] = "rb.out.conn.";
@@ -79,6 +86,11 @@ void deliver_bus_msg(void *ud, const bus_msg *m)
 	it->kind = IT_DELIVERY;
 	it->packet = (int)d->packet_case;
 	it->version = d->has_version ? d->version : 0;
+	it->media_version = d->has_media_version ? d->media_version : 0;
+	if (d->packet_case == RB__DELIVERY__PACKET_TALKING && d->talking->userid)
+		snprintf(it->about, sizeof it->about, "talking:%s", d->talking->userid);
+	else if (d->packet_case == RB__DELIVERY__PACKET_SERVERMUTE && d->servermute->userid)
+		snprintf(it->about, sizeof it->about, "servermute:%s", d->servermute->userid);
 	if (d->exclude_conn)
 		snprintf(it->exclude, sizeof it->exclude, "%s", d->exclude_conn);
 	if (d->dedup)
@@ -92,24 +104,61 @@ void deliver_bus_msg(void *ud, const bus_msg *m)
 			free(it);
 			return;
 		}
+		it->frame->list = list_kind(it->packet);
 	}
 	loopq_push(&g->inbox, &it->link);
 	lws_cancel_service(g->lws);
 }
 
 /* Lists carry a state version: never replace a newer list with an older
- * one (several roomsvc instances may publish concurrently). */
+ * one (several roomsvc instances may publish concurrently). Both versions
+ * are read at one instant, so at an equal state version the media version
+ * orders them. */
 static int stale_list(gw *g, gw_item *it)
 {
-	uint64_t *last = it->packet == RB__DELIVERY__PACKET_UPDATE_USERS   ? &g->last_version_users
-			 : it->packet == RB__DELIVERY__PACKET_UPDATE_ROOMS ? &g->last_version_rooms
-									   : NULL;
-	if (!last || !it->version)
+	int kind = list_kind(it->packet);
+	if (!kind || !it->version)
 		return 0;
-	if (it->version < *last)
+	list_seen *last = &g->last_list[kind - 1];
+	if (it->version < last->version ||
+	    (it->version == last->version && it->media_version < last->media_version))
 		return 1;
-	*last = it->version;
+	last->version = it->version;
+	last->media_version = it->media_version;
 	return 0;
+}
+
+/* An updateUsers composed before a joinRoom/leaveRoom we forwarded already
+ * shows the user's old currentRoom, and roomsvc sends no updateUsers of its
+ * own for a join or leave: ask for a fresh one. Only a list from another
+ * roomsvc instance can come this late (within one, a lock orders them). */
+static void lists_stale(gw *g, const gw_item *it)
+{
+	Rb__ListsStale ls = RB__LISTS_STALE__INIT;
+	if (it->version >= g->last_member_version)
+		return;
+	ls.gateway_id = g->id;
+	ls.has_version = 1;
+	ls.version = it->version;
+	g->lists_stale++;
+	(void)bus_publish_pb(g->bus, "rb.evt.gw.lists_stale", &ls.base);
+}
+
+/* After a delivery to every connection: what it tells the later ones. */
+static void after_all(gw *g, const gw_item *it)
+{
+	int kind = list_kind(it->packet);
+	if (kind) {
+		replay_after_list(g, it->media_version);
+		if (kind == FRAME_USERS && it->version)
+			lists_stale(g, it);
+	} else if (it->about[0]) {
+		replay_note(g, it->about, it->media_version, it->frame);
+	} else if ((it->packet == RB__DELIVERY__PACKET_JOIN_ROOM ||
+		    it->packet == RB__DELIVERY__PACKET_LEAVE_ROOM) &&
+		   it->version > g->last_member_version) {
+		g->last_member_version = it->version;
+	}
 }
 
 static int excluded(gw *g, gw_item *it, session *s)
@@ -190,6 +239,7 @@ static void route(gw *g, gw_item *it)
 		for (session *s = g->online; s; s = s->next_online)
 			if (!excluded(g, it, s))
 				session_send(s, it->frame);
+		after_all(g, it);
 	} else if (it->target == T_USER) {
 		user_entry *u = user_find(g, it->key);
 		for (session *s = u ? u->sessions : NULL; s; s = s->next_user) {

@@ -36,6 +36,16 @@ typedef struct user_entry user_entry;
 
 #define GW_BUCKETS 4096
 
+/* Which list a frame is: a connection holds at most one unsent frame of
+ * each kind (see session_send). */
+enum { FRAME_PACKET = 0, FRAME_USERS = 1, FRAME_ROOMS = 2 };
+#define FRAME_LISTS 2
+
+/* The last list of one kind this gateway forwarded (its versions). */
+typedef struct {
+	uint64_t version, media_version;
+} list_seen;
+
 typedef struct gw {
 	const gw_config *cfg;
 	char id[UUID_STR_LEN + 1];      /* this gateway process, new at every start */
@@ -48,7 +58,9 @@ typedef struct gw {
 	session *by_id[GW_BUCKETS];
 	user_entry *users[GW_BUCKETS];
 	session *online;                 /* logged-in sessions, linked by next_online */
-	uint64_t last_version_users, last_version_rooms;
+	list_seen last_list[FRAME_LISTS];
+	uint64_t last_member_version;    /* newest joinRoom/leaveRoom forwarded */
+	struct replay *replay;           /* replay.c */
 	lws_sorted_usec_list_t tick;
 	struct http_wait *http_waits;   /* HTTP requests waiting for a service */
 	uint64_t next_http;
@@ -63,11 +75,17 @@ typedef struct gw {
 	/* counters for /metrics */
 	uint64_t conn_sum; /* conn_digest summed over logged-in sessions */
 	uint64_t n_sessions, n_online, frames_out, frames_in, kicked_slow, requests, timeouts;
+	uint64_t outq_frames;    /* frames queued to connections now (gauge) */
+	uint64_t outq_bytes;     /* bytes of packets (not lists) among them */
+	uint64_t lists_replaced; /* queued lists dropped for a newer one */
+	uint64_t replayed;       /* broadcasts sent again after a list */
+	uint64_t lists_stale;    /* updateUsers older than a member packet */
 } gw;
 
 /* A rendered server packet, shared by every connection it goes to. */
 struct frame {
 	int refs;
+	int list;     /* FRAME_*; set once, before the frame is shared */
 	size_t len;
 	unsigned char data[]; /* LWS_PRE bytes of headroom, then len bytes of JSON */
 };
@@ -93,7 +111,10 @@ struct session {
 	buf rx;                        /* reassembly of a fragmented frame */
 	int rx_binary, rx_discard;
 	struct outq_item *out_head, *out_tail;
-	size_t out_bytes, out_count;
+	size_t out_bytes, out_count;   /* packets only: lists do not count */
+	/* The unsent list of each kind in the queue (FRAME_USERS - 1,
+	 * FRAME_ROOMS - 1), or NULL. */
+	struct outq_item *out_list[FRAME_LISTS];
 	/* Requests to one service are sent one at a time per connection, in
 	 * the order the client sent them (a WebRTC offer before its ICE
 	 * candidates, even across several instances of a service). */
@@ -119,8 +140,11 @@ session *session_find(gw *g, const char *cid);
 int session_login(session *s, const char *user_id, char *const *perms, size_t n);
 void session_set_perms(session *s, char *const *perms, size_t n);
 user_entry *user_find(gw *g, const char *user_id);
-/* Queues f (takes a reference). A connection whose queue passes the limit
- * is closed: a client that does not read must not grow our memory. */
+/* Queues f (takes a reference). A connection whose queue of packets passes
+ * the limit is closed: a client that does not read must not grow our
+ * memory. A list (f->list) replaces the one of its kind still waiting in
+ * the queue, so lists never count toward the limit: at most one of each
+ * kind waits, the newest. */
 void session_send(session *s, frame *f);
 void session_send_json(session *s, json_t *obj); /* steals obj */
 void session_send_error(session *s, const char *message);
@@ -154,6 +178,22 @@ void deliver_stop(gw *g);
 void deliver_drain(gw *g);                      /* loop thread: handle everything in g->inbox */
 void deliver_bus_msg(void *ud, const bus_msg *m); /* cnats thread */
 void conn_list_reply(gw *g, const char *reply_to);
+
+/* gateway/replay.c: broadcasts that a list may have overtaken. `talking`
+ * and `servermute` come from mediasvc and lists from roomsvc, on two bus
+ * connections, so a list composed before a broadcast can reach a gateway
+ * after it and show the older value. Each such broadcast carries the media
+ * version of its change, each list the media version it shows; after
+ * forwarding a list the gateway sends again the newest broadcast of each
+ * user (and packet) whose version the list does not show. Loop thread. */
+/* A broadcast to all was forwarded: keep frame (referenced) as the newest
+ * of key ("<packet>:<user id>") unless one of a higher version is kept. */
+void replay_note(gw *g, const char *key, uint64_t media_version, frame *f);
+/* A list showing media_version was forwarded to every logged-in connection
+ * (and its versions recorded in g->last_list): sends them what it
+ * overtook, then forgets what every later list will show. */
+void replay_after_list(gw *g, uint64_t media_version);
+void replay_free(gw *g);
 
 /* gateway/request.c */
 void request_send(session *s, const void *row, ProtobufCMessage *payload);

@@ -111,6 +111,16 @@ static void metrics_text(gw *g, buf *b)
 		 (unsigned long long)g->timeouts);
 	buf_addf(b, "# TYPE rebuttal_gateway_slow_consumers_total counter\nrebuttal_gateway_slow_consumers_total %llu\n",
 		 (unsigned long long)g->kicked_slow);
+	buf_addf(b, "# TYPE rebuttal_gateway_outq_frames gauge\nrebuttal_gateway_outq_frames %llu\n",
+		 (unsigned long long)g->outq_frames);
+	buf_addf(b, "# TYPE rebuttal_gateway_outq_bytes gauge\nrebuttal_gateway_outq_bytes %llu\n",
+		 (unsigned long long)g->outq_bytes);
+	buf_addf(b, "# TYPE rebuttal_gateway_lists_replaced_total counter\nrebuttal_gateway_lists_replaced_total %llu\n",
+		 (unsigned long long)g->lists_replaced);
+	buf_addf(b, "# TYPE rebuttal_gateway_broadcasts_replayed_total counter\nrebuttal_gateway_broadcasts_replayed_total %llu\n",
+		 (unsigned long long)g->replayed);
+	buf_addf(b, "# TYPE rebuttal_gateway_lists_stale_total counter\nrebuttal_gateway_lists_stale_total %llu\n",
+		 (unsigned long long)g->lists_stale);
 	buf_addf(b, "# TYPE rebuttal_gateway_pending_requests gauge\nrebuttal_gateway_pending_requests %zu\n",
 		 bus_pending(g->bus));
 	buf_addf(b, "# TYPE rebuttal_gateway_request_resends_total counter\nrebuttal_gateway_request_resends_total %llu\n",

@@ -25,7 +25,7 @@ static const cfg_field settings[] = {
 	CFG_S("REBUTTAL_ICON", C, icon, "", "icon URL in `connect`"),
 	CFG_I("REBUTTAL_FRAME_MAX_V0", C, frame_max_v0, 65536, 1024, 1 << 30, "largest frame before login (bytes)"),
 	CFG_I("REBUTTAL_FRAME_MAX_V1", C, frame_max_v1, 12582912, 1024, 1 << 30, "largest frame after login (bytes)"),
-	CFG_I("REBUTTAL_OUTQ_MAX", C, outq_max_bytes, 8388608, 65536, 1 << 30, "bytes queued to one client before it is dropped as too slow"),
+	CFG_I("REBUTTAL_OUTQ_MAX", C, outq_max_bytes, 8388608, 65536, 1 << 30, "bytes of packets queued to one client (lists not counted: at most one of each waits) before it is dropped as too slow"),
 	CFG_I("REBUTTAL_REQUEST_TIMEOUT_MS", C, req_timeout_ms, 6000, 100, 600000, "deadline of a request to a service: then `error`"),
 	CFG_I("REBUTTAL_REQUEST_ATTEMPT_MS", C, req_attempt_ms, 2000, 100, 600000, "a request nobody acknowledged for this long is sent again (same request id)"),
 	CFG_I("REBUTTAL_LOGIN_DEADLINE_MS", C, login_deadline_ms, 60000, 100, 3600000, "how long a login or sign-up may wait (queued, then hashed) before `error`"),
@@ -139,6 +139,7 @@ int main(void)
 	lws_context_destroy(g.lws); /* closes every connection (session_free) */
 	deliver_drain(&g);          /* frees what is still queued; no session is left */
 	free(g.dedup);
+	replay_free(&g);
 	bus_close(g.bus);
 	nats_CloseAndWait(2000);
 	loopq_destroy(&g.inbox);

@@ -19,7 +19,8 @@ typedef struct gw_item {
 	frame *frame;               /* rendered packet; NULL for control deliveries */
 	Rb__Delivery *control;      /* setPerms / kick, decoded */
 	int packet;                 /* Rb__Delivery__PacketCase */
-	uint64_t version;
+	uint64_t version, media_version;
+	char about[UUID_STR_LEN + 16]; /* talking/servermute: "<packet>:<user id>" */
 	char exclude[64];
 	char dedup[96];             /* e.g. "<roomid>:<idx>": forwarded once */
 	/* HTTP replies */

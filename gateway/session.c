@@ -10,7 +10,7 @@
 
 typedef struct outq_item {
 	struct outq_item *next;
-	frame *f;
+	frame *f; /* NULL once a newer list replaced it: skipped, never written */
 } outq_item;
 
 /* ----------------------------------------------------------------- frames */
@@ -21,6 +21,7 @@ frame *frame_new(const char *json, size_t len)
 	if (!f)
 		return NULL;
 	f->refs = 1;
+	f->list = FRAME_PACKET;
 	f->len = len;
 	memcpy(f->data + LWS_PRE, json, len);
 	return f;
@@ -33,6 +34,7 @@ frame *frame_from_json(json_t *obj)
 	if (!f)
 		return NULL;
 	f->refs = 1;
+	f->list = FRAME_PACKET;
 	f->len = json_dumpb(obj, (char *)f->data + LWS_PRE, len, JSON_COMPACT);
 	return f;
 }
@@ -211,9 +213,12 @@ void session_free(session *s)
 			break;
 		}
 	}
+	g->outq_bytes -= s->out_bytes;
 	while (s->out_head) {
 		outq_item *it = s->out_head;
 		s->out_head = it->next;
+		if (it->f)
+			g->outq_frames--;
 		frame_unref(it->f);
 		free(it);
 	}
@@ -236,11 +241,29 @@ void session_close_after(session *s, int code, const char *reason)
 		lws_callback_on_writable(s->wsi);
 }
 
+/* A list waiting in s's queue is dropped for the newer one, which is
+ * appended at the end rather than put in the old one's place: a list shows
+ * the state after everything published before it, so it may come later
+ * than planned but must never overtake a packet it depends on (the
+ * updateRooms that shows a member after that member's joinRoom). The old
+ * item stays in the queue, empty, and is skipped when its turn comes. */
+static void list_supersede(session *s, int kind)
+{
+	outq_item *old = s->out_list[kind - 1];
+	if (!old)
+		return;
+	frame_unref(old->f);
+	old->f = NULL;
+	s->out_list[kind - 1] = NULL;
+	s->gw->outq_frames--;
+	s->gw->lists_replaced++;
+}
+
 void session_send(session *s, frame *f)
 {
 	if (!s->wsi || s->close_code)
 		return;
-	if (s->out_bytes + f->len > (size_t)s->gw->cfg->outq_max_bytes) {
+	if (!f->list && s->out_bytes + f->len > (size_t)s->gw->cfg->outq_max_bytes) {
 		/* Slow consumer: disconnect rather than buffer without bound. */
 		log_warn("conn %s: outbound queue over %ld bytes, closing", s->cid,
 			 s->gw->cfg->outq_max_bytes);
@@ -253,6 +276,8 @@ void session_send(session *s, frame *f)
 	outq_item *it = malloc(sizeof *it);
 	if (!it)
 		return;
+	if (f->list)
+		list_supersede(s, f->list);
 	frame_ref(f);
 	it->f = f;
 	it->next = NULL;
@@ -261,8 +286,14 @@ void session_send(session *s, frame *f)
 	else
 		s->out_head = it;
 	s->out_tail = it;
-	s->out_bytes += f->len;
-	s->out_count++;
+	if (f->list) {
+		s->out_list[f->list - 1] = it;
+	} else {
+		s->out_bytes += f->len;
+		s->out_count++;
+		s->gw->outq_bytes += f->len;
+	}
+	s->gw->outq_frames++;
 	lws_callback_on_writable(s->wsi);
 }
 
@@ -285,6 +316,94 @@ void session_send_error(session *s, const char *message)
  * poll round per frame under fan-out, the cap keeps one client from holding
  * the loop. */
 #define WRITES_PER_WAKE 32
+/* Bytes of small frames written together as one socket write at most: one
+ * syscall and one TCP segment for a batch instead of one each, which under
+ * fan-out is most of what a frame costs (DESIGN.md, "Facts"). A bigger
+ * frame is written on its own. */
+#define BATCH_BYTES 65536
+
+/* Loop thread only: the batch being written. */
+static unsigned char batch_buf[LWS_PRE + BATCH_BYTES];
+
+/* Takes the first item off s's queue (caller frees it). */
+static outq_item *outq_pop(session *s)
+{
+	outq_item *it = s->out_head;
+	s->out_head = it->next;
+	if (!s->out_head)
+		s->out_tail = NULL;
+	if (!it->f)
+		return it;
+	s->gw->outq_frames--;
+	if (it->f->list) {
+		s->out_list[it->f->list - 1] = NULL;
+	} else {
+		s->out_bytes -= it->f->len;
+		s->out_count--;
+		s->gw->outq_bytes -= it->f->len;
+	}
+	return it;
+}
+
+/* The header of a final, unmasked (server) text frame of len bytes into h
+ * (10 bytes at most); returns its size. RFC 6455 section 5.2. */
+static size_t ws_text_header(unsigned char *h, size_t len)
+{
+	h[0] = 0x81;
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len <= 0xffff) {
+		h[1] = 126;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
+		return 4;
+	}
+	h[1] = 127;
+	for (int i = 0; i < 8; i++)
+		h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	return 10;
+}
+
+/* Writes the frame at the head of s's queue (live). 1, or -1: close. */
+static int write_frame(session *s)
+{
+	outq_item *it = outq_pop(s);
+	int n = lws_write(s->wsi, it->f->data + LWS_PRE, it->f->len, LWS_WRITE_TEXT);
+	frame_unref(it->f);
+	free(it);
+	return n < 0 ? -1 : 1;
+}
+
+/* Writes up to max queued frames that fit in BATCH_BYTES as complete
+ * WebSocket frames in one raw write (lws passes LWS_WRITE_HTTP through
+ * untouched on a WebSocket, and buffers what the socket does not take, as
+ * for any write). Returns how many, 0 when the head frame is too big for
+ * a batch, -1: close. Only for a WebSocket not inside HTTP/2, whose frames
+ * lws must wrap itself. */
+static int write_batch(session *s, int max)
+{
+	size_t used = 0;
+	int n = 0;
+	while (s->out_head && n < max) {
+		outq_item *it = s->out_head;
+		if (it->f && used + it->f->len + 10 > BATCH_BYTES)
+			break;
+		it = outq_pop(s);
+		if (it->f) {
+			used += ws_text_header(batch_buf + LWS_PRE + used, it->f->len);
+			memcpy(batch_buf + LWS_PRE + used, it->f->data + LWS_PRE, it->f->len);
+			used += it->f->len;
+			frame_unref(it->f);
+			n++;
+		}
+		free(it);
+	}
+	if (n && lws_write(s->wsi, batch_buf + LWS_PRE, used, LWS_WRITE_HTTP) < 0)
+		return -1;
+	return n;
+}
 
 int session_writable(session *s)
 {
@@ -293,23 +412,23 @@ int session_writable(session *s)
 				 (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
 	}
-	for (int i = 0; i < WRITES_PER_WAKE && s->out_head; i++) {
+	int batch = lws_get_network_wsi(s->wsi) == s->wsi;
+	for (int written = 0; written < WRITES_PER_WAKE && s->out_head;) {
 		/* After a partial write lws holds the rest and reports the pipe
 		 * choked: write more only into a socket that takes it. */
-		if (i > 0 && lws_send_pipe_choked(s->wsi))
+		if (written > 0 && lws_send_pipe_choked(s->wsi))
 			break;
-		outq_item *it = s->out_head;
-		s->out_head = it->next;
-		if (!s->out_head)
-			s->out_tail = NULL;
-		s->out_bytes -= it->f->len;
-		s->out_count--;
-		int n = lws_write(s->wsi, it->f->data + LWS_PRE, it->f->len, LWS_WRITE_TEXT);
-		frame_unref(it->f);
-		free(it);
+		if (!s->out_head->f) { /* a list replaced by a newer one */
+			free(outq_pop(s));
+			continue;
+		}
+		int n = batch ? write_batch(s, WRITES_PER_WAKE - written) : 0;
+		if (n == 0)
+			n = write_frame(s);
 		if (n < 0)
 			return -1;
-		s->gw->frames_out++;
+		written += n;
+		s->gw->frames_out += (uint64_t)n;
 	}
 	if (s->out_head || s->close_code)
 		lws_callback_on_writable(s->wsi);

@@ -73,9 +73,10 @@ void events_stop(events *e)
 	free(e);
 }
 
-int events_media_changed(media_app *app, const char *uid)
+int events_media_changed(media_app *app, const char *uid, const char *what)
 {
 	Rb__MediaEvent ev = RB__MEDIA_EVENT__INIT;
 	ev.user_id = (char *)uid;
+	ev.what = (char *)what;
 	return bus_publish_pb(app->bus, "rb.evt.media.changed", &ev.base);
 }

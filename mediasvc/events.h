@@ -4,8 +4,9 @@
  *   rb.evt.room.member_left  (MemberEvent) -> state_leave
  *   rb.evt.auth.user_removed (UserEvent)   -> state_forget
  * Emits:
- *   rb.evt.media.changed (MediaEvent) after a user's media state changed,
- *   so roomsvc re-composes updateUsers/updateRooms. */
+ *   rb.evt.media.changed (MediaEvent) after what the lists show of a
+ *   user's media state changed, saying what ("talking", "mute", "live",
+ *   "left"): roomsvc decides which lists to compose again. */
 #ifndef MEDIA_EVENTS_H
 #define MEDIA_EVENTS_H
 
@@ -19,6 +20,6 @@ events *events_start(media_app *app);
 void events_stop(events *e);
 
 /* Any thread: publishes rb.evt.media.changed for uid. 0 or -1 (logged). */
-int events_media_changed(media_app *app, const char *uid);
+int events_media_changed(media_app *app, const char *uid, const char *what);
 
 #endif

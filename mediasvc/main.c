@@ -27,8 +27,10 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_REDIS_PORT", media_config, redis_port, 6379, 1, 65535, "Redis port"),
 	CFG_I("REBUTTAL_HEALTH_PORT", media_config, health_port, 9104, 1, 65535,
 	      "port of /healthz, /readyz and /metrics"),
-	CFG_I("REBUTTAL_TALKING_MIN_MS", media_config, talking_min_ms, 100, 0, 60000,
-	      "at most one talking broadcast per user per this many ms (0: no limit)"),
+	CFG_I("REBUTTAL_TALKING_BURST", media_config, talking_burst, 20, 1, 100000,
+	      "talking broadcasts a user may send at once before shaping starts"),
+	CFG_I("REBUTTAL_TALKING_RATE", media_config, talking_rate, 50, 0, 100000,
+	      "talking broadcasts per user per second once the burst is spent (0: no shaping)"),
 };
 #define NSETTINGS (sizeof settings / sizeof *settings)
 

@@ -3,6 +3,7 @@
 #define MEDIA_MEDIA_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "bus.h"
 #include "kv.h"
@@ -14,7 +15,7 @@ typedef struct {
 	const char *redis_host;
 	long redis_port;
 	long health_port;
-	long talking_min_ms;
+	long talking_burst, talking_rate;
 } media_config;
 
 typedef struct talk talk;

@@ -15,29 +15,27 @@
  * conn2, ...} (the voice connections of the room's members, the user
  * included); else stores nothing and returns {}. */
 extern const char script_room_set[];
-
+/* ARGV: uid, "1" (mute) or "0" (unmute). Sets or deletes mute:<uid>;
+ * returns the media version of the change. */
+extern const char script_mute[];
 /* ARGV: uid, room. Clears the voice-session fields of media:<uid> (not the
- * mute) and returns {was_live, talking_was_shown, gw1, conn1, ...}: the flags
- * as 0/1 and, when the user was live, the voice connections of the room's
- * remaining members (the user excluded). */
+ * mute) and returns {was_live, talking_was_shown, media version (0 when
+ * neither), gw1, conn1, ...}: the flags as 0/1 and, when the user was live,
+ * the voice connections of the room's remaining members (the user
+ * excluded). */
 extern const char script_leave[];
-
-/* ARGV: uid, value ("1"/"0"), min_ms. Stores talking and returns the
- * throttle's decision, see TALK_* below. */
+/* ARGV: uid, value ("1"/"0"), burst, rate (per second; 0: no shaping).
+ * Stores talking and returns the shaper's decision, see TALK_* below. */
 extern const char script_talking_set[];
-
-/* ARGV: uid, min_ms. The trailing step: announce the changes not
+/* ARGV: uid, burst, rate. The trailing step: announce the change not
  * announced yet, or wait longer. Returns a TALK_* decision. */
 extern const char script_talking_flush[];
 
-/* Decisions of the talking scripts: {kind, n}. */
+/* Decisions of the talking scripts: {kind, n[, media version]}. */
 enum {
-	TALK_NOTHING = 0,  /* unchanged, or every change is announced already */
-	TALK_SEND = 1,     /* n = the value to broadcast now, then media.changed */
-	TALK_LATER = 2,    /* n = milliseconds until the next announcement is allowed */
-	TALK_ANNOUNCE = 3, /* the value is back to what clients were sent:
-			    * media.changed only (lists may have shown the
-			    * value in between) */
+	TALK_NOTHING = 0, /* unchanged, or clients were sent this value already */
+	TALK_SEND = 1,    /* n = the value to broadcast now, with its media version */
+	TALK_LATER = 2,   /* n = milliseconds until the user has a token again */
 };
 
 #endif

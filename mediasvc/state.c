@@ -74,7 +74,7 @@ void state_golive(svc_req *r)
 	d->packet_case = RB__DELIVERY__PACKET_GOLIVE;
 	d->golive = g;
 	deliver_conns(app, rep, 1, d);
-	(void)events_media_changed(app, uid);
+	(void)events_media_changed(app, uid, "live");
 out:
 	if (rep)
 		freeReplyObject(rep);
@@ -108,16 +108,17 @@ void state_servermute(svc_req *r)
 {
 	media_app *app = r->app;
 	const Rb__CServerMute *c = r->env->servermute;
-	char key[128];
 
 	if (!c->userid || !uuid_valid(c->userid)) { /* it names a key */
 		svc_fail(r, RB__CODE__BAD_REQUEST, "servermute: field userid must be a UUID");
 		return;
 	}
-	snprintf(key, sizeof key, "mute:%s", c->userid);
-	const char *set[] = {"SET", key, "1"}, *del[] = {"DEL", key};
-	kv_status s = c->suppress ? kv_cmd(app->st, NULL, KV_IDEMPOTENT, 3, set)
-				     : kv_cmd(app->st, NULL, KV_IDEMPOTENT, 2, del);
+	const char *args[] = {c->userid, c->suppress ? "1" : "0"};
+	redisReply *rep = NULL;
+	kv_status s = kv_eval(app->st, &rep, KV_IDEMPOTENT, script_mute, 2, args);
+	long long version = s == KV_OK ? kv_reply_int(rep, 0) : 0;
+	if (rep)
+		freeReplyObject(rep);
 	if (s != KV_OK) {
 		handlers_fail_store(r, s);
 		return;
@@ -129,8 +130,10 @@ void state_servermute(svc_req *r)
 	Rb__Delivery *d = svc_delivery(r);
 	d->packet_case = RB__DELIVERY__PACKET_SERVERMUTE;
 	d->servermute = m;
+	d->has_media_version = version > 0;
+	d->media_version = (uint64_t)version;
 	(void)deliver_all(app->bus, d);
-	(void)events_media_changed(app, c->userid);
+	(void)events_media_changed(app, c->userid, "mute");
 }
 
 /* One try of the leave script. The talking lock is held across the script
@@ -143,9 +146,9 @@ static int leave_once(media_app *app, const char *room, const char *uid, redisRe
 	const char *args[] = {uid, room};
 	talk_hold(app->talk);
 	*s = kv_eval(app->st, rep, KV_IDEMPOTENT, script_leave, 2, args);
-	int ok = *s == KV_OK && (*rep)->type == REDIS_REPLY_ARRAY && (*rep)->elements >= 2;
+	int ok = *s == KV_OK && (*rep)->type == REDIS_REPLY_ARRAY && (*rep)->elements >= 3;
 	if (ok && kv_reply_int((*rep)->element[1], 0))
-		talk_publish(app, uid, 0);
+		talk_publish(app, uid, 0, (uint64_t)kv_reply_int((*rep)->element[2], 0));
 	talk_release(app->talk);
 	return ok;
 }
@@ -164,7 +167,7 @@ static void end_stream(media_app *app, const char *room, const char *uid, const 
 	Rb__Delivery *d = delivery_new(&a);
 	d->packet_case = RB__DELIVERY__PACKET_GOLIVE;
 	d->golive = g;
-	deliver_conns(app, rep, 2, d);
+	deliver_conns(app, rep, 3, d);
 	arena_free(&a);
 	atomic_fetch_add(&ended_streams, 1);
 }
@@ -188,7 +191,10 @@ void state_leave(media_app *app, const char *room, const char *uid)
 	} else {
 		if (kv_reply_int(rep->element[0], 0))
 			end_stream(app, room, uid, rep);
-		(void)events_media_changed(app, uid);
+		/* Only when the lists showed something of it: its talking or
+		 * its stream. */
+		if (kv_reply_int(rep->element[2], 0))
+			(void)events_media_changed(app, uid, "left");
 	}
 	if (rep)
 		freeReplyObject(rep);

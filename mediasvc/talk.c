@@ -1,5 +1,5 @@
-/* Flood control of `talking`. The decision (send now, or not before the
- * window ends) is made in Redis by the talking scripts (scripts.h); this
+/* Shaping of `talking`. The decision (send now, or when the user has a
+ * token again) is made in Redis by the talking scripts (scripts.h); this
  * file publishes the decisions and runs the timer that comes back for the
  * trailing value.
  *
@@ -26,7 +26,7 @@
  * right, only the live indicator stays stale until the next change. */
 #define RETRY_MS 200
 #define RETRY_TRIES 50
-/* At shutdown, trailing publishes due within the window are still made. */
+/* At shutdown, trailing publishes due within a token's wait are still made. */
 #define STOP_GRACE_MS 1000
 
 typedef struct {
@@ -37,7 +37,7 @@ typedef struct {
 
 struct talk {
 	media_app *app;
-	char min_ms[24]; /* the setting, as the scripts' argument */
+	char burst[24], rate[24]; /* the settings, as the scripts' arguments */
 	pthread_mutex_t pub;
 	pthread_mutex_t lock; /* items, n, cap, stopping */
 	pthread_cond_t wake;
@@ -59,7 +59,7 @@ void talk_release(talk *t)
 	pthread_mutex_unlock(&t->pub);
 }
 
-void talk_publish(media_app *app, const char *uid, int value)
+void talk_publish(media_app *app, const char *uid, int value, uint64_t media_version)
 {
 	Rb__STalking s = RB__STALKING__INIT;
 	Rb__Delivery d = RB__DELIVERY__INIT;
@@ -68,6 +68,8 @@ void talk_publish(media_app *app, const char *uid, int value)
 	s.talking = value != 0;
 	d.packet_case = RB__DELIVERY__PACKET_TALKING;
 	d.talking = &s;
+	d.has_media_version = media_version != 0;
+	d.media_version = media_version;
 	if (deliver_all(app->bus, &d) == 0)
 		atomic_fetch_add(&app->talk->sent, 1);
 }
@@ -111,13 +113,11 @@ static int apply(talk *t, const char *uid, const redisReply *rep)
 	long long kind = kv_reply_int(kv_reply_elem(rep, 0), -1);
 	long long n = kv_reply_int(kv_reply_elem(rep, 1), 0);
 	if (kind == TALK_SEND) {
-		talk_publish(t->app, uid, (int)n);
-		(void)events_media_changed(t->app, uid);
+		talk_publish(t->app, uid, (int)n, (uint64_t)kv_reply_int(kv_reply_elem(rep, 2), 0));
+		(void)events_media_changed(t->app, uid, "talking");
 		return 1;
 	}
-	if (kind == TALK_ANNOUNCE)
-		(void)events_media_changed(t->app, uid);
-	else if (kind == TALK_LATER)
+	if (kind == TALK_LATER)
 		schedule(t, uid, n > 0 ? n : 1, 0);
 	else if (kind != TALK_NOTHING)
 		log_error("talk: unexpected script reply for %s", uid);
@@ -128,14 +128,15 @@ void talk_request(svc_req *r)
 {
 	media_app *app = r->app;
 	talk *t = app->talk;
-	const char *args[] = {r->env->user_id, r->env->talking->talking ? "1" : "0", t->min_ms};
+	const char *args[] = {r->env->user_id, r->env->talking->talking ? "1" : "0", t->burst,
+			      t->rate};
 	redisReply *rep = NULL;
 
 	/* Marked safe to repeat: if Redis died after running it, the repeat
 	 * finds the value unchanged and sends nothing; that rare loss of one
 	 * broadcast beats refusing the first packet after every Redis restart. */
 	talk_hold(t);
-	kv_status s = kv_eval(app->st, &rep, KV_IDEMPOTENT, script_talking_set, 3, args);
+	kv_status s = kv_eval(app->st, &rep, KV_IDEMPOTENT, script_talking_set, 4, args);
 	if (s == KV_OK)
 		(void)apply(t, r->env->user_id, rep);
 	talk_release(t);
@@ -148,12 +149,12 @@ void talk_request(svc_req *r)
 /* Timer thread: the trailing step for one user. */
 static void flush(talk *t, const due_item *it)
 {
-	const char *args[] = {it->uid, t->min_ms};
+	const char *args[] = {it->uid, t->burst, t->rate};
 	redisReply *rep = NULL;
 
 	talk_hold(t);
 	kv_status s =
-		kv_eval(t->app->st, &rep, KV_IDEMPOTENT, script_talking_flush, 2, args);
+		kv_eval(t->app->st, &rep, KV_IDEMPOTENT, script_talking_flush, 3, args);
 	if (s == KV_OK && apply(t, it->uid, rep))
 		atomic_fetch_add(&t->trailing, 1);
 	talk_release(t);
@@ -252,7 +253,8 @@ talk *talk_start(media_app *app)
 		return NULL;
 	}
 	t->app = app;
-	snprintf(t->min_ms, sizeof t->min_ms, "%ld", app->cfg->talking_min_ms);
+	snprintf(t->burst, sizeof t->burst, "%ld", app->cfg->talking_burst);
+	snprintf(t->rate, sizeof t->rate, "%ld", app->cfg->talking_rate);
 	if (pthread_create(&t->thread, NULL, timer_main, t) != 0) {
 		log_error("talk: cannot start the timer thread");
 		pthread_cond_destroy(&t->wake);
@@ -270,7 +272,9 @@ void talk_stop(talk *t)
 		return;
 	pthread_mutex_lock(&t->lock);
 	t->stopping = 1;
-	t->stop_deadline = bus_now_ms() + t->app->cfg->talking_min_ms + STOP_GRACE_MS;
+	/* A trailing value waits for one token at most: 1000 / rate ms. */
+	long rate = t->app->cfg->talking_rate;
+	t->stop_deadline = bus_now_ms() + (rate > 0 ? 1000 / rate : 0) + STOP_GRACE_MS;
 	pthread_cond_signal(&t->wake);
 	pthread_mutex_unlock(&t->lock);
 	pthread_join(t->thread, NULL);

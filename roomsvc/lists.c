@@ -37,13 +37,14 @@ struct lists {
 typedef struct {
 	const char *id;
 	size_t order; /* position in the directory: members are listed in it */
+	int wanted;   /* shown in a list being composed: its state is read */
 	Rb__User *u;
 } person;
 
 /* One composition: everything lives in the arena. */
 typedef struct {
 	arena a;
-	uint64_t version;
+	uint64_t version, media_version;
 	Rb__Room **rooms;
 	const char ***members; /* per room, NULL-terminated user ids */
 	size_t nrooms;
@@ -55,20 +56,23 @@ typedef struct {
 
 /* -------------------------------------------------------------- reading */
 
-/* Round 1: the version first (see lists.h), then the catalogue order. */
+/* Round 1: the versions first (see lists.h), then the catalogue order. One
+ * MGET reads both versions at the same instant, so that lists from several
+ * instances are ordered alike by either. */
 static kv_status read_order(kv *st, compose *c)
 {
 	redisReply *r[2];
 	kv_status s = kv_begin(st);
 	if (s != KV_OK)
 		return s;
-	kv_appendf(st, "GET state:version");
+	kv_appendf(st, "MGET state:version mediasvc:version");
 	kv_appendf(st, "ZRANGE rooms 0 -1 WITHSCORES");
 	s = kv_collect(st, r, 2);
 	kv_end(st);
 	if (s != KV_OK)
 		return s;
-	c->version = (uint64_t)kv_reply_int(r[0], 0);
+	c->version = (uint64_t)kv_reply_int(kv_reply_elem(r[0], 0), 0);
+	c->media_version = (uint64_t)kv_reply_int(kv_reply_elem(r[0], 1), 0);
 	c->nrooms = r[1]->type == REDIS_REPLY_ARRAY ? r[1]->elements / 2 : 0;
 	c->rooms = arena_alloc(&c->a, (c->nrooms + 1) * sizeof *c->rooms);
 	c->members = arena_alloc(&c->a, (c->nrooms + 1) * sizeof *c->members);
@@ -130,7 +134,7 @@ static int person_cmp(const void *a, const void *b)
 
 static person *person_find(const compose *c, size_t n, const char *id)
 {
-	person key = {id, 0, NULL}, *kp = &key;
+	person key = {id, 0, 0, NULL}, *kp = &key;
 	person **p = bsearch(&kp, c->index, n, sizeof *c->index, person_cmp);
 	return p ? *p : NULL;
 }
@@ -146,13 +150,15 @@ static void person_add(compose *c, const char *id, const char *name, const char 
 	u->avatar = (char *)avatar;
 	u->has_hidden = 1;
 	u->hidden = hidden;
-	*p = (person){id, c->npeople, u};
+	*p = (person){id, c->npeople, 0, u};
 	c->index[c->npeople++] = p;
 }
 
 /* The directory's accounts (they make userList), then room members it
- * does not know (yet): they still show in their room, without a name. */
-static void gather_people(lists *l, compose *c)
+ * does not know (yet): they still show in their room, without a name.
+ * Only the people the lists in `which` show are wanted: updateRooms alone
+ * (a join or a leave) needs its members, not the whole directory. */
+static void gather_people(lists *l, compose *c, int which)
 {
 	dir_user *du;
 	size_t nd, cap;
@@ -164,17 +170,23 @@ static void gather_people(lists *l, compose *c)
 			cap++;
 	c->people = arena_alloc(&c->a, (cap + 1) * sizeof *c->people);
 	c->index = arena_alloc(&c->a, (cap + 1) * sizeof *c->index);
-	for (size_t i = 0; i < nd; i++)
+	for (size_t i = 0; i < nd; i++) {
 		person_add(c, du[i].id, du[i].name, du[i].avatar, du[i].hidden);
+		c->people[i].wanted = (which & LISTS_USERS) != 0;
+	}
 	c->nlisted = nd;
 	qsort(c->index, nd, sizeof *c->index, person_cmp);
 	for (size_t i = 0; i < c->nrooms; i++) {
 		for (const char **m = c->members[i]; *m; m++) {
-			int known = person_find(c, nd, *m) != NULL;
-			for (size_t j = nd; j < c->npeople && !known; j++)
-				known = !strcmp(c->people[j].id, *m);
-			if (!known)
+			person *p = person_find(c, nd, *m);
+			for (size_t j = nd; j < c->npeople && !p; j++)
+				if (!strcmp(c->people[j].id, *m))
+					p = &c->people[j];
+			if (!p) {
 				person_add(c, *m, "", NULL, 0);
+				p = &c->people[c->npeople - 1];
+			}
+			p->wanted = 1;
 		}
 	}
 	qsort(c->index, c->npeople, sizeof *c->index, person_cmp);
@@ -186,28 +198,36 @@ static int is_one(const redisReply *r)
 	return s && !strcmp(s, "1");
 }
 
-/* Round 3: each person's live state. */
+/* Round 3: the live state of each person wanted. */
 static kv_status read_people(kv *st, compose *c)
 {
 	enum { PER = 4 };
-	size_t n = PER * c->npeople;
+	size_t n = 0;
+	for (size_t i = 0; i < c->npeople; i++)
+		n += c->people[i].wanted ? PER : 0;
 	redisReply **r = arena_alloc(&c->a, (n + 1) * sizeof *r);
 	kv_status s = kv_begin(st);
 	if (s != KV_OK)
 		return s;
 	for (size_t i = 0; i < c->npeople; i++) {
 		const char *id = c->people[i].id;
+		if (!c->people[i].wanted)
+			continue;
 		kv_appendf(st, "HGET online %s", id);
 		kv_appendf(st, "HGET user:%s:voice room", id);
-		kv_appendf(st, "HMGET media:%s talking live label", id);
+		/* talking_sent: the value clients were sent in `talking`
+		 * (mediasvc shapes floods; the stored value may be ahead). */
+		kv_appendf(st, "HMGET media:%s talking_sent live label", id);
 		kv_appendf(st, "EXISTS mute:%s", id);
 	}
 	s = kv_collect(st, r, n);
 	kv_end(st);
 	if (s != KV_OK)
 		return s;
-	for (size_t i = 0; i < c->npeople; i++) {
-		redisReply **p = &r[PER * i];
+	for (size_t i = 0, k = 0; i < c->npeople; i++) {
+		if (!c->people[i].wanted)
+			continue;
+		redisReply **p = &r[PER * k++];
 		Rb__User *u = c->people[i].u;
 		const char *room = kv_reply_str(p[1]);
 		const char *label = kv_reply_str(kv_reply_elem(p[2], 2));
@@ -261,6 +281,8 @@ static int publish(lists *l, compose *c, int which)
 
 	d.has_version = 1;
 	d.version = c->version;
+	d.has_media_version = c->media_version != 0;
+	d.media_version = c->media_version;
 	if (which & LISTS_ROOMS) {
 		Rb__SRooms sr = RB__SROOMS__INIT;
 		sr.n_roomlist = c->nrooms;
@@ -305,14 +327,14 @@ static int publish(lists *l, compose *c, int which)
  * one (the directory marks the lists dirty once it is loaded). */
 static int flush(lists *l, int which)
 {
-	compose c = {ARENA_INIT, 0, NULL, NULL, 0, NULL, NULL, 0, 0, 0};
+	compose c = {ARENA_INIT, 0, 0, NULL, NULL, 0, NULL, NULL, 0, 0, 0};
 	kv *st = l->app->store;
 	int64_t t0 = bus_now_ms();
 	int failed = which;
 
 	pthread_mutex_lock(&l->app->emit);
 	if (read_order(st, &c) == KV_OK && read_rooms(st, &c) == KV_OK) {
-		gather_people(l, &c);
+		gather_people(l, &c, which);
 		if (read_people(st, &c) == KV_OK) {
 			attach_members(&c);
 			/* Without the directory, users would go out nameless: hold both
@@ -426,11 +448,40 @@ void lists_dirty(lists *l, int which)
 	pthread_mutex_unlock(&l->lock);
 }
 
+/* Which lists a media change calls for. `talking` and `servermute` go to
+ * every client as packets of their own, so the lists need not be sent
+ * again for them: the next list, composed for another reason, shows the
+ * current values (and gateways send a broadcast again after a list that
+ * was composed before it: DESIGN.md). A live stream is told to its room
+ * only, so everyone else learns it from updateRooms, as PROTOCOL.md
+ * requires. A leave is shown by roomsvc's own lists. An event without
+ * `what` (an older mediasvc) gets both. */
+static int lists_for(const char *what)
+{
+	static const struct {
+		const char *what;
+		int lists;
+	} table[] = {
+		{"talking", 0},
+		{"mute", 0},
+		{"left", 0},
+		{"live", LISTS_ROOMS},
+	};
+	for (size_t i = 0; what && i < sizeof table / sizeof *table; i++)
+		if (!strcmp(table[i].what, what))
+			return table[i].lists;
+	return LISTS_BOTH;
+}
+
 /* cnats thread (media events, queue group room). */
 static void on_media_changed(void *ud, const bus_msg *m)
 {
-	(void)m;
-	lists_dirty(ud, LISTS_BOTH);
+	Rb__MediaEvent *ev = rb__media_event__unpack(NULL, m->len, m->data);
+	int which = lists_for(ev ? ev->what : NULL);
+	if (ev)
+		rb__media_event__free_unpacked(ev, NULL);
+	if (which)
+		lists_dirty(ud, which);
 }
 
 static int cond_init_monotonic(pthread_cond_t *c)

@@ -4,11 +4,12 @@
  * Changes only mark a list dirty (any thread). The flusher thread publishes
  * the dirty lists to rb.out.all at most once per REBUTTAL_COALESCE_MS, on
  * the process's one bus connection (so after the joinRoom/leaveRoom that
- * caused them), each stamped with the state:version read before the state
- * it shows. A list whose composition fails stays dirty and is retried, so
- * the last state always goes out.
- * Also subscribes rb.evt.media.changed (queue group room): mediasvc's
- * talking/live/mute changes show in both lists. */
+ * caused them), each stamped with the state:version and mediasvc:version
+ * read before the state it shows. A list whose composition fails stays
+ * dirty and is retried, so the last state always goes out.
+ * Also subscribes rb.evt.media.changed (queue group room): of mediasvc's
+ * changes only a live stream calls for a list (updateRooms); talking and
+ * mute reach every client as packets of their own. */
 #ifndef ROOM_LISTS_H
 #define ROOM_LISTS_H
 

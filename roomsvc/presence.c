@@ -27,7 +27,7 @@ struct presence {
 	int running;
 	atomic_int stop;
 	/* for /metrics */
-	atomic_ulong heartbeats, opened, closed, swept_gateways, swept_conns;
+	atomic_ulong heartbeats, opened, closed, swept_gateways, swept_conns, stale;
 };
 
 typedef void (*gw_event_fn)(presence *p, const Rb__ConnEvent *ev);
@@ -70,7 +70,7 @@ static int conn_close(presence *p, const char *gw, const char *conn, int retry_m
 		d.disconnect = &su;
 		(void)deliver_all(app->bus, &d);
 		if (room && *room)
-			voice_emit_left(app, room, uid, gw, conn);
+			voice_emit_left(app, room, uid, gw, conn, 0); /* both lists follow */
 		lists_dirty(app->lists, LISTS_BOTH);
 		atomic_fetch_add(&p->closed, 1);
 	}
@@ -251,16 +251,29 @@ static void handle_heartbeat(presence *p, const bus_msg *m)
 		rb__gw_heartbeat__free_unpacked(hb, NULL);
 }
 
+/* cnats thread (gateway events): a gateway forwarded an updateUsers
+ * composed before a joinRoom/leaveRoom it had already forwarded (another
+ * instance published the list late; voice.c sends no updateUsers of its
+ * own for a join or leave). A fresh one goes out, coalesced as usual. */
+static void handle_lists_stale(presence *p, const bus_msg *m)
+{
+	(void)m;
+	atomic_fetch_add(&p->stale, 1);
+	lists_dirty(p->app->lists, LISTS_USERS);
+}
+
 /* cnats thread: rb.evt.gw.* (queue group room). */
 static void on_gw_event(void *ud, const bus_msg *m)
 {
 	static const struct {
 		const char *subject;
-		gw_event_fn fn; /* NULL: the heartbeat */
+		gw_event_fn fn;                            /* a ConnEvent, or */
+		void (*raw)(presence *p, const bus_msg *m); /* anything else */
 	} table[] = {
-		{"rb.evt.gw.heartbeat", NULL},
-		{"rb.evt.gw.conn_opened", on_conn_opened},
-		{"rb.evt.gw.conn_closed", on_conn_closed},
+		{"rb.evt.gw.heartbeat", NULL, handle_heartbeat},
+		{"rb.evt.gw.conn_opened", on_conn_opened, NULL},
+		{"rb.evt.gw.conn_closed", on_conn_closed, NULL},
+		{"rb.evt.gw.lists_stale", NULL, handle_lists_stale},
 	};
 	for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
 		if (strcmp(table[i].subject, m->subject))
@@ -268,7 +281,7 @@ static void on_gw_event(void *ud, const bus_msg *m)
 		if (table[i].fn)
 			handle_conn_event(ud, m, table[i].fn);
 		else
-			handle_heartbeat(ud, m);
+			table[i].raw(ud, m);
 		return;
 	}
 }
@@ -400,10 +413,10 @@ void presence_free(presence *p)
 void presence_metrics(presence *p, buf *out)
 {
 	static const char *names[] = {"heartbeats", "conns_opened", "conns_closed",
-				      "gateways_swept", "conns_swept"};
+				      "gateways_swept", "conns_swept", "lists_stale"};
 	unsigned long v[] = {atomic_load(&p->heartbeats), atomic_load(&p->opened),
 			     atomic_load(&p->closed), atomic_load(&p->swept_gateways),
-			     atomic_load(&p->swept_conns)};
+			     atomic_load(&p->swept_conns), atomic_load(&p->stale)};
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
 		buf_addf(out, "# TYPE roomsvc_%s_total counter\nroomsvc_%s_total %lu\n", names[i],
 			 names[i], v[i]);

@@ -187,7 +187,7 @@ static void room_removed(room_app *app, const char *id, const redisReply *rep)
 	for (size_t i = 4; i + 2 < rep->elements; i += 3, members++)
 		voice_emit_left(app, id, kv_reply_str(rep->element[i]) ?: "",
 				kv_reply_str(rep->element[i + 1]),
-				kv_reply_str(rep->element[i + 2]));
+				kv_reply_str(rep->element[i + 2]), 0); /* both lists follow */
 	log_info("room %s removed: \"%s\" (%zu members left it)", id, name, members);
 	publish_room_event(app, "removed", id, name, kv_reply_str(kv_reply_elem(rep, 2)) ?: "",
 			   (long)kv_reply_int(kv_reply_elem(rep, 3), 0));

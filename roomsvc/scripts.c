@@ -100,7 +100,7 @@ const char script_room_remove[] =
  * already closed (its tombstone is there: the close overtook the join)
  * does not join.
  * Reply: {'missing'}, {'text', name}, {'same'}, {'closed'} or
- * {'ok', previous room, its gateway, its conn} ('' when none). */
+ * {'ok', previous room, its gateway, its conn ('' when none), version}. */
 const char script_voice_join[] =
 	BUMP
 	"local key = 'room:'..ARGV[2]\n"
@@ -115,11 +115,10 @@ const char script_voice_join[] =
 	"redis.call('SADD', key..':members', ARGV[1])\n"
 	"redis.call('DEL', vk)\n"
 	"redis.call('HSET', vk, 'room', ARGV[2], 'gateway', ARGV[3], 'conn', ARGV[4])\n"
-	"bump()\n"
-	"return {'ok', v[1] or '', v[2] or '', v[3] or ''}\n";
+	"return {'ok', v[1] or '', v[2] or '', v[3] or '', bump()}\n";
 
 /* ARGV: user id. Takes the user out of their voice room.
- * Reply: {} when not in one, else {room, gateway, conn}. */
+ * Reply: {} when not in one, else {room, gateway, conn, version}. */
 const char script_voice_leave[] =
 	BUMP
 	"local vk = 'user:'..ARGV[1]..':voice'\n"
@@ -127,8 +126,7 @@ const char script_voice_leave[] =
 	"if not v[1] then return {} end\n"
 	"redis.call('SREM', 'room:'..v[1]..':members', ARGV[1])\n"
 	"redis.call('DEL', vk)\n"
-	"bump()\n"
-	"return {v[1], v[2] or '', v[3] or ''}\n";
+	"return {v[1], v[2] or '', v[3] or '', bump()}\n";
 
 /* ARGV: gateway id, connection id, user id, lease ms. A connection event
  * proves the gateway alive: it gets a lease if it has none yet (its first

@@ -8,9 +8,13 @@
 #include "rooms.h"
 #include "scripts.h"
 
-/* `joinRoom` or `leaveRoom` to all, then the matching event. */
+/* `joinRoom` or `leaveRoom` to all, then the matching event. The packet
+ * carries the state version of the change: updateUsers is not sent again
+ * for it (every client gets this packet), and a gateway that forwards an
+ * updateUsers older than it asks for a fresh one (rb.evt.gw.lists_stale:
+ * another instance's list, composed before this change, came after it). */
 static void emit_member(room_app *app, int joined, const char *room, const char *uid,
-			const char *gw, const char *conn)
+			const char *gw, const char *conn, uint64_t version)
 {
 	Rb__Delivery d = RB__DELIVERY__INIT;
 	Rb__SMember sm = RB__SMEMBER__INIT;
@@ -19,6 +23,8 @@ static void emit_member(room_app *app, int joined, const char *room, const char 
 	sm.userid = (char *)uid;
 	sm.roomid = (char *)room;
 	d.packet_case = joined ? RB__DELIVERY__PACKET_JOIN_ROOM : RB__DELIVERY__PACKET_LEAVE_ROOM;
+	d.has_version = version != 0;
+	d.version = version;
 	if (joined)
 		d.joinroom = &sm;
 	else
@@ -33,9 +39,9 @@ static void emit_member(room_app *app, int joined, const char *room, const char 
 }
 
 void voice_emit_left(room_app *app, const char *room, const char *uid, const char *gw,
-		     const char *conn)
+		     const char *conn, uint64_t version)
 {
-	emit_member(app, 0, room, uid, gw, conn);
+	emit_member(app, 0, room, uid, gw, conn, version);
 }
 
 /* The acting connection must be a logged-in one with ids we can store. */
@@ -78,11 +84,14 @@ void voice_join(svc_req *r)
 			 kv_reply_str(kv_reply_elem(rep, 1)) ?: "the room");
 	} else if (!strcmp(what, "ok")) {
 		const char *old = kv_reply_str(kv_reply_elem(rep, 1));
+		uint64_t version = (uint64_t)kv_reply_int(kv_reply_elem(rep, 4), 0);
 		if (old && *old)
 			emit_member(app, 0, old, e->user_id, kv_reply_str(kv_reply_elem(rep, 2)),
-				    kv_reply_str(kv_reply_elem(rep, 3)));
-		emit_member(app, 1, room, e->user_id, e->gateway_id, e->conn_id);
-		lists_dirty(app->lists, LISTS_BOTH);
+				    kv_reply_str(kv_reply_elem(rep, 3)), version);
+		emit_member(app, 1, room, e->user_id, e->gateway_id, e->conn_id, version);
+		/* PROTOCOL.md asks for updateRooms; the user's currentRoom in
+		 * updateUsers is told by the joinRoom every client gets. */
+		lists_dirty(app->lists, LISTS_ROOMS);
 	} /* "same" and "closed": nothing at all */
 	pthread_mutex_unlock(&app->emit);
 	if (rep)
@@ -104,10 +113,11 @@ void voice_leave(svc_req *r)
 	kv_status s = kv_eval(app->store, &rep, 0, script_voice_leave, 1, args);
 	if (s != KV_OK || !rep || rep->type != REDIS_REPLY_ARRAY) {
 		rooms_fail_store(r, "leaveroom", s != KV_OK ? s : KV_ERROR);
-	} else if (rep->elements == 3) {
+	} else if (rep->elements == 4) {
 		voice_emit_left(app, kv_reply_str(rep->element[0]) ?: "", e->user_id,
-				kv_reply_str(rep->element[1]), kv_reply_str(rep->element[2]));
-		lists_dirty(app->lists, LISTS_BOTH);
+				kv_reply_str(rep->element[1]), kv_reply_str(rep->element[2]),
+				(uint64_t)kv_reply_int(rep->element[3], 0));
+		lists_dirty(app->lists, LISTS_ROOMS); /* as for a join */
 	}
 	pthread_mutex_unlock(&app->emit);
 	if (rep)

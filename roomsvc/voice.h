@@ -7,6 +7,8 @@
 #ifndef ROOM_VOICE_H
 #define ROOM_VOICE_H
 
+#include <stdint.h>
+
 #include "roomsvc.h"
 #include "svc.h"
 
@@ -15,9 +17,10 @@ void voice_join(svc_req *r);
 void voice_leave(svc_req *r);
 
 /* After Redis says uid left room (through gateway/conn, '' when unknown):
- * `leaveRoom` {userid, roomid} to all, then rb.evt.room.member_left.
+ * `leaveRoom` {userid, roomid} to all, stamped with the state version the
+ * leave set (0: not known), then rb.evt.room.member_left.
  * Caller holds app->emit. Any thread. */
 void voice_emit_left(room_app *app, const char *room, const char *uid, const char *gw,
-		     const char *conn);
+		     const char *conn, uint64_t version);
 
 #endif

@@ -3,7 +3,8 @@
 # ports, runs build/tests/bench (all benchmarks, or the ones named), prints
 # their table, and stops the stack.
 #
-# Usage: scripts/bench.sh [msg|history|relay ...]
+# Usage: scripts/bench.sh [conns|msg|history|relay|presence ...]
+#   (presence: BENCH_CLIENTS=N sets its number of clients, default 200)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -6,6 +6,7 @@
  *   history  getmessages on a room of 100,000 messages
  *   relay    video A -> B -> A round trips, through one and two gateways
  *   conns    1,000 connections log in (minimum hash cost), gateway memory
+ *   presence voice-room churn (join, talking on/off, leave) seen by 200 clients
  *   storm    200 and then 1,000 clients log in at once at the DEFAULT
  *            argon2id cost (authsvc is restarted with it; 1,000 accounts are
  *            made first, ~30 s), against the bound 1.25 x n x verify / cores
@@ -583,11 +584,303 @@ static void bench_storm_kill(void)
 	storm_end(&st);
 }
 
+/* ------------------------------------------------------------ presence */
+
+/* Presence churn: PRESENCE_ACTORS users each run PRESENCE_CYCLES cycles of
+ * joinroom -> talking true -> talking false -> leaveroom, closed loop (each
+ * op waits until its actor sees the resulting broadcast), while N clients
+ * (BENCH_CLIENTS, default 200, the actors included) are logged in and the
+ * directory holds ~1,000 accounts, so that every updateUsers is as big as
+ * in a real deployment. Every client counts what it receives as raw frames. */
+#define PRESENCE_ACTORS 10
+#define PRESENCE_CYCLES 20
+#define PRESENCE_ACCOUNTS 1000
+#define PRESENCE_OPS 4 /* per cycle */
+
+enum { OP_JOIN, OP_TALK_ON, OP_TALK_OFF, OP_LEAVE };
+static const char *const op_names[PRESENCE_OPS] = {"joinroom", "talking true", "talking false",
+						   "leaveroom"};
+
+typedef struct {
+	wsc *c;
+	char id[64], email[96], password[64];
+	int op, cycle;
+	int seen;   /* the current op's broadcast reached this actor */
+	double sent;
+} actor;
+
+/* What one client received since the churn began. */
+typedef struct {
+	size_t bytes, users, events;
+	actor *self; /* NULL for the clients that only watch */
+} watcher;
+
+static int frame_is(const char *data, size_t len, const char *type)
+{
+	char pre[64];
+	int n = snprintf(pre, sizeof pre, "{\"type\":\"%s\"", type);
+	return (size_t)n <= len && !memcmp(data, pre, (size_t)n);
+}
+
+/* The one op an actor waits for: its own broadcast, of the right kind. */
+static int answers(const actor *a, const char *data, size_t len)
+{
+	char who[96];
+	int n = snprintf(who, sizeof who, "\"userid\":\"%s\"", a->id);
+	if (!memmem(data, len, who, (size_t)n))
+		return 0;
+	switch (a->op) {
+	case OP_JOIN:
+		return frame_is(data, len, "joinRoom");
+	case OP_LEAVE:
+		return frame_is(data, len, "leaveRoom");
+	default:
+		return frame_is(data, len, "talking") &&
+		       memmem(data, len, a->op == OP_TALK_ON ? "\"talking\":true" : "\"talking\":false",
+			      a->op == OP_TALK_ON ? 14 : 15);
+	}
+}
+
+static void on_presence_frame(void *ud, const char *data, size_t len)
+{
+	watcher *w = ud;
+	w->bytes += len;
+	if (frame_is(data, len, "updateUsers"))
+		w->users++;
+	else if (frame_is(data, len, "joinRoom") || frame_is(data, len, "leaveRoom") ||
+		 frame_is(data, len, "talking"))
+		w->events++;
+	if (w->self && !w->self->seen && answers(w->self, data, len))
+		w->self->seen = 1;
+}
+
+/* Makes the accounts with createuser over a few admin connections (each
+ * connection's requests to authsvc go one at a time); the first `keep`
+ * get their email and password into actors. */
+static void make_directory(wsc_ctx *ctx, int n, actor *actors, int keep)
+{
+	enum { ADMINS = 4 };
+	wsc *adm[ADMINS];
+	int next = 0, made = 0, inflight[ADMINS] = {0};
+	for (int i = 0; i < ADMINS; i++)
+		adm[i] = admin(ctx);
+	while (made < n) {
+		for (int i = 0; i < ADMINS; i++) {
+			while (next < n && inflight[i] < 32) {
+				char name[32];
+				snprintf(name, sizeof name, "presence user %04d", next);
+				sendp(adm[i], "{\"type\":\"createuser\",\"userName\":\"%s\",\"groupName\":\"user\","
+					      "\"email\":\"p%d-%s@bench.example\"}", name, next, uniq());
+				next++;
+				inflight[i]++;
+			}
+		}
+		wsc_service(ctx, 5);
+		for (int i = 0; i < ADMINS; i++) {
+			json_t *j;
+			while ((j = wsc_recv(adm[i], 0))) {
+				const char *type = jstr(j, "type");
+				CHECK_MSG(!streq(type, "error"), "createuser: %s", jstr(j, "message"));
+				if (streq(type, "adminMessage")) {
+					/* "User <email> (<name>) created in group user.
+					 * Password: <pw>" */
+					const char *t = jstr(j, "message");
+					const char *pw = t ? strstr(t, "Password: ") : NULL;
+					const char *em = t ? strstr(t, "User p") : NULL;
+					CHECK_MSG(pw, "adminMessage \"%s\"", t ? t : "");
+					int k = -1;
+					if (em)
+						sscanf(em + 6, "%d-", &k);
+					if (k >= 0 && k < keep) {
+						snprintf(actors[k].password, sizeof actors[k].password, "%s",
+							 pw + strlen("Password: "));
+						sscanf(em + 5, "%95s", actors[k].email);
+					}
+					inflight[i]--;
+					made++;
+				}
+				json_decref(j);
+			}
+		}
+	}
+	for (int i = 0; i < ADMINS; i++)
+		wsc_close(adm[i]);
+}
+
+/* Opens and logs in n clients at once; the first nactors as the actors. */
+static void log_in_all(wsc_ctx *ctx, wsc **c, int n, actor *actors, int nactors)
+{
+	for (int i = 0; i < n; i++)
+		c[i] = wsc_open_async(ctx, "127.0.0.1", gw_port(), "/ipc", 0);
+	for (int i = 0; i < n; i++) {
+		CHECK_EQ_INT(wsc_wait_open(c[i], 20000), 0);
+		if (i < nactors)
+			sendp(c[i], "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\","
+				    "\"protocol\":\"v1\"}", actors[i].email, actors[i].password);
+		else
+			sendp(c[i], "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\","
+				    "\"protocol\":\"v1\"}", admin_password());
+	}
+	for (int i = 0; i < n; i++) {
+		json_t *j = wsc_expect(c[i], "login", 60000);
+		CHECK_MSG(j, "login %d (%s): %s", i, i < nactors ? actors[i].email : "root", wsc_last_error(c[i]));
+		if (i < nactors) {
+			snprintf(actors[i].id, sizeof actors[i].id, "%s", jstr(j, "userid"));
+			actors[i].c = c[i];
+		}
+		json_decref(j);
+	}
+}
+
+static void actor_send(actor *a, const char *room)
+{
+	a->seen = 0;
+	a->sent = now_us();
+	switch (a->op) {
+	case OP_JOIN:
+		sendp(a->c, "{\"type\":\"joinroom\",\"roomid\":\"%s\"}", room);
+		break;
+	case OP_TALK_ON:
+	case OP_TALK_OFF:
+		sendp(a->c, "{\"type\":\"talking\",\"talking\":%s}",
+		      a->op == OP_TALK_ON ? "true" : "false");
+		break;
+	default:
+		sendp(a->c, "{\"type\":\"leaveroom\"}");
+	}
+}
+
+/* Drops what the clients receive until nothing came for quiet_ms (the
+ * setup's traffic: 200 logins send several lists of ~180 KB to each). */
+static void drain_all(wsc_ctx *ctx, wsc **c, int n, int quiet_ms)
+{
+	long long last = now_ms(), until = now_ms() + 60000;
+	while (now_ms() - last < quiet_ms && now_ms() < until) {
+		wsc_service(ctx, 20);
+		for (int i = 0; i < n; i++) {
+			json_t *j;
+			while ((j = wsc_recv(c[i], 0))) {
+				json_decref(j);
+				last = now_ms();
+			}
+		}
+	}
+}
+
+static void bench_presence(void)
+{
+	const char *env = getenv("BENCH_CLIENTS");
+	int n = env && atoi(env) >= PRESENCE_ACTORS ? atoi(env) : 200;
+	wsc_ctx *ctx = wsc_ctx_new();
+	static actor actors[PRESENCE_ACTORS];
+	wsc **c = calloc((size_t)n, sizeof *c);
+	watcher *w = calloc((size_t)n, sizeof *w);
+	samples lat[PRESENCE_OPS], all = {calloc(PRESENCE_ACTORS * PRESENCE_CYCLES * PRESENCE_OPS,
+						 sizeof(double)), 0};
+	CHECK(c && w && all.v);
+	for (int k = 0; k < PRESENCE_OPS; k++)
+		lat[k] = (samples){calloc(PRESENCE_ACTORS * PRESENCE_CYCLES, sizeof(double)), 0};
+
+	make_directory(ctx, PRESENCE_ACCOUNTS, actors, PRESENCE_ACTORS);
+	wsc *a = admin(ctx);
+	char room[64] = "", name[64];
+	snprintf(name, sizeof name, "churn-%s", uniq());
+	sendp(a, "{\"type\":\"createroom\",\"roomType\":\"voice\",\"roomName\":\"%s\"}", name);
+	while (!room[0]) {
+		json_t *j = expect(a, "updateRooms");
+		json_t *list = json_object_get(j, "roomList");
+		for (size_t i = 0; i < json_array_size(list); i++)
+			if (streq(jstr(json_array_get(list, i), "name"), name))
+				snprintf(room, sizeof room, "%s", jstr(json_array_get(list, i), "id"));
+		json_decref(j);
+	}
+	wsc_close(a);
+	log_in_all(ctx, c, n, actors, PRESENCE_ACTORS);
+	drain_all(ctx, c, n, 1000); /* the logins' lists settle */
+
+	for (int i = 0; i < n; i++) {
+		w[i].self = i < PRESENCE_ACTORS ? &actors[i] : NULL;
+		wsc_set_sink(c[i], on_presence_frame, &w[i]);
+	}
+	int running = PRESENCE_ACTORS;
+	double t0 = now_us();
+	for (int i = 0; i < PRESENCE_ACTORS; i++)
+		actor_send(&actors[i], room);
+	/* An actor cut off (e.g. as a slow consumer) or an event that never
+	 * comes ends the run: the table then shows how far it got. */
+	double last_progress = t0;
+	while (running && now_us() - last_progress < 10e6) {
+		wsc_service(ctx, 1);
+		for (int i = 0; i < PRESENCE_ACTORS; i++) {
+			actor *x = &actors[i];
+			if (x->cycle < PRESENCE_CYCLES && wsc_is_closed(x->c)) {
+				printf("actor %d: connection closed (code %d) after %zu ops\n", i,
+				       wsc_close_code(x->c), all.n);
+				x->cycle = PRESENCE_CYCLES;
+				running--;
+			}
+			if (!x->seen || x->cycle == PRESENCE_CYCLES)
+				continue;
+			last_progress = now_us();
+			double ms = (now_us() - x->sent) / 1e3;
+			lat[x->op].v[lat[x->op].n++] = ms;
+			all.v[all.n++] = ms;
+			if (++x->op == PRESENCE_OPS) {
+				x->op = 0;
+				if (++x->cycle == PRESENCE_CYCLES) {
+					running--;
+					continue;
+				}
+			}
+			actor_send(x, room);
+		}
+	}
+	if (running)
+		printf("presence churn stalled: nothing for 10 s after %zu ops\n", all.n);
+	double secs = (now_us() - t0) / 1e6;
+	/* Lists and broadcasts still on their way count too. */
+	long long until = now_ms() + 1500;
+	while (now_ms() < until)
+		wsc_service(ctx, 20);
+
+	size_t expected = (size_t)PRESENCE_ACTORS * PRESENCE_CYCLES * PRESENCE_OPS, lost = 0,
+	       closed = 0, bmax = 0, umax = 0;
+	double bsum = 0, usum = 0;
+	for (int i = 0; i < n; i++) {
+		bsum += (double)w[i].bytes;
+		usum += (double)w[i].users;
+		bmax = w[i].bytes > bmax ? w[i].bytes : bmax;
+		umax = w[i].users > umax ? w[i].users : umax;
+		lost += w[i].events < expected ? expected - w[i].events : 0;
+		closed += wsc_is_closed(c[i]) != 0;
+	}
+	char what[64];
+	snprintf(what, sizeof what, "presence churn, %d clients: all ops", n);
+	row(what, all.n, secs, &all);
+	for (int k = 0; k < PRESENCE_OPS; k++) {
+		snprintf(what, sizeof what, "presence churn: %s", op_names[k]);
+		row(what, lat[k].n, secs, &lat[k]);
+	}
+	printf("| %-44s | %7d | %11s | %8.2f MB | %8.2f MB |\n",
+	       "presence: bytes received per client avg, max", n, "", bsum / n / 1e6,
+	       (double)bmax / 1e6);
+	printf("| %-44s | %7d | %11s | %11.1f | %11zu |\n",
+	       "presence: updateUsers per client avg, max", n, "", usum / n, umax);
+	printf("| %-44s | %7d | %11s | %11zu | %11zu |\n",
+	       "presence: events lost, clients closed", n, "", lost, closed);
+	fflush(stdout);
+	for (int k = 0; k < PRESENCE_OPS; k++)
+		free(lat[k].v);
+	free(all.v), free(w), free(c);
+	wsc_ctx_free(ctx);
+}
+
 static void bench_msg_test(void) { bench_msg(); }
 static void bench_storm_test(void) { bench_storm(); }
 static void bench_conns_test(void) { bench_conns(); }
 static void bench_history_test(void) { bench_history(); }
 static void bench_relay_test(void) { bench_relay(); }
+static void bench_presence_test(void) { bench_presence(); }
 
 int main(int argc, char **argv)
 {
@@ -595,6 +888,7 @@ int main(int argc, char **argv)
 				      {"msg", bench_msg_test},
 				      {"history", bench_history_test},
 				      {"relay", bench_relay_test},
+				      {"presence", bench_presence_test},
 				      {"storm", bench_storm_test},
 				      {"storm-kill", bench_storm_kill}};
 	printf("| %-44s | %7s | %11s | %11s | %11s |\n", "benchmark", "n", "rate", "p50", "p99");

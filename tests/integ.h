@@ -67,8 +67,30 @@ int gateway_at(const char *part);
 int jbool(json_t *o, const char *key);
 /* Both set and equal. */
 int streq(const char *a, const char *b);
+/* Makes roomsvc compose both lists again for a reason of its own (a new
+ * connection of the admin logs in; ctx owns it): updateUsers is not sent
+ * again for a join, a leave, `talking`, `servermute` or `golive` (every
+ * client gets their own packets, or updateRooms), so a test that checks
+ * how updateUsers shows such a change asks for the next list this way. */
+void lists_refresh(wsc_ctx *ctx);
 /* Sends env to subject over b and returns the decoded reply (caller frees);
  * fails the test when no reply comes. */
 Rb__Reply *ask(bus *b, const char *subject, const Rb__Envelope *env);
+
+/* A client that stops reading: a raw socket with a small receive buffer
+ * that speaks just enough WebSocket to log in as root on the gateway at
+ * port and then reads only when told (a library client would keep
+ * draining the socket into its own memory). Returns the socket. */
+int raw_login(int port);
+/* Writes one masked text frame. */
+void raw_send(int fd, const char *text);
+/* Reads until needle has been seen in the byte stream (frames unparsed). */
+void raw_wait_for(int fd, const char *needle);
+/* The value of a sample `name` (with its labels) of /metrics at port (a
+ * gateway's, or a part's health port); -1 when absent or unreadable. */
+long metric_at(int port, const char *name);
+/* The health port a part instance ("mediasvc", "msgsvc-2") was started
+ * with (the stack's ports folder), or 0. */
+int health_port(const char *inst);
 
 #endif

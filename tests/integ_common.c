@@ -1,11 +1,16 @@
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "httpc.h"
 #include "integ.h"
 
 int gw_port(void)
@@ -199,6 +204,11 @@ int streq(const char *a, const char *b)
 	return a && b && !strcmp(a, b);
 }
 
+void lists_refresh(wsc_ctx *ctx)
+{
+	(void)admin(ctx); /* stays open: a close would send `disconnect` and lists too */
+}
+
 Rb__Reply *ask(bus *b, const char *subject, const Rb__Envelope *env)
 {
 	size_t len = protobuf_c_message_get_packed_size(&env->base), rlen;
@@ -213,4 +223,108 @@ Rb__Reply *ask(bus *b, const char *subject, const Rb__Envelope *env)
 	free(reply);
 	CHECK_NOT_NULL(r);
 	return r;
+}
+
+/* ------------------------------------------ a client that does not read */
+
+/* Writes one masked text frame (clients must mask). */
+void raw_send(int fd, const char *text)
+{
+	size_t len = strlen(text), h = 0;
+	unsigned char hdr[14], mask[4] = {0x12, 0x34, 0x56, 0x78};
+	hdr[h++] = 0x81;
+	if (len < 126) {
+		hdr[h++] = (unsigned char)(0x80 | len);
+	} else {
+		hdr[h++] = 0x80 | 126;
+		hdr[h++] = (unsigned char)(len >> 8);
+		hdr[h++] = (unsigned char)len;
+	}
+	memcpy(hdr + h, mask, 4);
+	h += 4;
+	unsigned char *buf = malloc(h + len);
+	CHECK_NOT_NULL(buf);
+	memcpy(buf, hdr, h);
+	for (size_t i = 0; i < len; i++)
+		buf[h + i] = (unsigned char)text[i] ^ mask[i % 4];
+	CHECK(write(fd, buf, h + len) == (ssize_t)(h + len));
+	free(buf);
+}
+
+/* Reads until `needle` has been seen in the byte stream (frames unparsed). */
+void raw_wait_for(int fd, const char *needle)
+{
+	static char win[65536];
+	size_t have = 0;
+	long long until = now_ms() + WAIT_MS;
+	while (now_ms() < until) {
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		if (have > sizeof win / 2) { /* keep the tail only */
+			memmove(win, win + have - 1024, 1024);
+			have = 1024;
+		}
+		ssize_t n = read(fd, win + have, sizeof win - have - 1);
+		CHECK_MSG(n > 0, "slow client: socket closed while waiting for %s", needle);
+		have += (size_t)n;
+		win[have] = '\0';
+		if (memmem(win, have, needle, strlen(needle)))
+			return;
+	}
+	CHECK_MSG(0, "slow client: no %s", needle);
+}
+
+int raw_login(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* A small receive buffer: the backlog piles up in the gateway, not here. */
+	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	char req[256];
+	int n = snprintf(req, sizeof req,
+			 "GET /ipc HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+			 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+			 "Sec-WebSocket-Version: 13\r\n\r\n", port);
+	CHECK(write(fd, req, (size_t)n) == n);
+	raw_wait_for(fd, "\"connect\"");
+	char login[256];
+	snprintf(login, sizeof login,
+		 "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\",\"protocol\":\"v1\"}",
+		 admin_password());
+	raw_send(fd, login);
+	raw_wait_for(fd, "\"welcome\"");
+	return fd;
+}
+
+int health_port(const char *inst)
+{
+	char path[512];
+	int port = 0;
+	snprintf(path, sizeof path, "%s/ports/%s", rt_env("REBUTTAL_STACK_DIR"), inst);
+	FILE *f = fopen(path, "r");
+	if (f && fscanf(f, "%d", &port) != 1)
+		port = 0;
+	if (f)
+		fclose(f);
+	return port;
+}
+
+long metric_at(int port, const char *name)
+{
+	httpc_resp r = {0};
+	long v = -1;
+	size_t n = strlen(name);
+	if (httpc_get("127.0.0.1", port, "/metrics", WAIT_MS, &r) == 0 && r.status == 200) {
+		for (const char *p = r.body; p && (p = strstr(p, name)); p += n) {
+			if ((p == r.body || p[-1] == '\n') && p[n] == ' ') {
+				v = atol(p + n + 1);
+				break;
+			}
+		}
+	}
+	httpc_resp_free(&r);
+	return v;
 }

@@ -64,35 +64,11 @@ void mt_no_rows(PGconn *pg, const char *table, const char *room, int ms)
 		  ms);
 }
 
-/* The health port a part instance was started with (DIR/ports), or 0. */
-static int health_port(const char *inst)
-{
-	char path[512];
-	int port = 0;
-	snprintf(path, sizeof path, "%s/ports/%s", rt_env("REBUTTAL_STACK_DIR"), inst);
-	FILE *f = fopen(path, "r");
-	if (f && fscanf(f, "%d", &port) != 1)
-		port = 0;
-	if (f)
-		fclose(f);
-	return port;
-}
-
 /* A sample `name` (with its labels) of inst's /metrics; -1 if unreadable. */
 static long metric(const char *inst, const char *name)
 {
-	httpc_resp h = {0};
-	long v = -1;
 	int port = health_port(inst);
-	size_t n = strlen(name);
-	if (port && httpc_get("127.0.0.1", port, "/metrics", 2000, &h) == 0 && h.status == 200)
-		for (const char *p = h.body; (p = strstr(p, name)); p += n)
-			if ((p == h.body || p[-1] == '\n') && p[n] == ' ') {
-				v = atol(p + n + 1);
-				break;
-			}
-	httpc_resp_free(&h);
-	return v;
+	return port ? metric_at(port, name) : -1;
 }
 
 #define SERVED "msgsvc_requests_total{op=\"message\",code=\"OK\"}"

@@ -10,4 +10,6 @@
 	X(media_golive_ends_on_kill)       \
 	X(media_servermute_denied)         \
 	X(media_servermute_everyone)       \
-	X(media_talking_flood)
+	X(media_talking_flood)             \
+	X(media_talking_burst)             \
+	X(media_talking_shaped)

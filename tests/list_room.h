@@ -1,4 +1,5 @@
-/* Integration tests of roomsvc (tests/integ_room.c, tests/integ_room_presence.c). */
+/* Integration tests of roomsvc (tests/integ_room.c, tests/integ_room_presence.c,
+ * tests/integ_room_lists.c). */
 #define ROOM_TESTS(X)                      \
 	X(room_login_lists)                \
 	X(room_create)                     \
@@ -16,7 +17,9 @@
 	X(room_roomsvc_restart)            \
 	X(room_redis_restart)                \
 	X(room_resync_after_outage)              \
-	X(room_login_200)
+	X(room_login_200)                  \
+	X(room_lists_conflated)            \
+	X(room_lists_overtaken)
 
 /* Helpers of the room tests, defined in integ_room.c and used by both files
  * (only seen by files that include integ.h first). Each returns borrowed
