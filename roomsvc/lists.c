@@ -21,10 +21,11 @@ struct lists {
 	int dirty;            /* LISTS_* not yet published */
 	int stop;
 	int64_t last_rooms, last_users, retry_at;
-	/* Least time before the next updateUsers: its last size times the
+	/* Least time before the next list of a kind: its last size times the
 	 * users online (about the connections it goes to) over the budget.
-	 * Flusher thread only. */
-	int64_t users_gap_ms;
+	 * Flusher thread only; online is as of the last updateUsers. */
+	int64_t users_gap_ms, rooms_gap_ms;
+	size_t online;
 	pthread_t thread;
 	int running;
 	bus_sub *media_sub;
@@ -274,6 +275,13 @@ static void attach_members(compose *c)
 
 /* ------------------------------------------------------------ publishing */
 
+/* How long the fan-out of a list of `bytes` takes at the budget. */
+static int64_t gap_ms(const lists *l, size_t bytes)
+{
+	return (int64_t)((double)bytes * (double)l->online * 1000.0 /
+			 (double)l->app->cfg->list_budget);
+}
+
 static int publish(lists *l, compose *c, int which)
 {
 	Rb__Delivery d = RB__DELIVERY__INIT;
@@ -289,6 +297,7 @@ static int publish(lists *l, compose *c, int which)
 		sr.roomlist = c->rooms;
 		d.packet_case = RB__DELIVERY__PACKET_UPDATE_ROOMS;
 		d.updaterooms = &sr;
+		l->rooms_gap_ms = gap_ms(l, protobuf_c_message_get_packed_size(&d.base));
 		if (deliver_all(l->app->bus, &d) < 0)
 			failed |= LISTS_ROOMS;
 		else
@@ -307,11 +316,10 @@ static int publish(lists *l, compose *c, int which)
 		 * accounts online that is ~180 MB of JSON per publish. Under a
 		 * login storm, publishing as often as the small lists would make
 		 * the gateways and clients do nothing else. */
-		size_t online = 0;
+		l->online = 0;
 		for (size_t i = 0; i < c->nlisted; i++)
-			online += c->people[i].u->status;
-		double bytes = (double)protobuf_c_message_get_packed_size(&d.base) * (double)online;
-		l->users_gap_ms = (int64_t)(bytes * 1000.0 / (double)l->app->cfg->list_budget);
+			l->online += c->people[i].u->status;
+		l->users_gap_ms = gap_ms(l, protobuf_c_message_get_packed_size(&d.base));
 		atomic_store(&l->users_gap, (unsigned long)l->users_gap_ms);
 		if (deliver_all(l->app->bus, &d) < 0)
 			failed |= LISTS_USERS;
@@ -373,8 +381,8 @@ static void wait_until(lists *l, int64_t due_ms)
 /* Flusher thread: publishes each dirty list at most once per window;
  * what becomes dirty meanwhile waits for the next window, so a burst of
  * changes costs one list per window and the last state always goes out.
- * updateRooms' window is coalesce_ms; updateUsers' grows with its cost
- * (users_gap_ms), so a big server slows its user lists down, not itself. */
+ * The window of each grows with its cost (gap_ms; at least coalesce_ms),
+ * so a big server slows its lists down, not itself. */
 static void *flusher_main(void *arg)
 {
 	lists *l = arg;
@@ -388,7 +396,8 @@ static void *flusher_main(void *arg)
 			continue;
 		}
 		int64_t now = bus_now_ms(), due = INT64_MAX;
-		int64_t due_rooms = l->last_rooms + coalesce;
+		int64_t due_rooms =
+			l->last_rooms + (l->rooms_gap_ms > coalesce ? l->rooms_gap_ms : coalesce);
 		int64_t due_users =
 			l->last_users + (l->users_gap_ms > coalesce ? l->users_gap_ms : coalesce);
 		int which = 0;
