@@ -65,6 +65,12 @@ static int respond(struct lws *wsi, gw_pss *p, unsigned status, const char *type
 						     (const unsigned char *)location,
 						     (int)strlen(location), &q, end))
 		return -1;
+	/* Uploads are users' bytes: a browser must take the type we checked,
+	 * never guess HTML or script from the content. */
+	static const char nosniff[] = "nosniff";
+	if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
+					(const unsigned char *)nosniff, sizeof nosniff - 1, &q, end))
+		return -1;
 	if (lws_finalize_write_http_header(wsi, start, &q, end))
 		return -1;
 	/* An HTTP/2 stream needs its END_STREAM even without a body: an empty

@@ -294,6 +294,8 @@ static void check_served(bus *b, const char *img, const char *type, const uint8_
 	size_t tlen;
 	const char *ct = httpc_header(&h, "Content-Type", &tlen);
 	CHECK(ct && tlen == strlen(type) && !strncmp(ct, type, tlen));
+	const char *ns = httpc_header(&h, "X-Content-Type-Options", &tlen);
+	CHECK_MSG(ns && tlen == 7 && !strncmp(ns, "nosniff", 7), "upload served without nosniff");
 	CHECK(h.body_len == n && !memcmp(h.body, p, n));
 	httpc_resp_free(&h);
 }
