@@ -171,6 +171,9 @@ extern const struct lws_http_mount *gw_mounts(const gw_config *cfg);
 /* The request's path without its query: GET_URI on HTTP/1.1, :path on
  * HTTP/2 (also for a WebSocket over HTTP/2, RFC 8441). -1 when absent. */
 int gw_request_path(struct lws *wsi, char *out, int len);
+/* 1 when the request states its length twice or both ways
+ * (Content-Length and Transfer-Encoding): refused, never guessed. */
+int gw_framing_bad(struct lws *wsi);
 
 /* gateway/deliver.c */
 int deliver_start(gw *g);                       /* subscribes rb.out.all and rb.out.conn.<gw>.> */

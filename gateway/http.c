@@ -27,6 +27,15 @@ static int is_h2_stream(struct lws *wsi)
 	return lws_get_network_wsi(wsi) != wsi;
 }
 
+int gw_framing_bad(struct lws *wsi)
+{
+	char v[32];
+	return lws_hdr_copy_fragment(wsi, v, sizeof v, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) > 0 ||
+	       lws_hdr_copy_fragment(wsi, v, sizeof v, WSI_TOKEN_HTTP_TRANSFER_ENCODING, 1) > 0 ||
+	       (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+		lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0);
+}
+
 int gw_request_path(struct lws *wsi, char *out, int len)
 {
 	int n = lws_hdr_copy(wsi, out, len, WSI_TOKEN_GET_URI);
@@ -328,6 +337,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
 	gw_pss *p = user;
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+		/* Two lengths, or a length and chunks: whoever reads this
+		 * request differently from us (a proxy) could smuggle another. */
+		return gw_framing_bad(wsi) ? -1 : 0;
 	case LWS_CALLBACK_HTTP:
 		return on_http(wsi, p);
 	case LWS_CALLBACK_HTTP_WRITEABLE:

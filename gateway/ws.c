@@ -125,7 +125,8 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* The WebSocket lives at /ipc only, over HTTP/1.1 (Upgrade) or
 		 * HTTP/2 (extended CONNECT, where the path is in :path). */
-		if (gw_request_path(wsi, uri, sizeof uri) < 0 || strcmp(uri, "/ipc"))
+		if (gw_request_path(wsi, uri, sizeof uri) < 0 || strcmp(uri, "/ipc") ||
+		    gw_framing_bad(wsi))
 			return -1;
 		return 0;
 	case LWS_CALLBACK_ESTABLISHED:

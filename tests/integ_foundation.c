@@ -551,6 +551,27 @@ void test_http_pipelined_uploads(void)
 	       answered);
 }
 
+/* A request that states its length twice, or both ways, is refused (the
+ * connection closes without an answer), never read one way or the other. */
+void test_http_conflicting_length_refused(void)
+{
+	static const char *const reqs[] = {
+		"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 40\r\n\r\n",
+		"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof reqs / sizeof *reqs; i++) {
+		int fd = raw_connect(gw_port());
+		CHECK(fd >= 0);
+		CHECK(write(fd, reqs[i], strlen(reqs[i])) == (ssize_t)strlen(reqs[i]));
+		char got[64];
+		read_statuses(fd, 1, 2000, got, sizeof got);
+		CHECK_MSG(!strstr(got, "200"), "request %zu answered %s", i, got);
+		close(fd);
+	}
+	http_expect("/healthz", 200, "ok");
+}
+
 /* A service's health port: slow clients (a byte every 0.3 s, more of them
  * than the server has slots) do not make a single probe fail or wait. */
 void test_health_slow_clients(void)

@@ -28,6 +28,7 @@
 	X(http_static_webroot)                                                                \
 	X(http_pipelined_uploads)                                                             \
 	X(health_slow_clients)                                                                \
+	X(http_conflicting_length_refused)                                                    \
 	X(tls_login)                                                                          \
 	X(authsvc_kill9_restart)                                                              \
 	X(nats_restart_recovers)                                                              \
