@@ -4,6 +4,7 @@
  *
  *   msg      messages stored and delivered to 100 connected clients
  *   history  getmessages on a room of 100,000 messages
+ *            (both with BENCH_MSG_INSTANCES=n msgsvc instances, default 1)
  *   relay    video A -> B -> A round trips, through one and two gateways
  *   conns    1,000 connections log in (minimum hash cost), gateway memory
  *   storm    200 and then 1,000 clients log in at once at the DEFAULT
@@ -155,8 +156,28 @@ static void msg_run(const char *what, int senders, int window, size_t m)
 	wsc_ctx_free(ctx);
 }
 
+/* Starts msgsvc instances 2..BENCH_MSG_INSTANCES (once per process), so
+ * msg and history can be measured against several instances sharing the
+ * queue group. */
+static void msg_instances(void)
+{
+	static int started;
+	const char *v = getenv("BENCH_MSG_INSTANCES");
+	long n = v ? strtol(v, NULL, 10) : 1;
+	char args[64];
+
+	for (long i = 2; !started && i <= n && i <= 8; i++) {
+		snprintf(args, sizeof args, "start-part msgsvc %ld", i);
+		CHECK_EQ_INT(stack(args, NULL, 0), 0);
+	}
+	if (!started && n > 1)
+		sleep(1); /* their account directories load */
+	started = 1;
+}
+
 static void bench_msg(void)
 {
+	msg_instances();
 	msg_run("message to 100 clients, 1 sender, 1 at a time", 1, 1, 500);
 	msg_run("message to 100 clients, 4 senders, 8 queued each", 4, 8, 2000);
 }
@@ -188,6 +209,7 @@ static void bench_history(void)
 	enum { CONNS = 4 };
 	const long total = 100000;
 	const size_t m = 4000;
+	msg_instances();
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *a = admin(ctx), *c[CONNS];
 	char room[64], name[64];
