@@ -1,6 +1,7 @@
 #include "pg.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +10,7 @@
 
 struct pg {
 	PGconn *conn;
-	const char *name;
+	char name[32]; /* a copy: callers format names like "requests-3" on their stack */
 	int in_tx;
 	atomic_int up; /* read by the health thread */
 };
@@ -57,7 +58,7 @@ pg *pg_open(const char *conninfo, const char *name)
 	pg *db = calloc(1, sizeof *db);
 	if (!db)
 		return NULL;
-	db->name = name;
+	snprintf(db->name, sizeof db->name, "%s", name);
 	atomic_init(&db->up, 1); /* so a failure at start is logged once */
 	db->conn = PQconnectdb(conninfo);
 	if (!db->conn) {

@@ -32,7 +32,8 @@ typedef struct pg pg;
 
 /* Connects at once but returns the connection even when the server is not
  * reachable (the next statement retries). NULL only when out of memory.
- * conninfo and name (which the log lines show) must outlive it.
+ * conninfo must outlive it; name (which the log lines show, at most 31
+ * bytes kept) is copied.
  * Free with pg_close (NULL is fine). */
 pg *pg_open(const char *conninfo, const char *name);
 void pg_close(pg *db);

@@ -2,7 +2,9 @@
  * finds the row, refuses what the row does not admit (shutdown, permission),
  * runs the handler and counts the outcome; handlers check their own fields
  * (callers other than the gateway are not trusted to have done it).
- * All of it runs on the subscription's cnats thread, one request at a time. */
+ * Handler threads (svc's pool), each with its own msg_app copy and so its
+ * own Postgres connection; requests of one room run on one thread, in
+ * arrival order (the rows' keys). */
 #include "handlers.h"
 
 #include <stdlib.h>
@@ -34,27 +36,54 @@
 #define DIR_MISS_GAP_MS 2000
 #define DIR_TIMEOUT_MS 1000
 
-/* payload case, op (= envelope member name), permission. Every row keys
- * replies by request_id, and its refusals carry only their message. */
-#define ROUTES(X)                                      \
-	X(MESSAGE, message, "sendMessage")             \
-	X(GETMESSAGES, getmessages, NULL)              \
-	X(UPDATEMESSAGE, updatemessage, NULL)          \
-	X(REMOVEMESSAGE, removemessage, NULL)          \
-	X(GET_UPLOAD, get_upload, NULL)
+static const char *key_message(const Rb__Envelope *e);
+static const char *key_change(const Rb__Envelope *e);
 
-#define DECLARE(P, op, perm) static void h_##op(svc_req *r);
+/* payload case, op (= envelope member name), permission, ordering key.
+ * Every row keys replies by request_id, and its refusals carry only their
+ * message. */
+#define ROUTES(X)                                                   \
+	X(MESSAGE, message, "sendMessage", key_message)             \
+	X(GETMESSAGES, getmessages, NULL, NULL)                     \
+	X(UPDATEMESSAGE, updatemessage, NULL, key_change)           \
+	X(REMOVEMESSAGE, removemessage, NULL, key_change)           \
+	X(GET_UPLOAD, get_upload, NULL, NULL)
+
+#define DECLARE(P, op, perm, key) static void h_##op(svc_req *r);
 ROUTES(DECLARE)
 #undef DECLARE
 
-/* Written by svc (counters) on the request thread. */
-#define ROW(P, name, need)                                                \
+/* Written by svc (counters) on the handler threads. */
+#define ROW(P, name, need, by)                                            \
 	{.payload = RB__ENVELOPE__PAYLOAD_##P, .op = #name, .perm = need, \
-	 .flags = SVC_IDEM | SVC_BARE_REFUSAL, .fn = h_##name},
+	 .flags = SVC_IDEM | SVC_BARE_REFUSAL, .fn = h_##name, .key = by},
 static svc_route routes[] = {ROUTES(ROW)};
 #undef ROW
 
 #define NROUTES (sizeof routes / sizeof *routes)
+
+/* Ordering keys (svc's dispatcher thread, before the request is checked:
+ * anything may be missing). The room id as sent: the writes of one room
+ * then run one at a time in arrival order, so its broadcasts leave in idx
+ * order without waiting on each other's locks. An id sent in another case
+ * lands on another thread: still correct (the store serializes the room),
+ * only without that order between the two spellings. */
+static const char *key_message(const Rb__Envelope *e)
+{
+	return e->message ? e->message->roomid : NULL;
+}
+
+/* update/remove name the room at the top level, else in message.roomid
+ * (target_of). */
+static const char *key_change(const Rb__Envelope *e)
+{
+	const Rb__CUpdateMessage *c = e->payload_case == RB__ENVELOPE__PAYLOAD_UPDATEMESSAGE
+					      ? e->updatemessage
+					      : e->removemessage;
+	if (!c)
+		return NULL;
+	return c->roomid ? c->roomid : c->message ? c->message->roomid : NULL;
+}
 
 svc_route *handlers_routes(size_t *n)
 {
