@@ -46,6 +46,9 @@ static const cfg_field settings[] = {
 	      "age after which any instance publishes a broadcast its writer left behind"),
 	CFG_I("REBUTTAL_THREADS", msg_config, threads, 0, 0, 256,
 	      "handler threads, each with its own Postgres connection; 0: one per online CPU"),
+	CFG_B("REBUTTAL_TEST_HOOKS", msg_config, test_hooks, 0,
+	      "tests only: a message waits after its commit on the advisory lock"
+	      " 'msg.hook:after_commit' (one more round trip)"),
 };
 #define NSETTINGS (sizeof settings / sizeof *settings)
 
@@ -90,6 +93,13 @@ static pg_status prepare(void *ud)
 	return s;
 }
 
+/* A handler's statement whose msgsvc died (kill -9) is given up within
+ * this many ms when it is still at work or waiting for a lock, instead of
+ * committing for nobody later: the retry then finds nothing half done
+ * (it would be correct either way: it waits on the request id's lock).
+ * Postgres polls the client's socket this often during a statement. */
+#define CLIENT_CHECK "-c client_connection_check_interval=1000"
+
 /* Handler thread i's state: the shared one with a connection of its own. */
 static void *worker_app(void *ud, int i)
 {
@@ -100,7 +110,7 @@ static void *worker_app(void *ud, int i)
 		return NULL;
 	*w = *shared;
 	snprintf(name, sizeof name, "requests-%d", i);
-	if (!(w->db = pg_open(shared->cfg->pg, name))) {
+	if (!(w->db = pg_open_with(shared->cfg->pg, name, CLIENT_CHECK))) {
 		free(w);
 		return NULL;
 	}

@@ -20,6 +20,7 @@ typedef struct {
 	long outbox_age_ms; /* an outbox row this old is taken by the drainer */
 	long room_timeout_ms;
 	long threads;       /* handler threads; 0: one per online CPU */
+	long test_hooks;    /* tests only: pause points of the write path */
 } msg_config;
 
 typedef struct rooms rooms;
