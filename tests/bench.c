@@ -124,22 +124,25 @@ static void msg_run(const char *what, int receivers, int senders, int nrooms, in
 	}
 	double *sent = calloc(m, sizeof *sent), *arrival = calloc(m, sizeof *arrival);
 	int *count = calloc(m, sizeof *count), *inflight = calloc((size_t)senders, sizeof(int));
+	int *owner = calloc(m, sizeof *owner);
 	arrivals arr = {arrival, count, m};
 	for (int i = 0; i < receivers; i++)
 		wsc_set_sink(rx[i], on_frame, &arr);
 	size_t next = 0, delivered = 0;
 	double t0 = now_us();
 	while (delivered < m) {
-		/* Receivers 0..senders-1 are also the senders (seq % senders). */
+		/* Receivers 0..senders-1 are also the senders, each with at most
+		 * `window` of its own in flight (a faster one, e.g. alone in its
+		 * room, sends more). */
 		for (int k = 0; k < senders && next < m; k++) {
 			while (inflight[k] < window && next < m) {
 				size_t seq = next++;
-				int who = (int)(seq % (size_t)senders);
+				owner[seq] = k;
 				sent[seq] = now_us();
-				inflight[who]++;
-				sendp(rx[who],
+				inflight[k]++;
+				sendp(rx[k],
 				      "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"bench %zu\"}}",
-				      room[who % nrooms], seq);
+				      room[k % nrooms], seq);
 			}
 		}
 		wsc_service(ctx, 1);
@@ -149,7 +152,7 @@ static void msg_run(const char *what, int receivers, int senders, int nrooms, in
 		for (size_t i = 0; i < next; i++) {
 			if (count[i] == receivers) {
 				count[i]++; /* counted once */
-				inflight[i % (size_t)senders]--;
+				inflight[owner[i]]--;
 				delivered++;
 			}
 		}
@@ -160,7 +163,7 @@ static void msg_run(const char *what, int receivers, int senders, int nrooms, in
 	for (size_t i = 0; i < m; i++)
 		lat.v[i] = (arrival[i] - sent[i]) / 1e3;
 	row(what, m, secs, &lat);
-	free(lat.v), free(sent), free(arrival), free(count), free(inflight);
+	free(lat.v), free(sent), free(arrival), free(count), free(inflight), free(owner);
 	wsc_ctx_free(ctx);
 }
 
