@@ -17,7 +17,6 @@
 #include "idem.h"
 #include "image.h"
 #include "log.h"
-#include "migrations.h"
 #include "msg.h"
 #include "outbox.h"
 #include "rooms.h"
