@@ -1,8 +1,9 @@
 /* The msg schema's statements about messages, segments and uploads. Each
- * function runs its statements on the connection it is given, inside
- * whatever transaction the caller has open; results that outlive the call
- * are allocated in the caller's arena. On failure the store has logged it
- * and the caller rolls back. */
+ * function runs its statements on the connection it is given (the reads
+ * and bulk changes inside whatever transaction the caller has open; the
+ * writes of one message are a transaction of their own); results that
+ * outlive the call are allocated in the caller's arena. On failure the
+ * store has logged it (and the caller rolls back what it opened). */
 #ifndef MSG_HISTORY_H
 #define MSG_HISTORY_H
 
@@ -69,6 +70,12 @@ typedef struct {
 	Rb__SUpdateText *ut;
 	Rb__Message *msg;
 } hist_written;
+
+/* The writes below are one statement each, outside any transaction of the
+ * caller, so pg may send one again on a fresh connection when the first
+ * broke under it: with a request id that is harmless (the second finds the
+ * first's reply, or waits for the first on the request's lock); without
+ * one the write may happen twice, as a caller's own retry would. */
 
 /* One statement, one transaction (msg.message_post): takes the room's next
  * idx (the counter row stays locked until commit, so concurrent senders

@@ -117,6 +117,9 @@ pg_status outbox_publish_written(outbox *ob, pg *db, arena *a, const hist_writte
 	const char *p[] = {box, room, ok ? "t" : "f"};
 	pg_status s = pg_prepared(db, NULL, "outbox_published",
 				  "SELECT msg.published($1, $2, $3)", 3, p, NULL, NULL, 0);
+	/* A lock left held would stop every other writer of the room. */
+	if (s != PG_OK)
+		outbox_release(db);
 	if (!ok || s != PG_OK)
 		atomic_fetch_add(&ob->failed, 1);
 	else
