@@ -40,9 +40,7 @@ static int schema_ok(const idem_table *t)
 	return 0;
 }
 
-/* Copies a stored reply (hex text) into r->reply. 0, or -1 when it does not
- * decode (then the request is served afresh: better than failing it). */
-static int replay(svc_req *r, const char *hex)
+int idem_replay(svc_req *r, const char *hex)
 {
 	size_t hexlen = strlen(hex), len = 0;
 	uint8_t *bin = arena_alloc(r->arena, hexlen / 2 + 1);
@@ -77,7 +75,7 @@ static pg_status lookup(const idem_table *t, svc_req *r, pg *db, const char *id,
 		return s;
 	*found = 0;
 	if (PQntuples(res) > 0) {
-		if (replay(r, PQgetvalue(res, 0, 0)) == 0) {
+		if (idem_replay(r, PQgetvalue(res, 0, 0)) == 0) {
 			*found = 1;
 			log_info("idem: %s %s answered with its stored reply", envelope_type(r->env), id);
 		}

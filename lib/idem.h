@@ -50,6 +50,12 @@ pg_status idem_commit_secret(const idem_table *t, svc_req *r, pg *db);
 /* Rolls the transaction back (after a failed step or a refusal). */
 void idem_abort(pg *db);
 
+/* For a service whose own SQL looks the reply up (same table, same
+ * advisory lock): copies a stored reply, as hex text of the packed
+ * rb.Reply, into r->reply (allocated in r->arena). 0, or -1 when it does
+ * not decode. */
+int idem_replay(svc_req *r, const char *hex);
+
 /* Deletes stored replies older than 24 hours (retries stop long before),
  * and with IDEM_SECRETS secret ones older than IDEM_SECRET_KEEP. */
 pg_status idem_prune(const idem_table *t, pg *db);

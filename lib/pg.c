@@ -1,15 +1,23 @@
 #include "pg.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "proc.h"
 
+/* Statements one connection may have prepared (pg_prepared). */
+#define PREPARED_MAX 32
+
 struct pg {
 	PGconn *conn;
-	const char *name;
+	/* Names of the statements prepared on this session (static strings):
+	 * forgotten when the connection is reset, as the server forgot them. */
+	const char *prepared[PREPARED_MAX];
+	int nprepared;
+	char name[32]; /* a copy: callers format names like "requests-3" on their stack */
 	int in_tx;
 	atomic_int up; /* read by the health thread */
 };
@@ -52,14 +60,17 @@ static void mark(pg *db, int up)
 		log_info("store %s: database connected", db->name);
 }
 
-pg *pg_open(const char *conninfo, const char *name)
+pg *pg_open_with(const char *conninfo, const char *name, const char *options)
 {
+	/* options first: what conninfo says itself wins over it. */
+	const char *const keys[] = {"options", "dbname", NULL};
+	const char *const values[] = {options, conninfo, NULL};
 	pg *db = calloc(1, sizeof *db);
 	if (!db)
 		return NULL;
-	db->name = name;
+	snprintf(db->name, sizeof db->name, "%s", name);
 	atomic_init(&db->up, 1); /* so a failure at start is logged once */
-	db->conn = PQconnectdb(conninfo);
+	db->conn = options ? PQconnectdbParams(keys, values, 1) : PQconnectdb(conninfo);
 	if (!db->conn) {
 		free(db);
 		return NULL;
@@ -67,6 +78,11 @@ pg *pg_open(const char *conninfo, const char *name)
 	PQsetNoticeProcessor(db->conn, on_notice, NULL);
 	mark(db, PQstatus(db->conn) == CONNECTION_OK);
 	return db;
+}
+
+pg *pg_open(const char *conninfo, const char *name)
+{
+	return pg_open_with(conninfo, name, NULL);
 }
 
 void pg_close(pg *db)
@@ -88,12 +104,14 @@ static int heal(pg *db)
 	if (PQstatus(db->conn) == CONNECTION_OK)
 		return 0;
 	PQreset(db->conn);
+	db->nprepared = 0;
 	mark(db, PQstatus(db->conn) == CONNECTION_OK);
 	return PQstatus(db->conn) == CONNECTION_OK ? 0 : -1;
 }
 
 /* One statement's text and parameters. */
 typedef struct {
+	const char *name; /* prepared under this name; NULL: unnamed */
 	const char *sql;
 	int n;
 	const char *const *params;
@@ -102,14 +120,53 @@ typedef struct {
 	int script;
 } stmt;
 
+static int is_prepared(const pg *db, const char *name)
+{
+	for (int i = 0; i < db->nprepared; i++)
+		if (db->prepared[i] == name || !strcmp(db->prepared[i], name))
+			return 1;
+	return 0;
+}
+
+/* Prepares q on this session unless it is already; NULL when it is (or
+ * now is), else the failed result. The plan is then made once per
+ * session, not once per call. */
+static PGresult *prepare(pg *db, const stmt *q)
+{
+	if (is_prepared(db, q->name))
+		return NULL;
+	if (db->nprepared == PREPARED_MAX) {
+		log_error("store %s: more than %d prepared statements", db->name, PREPARED_MAX);
+		return PQmakeEmptyPGresult(db->conn, PGRES_FATAL_ERROR);
+	}
+	PGresult *res = PQprepare(db->conn, q->name, q->sql, q->n, NULL);
+	if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		db->prepared[db->nprepared++] = q->name;
+		return NULL;
+	}
+	return res ? res : PQmakeEmptyPGresult(db->conn, PGRES_FATAL_ERROR);
+}
+
+static PGresult *exec(pg *db, const stmt *q)
+{
+	if (q->script)
+		return PQexec(db->conn, q->sql);
+	if (!q->name)
+		return PQexecParams(db->conn, q->sql, q->n, NULL, q->params, q->lengths,
+				    q->formats, q->binary_result);
+	PGresult *failed = prepare(db, q);
+	return failed ? failed
+		      : PQexecPrepared(db->conn, q->name, q->n, q->params, q->lengths, q->formats,
+				       q->binary_result);
+}
+
 /* One try. Returns OK, ERROR (the server refused the statement) or DOWN
  * (the connection broke under it). */
 static pg_status run_once(pg *db, PGresult **out, const stmt *q)
 {
 	const char *sql = q->sql;
-	PGresult *res = q->script ? PQexec(db->conn, sql)
-				  : PQexecParams(db->conn, sql, q->n, NULL, q->params, q->lengths,
-						 q->formats, q->binary_result);
+	PGresult *res = exec(db, q);
 	ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 
 	if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {
@@ -152,7 +209,15 @@ static pg_status run(pg *db, PGresult **res, const stmt *q)
 pg_status pg_query(pg *db, PGresult **res, const char *sql, int nparams,
 		   const char *const *params)
 {
-	stmt q = {sql, nparams, params, NULL, NULL, 0, 0};
+	stmt q = {NULL, sql, nparams, params, NULL, NULL, 0, 0};
+	return run(db, res, &q);
+}
+
+pg_status pg_prepared(pg *db, PGresult **res, const char *name, const char *sql, int nparams,
+		      const char *const *params, const int *lengths, const int *formats,
+		      int binary_result)
+{
+	stmt q = {name, sql, nparams, params, lengths, formats, binary_result, 0};
 	return run(db, res, &q);
 }
 
@@ -160,20 +225,20 @@ pg_status pg_query_ex(pg *db, PGresult **res, const char *sql, int nparams,
 		      const char *const *params, const int *lengths, const int *formats,
 		      int binary_result)
 {
-	stmt q = {sql, nparams, params, lengths, formats, binary_result, 0};
+	stmt q = {NULL, sql, nparams, params, lengths, formats, binary_result, 0};
 	return run(db, res, &q);
 }
 
 pg_status pg_script(pg *db, const char *sql)
 {
-	stmt q = {sql, 0, NULL, NULL, NULL, 0, 1};
+	stmt q = {NULL, sql, 0, NULL, NULL, NULL, 0, 1};
 	return run(db, NULL, &q);
 }
 
 /* Statements without parameters whose result is not wanted. */
 static pg_status run_plain(pg *db, PGresult **res, const char *sql)
 {
-	stmt q = {sql, 0, NULL, NULL, NULL, 0, 0};
+	stmt q = {NULL, sql, 0, NULL, NULL, NULL, 0, 0};
 	return run(db, res, &q);
 }
 

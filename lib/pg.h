@@ -32,9 +32,14 @@ typedef struct pg pg;
 
 /* Connects at once but returns the connection even when the server is not
  * reachable (the next statement retries). NULL only when out of memory.
- * conninfo and name (which the log lines show) must outlive it.
+ * conninfo must outlive it; name (which the log lines show, at most 31
+ * bytes kept) is copied.
  * Free with pg_close (NULL is fine). */
 pg *pg_open(const char *conninfo, const char *name);
+/* pg_open with server settings for the session (libpq's `options`, e.g.
+ * "-c client_connection_check_interval=1000"), kept across resets; options
+ * that conninfo sets itself win. */
+pg *pg_open_with(const char *conninfo, const char *name, const char *options);
 void pg_close(pg *db);
 
 /* 1 when the last statement or reset found the server answering. Any thread. */
@@ -49,6 +54,14 @@ pg_status pg_query(pg *db, PGresult **res, const char *sql, int nparams,
  * NULL arrays mean all text) and, when binary_result, every result column
  * in binary format (a bytea comes back as its raw bytes). Same ownership. */
 pg_status pg_query_ex(pg *db, PGresult **res, const char *sql, int nparams,
+		      const char *const *params, const int *lengths, const int *formats,
+		      int binary_result);
+/* pg_query_ex of a statement prepared on the connection under name (a
+ * static string, one per distinct sql): prepared on first use and again
+ * after the connection was reset, so the server parses and plans it once
+ * per session. Same ownership and failures. At most 32 names per
+ * connection. */
+pg_status pg_prepared(pg *db, PGresult **res, const char *name, const char *sql, int nparams,
 		      const char *const *params, const int *lengths, const int *formats,
 		      int binary_result);
 /* Several statements without parameters (the migrations). */

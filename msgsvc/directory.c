@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "idmap.h"
 #include "log.h"
@@ -16,9 +17,14 @@ typedef struct {
 struct dir {
 	bus *bus;
 	pthread_mutex_t lock;
+	pthread_cond_t refreshed; /* a refresh in flight ended */
 	idmap *users;
 	uint64_t seq; /* events applied so far */
 	int loaded;
+	/* A question to authsvc is out: others wait for its answer instead of
+	 * asking too (handler threads that all meet unknown senders at once,
+	 * the main thread's timer). last_ok: how the latest one ended. */
+	int refreshing, last_ok;
 	int64_t last_refresh_ms;
 	unsigned long refreshes, refresh_failures;
 };
@@ -38,6 +44,7 @@ dir *dir_new(bus *b)
 		return NULL;
 	d->bus = b;
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->refreshed, NULL);
 	if (!(d->users = idmap_new(person_free))) {
 		free(d);
 		return NULL;
@@ -50,6 +57,7 @@ void dir_free(dir *d)
 	if (!d)
 		return;
 	idmap_free(d->users);
+	pthread_cond_destroy(&d->refreshed);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
@@ -113,19 +121,33 @@ static Rb__Reply *ask(dir *d, int timeout_ms)
 	return rep;
 }
 
-int dir_refresh(dir *d, int timeout_ms)
+/* Under the lock: waits up to timeout_ms for the refresh in flight to end;
+ * 0 when it succeeded. */
+static int wait_refresh(dir *d, int timeout_ms)
 {
-	pthread_mutex_lock(&d->lock);
-	uint64_t start = d->seq;
-	d->last_refresh_ms = bus_now_ms();
-	pthread_mutex_unlock(&d->lock);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (d->refreshing)
+		if (pthread_cond_timedwait(&d->refreshed, &d->lock, &until) != 0)
+			return -1;
+	return d->last_ok ? 0 : -1;
+}
 
-	Rb__Reply *rep = ask(d, timeout_ms);
-	pthread_mutex_lock(&d->lock);
+/* Under the lock: merges the answer (NULL: none came) and wakes waiters. */
+static void merge(dir *d, const Rb__Reply *rep, uint64_t start)
+{
+	d->refreshing = 0;
+	d->last_ok = rep != NULL;
+	pthread_cond_broadcast(&d->refreshed);
 	if (!rep) {
 		d->refresh_failures++;
-		pthread_mutex_unlock(&d->lock);
-		return -1;
+		return;
 	}
 	for (size_t i = 0; i < rep->n_users; i++) {
 		const Rb__User *u = rep->users[i];
@@ -140,9 +162,28 @@ int dir_refresh(dir *d, int timeout_ms)
 		log_info("directory: %zu accounts loaded", rep->n_users);
 	d->loaded = 1;
 	d->refreshes++;
+}
+
+int dir_refresh(dir *d, int timeout_ms)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->refreshing) {
+		int rc = wait_refresh(d, timeout_ms);
+		pthread_mutex_unlock(&d->lock);
+		return rc;
+	}
+	d->refreshing = 1;
+	uint64_t start = d->seq;
+	d->last_refresh_ms = bus_now_ms();
 	pthread_mutex_unlock(&d->lock);
-	rb__reply__free_unpacked(rep, NULL);
-	return 0;
+
+	Rb__Reply *rep = ask(d, timeout_ms);
+	pthread_mutex_lock(&d->lock);
+	merge(d, rep, start);
+	pthread_mutex_unlock(&d->lock);
+	if (rep)
+		rb__reply__free_unpacked(rep, NULL);
+	return rep ? 0 : -1;
 }
 
 int dir_refresh_soon(dir *d, int timeout_ms, int min_gap_ms)
@@ -150,7 +191,7 @@ int dir_refresh_soon(dir *d, int timeout_ms, int min_gap_ms)
 	pthread_mutex_lock(&d->lock);
 	/* Until the first load succeeded, every sender is unknown: ask now
 	 * rather than refuse a message from an account that exists. */
-	int due = !d->loaded || bus_now_ms() - d->last_refresh_ms >= min_gap_ms;
+	int due = !d->loaded || d->refreshing || bus_now_ms() - d->last_refresh_ms >= min_gap_ms;
 	pthread_mutex_unlock(&d->lock);
 	return due ? dir_refresh(d, timeout_ms) : -1;
 }

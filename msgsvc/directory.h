@@ -30,10 +30,12 @@ void dir_event(dir *d, const char *what, const Rb__UserEvent *ev);
 
 /* Asks authsvc for every account and merges the answer (changes that
  * events brought while the question was out win over it). Blocks up to
- * timeout_ms. 0, or -1 when authsvc did not answer (logged). */
+ * timeout_ms. When a question is out already, waits for its answer
+ * instead of asking again. 0, or -1 when authsvc did not answer (logged). */
 int dir_refresh(dir *d, int timeout_ms);
-/* dir_refresh, unless one ran less than min_gap_ms ago (then -1): for a
- * name missing at send time, without letting junk ids flood authsvc. */
+/* dir_refresh, unless one began less than min_gap_ms ago and is over
+ * (then -1): for a name missing at send time, without letting junk ids
+ * flood authsvc. */
 int dir_refresh_soon(dir *d, int timeout_ms, int min_gap_ms);
 /* 1 once a refresh has succeeded. */
 int dir_loaded(dir *d);

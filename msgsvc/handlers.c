@@ -2,12 +2,13 @@
  * finds the row, refuses what the row does not admit (shutdown, permission),
  * runs the handler and counts the outcome; handlers check their own fields
  * (callers other than the gateway are not trusted to have done it).
- * All of it runs on the subscription's cnats thread, one request at a time. */
+ * Handler threads (svc's pool), each with its own msg_app copy and so its
+ * own Postgres connection; requests of one room run on one thread, in
+ * arrival order (the rows' keys). */
 #include "handlers.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "b64.h"
@@ -16,7 +17,6 @@
 #include "idem.h"
 #include "image.h"
 #include "log.h"
-#include "migrations.h"
 #include "msg.h"
 #include "outbox.h"
 #include "rooms.h"
@@ -34,27 +34,54 @@
 #define DIR_MISS_GAP_MS 2000
 #define DIR_TIMEOUT_MS 1000
 
-/* payload case, op (= envelope member name), permission. Every row keys
- * replies by request_id, and its refusals carry only their message. */
-#define ROUTES(X)                                      \
-	X(MESSAGE, message, "sendMessage")             \
-	X(GETMESSAGES, getmessages, NULL)              \
-	X(UPDATEMESSAGE, updatemessage, NULL)          \
-	X(REMOVEMESSAGE, removemessage, NULL)          \
-	X(GET_UPLOAD, get_upload, NULL)
+static const char *key_message(const Rb__Envelope *e);
+static const char *key_change(const Rb__Envelope *e);
 
-#define DECLARE(P, op, perm) static void h_##op(svc_req *r);
+/* payload case, op (= envelope member name), permission, ordering key.
+ * Every row keys replies by request_id, and its refusals carry only their
+ * message. */
+#define ROUTES(X)                                                   \
+	X(MESSAGE, message, "sendMessage", key_message)             \
+	X(GETMESSAGES, getmessages, NULL, NULL)                     \
+	X(UPDATEMESSAGE, updatemessage, NULL, key_change)           \
+	X(REMOVEMESSAGE, removemessage, NULL, key_change)           \
+	X(GET_UPLOAD, get_upload, NULL, NULL)
+
+#define DECLARE(P, op, perm, key) static void h_##op(svc_req *r);
 ROUTES(DECLARE)
 #undef DECLARE
 
-/* Written by svc (counters) on the request thread. */
-#define ROW(P, name, need)                                                \
+/* Written by svc (counters) on the handler threads. */
+#define ROW(P, name, need, by)                                            \
 	{.payload = RB__ENVELOPE__PAYLOAD_##P, .op = #name, .perm = need, \
-	 .flags = SVC_IDEM | SVC_BARE_REFUSAL, .fn = h_##name},
+	 .flags = SVC_IDEM | SVC_BARE_REFUSAL, .fn = h_##name, .key = by},
 static svc_route routes[] = {ROUTES(ROW)};
 #undef ROW
 
 #define NROUTES (sizeof routes / sizeof *routes)
+
+/* Ordering keys (svc's dispatcher thread, before the request is checked:
+ * anything may be missing). The room id as sent: the writes of one room
+ * then run one at a time in arrival order, so its broadcasts leave in idx
+ * order without waiting on each other's locks. An id sent in another case
+ * lands on another thread: still correct (the store serializes the room),
+ * only without that order between the two spellings. */
+static const char *key_message(const Rb__Envelope *e)
+{
+	return e->message ? e->message->roomid : NULL;
+}
+
+/* update/remove name the room at the top level, else in message.roomid
+ * (target_of). */
+static const char *key_change(const Rb__Envelope *e)
+{
+	const Rb__CUpdateMessage *c = e->payload_case == RB__ENVELOPE__PAYLOAD_UPDATEMESSAGE
+					      ? e->updatemessage
+					      : e->removemessage;
+	if (!c)
+		return NULL;
+	return c->roomid ? c->roomid : c->message ? c->message->roomid : NULL;
+}
 
 svc_route *handlers_routes(size_t *n)
 {
@@ -297,55 +324,78 @@ static int attachment(svc_req *r, outgoing *o)
 	return 0;
 }
 
-/* Inside the idempotent transaction: idx, message, image, outbox row. */
-static pg_status message_writes(svc_req *r, const outgoing *o, int64_t *box)
+/* The request id (NULL without one) and the reply a write stores under
+ * it: r->reply as it is now, i.e. OK (a refusal stores nothing). */
+static hist_once once_of(svc_req *r)
+{
+	hist_once once = {nonempty(r->env->request_id) ? r->env->request_id : NULL, NULL, 0};
+	size_t len = protobuf_c_message_get_packed_size(&r->reply->base);
+	uint8_t *bytes = arena_alloc(r->arena, len ? len : 1);
+	once.reply_len = protobuf_c_message_pack(&r->reply->base, bytes);
+	once.reply = bytes;
+	return once;
+}
+
+/* Tests only (REBUTTAL_TEST_HOOKS): waits at the named point of the write
+ * path for an advisory lock ('msg.hook:<point>') a test may hold, so that
+ * it can kill msgsvc exactly there. One round trip when on, none when off. */
+static void test_hook(svc_req *r, const char *point)
 {
 	msg_app *app = r->app;
-	const char *rid = nonempty(r->env->request_id) ? r->env->request_id : NULL;
+	const char *p[] = {point};
+	if (app->cfg->test_hooks)
+		(void)pg_query(app->db, NULL,
+			       "SELECT pg_advisory_xact_lock_shared(hashtextextended('msg.hook:' || $1, 0))",
+			       1, p);
+}
+
+/* What a write answered: a stored reply or a refusal goes into the reply;
+ * a write is announced (on failure the drainer publishes). */
+static void announce(svc_req *r, hist_written *w, int send)
+{
+	msg_app *app = r->app;
+
+	if (w->reply_hex) {
+		if (idem_replay(r, w->reply_hex) < 0)
+			svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", op_of(r));
+		else
+			log_info("%s %s answered with its stored reply", op_of(r), r->env->request_id);
+	} else if (w->refused && !strcmp(w->refused, "not_found")) {
+		svc_fail(r, RB__CODE__NOT_FOUND, "%s: no such message", op_of(r));
+	} else if (w->refused) {
+		svc_fail(r, RB__CODE__DENIED, "Permission denied \"changeMessage\"");
+	} else {
+		test_hook(r, "after_commit");
+		(void)outbox_publish_written(app->outbox, app->db, r->arena, w, send);
+	}
+}
+
+/* Stores the message once per request id (one statement), then announces
+ * it. */
+static void message_store(svc_req *r, const outgoing *o)
+{
+	msg_app *app = r->app;
 	hist_new m = {o->room_id, r->env->user_id, o->username, o->in->text, o->in->url,
-		      o->in->tags, o->in->n_tags, rid, NULL, 0, 0};
-	int64_t idx;
+		      o->in->tags, o->in->n_tags, NULL, 0, 0};
+	hist_upload up = {o->path, o->info.content_type, o->img, o->img_len};
+	hist_once once = once_of(r);
+	hist_written w;
 
 	if (o->img) {
 		m.img = arena_printf(r->arena, "uploads/%s", o->path);
 		m.width = o->info.width;
 		m.height = o->info.height;
 	}
-	pg_status s = hist_append(app->db, &m, &idx);
-	if (s == PG_OK && o->img)
-		s = hist_upload_put(app->db, o->path, r->env->user_id, o->info.content_type, o->img,
-				    o->img_len);
-	if (s == PG_OK)
-		s = outbox_add(app->db, OUTBOX_SEND, o->room_id, idx, box);
-	if (s == PG_OK)
-		log_debug("message: %s:%lld by %s", o->room_id, (long long)idx, r->env->user_id);
-	return s;
-}
-
-/* Stores the message once per request id, then announces it. */
-static void message_store(svc_req *r, const outgoing *o)
-{
-	msg_app *app = r->app;
-	int replayed;
-	int64_t box;
-	pg_status s = idem_begin(&msg_replies, r, app->db, &replayed);
-
-	if (s != PG_OK || replayed) {
-		if (s != PG_OK)
-			fail_store(r, s);
-		return;
-	}
-	s = message_writes(r, o, &box);
+	pg_status s = hist_post(app->db, r->arena, &once, &m, o->img ? &up : NULL,
+				app->cfg->segment_size, &w);
 	if (s != PG_OK) {
-		idem_abort(app->db);
+		outbox_release(app->db);
 		fail_store(r, s);
 		return;
 	}
-	if ((s = idem_commit(&msg_replies, r, app->db)) != PG_OK) {
-		fail_store(r, s);
-		return;
-	}
-	(void)outbox_send(app->outbox, app->db, box); /* on failure the drainer publishes */
+	if (!w.reply_hex)
+		log_debug("message: %s:%lld by %s", o->room_id, (long long)w.idx, r->env->user_id);
+	announce(r, &w, 1);
 }
 
 static void h_message(svc_req *r)
@@ -378,9 +428,8 @@ static void h_getmessages(svc_req *r)
 	if (room_check(r, room_id, 0) < 0)
 		return;
 	Rb__SUpdateText *ut = NEW(r, Rb__SUpdateText, RB__SUPDATE_TEXT__INIT);
-	pg_status s = c->has_segment ? PG_OK : hist_newest_segment(app->db, room_id, S, &seg);
-	if (s == PG_OK)
-		s = hist_segment(app->db, r->arena, room_id, seg, S, ut);
+	pg_status s = c->has_segment ? hist_segment(app->db, r->arena, room_id, seg, S, ut)
+				     : hist_newest(app->db, r->arena, room_id, S, ut);
 	if (s != PG_OK) {
 		fail_store(r, s);
 		return;
@@ -419,72 +468,33 @@ static int target_of(svc_req *r, const Rb__CUpdateMessage *c, target *t)
 	return 0;
 }
 
-/* The author may change their own message; changeMessage any. */
-static int may_change(svc_req *r, const char *author)
-{
-	const char *me = r->env->user_id;
-	return env_has_perm(r->env, "changeMessage") ||
-	       (author && nonempty(me) && !strcasecmp(author, me));
-}
-
-/* Inside the idempotent transaction; fills the refusal when one is due. */
-static pg_status change_writes(svc_req *r, const target *t, const Rb__MessageIn *in,
-			       int remove, int64_t *box)
-{
-	msg_app *app = r->app;
-	char *author, *img;
-	int found;
-	pg_status s = hist_lock(app->db, r->arena, t->room_id, t->idx, &found, &author, &img);
-
-	if (s != PG_OK)
-		return s;
-	if (!found) {
-		svc_fail(r, RB__CODE__NOT_FOUND, "%s: no such message", op_of(r));
-		return s;
-	}
-	if (!may_change(r, author)) {
-		svc_fail(r, RB__CODE__DENIED, "Permission denied \"changeMessage\"");
-		return s;
-	}
-	if (remove)
-		s = hist_mask(app->db, t->room_id, t->idx, img);
-	else if (in)
-		s = hist_edit(app->db, t->room_id, t->idx, in->text, in->url, in->tags, in->n_tags,
-			      in->n_tags > 0);
-	if (s == PG_OK)
-		s = outbox_add(app->db, OUTBOX_TEXT, t->room_id, t->idx, box);
-	return s;
-}
-
+/* Changes the message once per request id (one statement, which also
+ * checks that it exists and that the caller may change it: the author, or
+ * anyone with changeMessage), then announces it. */
 static void change_message(svc_req *r, const Rb__CUpdateMessage *c, int remove)
 {
 	msg_app *app = r->app;
+	const Rb__MessageIn *in = remove ? NULL : c->message;
 	target t;
-	int replayed;
-	int64_t box;
+	hist_written w;
 
-	if (target_of(r, c, &t) < 0 || (!remove && c->message && content_ok(r, c->message) < 0))
+	if (target_of(r, c, &t) < 0 || (in && content_ok(r, in) < 0))
 		return;
-	pg_status s = idem_begin(&msg_replies, r, app->db, &replayed);
-	if (s != PG_OK || replayed) {
-		if (s != PG_OK)
-			fail_store(r, s);
-		return;
-	}
-	s = change_writes(r, &t, c->message, remove, &box);
-	if (s != PG_OK || r->reply->code != RB__CODE__OK) {
-		idem_abort(app->db);
-		if (s != PG_OK)
-			fail_store(r, s);
-		return;
-	}
-	if ((s = idem_commit(&msg_replies, r, app->db)) != PG_OK) {
+	hist_edit e = {t.room_id, t.idx, nonempty(r->env->user_id) ? r->env->user_id : NULL,
+		       env_has_perm(r->env, "changeMessage"), remove, in ? in->text : NULL,
+		       in ? in->url : NULL, in ? in->tags : NULL, in ? in->n_tags : 0,
+		       in && in->n_tags > 0};
+	hist_once once = once_of(r);
+	pg_status s = hist_change(app->db, r->arena, &once, &e, app->cfg->segment_size, &w);
+	if (s != PG_OK) {
+		outbox_release(app->db);
 		fail_store(r, s);
 		return;
 	}
-	log_info("%s: %s:%lld by %s", op_of(r), t.room_id, (long long)t.idx,
-		 nonempty(r->env->user_id) ? r->env->user_id : "(service)");
-	(void)outbox_send(app->outbox, app->db, box);
+	if (!w.reply_hex && !w.refused)
+		log_info("%s: %s:%lld by %s", op_of(r), t.room_id, (long long)t.idx,
+			 e.user_id ? e.user_id : "(service)");
+	announce(r, &w, 0);
 }
 
 static void h_updatemessage(svc_req *r)

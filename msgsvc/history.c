@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 /* Tags travel out of Postgres joined by the unit separator, which the
  * handlers refuse inside a tag (tags must be printable), so the split is
  * exact; the count comes along so that one empty tag is not "no tags". */
@@ -47,27 +49,47 @@ static void split_tags(arena *a, Rb__Message *m, const char *joined, long n)
 	}
 }
 
-/* One MESSAGE_COLS row as a message object with all eleven fields: the
- * unset optional ones render as null, tags as a list (maybe empty). */
-static Rb__Message *row_message(arena *a, const PGresult *res, int row)
+/* The MESSAGE_COLS at columns c.. of row as a message object with all
+ * eleven fields: the unset optional ones render as null, tags as a list
+ * (maybe empty). */
+static Rb__Message *row_message(arena *a, const PGresult *res, int row, int c)
 {
 	Rb__Message *m = arena_alloc(a, sizeof *m);
 	rb__message__init(m);
-	m->roomid = col(a, res, row, 0);
+	m->roomid = col(a, res, row, c);
 	m->has_idx = 1;
-	m->idx = strtoll(PQgetvalue(res, row, 1), NULL, 10);
-	m->userid = col(a, res, row, 2);
-	m->username = col(a, res, row, 3);
-	m->text = col(a, res, row, 4);
-	split_tags(a, m, PQgetvalue(res, row, 6), strtol(PQgetvalue(res, row, 5), NULL, 10));
-	m->url = col(a, res, row, 7);
-	m->type = col(a, res, row, 8);
-	m->img = col(a, res, row, 9);
-	if ((m->has_width = !PQgetisnull(res, row, 10)))
-		m->width = (int32_t)strtol(PQgetvalue(res, row, 10), NULL, 10);
-	if ((m->has_height = !PQgetisnull(res, row, 11)))
-		m->height = (int32_t)strtol(PQgetvalue(res, row, 11), NULL, 10);
+	m->idx = strtoll(PQgetvalue(res, row, c + 1), NULL, 10);
+	m->userid = col(a, res, row, c + 2);
+	m->username = col(a, res, row, c + 3);
+	m->text = col(a, res, row, c + 4);
+	split_tags(a, m, PQgetvalue(res, row, c + 6), strtol(PQgetvalue(res, row, c + 5), NULL, 10));
+	m->url = col(a, res, row, c + 7);
+	m->type = col(a, res, row, c + 8);
+	m->img = col(a, res, row, c + 9);
+	if ((m->has_width = !PQgetisnull(res, row, c + 10)))
+		m->width = (int32_t)strtol(PQgetvalue(res, row, c + 10), NULL, 10);
+	if ((m->has_height = !PQgetisnull(res, row, c + 11)))
+		m->height = (int32_t)strtol(PQgetvalue(res, row, c + 11), NULL, 10);
 	return m;
+}
+
+/* Starts out as segment seg of room_id with room for n messages. */
+static void segment_init(arena *a, Rb__SUpdateText *out, const char *room_id, int64_t seg, int n)
+{
+	out->roomid = arena_strdup(a, room_id);
+	out->has_segment = 1;
+	out->segment = seg;
+	out->n_messages = 0;
+	out->messages = arena_alloc(a, (size_t)(n > 0 ? n : 1) * sizeof *out->messages);
+}
+
+/* Adds the rows of res from column c on whose idx is not NULL (an outer
+ * join's empty side). */
+static void segment_fill(arena *a, Rb__SUpdateText *out, const PGresult *res, int c)
+{
+	for (int r = 0; r < PQntuples(res); r++)
+		if (!PQgetisnull(res, r, c + 1))
+			out->messages[out->n_messages++] = row_message(a, res, r, c);
 }
 
 /* A text[] literal: every element quoted, with " and \ escaped. */
@@ -94,131 +116,127 @@ static char *tags_literal(arena *a, char *const *tags, size_t n)
 	return out;
 }
 
-pg_status hist_append(pg *db, const hist_new *m, int64_t *idx)
+/* Columns of what msg.message_post and msg.message_change answer
+ * (migrations/002_one_statement.sql), the MESSAGE_COLS last. */
+enum { W_REPLY, W_REFUSED, W_BOX, W_IDX, W_ROWS };
+
+/* Reads a write function's answer into *w. PG_ERROR (logged) when it is
+ * not one: a write that went through returns its segment, which holds at
+ * least the message written. */
+static pg_status written_of(arena *a, const PGresult *res, const char *room_id, long S,
+			    hist_written *w)
+{
+	int n = PQntuples(res);
+	memset(w, 0, sizeof *w);
+	if (n > 0 && !PQgetisnull(res, 0, W_REPLY)) {
+		w->reply_hex = col(a, res, 0, W_REPLY);
+		return PG_OK;
+	}
+	if (n > 0 && !PQgetisnull(res, 0, W_REFUSED)) {
+		w->refused = col(a, res, 0, W_REFUSED);
+		return PG_OK;
+	}
+	if (n == 0 || PQgetisnull(res, 0, W_BOX) || PQgetisnull(res, 0, W_IDX)) {
+		log_error("history: a write of %s answered no segment", room_id);
+		return PG_ERROR;
+	}
+	w->box = strtoll(PQgetvalue(res, 0, W_BOX), NULL, 10);
+	w->idx = strtoll(PQgetvalue(res, 0, W_IDX), NULL, 10);
+	w->ut = arena_alloc(a, sizeof *w->ut);
+	rb__supdate_text__init(w->ut);
+	segment_init(a, w->ut, room_id, w->idx / S, n);
+	segment_fill(a, w->ut, res, W_ROWS);
+	for (size_t i = 0; i < w->ut->n_messages; i++)
+		if (w->ut->messages[i]->idx == w->idx)
+			w->msg = w->ut->messages[i];
+	return PG_OK;
+}
+
+pg_status hist_post(pg *db, arena *a, const hist_once *once, const hist_new *m,
+		    const hist_upload *up, long S, hist_written *out)
 {
 	PGresult *res;
-	arena a = ARENA_INIT;
-	const char *alloc[] = {m->room_id};
-	pg_status s = pg_query(
-		db, &res,
-		"INSERT INTO msg.rooms AS r (room_id, next_idx) VALUES ($1, 1)"
-		" ON CONFLICT (room_id) DO UPDATE SET next_idx = r.next_idx + 1"
-		" RETURNING next_idx - 1",
-		1, alloc);
+	num w = num_of(m->width), h = num_of(m->height), sz = num_of(S);
+	const char *p[] = {once->request_id, (const char *)once->reply, m->room_id, m->user_id,
+			   m->username, m->text, tags_literal(a, m->tags, m->n_tags), m->url,
+			   m->img, m->img ? w.s : NULL, m->img ? h.s : NULL, up ? up->path : NULL,
+			   up ? up->content_type : NULL, up ? (const char *)up->bytes : NULL, sz.s};
+	/* The reply and the image go as raw bytes (binary bytea). */
+	const int lengths[15] = {[1] = (int)once->reply_len, [13] = up ? (int)up->len : 0},
+		  formats[15] = {[1] = 1, [13] = 1};
+	pg_status s = pg_prepared(db, &res, "hist_post",
+				  "SELECT * FROM msg.message_post($1, $2, $3, $4, $5, $6, $7::text[],"
+				  " $8, $9, $10, $11, $12, $13, $14, $15)",
+				  15, p, lengths, formats, 0);
 	if (s != PG_OK)
 		return s;
-	*idx = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	s = written_of(a, res, m->room_id, S, out);
 	PQclear(res);
-	num i = num_of(*idx), w = num_of(m->width), h = num_of(m->height);
-	const char *p[] = {m->room_id, i.s, m->user_id, m->username, m->text,
-			   tags_literal(&a, m->tags, m->n_tags), m->url, m->img,
-			   m->img ? w.s : NULL, m->img ? h.s : NULL, m->request_id};
-	s = pg_query(db, NULL,
-		     "INSERT INTO msg.messages (room_id, idx, user_id, username, text, tags, url,"
-		     " img, width, height, request_id)"
-		     " VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10, $11)",
-		     11, p);
-	arena_free(&a);
 	return s;
 }
 
+pg_status hist_change(pg *db, arena *a, const hist_once *once, const hist_edit *e, long S,
+		      hist_written *out)
+{
+	PGresult *res;
+	num i = num_of(e->idx), sz = num_of(S);
+	const char *p[] = {once->request_id, (const char *)once->reply, e->room_id, i.s,
+			   e->user_id, e->any ? "t" : "f", e->remove ? "t" : "f", e->text, e->url,
+			   e->set_tags ? tags_literal(a, e->tags, e->n_tags) : NULL, sz.s};
+	const int lengths[11] = {[1] = (int)once->reply_len}, formats[11] = {[1] = 1};
+	pg_status s = pg_prepared(db, &res, "hist_change",
+				  "SELECT * FROM msg.message_change($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+				  " $10::text[], $11)",
+				  11, p, lengths, formats, 0);
+	if (s != PG_OK)
+		return s;
+	s = written_of(a, res, e->room_id, S, out);
+	PQclear(res);
+	return s;
+}
 pg_status hist_segment(pg *db, arena *a, const char *room_id, int64_t seg, long S,
 		       Rb__SUpdateText *out)
 {
 	PGresult *res;
 
-	out->roomid = arena_strdup(a, room_id);
-	out->has_segment = 1;
-	out->segment = seg;
-	out->n_messages = 0;
 	/* A segment whose first idx does not fit int64 is past any end. */
-	if (seg > INT64_MAX / S - 1)
+	if (seg > INT64_MAX / S - 1) {
+		segment_init(a, out, room_id, seg, 0);
 		return PG_OK;
+	}
 	num lo = num_of(seg * S), hi = num_of(seg * S + S);
 	const char *p[] = {room_id, lo.s, hi.s};
-	pg_status s = pg_query(db, &res,
-			       "SELECT " MESSAGE_COLS " FROM msg.messages WHERE room_id = $1"
-			       " AND idx >= $2 AND idx < $3 ORDER BY idx",
-			       3, p);
+	pg_status s = pg_prepared(db, &res, "hist_segment",
+				  "SELECT " MESSAGE_COLS " FROM msg.messages WHERE room_id = $1"
+				  " AND idx >= $2 AND idx < $3 ORDER BY idx",
+				  3, p, NULL, NULL, 0);
 	if (s != PG_OK)
 		return s;
-	int n = PQntuples(res);
-	out->messages = arena_alloc(a, (size_t)(n ? n : 1) * sizeof *out->messages);
-	for (int r = 0; r < n; r++)
-		out->messages[out->n_messages++] = row_message(a, res, r);
+	segment_init(a, out, room_id, seg, PQntuples(res));
+	segment_fill(a, out, res, 0);
 	PQclear(res);
 	return PG_OK;
 }
 
-pg_status hist_newest_segment(pg *db, const char *room_id, long S, int64_t *seg)
+pg_status hist_newest(pg *db, arena *a, const char *room_id, long S, Rb__SUpdateText *out)
 {
 	PGresult *res;
-	const char *p[] = {room_id};
-	pg_status s = pg_query(db, &res, "SELECT next_idx FROM msg.rooms WHERE room_id = $1",
-			       1, p);
+	num sz = num_of(S);
+	const char *p[] = {room_id, sz.s};
+	/* One row at least: the segment number, and the messages if any. */
+	pg_status s = pg_prepared(
+		db, &res, "hist_newest",
+		"SELECT n.seg, s.* FROM (SELECT coalesce((SELECT (next_idx - 1) / $2::bigint"
+		" FROM msg.rooms WHERE room_id = $1 AND next_idx > 0), 0) AS seg) n"
+		" LEFT JOIN LATERAL msg.segment_rows($1, n.seg, $2) s ON true",
+		2, p, NULL, NULL, 0);
 	if (s != PG_OK)
 		return s;
-	int64_t next = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-	*seg = next > 0 ? (next - 1) / S : 0;
+	int64_t seg = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	segment_init(a, out, room_id, seg, PQntuples(res));
+	segment_fill(a, out, res, 1);
 	PQclear(res);
 	return PG_OK;
-}
-
-pg_status hist_lock(pg *db, arena *a, const char *room_id, int64_t idx, int *found,
-		    char **user_id, char **img)
-{
-	PGresult *res;
-	num i = num_of(idx);
-	const char *p[] = {room_id, i.s};
-	pg_status s = pg_query(db, &res,
-			       "SELECT user_id, img FROM msg.messages"
-			       " WHERE room_id = $1 AND idx = $2 FOR UPDATE",
-			       2, p);
-	if (s != PG_OK)
-		return s;
-	*found = PQntuples(res) > 0;
-	*user_id = *found ? col(a, res, 0, 0) : NULL;
-	*img = *found ? col(a, res, 0, 1) : NULL;
-	PQclear(res);
-	return PG_OK;
-}
-
-pg_status hist_edit(pg *db, const char *room_id, int64_t idx, const char *text,
-		    const char *url, char *const *tags, size_t n_tags, int set_tags)
-{
-	arena a = ARENA_INIT;
-	num i = num_of(idx);
-	const char *p[] = {room_id, i.s, text, url, set_tags ? tags_literal(&a, tags, n_tags) : NULL};
-	/* A NULL parameter keeps the column as it is. */
-	pg_status s = pg_query(db, NULL,
-			       "UPDATE msg.messages SET text = coalesce($3, text),"
-			       " url = coalesce($4, url), tags = coalesce($5::text[], tags)"
-			       " WHERE room_id = $1 AND idx = $2",
-			       5, p);
-	arena_free(&a);
-	return s;
-}
-
-/* Deletes the upload an img URL points at; nothing for other URLs. */
-static pg_status upload_delete_img(pg *db, const char *img)
-{
-	size_t plen = strlen(UPLOAD_PREFIX);
-	if (!img || strncmp(img, UPLOAD_PREFIX, plen))
-		return PG_OK;
-	const char *p[] = {img + plen};
-	return pg_query(db, NULL, "DELETE FROM msg.uploads WHERE path = $1", 1, p);
-}
-
-pg_status hist_mask(pg *db, const char *room_id, int64_t idx, const char *img)
-{
-	num i = num_of(idx);
-	const char *p[] = {room_id, i.s};
-	pg_status s = pg_query(db, NULL,
-			       "UPDATE msg.messages SET text = '" HIST_REMOVED_TEXT "',"
-			       " user_id = NULL, img = NULL, width = NULL, height = NULL"
-			       " WHERE room_id = $1 AND idx = $2",
-			       2, p);
-	return s == PG_OK ? upload_delete_img(db, img) : s;
 }
 
 pg_status hist_mask_user(pg *db, arena *a, const char *user_id, long S, hist_seg **segs,
@@ -263,17 +281,6 @@ pg_status hist_room_delete(pg *db, const char *room_id)
 	return s;
 }
 
-pg_status hist_upload_put(pg *db, const char *path, const char *user_id,
-			  const char *content_type, const uint8_t *bytes, size_t len)
-{
-	const char *p[] = {path, user_id, content_type, (const char *)bytes};
-	const int lengths[] = {0, 0, 0, (int)len}, formats[] = {0, 0, 0, 1};
-	return pg_query_ex(db, NULL,
-			   "INSERT INTO msg.uploads (path, user_id, content_type, bytes)"
-			   " VALUES ($1, $2, $3, $4)",
-			   4, p, lengths, formats, 0);
-}
-
 pg_status hist_upload_get(pg *db, arena *a, const char *path, int *found,
 			  char **content_type, ProtobufCBinaryData *bytes)
 {
@@ -281,7 +288,7 @@ pg_status hist_upload_get(pg *db, arena *a, const char *path, int *found,
 	const char *p[] = {path};
 	/* Binary results: the bytea arrives as its raw bytes, and text
 	 * columns as their characters (PQgetvalue adds the NUL). */
-	pg_status s = pg_query_ex(db, &res,
+	pg_status s = pg_prepared(db, &res, "hist_upload_get",
 				  "SELECT content_type, bytes FROM msg.uploads WHERE path = $1",
 				  1, p, NULL, NULL, 1);
 	if (s != PG_OK)

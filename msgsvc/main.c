@@ -2,6 +2,8 @@
  * uploads, served on rb.msg.<op> (queue group msg). This file only wires
  * the parts together; see README.md. */
 #include <nats/nats.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "config.h"
 #include "directory.h"
@@ -42,6 +44,11 @@ static const cfg_field settings[] = {
 	      "largest attached image in bytes, decoded"),
 	CFG_I("REBUTTAL_OUTBOX_AGE_MS", msg_config, outbox_age_ms, 2000, 100, 600000,
 	      "age after which any instance publishes a broadcast its writer left behind"),
+	CFG_I("REBUTTAL_THREADS", msg_config, threads, 0, 0, 256,
+	      "handler threads, each with its own Postgres connection; 0: one per online CPU"),
+	CFG_B("REBUTTAL_TEST_HOOKS", msg_config, test_hooks, 0,
+	      "tests only: a message waits after its commit on the advisory lock"
+	      " 'msg.hook:after_commit' (one more round trip)"),
 };
 #define NSETTINGS (sizeof settings / sizeof *settings)
 
@@ -84,6 +91,37 @@ static pg_status prepare(void *ud)
 	if (s == PG_OK)
 		s = idem_prune(&msg_replies, m->maint);
 	return s;
+}
+
+/* A handler's statement whose msgsvc died (kill -9) is given up within
+ * this many ms when it is still at work or waiting for a lock, instead of
+ * committing for nobody later: the retry then finds nothing half done
+ * (it would be correct either way: it waits on the request id's lock).
+ * Postgres polls the client's socket this often during a statement. */
+#define CLIENT_CHECK "-c client_connection_check_interval=1000"
+
+/* Handler thread i's state: the shared one with a connection of its own. */
+static void *worker_app(void *ud, int i)
+{
+	const msg_app *shared = ud;
+	char name[32];
+	msg_app *w = malloc(sizeof *w);
+	if (!w)
+		return NULL;
+	*w = *shared;
+	snprintf(name, sizeof name, "requests-%d", i);
+	if (!(w->db = pg_open_with(shared->cfg->pg, name, CLIENT_CHECK))) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void worker_free(void *ud)
+{
+	msg_app *w = ud;
+	pg_close(w->db);
+	free(w);
 }
 
 /* Timers of the main loop. */
@@ -152,16 +190,18 @@ static int app_init(msgsvc *m, msg_config *cfg)
 static svc *start(msgsvc *m)
 {
 	const msg_config *cfg = m->app.cfg;
-	size_t n;
 
-	if (pg_retry(prepare, m, START_RETRY_MS) < 0 || !(m->app.db = pg_open(cfg->pg, "requests")))
+	if (pg_retry(prepare, m, START_RETRY_MS) < 0)
 		return NULL;
 	if (!(m->events = events_start(&m->app, cfg->pg)))
 		return NULL;
 	if (outbox_start(m->app.outbox, cfg->pg) < 0)
 		return NULL;
-	svc_route *routes = handlers_routes(&n);
-	return svc_start(m->app.bus, "msg", routes, n, &m->app, &m->app.closing, &m->app.busy);
+	svc_opts o = {.name = "msg", .app = &m->app, .closing = &m->app.closing,
+		      .busy = &m->app.busy, .threads = (int)cfg->threads,
+		      .worker_app = worker_app, .worker_free = worker_free};
+	o.routes = handlers_routes(&o.nroutes);
+	return svc_start_opts(m->app.bus, &o);
 }
 
 int main(int argc, char **argv)
@@ -196,7 +236,6 @@ int main(int argc, char **argv)
 	outbox_free(m.app.outbox);
 	dir_free(m.app.dir);
 	rooms_free(m.app.rooms);
-	pg_close(m.app.db);
 	pg_close(m.maint);
 	return rc;
 }

@@ -19,6 +19,8 @@ typedef struct {
 	long upload_max;    /* largest decoded attachment, bytes */
 	long outbox_age_ms; /* an outbox row this old is taken by the drainer */
 	long room_timeout_ms;
+	long threads;       /* handler threads; 0: one per online CPU */
+	long test_hooks;    /* tests only: pause points of the write path */
 } msg_config;
 
 typedef struct rooms rooms;
@@ -28,15 +30,19 @@ typedef struct outbox outbox;
 typedef struct {
 	const msg_config *cfg;
 	bus *bus;
-	/* The handlers' connection. Handlers run one at a time on the
-	 * subscription thread, so it needs no lock; nothing else touches it. */
+	/* The handlers' connection: each handler thread has its own copy of
+	 * this struct (main.c, worker_app) with its own connection, so it
+	 * needs no lock. NULL in the process-wide one. */
 	pg *db;
+	/* Shared by every thread; each takes its own lock (rooms.h,
+	 * directory.h) or is lock-free (outbox.h). */
 	rooms *rooms;   /* room check through roomsvc, cached */
 	dir *dir;       /* user id -> current name */
 	outbox *outbox; /* publishing committed broadcasts */
-	/* Set at shutdown: requests still arriving are refused, not served. */
+	/* Set at shutdown: requests still arriving are refused, not served.
+	 * svc is given the process-wide one's address (not a thread's copy). */
 	atomic_int closing;
-	/* Requests inside a handler right now (0 or 1): shutdown waits for 0. */
+	/* Requests held (queued or in a handler): shutdown waits for 0. */
 	atomic_int busy;
 } msg_app;
 

@@ -87,6 +87,51 @@ static int publish_sent(const msg_app *app, arena *a, Rb__Message *m)
 	return deliver_all(app->bus, d);
 }
 
+/* The updateText of ut, then (once NATS has everything) 0; -1 logged. */
+static int publish_text(const msg_app *app, arena *a, Rb__SUpdateText *ut, const char *room_id,
+			int64_t idx)
+{
+	Rb__Delivery *d = delivery_new(a);
+	d->packet_case = RB__DELIVERY__PACKET_UPDATE_TEXT;
+	d->updatetext = ut;
+	/* The flush: the next holder of the room's lock may publish on
+	 * another connection (instance), which must not overtake us. */
+	if (deliver_all(app->bus, d) < 0 || bus_flush(app->bus, FLUSH_TIMEOUT_MS) < 0) {
+		log_warn("outbox: NATS did not take the broadcasts of %s:%" PRId64
+			 "; the drainer will retry",
+			 room_id, idx);
+		return -1;
+	}
+	return 0;
+}
+
+pg_status outbox_publish_written(outbox *ob, pg *db, arena *a, const hist_written *w,
+				 int send)
+{
+	const msg_app *app = ob->app;
+	const char *room = w->ut->roomid;
+	int ok = (!send || !w->msg || publish_sent(app, a, w->msg) == 0) &&
+		 publish_text(app, a, w->ut, room, w->idx) == 0;
+	char box[24];
+	snprintf(box, sizeof box, "%" PRId64, w->box);
+	const char *p[] = {box, room, ok ? "t" : "f"};
+	pg_status s = pg_prepared(db, NULL, "outbox_published",
+				  "SELECT msg.published($1, $2, $3)", 3, p, NULL, NULL, 0);
+	/* A lock left held would stop every other writer of the room. */
+	if (s != PG_OK)
+		outbox_release(db);
+	if (!ok || s != PG_OK)
+		atomic_fetch_add(&ob->failed, 1);
+	else
+		atomic_fetch_add(&ob->sent, 1);
+	return ok ? s : PG_ERROR;
+}
+
+void outbox_release(pg *db)
+{
+	(void)pg_query(db, NULL, "SELECT pg_advisory_unlock_all()", 0, NULL);
+}
+
 /* The row's broadcasts, built from what is stored now (a message changed
  * or removed since the row was written is announced as it is), published
  * under the room's lock until NATS has them. */
@@ -107,17 +152,8 @@ static pg_status publish(outbox *ob, pg *db, const row *rw)
 	if (s == PG_OK && !strcmp(rw->kind, OUTBOX_SEND) && (m = message_in(ut, rw->idx)) &&
 	    publish_sent(app, &a, m) < 0)
 		s = PG_ERROR;
-	if (s == PG_OK) {
-		Rb__Delivery *d = delivery_new(&a);
-		d->packet_case = RB__DELIVERY__PACKET_UPDATE_TEXT;
-		d->updatetext = ut;
-		if (deliver_all(app->bus, d) < 0 || bus_flush(app->bus, FLUSH_TIMEOUT_MS) < 0) {
-			log_warn("outbox: NATS did not take the broadcasts of %s:%" PRId64
-				 "; the drainer will retry",
-				 rw->room_id, rw->idx);
-			s = PG_ERROR;
-		}
-	}
+	if (s == PG_OK && publish_text(app, &a, ut, rw->room_id, rw->idx) < 0)
+		s = PG_ERROR;
 	arena_free(&a);
 	return s;
 }

@@ -2,8 +2,11 @@
  * table of rates and latencies. Not a test: nothing here passes or fails on
  * speed; a CHECK only stops a run whose results would mean nothing.
  *
- *   msg      messages stored and delivered to 100 connected clients
+ *   msg      messages stored and delivered to 100 connected clients, and
+ *            to 4 (the senders: the store rather than the fan-out), in one
+ *            room and in 4
  *   history  getmessages on a room of 100,000 messages
+ *            (both with BENCH_MSG_INSTANCES=n msgsvc instances, default 1)
  *   relay    video A -> B -> A round trips, through one and two gateways
  *   conns    1,000 connections log in (minimum hash cost), gateway memory
  *   presence voice-room churn (join, talking on/off, leave) seen by 200 clients
@@ -101,37 +104,46 @@ static void on_frame(void *ud, const char *data, size_t len)
 	}
 }
 
-/* senders connections each keep `window` messages in flight; a message
- * counts as delivered when all RECEIVERS connections got its sendMessage. */
-static void msg_run(const char *what, int senders, int window, size_t m)
+/* senders connections each keep `window` messages in flight, sender k into
+ * room k % nrooms; a message counts as delivered when all `receivers`
+ * connections (the senders among them) got its sendMessage. */
+static void msg_run(const char *what, int receivers, int senders, int nrooms, int window,
+		    size_t m)
 {
-	enum { RECEIVERS = 100 };
+	enum { MAX_RX = 100, MAX_ROOMS = 8 };
 	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *a = admin(ctx), *rx[RECEIVERS];
-	char room[64], name[64];
-	snprintf(name, sizeof name, "bench-%s", uniq());
-	make_room(a, name, room);
-	for (int i = 0; i < RECEIVERS; i++) {
+	wsc *a = admin(ctx), *rx[MAX_RX];
+	char room[MAX_ROOMS][64], name[64];
+	CHECK(receivers <= MAX_RX && senders <= receivers && nrooms <= MAX_ROOMS);
+	for (int i = 0; i < nrooms; i++) {
+		snprintf(name, sizeof name, "bench-%s", uniq());
+		make_room(a, name, room[i]);
+	}
+	for (int i = 0; i < receivers; i++) {
 		rx[i] = client(ctx);
 		login(rx[i], "root@localhost", admin_password());
 	}
 	double *sent = calloc(m, sizeof *sent), *arrival = calloc(m, sizeof *arrival);
 	int *count = calloc(m, sizeof *count), *inflight = calloc((size_t)senders, sizeof(int));
+	int *owner = calloc(m, sizeof *owner);
 	arrivals arr = {arrival, count, m};
-	for (int i = 0; i < RECEIVERS; i++)
+	for (int i = 0; i < receivers; i++)
 		wsc_set_sink(rx[i], on_frame, &arr);
 	size_t next = 0, delivered = 0;
 	double t0 = now_us();
 	while (delivered < m) {
-		/* Receivers 0..senders-1 are also the senders (seq % senders). */
+		/* Receivers 0..senders-1 are also the senders, each with at most
+		 * `window` of its own in flight (a faster one, e.g. alone in its
+		 * room, sends more). */
 		for (int k = 0; k < senders && next < m; k++) {
 			while (inflight[k] < window && next < m) {
 				size_t seq = next++;
+				owner[seq] = k;
 				sent[seq] = now_us();
-				inflight[seq % (size_t)senders]++;
-				sendp(rx[seq % (size_t)senders],
+				inflight[k]++;
+				sendp(rx[k],
 				      "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"bench %zu\"}}",
-				      room, seq);
+				      room[k % nrooms], seq);
 			}
 		}
 		wsc_service(ctx, 1);
@@ -139,9 +151,9 @@ static void msg_run(const char *what, int senders, int window, size_t m)
 		while ((j = wsc_recv(a, 0)))
 			json_decref(j);
 		for (size_t i = 0; i < next; i++) {
-			if (count[i] == RECEIVERS) {
+			if (count[i] == receivers) {
 				count[i]++; /* counted once */
-				inflight[i % (size_t)senders]--;
+				inflight[owner[i]]--;
 				delivered++;
 			}
 		}
@@ -152,14 +164,37 @@ static void msg_run(const char *what, int senders, int window, size_t m)
 	for (size_t i = 0; i < m; i++)
 		lat.v[i] = (arrival[i] - sent[i]) / 1e3;
 	row(what, m, secs, &lat);
-	free(lat.v), free(sent), free(arrival), free(count), free(inflight);
+	free(lat.v), free(sent), free(arrival), free(count), free(inflight), free(owner);
 	wsc_ctx_free(ctx);
+}
+
+/* Starts msgsvc instances 2..BENCH_MSG_INSTANCES (once per process), so
+ * msg and history can be measured against several instances sharing the
+ * queue group. */
+static void msg_instances(void)
+{
+	static int started;
+	const char *v = getenv("BENCH_MSG_INSTANCES");
+	long n = v ? strtol(v, NULL, 10) : 1;
+	char args[64];
+
+	for (long i = 2; !started && i <= n && i <= 8; i++) {
+		snprintf(args, sizeof args, "start-part msgsvc %ld", i);
+		CHECK_EQ_INT(stack(args, NULL, 0), 0);
+	}
+	if (!started && n > 1)
+		sleep(1); /* their account directories load */
+	started = 1;
 }
 
 static void bench_msg(void)
 {
-	msg_run("message to 100 clients, 1 sender, 1 at a time", 1, 1, 500);
-	msg_run("message to 100 clients, 4 senders, 8 queued each", 4, 8, 2000);
+	msg_instances();
+	msg_run("message to 100 clients, 1 sender, 1 at a time", 100, 1, 1, 1, 500);
+	msg_run("message to 100 clients, 4 senders, 8 queued each", 100, 4, 1, 8, 2000);
+	/* Few receivers: the store path rather than the gateway's fan-out. */
+	msg_run("message to 4 clients, 4 senders, 8 queued each", 4, 4, 1, 8, 4000);
+	msg_run("message to 4 clients, 4 senders in 4 rooms, 8 q.", 4, 4, 4, 8, 4000);
 }
 
 /* Fills a fresh room with n messages straight in Postgres: 100,000 through
@@ -189,6 +224,7 @@ static void bench_history(void)
 	enum { CONNS = 4 };
 	const long total = 100000;
 	const size_t m = 4000;
+	msg_instances();
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *a = admin(ctx), *c[CONNS];
 	char room[64], name[64];

@@ -643,23 +643,28 @@ void test_msg_crash_kill9(void)
 
 /* ---------------------------- one message, msgsvc killed on its way */
 
-/* Where a lock the test holds stops msgsvc: the message's transaction at
- * its outbox insert; after the commit, at the room's publishing lock; the
- * broadcasts out, at deleting the outbox row. */
+/* Where a lock the test holds stops msgsvc: the message's statement
+ * (msg.message_post) at its outbox insert, before its commit; after the
+ * commit, at the test hook (REBUTTAL_TEST_HOOKS: an advisory lock msgsvc
+ * waits for there, holding the room's publishing lock); the broadcasts
+ * out, at deleting the outbox row (msg.published). */
 enum kill_point { BEFORE_COMMIT, BEFORE_PUBLISH, BEFORE_DELETE };
 static const char *const kill_names[] = {"before its commit", "before its broadcast",
 					 "before its outbox row was deleted"};
-static const char *const kill_waits[] = {"INSERT INTO msg.outbox %", "%msg.pub:%",
-					 "DELETE FROM msg.outbox %"};
-#define PUB_LOCK "hashtextextended('msg.pub:' || $1, 0)"
+static const char *const kill_waits[] = {"%msg.message_post(%", "%msg.hook:%",
+					 "%msg.published(%"};
+#define HOOK_LOCK "hashtextextended('msg.hook:after_commit', 0)"
 
-/* Waits until a statement like `query` waits for a lock. */
-static void wait_blocked(PGconn *pg, const char *query)
+/* Waits until a statement like `query` waits for a lock (gone: until
+ * none does any more). */
+static void wait_blocked(PGconn *pg, const char *query, int gone)
 {
 	const char *q = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
 			" AND query LIKE $1";
-	for (long long until = now_ms() + WAIT_MS; !sql_num(pg, q, query); usleep(10000))
-		CHECK_MSG(now_ms() < until, "msgsvc never waited for the lock at %s", query);
+	for (long long until = now_ms() + WAIT_MS; (sql_num(pg, q, query) > 0) == gone;
+	     usleep(10000))
+		CHECK_MSG(now_ms() < until, "msgsvc %s the lock at %s", gone ? "still waits for" :
+			  "never waited for", query);
 }
 
 /* Takes c's frames until the answer to a getmessages of a far segment:
@@ -697,14 +702,14 @@ static void kill_at(PGconn *pg, wsc_ctx *ctx, wsc *c, tap *t, const char *room,
 	if (at == BEFORE_COMMIT)
 		sql(hold, "BEGIN", NULL), sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
 	else
-		sql(hold, "SELECT pg_advisory_lock(" PUB_LOCK ")", room);
+		sql(hold, "SELECT pg_advisory_lock(" HOOK_LOCK ")", NULL);
 	mt_say(c, room, text);
 	wsc_service(ctx, 20); /* out it goes */
-	wait_blocked(pg, kill_waits[at == BEFORE_COMMIT ? BEFORE_COMMIT : BEFORE_PUBLISH]);
+	wait_blocked(pg, kill_waits[at == BEFORE_COMMIT ? BEFORE_COMMIT : BEFORE_PUBLISH], 0);
 	if (at == BEFORE_DELETE) {
 		sql(hold, "BEGIN", NULL), sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
-		sql(hold, "SELECT pg_advisory_unlock(" PUB_LOCK ")", room);
-		wait_blocked(pg, kill_waits[BEFORE_DELETE]);
+		sql(hold, "SELECT pg_advisory_unlock(" HOOK_LOCK ")", NULL);
+		wait_blocked(pg, kill_waits[BEFORE_DELETE], 0);
 		json_t *f, *m = mt_expect_sent(c, &f); /* out before the kill */
 		CHECK_EQ_STR(jstr(m, "text"), text);
 		json_decref(f);
@@ -712,8 +717,10 @@ static void kill_at(PGconn *pg, wsc_ctx *ctx, wsc *c, tap *t, const char *room,
 	}
 	long long t0 = now_ms();
 	CHECK_EQ_INT(stack("kill msgsvc KILL", NULL, 0), 0);
-	/* The killed instance's backend goes on once the lock is free, finds
-	 * its client gone and rolls back. */
+	/* The killed instance's backend gives its statement up once it sees
+	 * its client gone (client_connection_check_interval, main.c), so it
+	 * does not commit it when the lock is free. */
+	wait_blocked(pg, kill_waits[at], 1);
 	PQfinish(hold);
 	CHECK_EQ_INT(stack("start-part msgsvc", NULL, 0), 0);
 	wait_ready("msgsvc");
@@ -740,10 +747,22 @@ static void kill_at(PGconn *pg, wsc_ctx *ctx, wsc *c, tap *t, const char *room,
 		CHECK_EQ_INT(tapped(t, idx), at == BEFORE_DELETE ? 2 : 1);
 }
 
+/* msgsvc restarted with its test hooks on (or off again). */
+static void restart_hooks(int on)
+{
+	if (on)
+		setenv("REBUTTAL_TEST_HOOKS", "1", 1);
+	else
+		unsetenv("REBUTTAL_TEST_HOOKS");
+	CHECK_EQ_INT(stack("kill msgsvc TERM", NULL, 0), 0);
+	CHECK_EQ_INT(stack("start-part msgsvc", NULL, 0), 0);
+	wait_ready("msgsvc");
+}
+
 void test_msg_retry_after_kill(void)
 {
 	CHECK_EQ_INT(stack("kill msgsvc-2 TERM", NULL, 0), 0); /* msgsvc alone */
-	wait_ready("msgsvc");
+	restart_hooks(1);
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	PGconn *pg = mt_test_pg();
@@ -757,4 +776,5 @@ void test_msg_retry_after_kill(void)
 	tap_close(t);
 	PQfinish(pg);
 	wsc_ctx_free(ctx);
+	restart_hooks(0);
 }
