@@ -24,7 +24,7 @@ struct lists {
 	/* Least time before the next list of a kind: its last size times the
 	 * users online (about the connections it goes to) over the budget.
 	 * Flusher thread only; online is as of the last updateUsers. */
-	int64_t users_gap_ms, rooms_gap_ms;
+	int64_t users_gap_ms;
 	size_t online;
 	pthread_t thread;
 	int running;
@@ -297,7 +297,6 @@ static int publish(lists *l, compose *c, int which)
 		sr.roomlist = c->rooms;
 		d.packet_case = RB__DELIVERY__PACKET_UPDATE_ROOMS;
 		d.updaterooms = &sr;
-		l->rooms_gap_ms = gap_ms(l, protobuf_c_message_get_packed_size(&d.base));
 		if (deliver_all(l->app->bus, &d) < 0)
 			failed |= LISTS_ROOMS;
 		else
@@ -381,8 +380,9 @@ static void wait_until(lists *l, int64_t due_ms)
 /* Flusher thread: publishes each dirty list at most once per window;
  * what becomes dirty meanwhile waits for the next window, so a burst of
  * changes costs one list per window and the last state always goes out.
- * The window of each grows with its cost (gap_ms; at least coalesce_ms),
- * so a big server slows its lists down, not itself. */
+ * updateRooms' window is coalesce_ms (it is small, and joins and leaves
+ * wait for it); updateUsers' grows with its cost (gap_ms), so a big server
+ * slows its user lists down, not itself. */
 static void *flusher_main(void *arg)
 {
 	lists *l = arg;
@@ -396,8 +396,7 @@ static void *flusher_main(void *arg)
 			continue;
 		}
 		int64_t now = bus_now_ms(), due = INT64_MAX;
-		int64_t due_rooms =
-			l->last_rooms + (l->rooms_gap_ms > coalesce ? l->rooms_gap_ms : coalesce);
+		int64_t due_rooms = l->last_rooms + coalesce;
 		int64_t due_users =
 			l->last_users + (l->users_gap_ms > coalesce ? l->users_gap_ms : coalesce);
 		int which = 0;

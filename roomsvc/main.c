@@ -20,7 +20,7 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_REDIS_PORT", C, redis_port, 6379, 1, 65535, "Redis port"),
 	CFG_I("REBUTTAL_HEALTH_PORT", C, health_port, 9102, 1, 65535, "port of /healthz, /readyz, /metrics"),
 	CFG_I("REBUTTAL_COALESCE_MS", C, coalesce_ms, 30, 0, 60000, "least time between two publishes of a list"),
-	CFG_I("REBUTTAL_LIST_BUDGET", C, list_budget, 5000000, 1000, 100000000000, "bytes per second of list fan-out (list size x users online) to aim at: bigger lists go out less often"),
+	CFG_I("REBUTTAL_LIST_BUDGET", C, list_budget, 5000000, 1000, 100000000000, "bytes per second of updateUsers fan-out (list size x users online) to aim at: bigger lists go out less often"),
 	CFG_I("REBUTTAL_SWEEP_MS", C, sweep_ms, 500, 50, 60000, "period of the check for gateways whose lease ran out"),
 };
 #undef C
