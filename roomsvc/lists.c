@@ -568,6 +568,12 @@ void lists_metrics(lists *l, buf *out)
 	buf_adds(out, "# TYPE roomsvc_lists_compose_seconds_total counter\n");
 	buf_addf(out, "roomsvc_lists_compose_seconds_total %.3f\n",
 		 (double)atomic_load(&l->compose_ms) / 1e3);
+	pthread_mutex_lock(&l->lock);
+	int dirty = l->dirty;
+	pthread_mutex_unlock(&l->lock);
+	buf_adds(out, "# TYPE roomsvc_lists_pending gauge\n");
+	buf_addf(out, "roomsvc_lists_pending{list=\"updateUsers\"} %d\n", !!(dirty & LISTS_USERS));
+	buf_addf(out, "roomsvc_lists_pending{list=\"updateRooms\"} %d\n", !!(dirty & LISTS_ROOMS));
 	buf_adds(out, "# TYPE roomsvc_lists_users_gap_seconds gauge\n");
 	buf_addf(out, "roomsvc_lists_users_gap_seconds %.3f\n",
 		 (double)atomic_load(&l->users_gap) / 1e3);

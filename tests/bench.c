@@ -842,10 +842,15 @@ static void bench_presence(void)
 	}
 	wsc_close(a);
 	log_in_all(ctx, c, n, actors, PRESENCE_ACTORS);
-	/* The logins' lists settle: roomsvc spaces big lists by their cost,
-	 * so quiet must outlast that gap, or a late list lands mid-run. */
-	double gap = part_metric("roomsvc", "roomsvc_lists_users_gap_seconds");
-	drain_all(ctx, c, n, 1000 + 2 * (int)(gap * 1000));
+	/* The set-up's lists settle: roomsvc spaces big lists by their cost,
+	 * so wait until it has none pending and a second has passed quietly,
+	 * or a late list of the set-up lands in the middle of the run. */
+	for (long long until = now_ms() + 120000; now_ms() < until;) {
+		drain_all(ctx, c, n, 1000);
+		if (part_metric("roomsvc", "roomsvc_lists_pending{list=\"updateUsers\"}") == 0)
+			break;
+	}
+	drain_all(ctx, c, n, 1000);
 
 	for (int i = 0; i < n; i++) {
 		w[i].self = i < PRESENCE_ACTORS ? &actors[i] : NULL;
