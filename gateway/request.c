@@ -39,13 +39,6 @@ struct login_wait {
 
 static void send_next(session *s, int k);
 
-/* Unix time in ms, for envelope deadlines (services compare against it). */
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static long deadline_of(const gw *g, const packet_row *row)
 {
@@ -275,7 +268,7 @@ static req_item *pack_request(session *s, const packet_row *row, ProtobufCMessag
 	env.n_perms = s->nperms;
 	env.client_addr = s->addr;
 	env.has_deadline_ms = 1;
-	env.deadline_ms = wall_ms() + deadline_of(g, row);
+	env.deadline_ms = bus_wall_ms() + deadline_of(g, row);
 	if (pbjson_oneof_put(&env.base, row->type, payload) == 0) {
 		size_t len = protobuf_c_message_get_packed_size(&env.base);
 		it = malloc(sizeof *it + len);
@@ -403,7 +396,7 @@ static void perms_refresh(session *s)
 	env.conn_id = s->cid;
 	env.user_id = s->user_id;
 	env.has_deadline_ms = 1;
-	env.deadline_ms = wall_ms() + g->cfg->req_timeout_ms;
+	env.deadline_ms = bus_wall_ms() + g->cfg->req_timeout_ms;
 	env.payload_case = RB__ENVELOPE__PAYLOAD_GET_PERMS;
 	env.get_perms = &gp;
 	size_t len = protobuf_c_message_pack(&env.base, buf);

@@ -99,5 +99,8 @@ int bus_request_sync(bus *b, const char *subject, const void *data, size_t len, 
 
 /* Milliseconds of a monotonic clock. */
 int64_t bus_now_ms(void);
+/* Unix time in ms: envelope deadlines are wall-clock times (parts on
+ * different hosts share no monotonic clock). */
+int64_t bus_wall_ms(void);
 
 #endif

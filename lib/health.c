@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus.h"
 #include "log.h"
 
 /* Connections served at once; more wait in the listen backlog. */
@@ -37,13 +38,6 @@ struct health {
 	void *ud;
 	hconn conns[HEALTH_CONNS];
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void answer(buf *out, int status, const char *type, const char *body, size_t len)
 {
@@ -118,7 +112,7 @@ static void *health_main(void *arg)
 	struct pollfd p[HEALTH_CONNS + 1];
 	while (!h->stop) {
 		int n = 0, free_slot = -1, oldest = 0;
-		int64_t now = mono_ms();
+		int64_t now = bus_now_ms();
 		for (int i = 0; i < HEALTH_CONNS; i++) {
 			hconn *c = &h->conns[i];
 			if (c->fd >= 0 && now >= c->deadline)
@@ -158,7 +152,7 @@ static void *health_main(void *arg)
 			if (fd >= 0) {
 				hconn *c = &h->conns[free_slot];
 				c->fd = fd;
-				c->deadline = mono_ms() + HEALTH_DEADLINE_MS;
+				c->deadline = bus_now_ms() + HEALTH_DEADLINE_MS;
 				c->n = 0;
 				c->sent = 0;
 				c->out = (buf)BUF_INIT;

@@ -79,25 +79,15 @@ struct svc {
 static atomic_ulong st_held, st_expired, st_dups, st_replayed, st_refused_full;
 static atomic_int st_threads;
 
+/* FNV-1a, the one svc.h already has for connection digests. */
 static unsigned hash_str(const char *s)
 {
-	unsigned h = 2166136261u;
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
-}
-
-/* Unix time in ms: envelope deadlines are wall-clock times. */
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (unsigned)conn_digest(s);
 }
 
 static int expired(const Rb__Envelope *e)
 {
-	return e->has_deadline_ms && e->deadline_ms <= wall_ms();
+	return e->has_deadline_ms && e->deadline_ms <= bus_wall_ms();
 }
 
 static svc_route *route_find(svc *s, Rb__Envelope__PayloadCase pc)
