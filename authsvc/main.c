@@ -208,7 +208,7 @@ int main(int argc, char **argv)
 			      .busy = &a.app.busy, .threads = (int)cfg.threads,
 			      .worker_app = worker_app, .worker_free = worker_free};
 		o.routes = handlers_routes(&o.nroutes);
-		s = svc_start_opts(a.app.bus, &o);
+		s = svc_start(a.app.bus, &o);
 	}
 	if (s) {
 		atomic_store(&a.serving, 1);

@@ -1,10 +1,12 @@
 #include "kv.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include "bus.h"
@@ -59,10 +61,25 @@ static void drop(kv *st, const char *why)
 	atomic_store(&st->up_since, 0);
 }
 
+/* Lock held. Whether the server has closed the idle connection (Redis
+ * restarted since our last command): then nothing we send next can have
+ * run, so even a command that must not run twice may go on a fresh one.
+ * A peek, no wait: an idle RESP connection has nothing to read. */
+static int closed_by_server(const kv *st)
+{
+	char b;
+	ssize_t n = recv(st->c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* Lock held. 0 when a connection exists afterwards. */
 static int connect_now(kv *st)
 {
 	int64_t now = bus_now_ms();
+	if (st->c && closed_by_server(st)) {
+		drop(st, "server closed the connection");
+		st->last_attempt = 0; /* not a failed attempt of ours: reconnect now */
+	}
 	if (st->c)
 		return 0;
 	if (st->last_attempt && now - st->last_attempt < RECONNECT_GAP_MS)

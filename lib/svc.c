@@ -524,7 +524,7 @@ static void pool_stop(svc *s)
 	pthread_mutex_destroy(&s->mu);
 }
 
-svc *svc_start_opts(bus *b, const svc_opts *o)
+svc *svc_start(bus *b, const svc_opts *o)
 {
 	svc *s = calloc(1, sizeof *s);
 	char subject[64];
@@ -569,14 +569,6 @@ svc *svc_start_opts(bus *b, const svc_opts *o)
 	log_info("%s: serving %s (queue group %s) on %d handler threads", o->name, subject,
 		 o->name, s->nworkers);
 	return s;
-}
-
-svc *svc_start(bus *b, const char *name, svc_route *routes, size_t n, void *app,
-	       atomic_int *closing, atomic_int *busy)
-{
-	svc_opts o = {.name = name, .routes = routes, .nroutes = n, .app = app,
-		      .closing = closing, .busy = busy, .threads = 1};
-	return svc_start_opts(b, &o);
 }
 
 void svc_stop(svc *s)

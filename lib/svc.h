@@ -117,10 +117,7 @@ typedef struct {
  * request path, counted before closing is read, so that shutdown can set
  * closing and then wait for busy to drop); both may be NULL (never closing,
  * not counted) and must outlive the svc. */
-svc *svc_start(bus *b, const char *name, svc_route *routes, size_t n, void *app,
-	       atomic_int *closing, atomic_int *busy);
-/* The same with a pool of handler threads (svc_opts). */
-svc *svc_start_opts(bus *b, const svc_opts *o);
+svc *svc_start(bus *b, const svc_opts *o);
 /* Handler threads a setting of n means (n <= 0: online CPUs). */
 int svc_threads(long n);
 /* Unsubscribes, lets the handler threads finish what they hold, joins

@@ -2,6 +2,7 @@
  * state and server mute with their broadcasts, served on rb.media.<packet>.
  * This file only wires the parts together; see README.md. */
 #include <nats/nats.h>
+#include <stdlib.h>
 
 #include "config.h"
 #include "events.h"
@@ -31,6 +32,8 @@ static const cfg_field settings[] = {
 	      "talking broadcasts a user may send at once before shaping starts"),
 	CFG_I("REBUTTAL_TALKING_RATE", media_config, talking_rate, 50, 0, 100000,
 	      "talking broadcasts per user per second once the burst is spent (0: no shaping)"),
+	CFG_I("REBUTTAL_THREADS", media_config, threads, 0, 0, 256,
+	      "handler threads, each with its own Redis connection; 0: one per online CPU"),
 };
 #define NSETTINGS (sizeof settings / sizeof *settings)
 
@@ -58,6 +61,30 @@ static void metrics(void *ud, buf *out)
 	state_metrics(out);
 	if (m->app.talk)
 		talk_metrics(m->app.talk, out);
+}
+
+/* Handler thread i's state: the shared one with a Redis connection of its
+ * own. */
+static void *worker_app(void *ud, int i)
+{
+	const media_app *shared = ud;
+	media_app *w = malloc(sizeof *w);
+	(void)i;
+	if (!w)
+		return NULL;
+	*w = *shared;
+	if (!(w->st = kv_open(shared->cfg->redis_host, (int)shared->cfg->redis_port))) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void worker_free(void *ud)
+{
+	media_app *w = ud;
+	kv_close(w->st);
+	free(w);
 }
 
 /* Main thread until SIGTERM/SIGINT: a ping now and then finds a Redis that
@@ -108,7 +135,11 @@ static int serve(mediasvc *m, const media_config *cfg)
 		h = health_start((int)cfg->health_port, ready, metrics, m);
 	if (h) {
 		svc_route *routes = handlers_routes(&n);
-		s = svc_start(app->bus, "media", routes, n, app, &app->closing, &app->busy);
+		svc_opts o = {.name = "media", .routes = routes, .nroutes = n, .app = app,
+			      .closing = &app->closing, .busy = &app->busy,
+			      .threads = (int)cfg->threads, .worker_app = worker_app,
+			      .worker_free = worker_free};
+		s = svc_start(app->bus, &o);
 	}
 	if (s) {
 		atomic_store(&m->serving, 1);

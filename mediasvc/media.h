@@ -16,6 +16,7 @@ typedef struct {
 	long redis_port;
 	long health_port;
 	long talking_burst, talking_rate;
+	long threads;
 } media_config;
 
 typedef struct talk talk;
@@ -23,8 +24,8 @@ typedef struct talk talk;
 typedef struct {
 	const media_config *cfg;
 	bus *bus;
-	/* Shared by the request thread, the event threads and the talking
-	 * timer: the store locks itself. */
+	/* Shared by the event threads and the talking timer (the store locks
+	 * itself); each handler thread has its own (worker_app in main.c). */
 	kv *st;
 	talk *talk;
 	/* Set at shutdown: requests still arriving are refused, not served. */

@@ -201,7 +201,7 @@ static svc *start(msgsvc *m)
 		      .busy = &m->app.busy, .threads = (int)cfg->threads,
 		      .worker_app = worker_app, .worker_free = worker_free};
 	o.routes = handlers_routes(&o.nroutes);
-	return svc_start_opts(m->app.bus, &o);
+	return svc_start(m->app.bus, &o);
 }
 
 int main(int argc, char **argv)

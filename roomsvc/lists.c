@@ -339,7 +339,7 @@ static int flush(lists *l, int which)
 	int64_t t0 = bus_now_ms();
 	int failed = which;
 
-	pthread_mutex_lock(&l->app->emit);
+	pthread_rwlock_wrlock(l->app->emit);
 	if (read_order(st, &c) == KV_OK && read_rooms(st, &c) == KV_OK) {
 		gather_people(l, &c, which);
 		if (read_people(st, &c) == KV_OK) {
@@ -351,7 +351,7 @@ static int flush(lists *l, int which)
 			failed = publish(l, &c, which);
 		}
 	}
-	pthread_mutex_unlock(&l->app->emit);
+	pthread_rwlock_unlock(l->app->emit);
 	arena_free(&c.a);
 	atomic_fetch_add(&l->compose_ms, (unsigned long)(bus_now_ms() - t0));
 	if (failed)

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 /* roomsvc: room catalogue, voice membership, presence, the user and room
  * lists. Wiring only; see README.md. */
 #include <nats/nats.h>
@@ -22,6 +23,7 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_COALESCE_MS", C, coalesce_ms, 30, 0, 60000, "least time between two publishes of a list"),
 	CFG_I("REBUTTAL_LIST_BUDGET", C, list_budget, 5000000, 1000, 100000000000, "bytes per second of updateUsers fan-out (list size x users online) to aim at: bigger lists go out less often"),
 	CFG_I("REBUTTAL_SWEEP_MS", C, sweep_ms, 500, 50, 60000, "period of the check for gateways whose lease ran out"),
+	CFG_I("REBUTTAL_THREADS", C, threads, 0, 0, 256, "handler threads, each with its own Redis connection; 0: one per online CPU"),
 };
 #undef C
 #define NSETTINGS (sizeof settings / sizeof *settings)
@@ -44,6 +46,30 @@ static void metrics(void *ud, buf *out)
 	presence_metrics(app->presence, out);
 }
 
+/* Handler thread i's state: the shared one with a Redis connection of its
+ * own (the lock of a shared one would make the threads take turns). */
+static void *worker_app(void *ud, int i)
+{
+	const room_app *shared = ud;
+	room_app *w = malloc(sizeof *w);
+	(void)i;
+	if (!w)
+		return NULL;
+	*w = *shared;
+	if (!(w->store = kv_open(shared->cfg->redis_host, (int)shared->cfg->redis_port))) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void worker_free(void *ud)
+{
+	room_app *w = ud;
+	kv_close(w->store);
+	free(w);
+}
+
 /* The lists' state first (everything marks them dirty), their flusher
  * after the directory it reads, the request subscription last (handlers
  * use everything). */
@@ -56,7 +82,10 @@ static int start(room_app *app, svc **s)
 	    !(app->dir = dir_start(app)) || lists_start(app->lists) < 0 ||
 	    !(app->presence = presence_start(app)))
 		return -1;
-	*s = svc_start(app->bus, ROOM_QUEUE, routes, nroutes, app, NULL, NULL);
+	svc_opts o = {.name = ROOM_QUEUE, .routes = routes, .nroutes = nroutes, .app = app,
+		      .threads = (int)app->cfg->threads, .worker_app = worker_app,
+		      .worker_free = worker_free};
+	*s = svc_start(app->bus, &o);
 	return *s ? 0 : -1;
 }
 
@@ -73,8 +102,14 @@ int main(void)
 	cfg_print(settings, NSETTINGS, &cfg);
 	app.cfg = &cfg;
 	uuid_new(app.instance);
-	if (pthread_mutex_init(&app.emit, NULL) != 0)
+	static pthread_rwlock_t emit;
+	pthread_rwlockattr_t attr;
+	if (pthread_rwlockattr_init(&attr) != 0 ||
+	    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP) != 0 ||
+	    pthread_rwlock_init(&emit, &attr) != 0)
 		return 1;
+	pthread_rwlockattr_destroy(&attr);
+	app.emit = &emit;
 	app.bus = bus_open(cfg.nats_url, "roomsvc", BUS_SEND_ASAP);
 	app.store = kv_open(cfg.redis_host, (int)cfg.redis_port);
 	if (!app.bus || !app.store)
@@ -103,6 +138,6 @@ out:
 	dir_free(app.dir);
 	lists_free(app.lists);
 	kv_close(app.store);
-	pthread_mutex_destroy(&app.emit);
+	pthread_rwlock_destroy(app.emit);
 	return rc;
 }

@@ -57,7 +57,7 @@ static int conn_close(presence *p, const char *gw, const char *conn, int retry_m
 	redisReply *rep = NULL;
 	kv_status s;
 
-	pthread_mutex_lock(&app->emit);
+	pthread_rwlock_wrlock(app->emit);
 	s = retry_ms ? kv_eval_retry(app->store, &rep, script_conn_close, 2, args, retry_ms)
 		     : kv_eval(app->store, &rep, 0, script_conn_close, 2, args);
 	const char *uid = s == KV_OK ? kv_reply_str(kv_reply_elem(rep, 0)) : NULL;
@@ -74,7 +74,7 @@ static int conn_close(presence *p, const char *gw, const char *conn, int retry_m
 		lists_dirty(app->lists, LISTS_BOTH);
 		atomic_fetch_add(&p->closed, 1);
 	}
-	pthread_mutex_unlock(&app->emit);
+	pthread_rwlock_unlock(app->emit);
 	if (rep)
 		freeReplyObject(rep);
 	if (s != KV_OK)

@@ -20,14 +20,17 @@
 #define POSITION_LIMIT 1000000000 /* as the gateway's packet table */
 #define BOOTSTRAP_MARKER "roomsvc:bootstrapped"
 
-/* payload case, op (= envelope member name), permission, handler. */
-#define ROUTES(X)                                                 \
-	X(JOINROOM, joinroom, "joinVoiceRoom", voice_join)        \
-	X(LEAVEROOM, leaveroom, NULL, voice_leave)                \
-	X(CREATEROOM, createroom, "createRoom", room_create)      \
-	X(UPDATEROOM, updateroom, "renameRoom", room_update)      \
-	X(REMOVEROOM, removeroom, "removeRoom", room_remove)      \
-	X(GET_ROOM, get_room, NULL, room_get)
+/* payload case, op (= envelope member name), permission, handler, ordering
+ * key. One user's voice moves run in arrival order (a join after a leave
+ * must not overtake it); the catalogue's changes are atomic scripts with a
+ * state version, ordered per connection by the gateway already. */
+#define ROUTES(X)                                                           \
+	X(JOINROOM, joinroom, "joinVoiceRoom", voice_join, svc_key_user)    \
+	X(LEAVEROOM, leaveroom, NULL, voice_leave, svc_key_user)            \
+	X(CREATEROOM, createroom, "createRoom", room_create, NULL)          \
+	X(UPDATEROOM, updateroom, "renameRoom", room_update, NULL)          \
+	X(REMOVEROOM, removeroom, "removeRoom", room_remove, NULL)          \
+	X(GET_ROOM, get_room, NULL, room_get, NULL)
 
 static void room_create(svc_req *r);
 static void room_update(svc_req *r);
@@ -35,8 +38,9 @@ static void room_remove(svc_req *r);
 static void room_get(svc_req *r);
 
 /* Written by svc (counters) on the request thread. */
-#define ROW(P, name, need, handler) \
-	{.payload = RB__ENVELOPE__PAYLOAD_##P, .op = #name, .perm = need, .fn = handler},
+#define ROW(P, name, need, handler, by)                                           \
+	{.payload = RB__ENVELOPE__PAYLOAD_##P, .op = #name, .perm = need, .fn = handler, \
+	 .key = by},
 static svc_route routes[] = {ROUTES(ROW)};
 #undef ROW
 
@@ -205,7 +209,7 @@ static void room_remove(svc_req *r)
 		return;
 	}
 	const char *args[] = {request_id(r), id};
-	pthread_mutex_lock(&app->emit);
+	pthread_rwlock_wrlock(app->emit);
 	kv_status s = kv_eval(app->store, &rep, 0, script_room_remove, 2, args);
 	const char *what = s == KV_OK ? kv_reply_str(kv_reply_elem(rep, 0)) : NULL;
 	if (!what)
@@ -214,7 +218,7 @@ static void room_remove(svc_req *r)
 		svc_fail(r, RB__CODE__NOT_FOUND, "removeroom: no such room");
 	else if (!strcmp(what, "ok"))
 		room_removed(app, id, rep);
-	pthread_mutex_unlock(&app->emit);
+	pthread_rwlock_unlock(app->emit);
 	if (rep)
 		freeReplyObject(rep);
 }

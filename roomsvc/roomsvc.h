@@ -25,6 +25,7 @@ typedef struct {
 	long coalesce_ms;
 	long list_budget;
 	long sweep_ms;
+	long threads;
 } room_config;
 
 typedef struct lists lists;
@@ -39,14 +40,19 @@ typedef struct presence presence;
 typedef struct {
 	const room_config *cfg;
 	bus *bus;
-	kv *store;
+	kv *store; /* each handler thread has its own (worker_app in main.c) */
 	/* Held around "change the state, publish what the change itself
-	 * says" (joinRoom, leaveRoom, disconnect) and around "read the state,
-	 * publish the lists". Within one instance a list therefore never
-	 * overtakes the packet announcing the change it shows: PROTOCOL.md
-	 * orders leaveRoom, joinRoom, then updateRooms, and NATS keeps one
-	 * connection's publish order. Taken before the store's own lock. */
-	pthread_mutex_t emit;
+	 * says" (joinRoom, leaveRoom, disconnect, room removal) and around
+	 * "read the state, publish the lists". Within one instance a list
+	 * therefore never overtakes the packet announcing the change it shows:
+	 * PROTOCOL.md orders leaveRoom, joinRoom, then updateRooms, and NATS
+	 * keeps one connection's publish order. Voice joins and leaves take it
+	 * shared (several handler threads at once; one user's requests are
+	 * ordered by their route key), the rest exclusive; writers are
+	 * preferred, so the flusher is not starved by a stream of joins.
+	 * Taken before the store's own lock. Shared by every handler thread's
+	 * copy of the app. */
+	pthread_rwlock_t *emit;
 	lists *lists;
 	directory *dir;
 	presence *presence;

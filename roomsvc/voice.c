@@ -72,7 +72,7 @@ void voice_join(svc_req *r)
 		return;
 	}
 	const char *args[] = {e->user_id, room, e->gateway_id, e->conn_id};
-	pthread_mutex_lock(&app->emit);
+	pthread_rwlock_rdlock(app->emit);
 	kv_status s = kv_eval(app->store, &rep, 0, script_voice_join, 4, args);
 	const char *what = s == KV_OK ? kv_reply_str(kv_reply_elem(rep, 0)) : NULL;
 	if (s != KV_OK || !what) {
@@ -93,7 +93,7 @@ void voice_join(svc_req *r)
 		 * updateUsers is told by the joinRoom every client gets. */
 		lists_dirty(app->lists, LISTS_ROOMS);
 	} /* "same" and "closed": nothing at all */
-	pthread_mutex_unlock(&app->emit);
+	pthread_rwlock_unlock(app->emit);
 	if (rep)
 		freeReplyObject(rep);
 }
@@ -109,7 +109,7 @@ void voice_leave(svc_req *r)
 	if (!caller_ok(r, "leaveroom"))
 		return;
 	const char *args[] = {e->user_id};
-	pthread_mutex_lock(&app->emit);
+	pthread_rwlock_rdlock(app->emit);
 	kv_status s = kv_eval(app->store, &rep, 0, script_voice_leave, 1, args);
 	if (s != KV_OK || !rep || rep->type != REDIS_REPLY_ARRAY) {
 		rooms_fail_store(r, "leaveroom", s != KV_OK ? s : KV_ERROR);
@@ -119,7 +119,7 @@ void voice_leave(svc_req *r)
 				(uint64_t)kv_reply_int(rep->element[3], 0));
 		lists_dirty(app->lists, LISTS_ROOMS); /* as for a join */
 	}
-	pthread_mutex_unlock(&app->emit);
+	pthread_rwlock_unlock(app->emit);
 	if (rep)
 		freeReplyObject(rep);
 }

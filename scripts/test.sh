@@ -47,6 +47,9 @@ unset REBUTTAL_NATS_URL REBUTTAL_REDIS_HOST REBUTTAL_REDIS_PORT REBUTTAL_PG \
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
 export REBUTTAL_PWHASH_OPSLIMIT=${REBUTTAL_PWHASH_OPSLIMIT:-1}
 export REBUTTAL_PWHASH_MEMLIMIT=${REBUTTAL_PWHASH_MEMLIMIT:-8192}
+# Every service runs 4 handler threads in the test stack (ordering keys and
+# per-thread store connections are exercised even on a 2-core machine).
+export REBUTTAL_THREADS=${REBUTTAL_THREADS:-4}
 if [[ -z ${REBUTTAL_ADMIN_PASSWORD:-} ]]; then
     REBUTTAL_ADMIN_PASSWORD=test-$(head -c 12 /dev/urandom | base64 | tr '+/' '-_')
     export REBUTTAL_ADMIN_PASSWORD
