@@ -68,7 +68,7 @@ $(BUILD)/tests/integ: $(patsubst %.c,$(BUILD)/%.o,$(INTEG_SRC) $(TEST_COMMON)) $
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
-$(BUILD)/tests/bench: $(patsubst %.c,$(BUILD)/%.o,tests/bench.c tests/integ_common.c $(TEST_COMMON)) $(LIB_A)
+$(BUILD)/tests/bench: $(patsubst %.c,$(BUILD)/%.o,tests/bench.c tests/rawws.c tests/integ_common.c $(TEST_COMMON)) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 

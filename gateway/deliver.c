@@ -271,6 +271,8 @@ void deliver_drain(gw *g)
 			perms_reply_handle(g, it);
 		else if (it->kind == IT_CONN_LIST)
 			conn_list_reply(g, (const char *)it->data);
+		else if (it->kind == IT_BARRIER)
+			session_user_ready(g, it->key, it->http_id);
 		else
 			route(g, it);
 		frame_unref(it->frame);

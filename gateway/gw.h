@@ -64,6 +64,7 @@ typedef struct gw {
 	lws_sorted_usec_list_t tick;
 	struct http_wait *http_waits;   /* HTTP requests waiting for a service */
 	uint64_t next_http;
+	uint64_t next_barrier;           /* user_entry.barrier ids */
 	struct dedup_ring *dedup;
 	/* The login window (request.c): password-hashing requests in flight to
 	 * authsvc, and the ones waiting their turn, oldest first. */
@@ -104,6 +105,7 @@ struct session {
 	session *next_id, *next_online, *prev_online, *next_user;
 	user_entry *user;              /* set while logged in */
 	int logged_in, login_pending;
+	int held;                      /* writes wait for the user's barrier */
 	char user_id[UUID_STR_LEN + 1];
 	char **perms;
 	size_t nperms;
@@ -130,6 +132,11 @@ struct user_entry {
 	char user_id[UUID_STR_LEN + 1];
 	session *sessions;
 	bus_sub *sub;
+	/* 0 once NATS is known to have the subscription; until then the id of
+	 * the barrier (bus_barrier) that will tell, and the user's sessions
+	 * write nothing (session.held): a client that saw `welcome` may cause
+	 * a delivery to itself at once, which must not be missed. */
+	uint64_t barrier;
 };
 
 session *session_new(gw *g, struct lws *wsi);
@@ -138,6 +145,9 @@ session *session_find(gw *g, const char *cid);
 /* Logs s in as user_id with perms (copied); subscribes the user's subject
  * (and flushes) when s is the user's first connection here. */
 int session_login(session *s, const char *user_id, char *const *perms, size_t n);
+/* Loop thread: barrier `barrier` of the user's subscription came back (or
+ * timed out): their sessions write again. */
+void session_user_ready(gw *g, const char *user_id, uint64_t barrier);
 void session_set_perms(session *s, char *const *perms, size_t n);
 user_entry *user_find(gw *g, const char *user_id);
 /* Queues f (takes a reference). A connection whose queue of packets passes

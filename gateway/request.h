@@ -7,7 +7,7 @@
 #include "packets.h"
 #include "rebuttal.pb-c.h"
 
-enum item_kind { IT_DELIVERY, IT_REPLY, IT_HTTP_REPLY, IT_CONN_LIST, IT_PERMS };
+enum item_kind { IT_DELIVERY, IT_REPLY, IT_HTTP_REPLY, IT_CONN_LIST, IT_PERMS, IT_BARRIER };
 enum target { T_ALL, T_USER, T_CONN };
 
 typedef struct gw_item {
@@ -23,7 +23,7 @@ typedef struct gw_item {
 	char about[UUID_STR_LEN + 16]; /* talking/servermute: "<packet>:<user id>" */
 	char exclude[64];
 	char dedup[96];             /* e.g. "<roomid>:<idx>": forwarded once */
-	/* HTTP replies */
+	/* HTTP replies; barriers (user_entry.barrier) */
 	uint64_t http_id;
 	/* replies */
 	const packet_row *row;

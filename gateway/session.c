@@ -6,6 +6,7 @@
 
 #include "gw.h"
 #include "log.h"
+#include "request.h"
 #include "svc.h"
 
 typedef struct outq_item {
@@ -118,25 +119,72 @@ void session_set_perms(session *s, char *const *perms, size_t n)
 	s->perms = p;
 }
 
+typedef struct {
+	gw *g;
+	uint64_t id;
+	char user_id[UUID_STR_LEN + 1];
+} barrier_ctx;
+
+/* cnats thread (it came back) or loop thread (timeout): either way the
+ * loop releases the user's sessions (after a timeout NATS is in trouble
+ * and holding them longer helps nobody). */
+static void on_barrier(void *ud, enum bus_result r, const void *data, size_t len)
+{
+	barrier_ctx *bc = ud;
+	gw_item *it = calloc(1, sizeof *it);
+	(void)data, (void)len;
+	if (r != BUS_REPLY)
+		log_warn("user %s: NATS did not confirm the subscription in time", bc->user_id);
+	if (it) {
+		it->kind = IT_BARRIER;
+		it->http_id = bc->id;
+		snprintf(it->key, sizeof it->key, "%s", bc->user_id);
+		loopq_push(&bc->g->inbox, &it->link);
+		lws_cancel_service(bc->g->lws);
+	}
+	free(bc);
+}
+
+void session_user_ready(gw *g, const char *user_id, uint64_t barrier)
+{
+	user_entry *u = user_find(g, user_id);
+	if (!u || u->barrier != barrier) /* gone, or subscribed anew since */
+		return;
+	u->barrier = 0;
+	for (session *s = u->sessions; s; s = s->next_user) {
+		s->held = 0;
+		if (s->wsi)
+			lws_callback_on_writable(s->wsi);
+	}
+}
+
 static user_entry *user_get(gw *g, const char *user_id)
 {
 	user_entry *u = user_find(g, user_id);
 	if (u)
 		return u;
 	u = calloc(1, sizeof *u);
-	if (!u)
+	barrier_ctx *bc = malloc(sizeof *bc);
+	if (!u || !bc) {
+		free(u), free(bc);
 		return NULL;
+	}
 	snprintf(u->user_id, sizeof u->user_id, "%s", user_id);
 	char subject[96];
 	snprintf(subject, sizeof subject, "rb.out.user.%s", user_id);
 	u->sub = bus_subscribe(g->bus, subject, NULL, deliver_bus_msg, g);
-	if (!u->sub) {
-		free(u);
+	/* Deliveries to this user published after the login reply must reach
+	 * us: nothing is written to the user's sessions until the server is
+	 * known to have the subscription. A barrier, not a flush: the loop
+	 * serves every other socket meanwhile. */
+	*bc = (barrier_ctx){.g = g, .id = ++g->next_barrier};
+	snprintf(bc->user_id, sizeof bc->user_id, "%s", user_id);
+	u->barrier = bc->id;
+	if (!u->sub || bus_barrier(g->bus, (int)g->cfg->req_timeout_ms, on_barrier, bc) < 0) {
+		bus_sub_close(u->sub);
+		free(u), free(bc);
 		return NULL;
 	}
-	/* Deliveries to this user published after the login reply must reach
-	 * us: the server must know the subscription before we report success. */
-	bus_flush(g->bus, 1000);
 	unsigned h = hash_str(user_id);
 	u->next = g->users[h];
 	g->users[h] = u;
@@ -164,6 +212,7 @@ int session_login(session *s, const char *user_id, char *const *perms, size_t n)
 	snprintf(s->user_id, sizeof s->user_id, "%s", user_id);
 	session_set_perms(s, perms, n);
 	s->user = u;
+	s->held = u->barrier != 0;
 	s->next_user = u->sessions;
 	u->sessions = s;
 	s->logged_in = 1;
@@ -412,6 +461,8 @@ int session_writable(session *s)
 				 (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
 	}
+	if (s->held)
+		return 0; /* session_user_ready asks for the callback again */
 	int batch = lws_get_network_wsi(s->wsi) == s->wsi;
 	for (int written = 0; written < WRITES_PER_WAKE && s->out_head;) {
 		/* After a partial write lws holds the rest and reports the pipe

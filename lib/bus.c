@@ -434,6 +434,16 @@ void bus_sub_close_wait(bus_sub *s)
 		sub_free(s);
 }
 
+/* Lock held. Gives p its token and files it. */
+static void pending_insert(bus *b, pending *p)
+{
+	p->token = b->next_token++;
+	pending **bk = bucket_of(b, p->token);
+	p->next = *bk;
+	*bk = p;
+	b->npending++;
+}
+
 static int send_try(bus *b, pending *p)
 {
 	char reply[96];
@@ -462,16 +472,36 @@ int bus_request(bus *b, const char *subject, const void *data, size_t len, int t
 	p->ud = ud;
 
 	pthread_mutex_lock(&b->lock);
-	p->token = b->next_token++;
-	pending **bk = bucket_of(b, p->token);
-	p->next = *bk;
-	*bk = p;
-	b->npending++;
+	pending_insert(b, p);
 	pthread_mutex_unlock(&b->lock);
 
 	/* A failed publish (e.g. while reconnecting with a full buffer) is not
 	 * an error here: the retry/timeout path reports it. */
 	send_try(b, p);
+	return 0;
+}
+
+int bus_barrier(bus *b, int timeout_ms, bus_reply_fn fn, void *ud)
+{
+	char self[sizeof b->inbox + 24];
+	pending *p = calloc(1, sizeof *p);
+	if (!p || !(p->subject = malloc(sizeof self))) {
+		free(p);
+		return -1;
+	}
+	p->deadline = bus_now_ms() + timeout_ms;
+	p->try_at = INT64_MAX; /* never sent again: its loss is a timeout */
+	p->fn = fn;
+	p->ud = ud;
+
+	pthread_mutex_lock(&b->lock);
+	pending_insert(b, p);
+	snprintf(self, sizeof self, "%s.%llu", b->inbox, (unsigned long long)p->token);
+	memcpy(p->subject, self, sizeof self);
+	pthread_mutex_unlock(&b->lock);
+	/* To our own inbox: it comes back as the "answer" once the server has
+	 * read everything this connection sent before it. */
+	(void)bus_publish(b, self, "", 0);
 	return 0;
 }
 

@@ -84,6 +84,11 @@ int bus_ack(bus *b, const char *subject);
  * after "no responders"). Returns 0, or -1 (then fn is never called). */
 int bus_request(bus *b, const char *subject, const void *data, size_t len, int timeout_ms,
 		int attempt_ms, bus_reply_fn fn, void *ud);
+/* A flush that does not wait: fn gets BUS_REPLY (no data) once the server
+ * has processed everything published or subscribed on this connection
+ * before the call (a message to our own inbox came back), or BUS_TIMEOUT
+ * after timeout_ms. Same threads as bus_request. 0, or -1 (fn never called). */
+int bus_barrier(bus *b, int timeout_ms, bus_reply_fn fn, void *ud);
 /* Tries sent again so far (for /metrics). */
 uint64_t bus_resends(bus *b);
 /* Fires due retries and timeouts. Call it often (every ~50 ms) from one thread. */

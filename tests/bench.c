@@ -2,6 +2,8 @@
  * table of rates and latencies. Not a test: nothing here passes or fails on
  * speed; a CHECK only stops a run whose results would mean nothing.
  *
+ *   fanout   200 raw-socket clients in one room, 5 senders (window 4), and
+ *            1,000 clients with 5 senders at 20/s each: deliveries/s, lost
  *   msg      messages stored and delivered to 100 connected clients, and
  *            to 4 (the senders: the store rather than the fan-out), in one
  *            room and in 4
@@ -18,6 +20,8 @@
  */
 #define _GNU_SOURCE
 #include <libpq-fe.h>
+#include <stdint.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,7 @@
 
 #include "httpc.h"
 #include "integ.h"
+#include "rawws.h"
 
 typedef struct {
 	double *v;
@@ -929,17 +934,217 @@ static void bench_presence(void)
 	wsc_ctx_free(ctx);
 }
 
+/* ------------------------------------------------------------- fan-out */
+
+/* Delivery latencies in 10 us buckets up to 10 s (a histogram: 200 clients
+ * x 100,000 messages would not fit as samples). */
+#define HIST_BUCKETS 1000000
+typedef struct {
+	uint32_t *b;
+	uint64_t n;
+} hist;
+
+static void hist_add(hist *h, double us)
+{
+	long i = us < 0 ? 0 : (long)(us / 10);
+	h->b[i < HIST_BUCKETS ? i : HIST_BUCKETS - 1]++;
+	h->n++;
+}
+
+static double hist_pct(const hist *h, double p)
+{
+	uint64_t want = (uint64_t)(p * (double)h->n), seen = 0;
+	for (long i = 0; i < HIST_BUCKETS; i++)
+		if ((seen += h->b[i]) > want)
+			return (double)i * 10 / 1e3;
+	return 10e3;
+}
+
+typedef struct fanout fanout;
+typedef struct {
+	fanout *fo;
+	int idx;
+	rawws *c;
+} fo_rx;
+
+struct fanout {
+	size_t m;               /* messages */
+	int receivers;
+	double *sent;           /* intended send time of each message (us) */
+	double *last;           /* when its last receiver got it */
+	int *count;             /* receivers that got it */
+	uint8_t *seen;          /* receivers x m bits: duplicates */
+	uint64_t dups, stray;
+	hist h;                 /* per delivery */
+};
+
+/* A receiver's frame: sendMessage "bench <seq>" counts (the gateway
+ * renders "type" first, so a prefix test skips the rest cheaply). */
+static void fo_frame(void *ud, const char *data, size_t len)
+{
+	static const char pre[] = "{\"type\":\"sendMessage\"", key[] = "\"text\":\"bench ";
+	fo_rx *rx = ud;
+	fanout *fo = rx->fo;
+	if (len < sizeof pre - 1 || memcmp(data, pre, sizeof pre - 1))
+		return;
+	const char *t = memmem(data, len, key, sizeof key - 1);
+	unsigned long seq;
+	if (!t || sscanf(t + sizeof key - 1, "%lu", &seq) != 1 || seq >= fo->m ||
+	    fo->sent[seq] == 0) {
+		fo->stray++;
+		return;
+	}
+	size_t bit = (size_t)rx->idx * fo->m + seq;
+	if (fo->seen[bit / 8] & (1u << (bit % 8))) {
+		fo->dups++;
+		return;
+	}
+	fo->seen[bit / 8] |= (uint8_t)(1u << (bit % 8));
+	double now = now_us();
+	hist_add(&fo->h, now - fo->sent[seq]);
+	fo->last[seq] = now;
+	fo->count[seq]++;
+}
+
+/* `receivers` raw connections (root) in one text room, the first
+ * `senders` of them also sending. window > 0: closed loop, each sender
+ * keeps `window` messages in flight (a message leaves the window when
+ * every receiver has it). rate > 0: open loop, each sender sends `rate`
+ * messages per second on a fixed schedule and latency counts from the
+ * intended send time (no coordinated omission). Reports deliveries/s
+ * (sendMessage frames received), per-delivery p50/p99, the p99 of "every
+ * receiver has it", lost and duplicated. */
+static void fanout_run(const char *what, int receivers, int senders, int window, double rate,
+		       size_t m)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *a = admin(ctx);
+	char room[64], name[64];
+	snprintf(name, sizeof name, "fanout-%s", uniq());
+	make_room(a, name, room);
+
+	fanout fo = {.m = m, .receivers = receivers};
+	fo.sent = calloc(m, sizeof *fo.sent);
+	fo.last = calloc(m, sizeof *fo.last);
+	fo.count = calloc(m, sizeof *fo.count);
+	fo.seen = calloc((size_t)receivers * m / 8 + 1, 1);
+	fo.h.b = calloc(HIST_BUCKETS, sizeof *fo.h.b);
+	fo_rx *rx = calloc((size_t)receivers, sizeof *rx);
+	int *inflight = calloc((size_t)senders, sizeof(int)), *owner = calloc(m, sizeof(int));
+	CHECK(fo.sent && fo.last && fo.count && fo.seen && fo.h.b && rx && inflight && owner);
+	int ep = epoll_create1(0);
+	for (int i = 0; i < receivers; i++) {
+		rx[i] = (fo_rx){&fo, i, rawws_open(gw_port())};
+		rawws_login(rx[i].c, "root@localhost", admin_password());
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &rx[i]};
+		CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, rawws_fd(rx[i].c), &ev) == 0);
+	}
+	/* Let the lists of those logins go by before the clock starts. */
+	for (double until = now_us() + 1e6; now_us() < until;) {
+		struct epoll_event evs[256];
+		int n = epoll_wait(ep, evs, 256, 50);
+		for (int i = 0; i < n; i++)
+			(void)rawws_read(((fo_rx *)evs[i].data.ptr)->c, fo_frame, evs[i].data.ptr);
+	}
+
+	size_t next = 0, done = 0, checked = 0;
+	double t0 = now_us(), deadline = t0 + 300e6;
+	char text[256];
+	while (done < m && now_us() < deadline) {
+		double now = now_us();
+		for (int k = 0; k < senders && next < m; k++) {
+			for (;;) {
+				double due = rate > 0 ? t0 + 1e6 * (double)(next / (size_t)senders) / rate : now;
+				if (next >= m || (rate > 0 && due > now) ||
+				    (window > 0 && inflight[k] >= window))
+					break;
+				size_t seq = next++;
+				owner[seq] = k;
+				fo.sent[seq] = due;
+				inflight[k]++;
+				int n = snprintf(text, sizeof text,
+						 "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"bench %zu\"}}",
+						 room, seq);
+				rawws_send(rx[k].c, text, (size_t)n);
+				if (rate > 0)
+					break; /* round robin over the senders */
+			}
+		}
+		struct epoll_event evs[256];
+		int n = epoll_wait(ep, evs, 256, 1);
+		for (int i = 0; i < n; i++) {
+			fo_rx *r = evs[i].data.ptr;
+			CHECK_MSG(rawws_read(r->c, fo_frame, r) >= 0, "receiver %d: closed", r->idx);
+		}
+		/* Messages every receiver has, in order of sending. */
+		for (size_t i = checked; i < next; i++) {
+			if (fo.count[i] == receivers) {
+				fo.count[i] = receivers + 1; /* counted once */
+				inflight[owner[i]]--;
+				done++;
+			}
+		}
+		while (checked < next && fo.count[checked] > receivers)
+			checked++;
+	}
+	double secs = (now_us() - t0) / 1e6;
+	/* Stragglers: a short grace, then whatever is missing is lost. */
+	for (double until = now_us() + (done < m ? 5e6 : 0.5e6); now_us() < until;) {
+		struct epoll_event evs[256];
+		int n = epoll_wait(ep, evs, 256, 20);
+		for (int i = 0; i < n; i++)
+			(void)rawws_read(((fo_rx *)evs[i].data.ptr)->c, fo_frame, evs[i].data.ptr);
+	}
+	uint64_t expected = (uint64_t)m * (uint64_t)receivers;
+	samples all = {calloc(m, sizeof(double)), 0};
+	for (size_t i = 0; i < m; i++)
+		if (fo.last[i] > 0 && fo.count[i] >= receivers)
+			all.v[all.n++] = (fo.last[i] - fo.sent[i]) / 1e3;
+	printf("| %-44s | %7llu | %9.0f/s | %8.2f ms | %8.2f ms |\n", what,
+	       (unsigned long long)fo.h.n, (double)fo.h.n / secs, hist_pct(&fo.h, 0.50),
+	       hist_pct(&fo.h, 0.99));
+	printf("|   %-42s | %7zu | %9.0f/s | %8.2f ms | %8.2f ms |\n", "(messages: all receivers have it)",
+	       all.n, (double)all.n / secs, pct(&all, 0.50), pct(&all, 0.99));
+	printf("|   lost %llu, duplicated %llu, stray %llu, of %llu deliveries |\n",
+	       (unsigned long long)(expected - fo.h.n), (unsigned long long)fo.dups,
+	       (unsigned long long)fo.stray, (unsigned long long)expected);
+	fflush(stdout);
+	for (int i = 0; i < receivers; i++)
+		rawws_close(rx[i].c);
+	close(ep);
+	free(all.v), free(fo.sent), free(fo.last), free(fo.count), free(fo.seen), free(fo.h.b);
+	free(rx), free(inflight), free(owner);
+	wsc_ctx_free(ctx);
+}
+
+static int env_int(const char *name, int def)
+{
+	const char *v = getenv(name);
+	return v && *v ? atoi(v) : def;
+}
+
+/* BENCH_FANOUT_M messages (default 20,000) for the closed loop. */
+static void bench_fanout(void)
+{
+	msg_instances();
+	fanout_run("fan-out, 200 clients, 5 senders, window 4", 200, 5, 4, 0,
+		   (size_t)env_int("BENCH_FANOUT_M", 20000));
+	fanout_run("fan-out, 1000 clients, 5 senders x 20/s", 1000, 5, 0, 20, 2000);
+}
+
 static void bench_msg_test(void) { bench_msg(); }
 static void bench_storm_test(void) { bench_storm(); }
 static void bench_conns_test(void) { bench_conns(); }
 static void bench_history_test(void) { bench_history(); }
 static void bench_relay_test(void) { bench_relay(); }
 static void bench_presence_test(void) { bench_presence(); }
+static void bench_fanout_test(void) { bench_fanout(); }
 
 int main(int argc, char **argv)
 {
 	static const rt_test all[] = {{"conns", bench_conns_test},
 				      {"msg", bench_msg_test},
+				      {"fanout", bench_fanout_test},
 				      {"history", bench_history_test},
 				      {"relay", bench_relay_test},
 				      {"presence", bench_presence_test},
