@@ -121,7 +121,8 @@ void h_login(svc_req *r)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "login: %s is missing", email ? "password" : "email");
 		return;
 	}
-	/* Before any hash is spent: a locked email or address costs nothing. */
+	/* Before any hash is spent: a locked pair or address, or a slowed
+	 * email, costs nothing. */
 	throttle_keys t;
 	int allowed;
 	pg_status s = throttle_check(app, email, addr, &t, &allowed);
@@ -141,9 +142,10 @@ void h_login(svc_req *r)
 	int ok = pw_verify(u ? u->pwhash : app->dummy_hash, c->password) && u;
 	int locked = throttle_record(app, &t, ok);
 	if (!ok) {
-		log_info("login: denied for %s%s%s%s%s", email, *addr ? " from " : "", addr,
-			 locked & THROTTLE_LOCKED_EMAIL ? "; email locked" : "",
-			 locked & THROTTLE_LOCKED_ADDR ? "; address locked" : "");
+		log_info("login: denied for %s%s%s%s%s%s", email, *addr ? " from " : "", addr,
+			 locked & THROTTLE_LOCKED_PAIR ? "; pair locked" : "",
+			 locked & THROTTLE_LOCKED_ADDR ? "; address locked" : "",
+			 locked & THROTTLE_SLOWED_EMAIL ? "; email slowed" : "");
 		svc_fail(r, RB__CODE__DENIED, "Permission denied");
 		return;
 	}

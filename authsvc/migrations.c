@@ -5,11 +5,13 @@
 
 EMBED_FILE(mig_001_init, "authsvc/migrations/001_init.sql");
 EMBED_FILE(mig_002_throttle, "authsvc/migrations/002_throttle.sql");
+EMBED_FILE(mig_003_login_known, "authsvc/migrations/003_login_known.sql");
 
 /* Append only: a version, once released, never changes its SQL. */
 static const pgmigrate_step migrations[] = {
 	{1, "001_init", mig_001_init},
 	{2, "002_throttle", mig_002_throttle},
+	{3, "003_login_known", mig_003_login_known},
 };
 
 const idem_table auth_replies = {"auth", IDEM_SECRETS};

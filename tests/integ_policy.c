@@ -1,0 +1,142 @@
+/* Account policies over the protocol: the login throttle (authsvc/throttle.h)
+ * seen from attackers and the owner at different client addresses, and
+ * display names that cannot impersonate another account.
+ *
+ * Client addresses: a gateway of this file's own trusts loopback as a
+ * proxy (REBUTTAL_TRUSTED_PROXY, a list), so each connection names its
+ * address in X-Forwarded-For. Addresses are from the documentation ranges,
+ * with this run's pid in them so that reruns against one stack differ. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "integ.h"
+
+#define PROXIED_GW "gateway xff" /* instance gateway-xff, trusting loopback */
+#define SLOW_S 5                 /* REBUTTAL_LOGIN_SLOW_S, default */
+
+static int proxied_port(void)
+{
+	/* The stack passes the caller's REBUTTAL_* on to the part it starts.
+	 * Tests run in children: this stays in this test. */
+	setenv("REBUTTAL_TRUSTED_PROXY", "10.0.0.0/8, 127.0.0.0/8 ::1", 1);
+	return gateway_at(PROXIED_GW);
+}
+
+/* An address of 203.0.113.0/24 (attackers) or 198.51.100.0/24 (owners)
+ * into out (32 bytes). */
+static const char *addr_of(char *out, const char *net, int n)
+{
+	snprintf(out, 32, "%s.%d", net, (int)((getpid() * 7 + n) % 250) + 1);
+	return out;
+}
+
+enum { LOGGED_IN = 1, DENIED = 0, THROTTLED = -1 };
+
+/* One login through the proxied gateway as if from xff: LOGGED_IN, DENIED
+ * ("Permission denied") or THROTTLED ("Too many failed logins"); anything
+ * else fails the test. */
+#define try_login(ctx, port, xff, email, pw) \
+	try_login_at(__FILE__, __LINE__, (ctx), (port), (xff), (email), (pw))
+static int try_login_at(const char *file, int line, wsc_ctx *ctx, int port, const char *xff,
+			const char *email, const char *pw)
+{
+	char headers[96];
+	snprintf(headers, sizeof headers, "X-Forwarded-For: %s\r\n", xff);
+	wsc *c = wsc_open_ex(ctx, "127.0.0.1", port, "/ipc", 0, headers, WAIT_MS);
+	if (!c)
+		rt_fail(file, line, "cannot open the proxied gateway: %s", wsc_ctx_last_error(ctx));
+	json_decref(expect_at(file, line, c, "connect"));
+	sendp(c, "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
+	      email, pw);
+	json_t *j = wsc_recv(c, WAIT_MS);
+	const char *type = j ? jstr(j, "type") : NULL, *msg = j ? jstr(j, "message") : NULL;
+	int rc = 2;
+	if (streq(type, "login") && jbool(j, "success"))
+		rc = LOGGED_IN;
+	else if (streq(type, "error") && msg && !strcmp(msg, "Permission denied"))
+		rc = DENIED;
+	else if (streq(type, "error") && msg && strstr(msg, "Too many failed logins"))
+		rc = THROTTLED;
+	if (rc == 2) {
+		char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		rt_fail(file, line, "login %s from %s: got %s", email, xff, s ? s : wsc_last_error(c));
+	}
+	json_decref(j);
+	wsc_close(c);
+	return rc;
+}
+
+/* ------------------------------------------------------------- lockout */
+
+/* Attackers at six addresses send wrong passwords for root: each address
+ * is stopped after 5 (REBUTTAL_LOGIN_MAX_FAILS_PAIR), and past 20 in all
+ * (REBUTTAL_LOGIN_MAX_FAILS_EMAIL) root is slowed for unknown addresses.
+ * Meanwhile root logs in at once from its usual address, after every wave,
+ * and from the stack's own gateway; from a new address only after the
+ * slow-down's seconds. */
+void test_policy_login_owner_during_attack(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	const char *root = "root@localhost", *pw = admin_password();
+	char home[32], att[32], fresh[32];
+	int port = proxied_port();
+
+	(void)admin(ctx); /* root knows 127.0.0.1 */
+	addr_of(home, "198.51.100", 0);
+	CHECK_EQ_INT(try_login(ctx, port, home, root, pw), LOGGED_IN);
+
+	int counted = 0;
+	for (int a = 0; a < 6; a++) {
+		addr_of(att, "203.0.113", a);
+		int denied = 0, rc;
+		while ((rc = try_login(ctx, port, att, root, "wrong-password")) == DENIED)
+			CHECK_MSG(++denied <= 5, "attacker %s had %d tries", att, denied);
+		/* 5 each until the email is slowed; then unknown addresses wait. */
+		CHECK_MSG(counted >= 20 ? denied <= 1 : denied == 5, "attacker %d: %d tries, %d before",
+			  a, denied, counted);
+		counted += denied;
+		/* Locked: even the right password, from there. */
+		CHECK_EQ_INT(try_login(ctx, port, att, root, pw), THROTTLED);
+		/* The owner, during the attack, at home and on the other gateway. */
+		CHECK_EQ_INT(try_login(ctx, port, home, root, pw), LOGGED_IN);
+		login(client(ctx), root, pw);
+	}
+	printf("attack: %d wrong passwords counted from 6 addresses\n", counted);
+	CHECK_MSG(counted >= 20, "only %d failures counted", counted);
+	/* An address root never used is slowed, not locked: one attempt per
+	 * REBUTTAL_LOGIN_SLOW_S after the last failure. */
+	addr_of(fresh, "198.51.100", 1);
+	CHECK_EQ_INT(try_login(ctx, port, fresh, root, pw), THROTTLED);
+	usleep((SLOW_S * 1000 + 300) * 1000);
+	CHECK_EQ_INT(try_login(ctx, port, fresh, root, pw), LOGGED_IN);
+	CHECK_EQ_INT(try_login(ctx, port, home, root, pw), LOGGED_IN);
+	wsc_ctx_free(ctx);
+}
+
+/* 50 failures from one address (REBUTTAL_LOGIN_MAX_FAILS_ADDR) over many
+ * emails lock the address for everybody who never logged in from it, but
+ * not for an account that knows it. */
+void test_policy_login_address_lock(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	char shared[32], email[64], other[64], bogus[96];
+	int port = proxied_port();
+
+	signup_user(ctx, adm, "user", "natuser", email);
+	signup_user(ctx, adm, "user", "natother", other);
+	addr_of(shared, "198.51.100", 2);
+	CHECK_EQ_INT(try_login(ctx, port, shared, email, TEST_PASSWORD), LOGGED_IN);
+	int n = 0;
+	for (; n < 60; n++) {
+		snprintf(bogus, sizeof bogus, "nobody-%d-%s@test.example", n, uniq());
+		if (try_login(ctx, port, shared, bogus, "wrong-password") == THROTTLED)
+			break;
+	}
+	CHECK_MSG(n == 50, "address locked after %d failures", n);
+	CHECK_EQ_INT(try_login(ctx, port, shared, other, TEST_PASSWORD), THROTTLED);
+	CHECK_EQ_INT(try_login(ctx, port, shared, email, TEST_PASSWORD), LOGGED_IN);
+	wsc_ctx_free(ctx);
+}

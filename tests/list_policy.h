@@ -1,0 +1,6 @@
+/* Integration tests of the account policies (tests/integ_policy.c): login
+ * throttling that does not lock the owner out, display names that cannot
+ * impersonate. */
+#define POLICY_TESTS(X)                     \
+	X(policy_login_owner_during_attack) \
+	X(policy_login_address_lock)
