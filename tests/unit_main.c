@@ -20,6 +20,8 @@
 	X(valid_text_rules)                                                                   \
 	X(netaddr_list_parse)                                                                 \
 	X(netaddr_match)                                                                      \
-	X(netaddr_forwarded_for)
+	X(netaddr_forwarded_for)                                                              \
+	X(skeleton_folds)                                                                     \
+	X(valid_user_name_invisible)
 
 RT_MAIN(TEST_LIST)
