@@ -198,7 +198,7 @@ void h_get_perms(svc_req *r)
 static pg_status signup_writes(svc_req *r, acct_user *u, const char *code)
 {
 	auth_app *app = r->app;
-	int inserted = 0;
+	acct_insert result = ACCT_INSERTED;
 	pg_status s;
 
 	if (code) {
@@ -212,9 +212,9 @@ static pg_status signup_writes(svc_req *r, acct_user *u, const char *code)
 		s = acct_group_ensure(app->db, u->grp, NULL);
 	}
 	if (s == PG_OK)
-		s = acct_user_insert(app->db, u, &inserted);
-	if (s == PG_OK && !inserted)
-		svc_fail(r, RB__CODE__CONFLICT, "%s: email is already in use", kit_op(r));
+		s = acct_user_insert(app->db, u, &result);
+	if (s == PG_OK)
+		kit_fail_taken(r, result);
 	return s;
 }
 
@@ -354,14 +354,14 @@ void h_list_users(svc_req *r)
 static pg_status admin_writes(svc_req *r, acct_user *u, const char *unused)
 {
 	auth_app *app = r->app;
-	int inserted = 0;
+	acct_insert result = ACCT_INSERTED;
 	pg_status s = acct_group_ensure(app->db, u->grp, NULL);
 
 	(void)unused;
 	if (s == PG_OK)
-		s = acct_user_insert(app->db, u, &inserted);
-	if (s == PG_OK && !inserted)
-		svc_fail(r, RB__CODE__CONFLICT, "admin_create_user: email is already in use");
+		s = acct_user_insert(app->db, u, &result);
+	if (s == PG_OK)
+		kit_fail_taken(r, result);
 	return s;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acct.h"
 #include "auth.h"
 #include "bootstrap.h"
 #include "config.h"
@@ -139,12 +140,14 @@ static int app_init(authsvc *a, auth_config *cfg)
 	return pw_hash(cfg, pw, a->app.dummy_hash);
 }
 
-/* Schema, stale replies, first-start rows: retried (pg_retry) until they
+/* Schema, name keys, stale replies, first-start rows: retried (pg_retry) until they
  * work, since the database may come up after us. */
 static pg_status prepare(void *ud)
 {
 	authsvc *a = ud;
 	pg_status s = migrate_run(a->maint);
+	if (s == PG_OK)
+		s = acct_name_keys_fill(a->maint);
 	if (s == PG_OK)
 		s = idem_prune(&auth_replies, a->maint);
 	if (s == PG_OK)

@@ -140,3 +140,113 @@ void test_policy_login_address_lock(void)
 	CHECK_EQ_INT(try_login(ctx, port, shared, email, TEST_PASSWORD), LOGGED_IN);
 	wsc_ctx_free(ctx);
 }
+
+/* --------------------------------------------------------------- names */
+
+/* The next updateUsers on c in which uid is named name. */
+static void expect_named(wsc *c, const char *uid, const char *name)
+{
+	long long end = now_ms() + WAIT_MS;
+	while (now_ms() < end) {
+		json_t *j = wsc_expect(c, "updateUsers", (int)(end - now_ms()));
+		if (!j)
+			break;
+		json_t *users = json_object_get(j, "userList");
+		int found = 0;
+		for (size_t i = 0; i < json_array_size(users); i++) {
+			json_t *u = json_array_get(users, i);
+			found |= streq(jstr(u, "id"), uid) && streq(jstr(u, "name"), name);
+		}
+		json_decref(j);
+		if (found)
+			return;
+	}
+	CHECK_MSG(0, "no updateUsers naming %s %s: %s", uid, name, wsc_last_error(c));
+}
+
+/* Renames that would pass for root, each refused with an error naming
+ * userName, the account's name unchanged; a plain rename still works, and
+ * so does a new spelling of one's own name. */
+void test_policy_names_impersonation(void)
+{
+	static const struct {
+		const char *name; /* JSON string contents */
+		const char *error;
+	} refused[] = {
+		{"Root", "userName is taken"},
+		{"ROOT", "userName is taken"},
+		{"r\xd0\xbe\xd0\xbet", "userName is taken"},          /* Cyrillic о */
+		{"r\xce\xbf\xd0\xbeT", "userName is taken"},          /* Greek ο, Cyrillic о */
+		{"r00t", "userName is taken"},
+		{"\xef\xbd\x92\xef\xbd\x8f\xef\xbd\x8f\xef\xbd\x94", "userName is taken"}, /* fullwidth */
+		{" root ", "userName is taken"},
+		{"root\\u200b", "invisible"},                         /* zero width space */
+		{"\\u202etoor", "invisible"},                         /* RTL override */
+		{"ro\\u2067ot\\u2069", "invisible"},                  /* RTL isolate */
+		{"\\ufeffroot", "invisible"},
+	};
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	who p;
+	char mine[32];
+	user_at(ctx, adm, "user", "mallory", gw_port(), &p);
+	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+		sendp(p.c, "{\"type\":\"updateuser\",\"userid\":\"%s\",\"userName\":\"%s\"}", p.id,
+		      refused[i].name);
+		json_t *e = expect(p.c, "error");
+		const char *msg = jstr(e, "message");
+		CHECK_MSG(msg && strstr(msg, "userName") && strstr(msg, refused[i].error),
+			  "rename %zu: error \"%s\"", i, msg ? msg : "");
+		json_decref(e);
+	}
+	/* The admin may rename people, not into root either. */
+	sendp(adm, "{\"type\":\"updateuser\",\"userid\":\"%s\",\"userName\":\"R\xd0\x9e\xd0\x9eT\"}",
+	      p.id);
+	expect_error(adm, "updateuser: userName is taken");
+	/* A plain rename, then the same name in other letters: one's own. */
+	snprintf(mine, sizeof mine, "mal%s", uniq());
+	sendp(p.c, "{\"type\":\"updateuser\",\"userid\":\"%s\",\"userName\":\"%s\"}", p.id, mine);
+	expect_named(adm, p.id, mine);
+	mine[0] = 'M';
+	sendp(p.c, "{\"type\":\"updateuser\",\"userid\":\"%s\",\"userName\":\"%s\"}", p.id, mine);
+	expect_named(adm, p.id, mine);
+	wsc_ctx_free(ctx);
+}
+
+/* Sign-up and createuser are held to the same rule; a taken email is
+ * still reported as such first. */
+void test_policy_names_signup_createuser(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	char *code = make_invite(adm, "user"), email[96], name[32];
+	snprintf(email, sizeof email, "imp-%s@test.example", uniq());
+	wsc *c = client(ctx);
+	sendp(c, "{\"type\":\"signup\",\"userName\":\"R\xd0\xbe\xd0\xbet\",\"password\":\""
+		 TEST_PASSWORD "\",\"email\":\"%s\",\"signUp\":\"%s\"}", email, code);
+	expect_error(c, "signup: userName is taken");
+	sendp(c, "{\"type\":\"signup\",\"userName\":\"ro\\u200dot\",\"password\":\""
+		 TEST_PASSWORD "\",\"email\":\"%s\",\"signUp\":\"%s\"}", email, code);
+	expect_error(c, "invisible");
+	/* The invite is still good for a name of one's own. */
+	snprintf(name, sizeof name, "imp%s", uniq());
+	sendp(c, "{\"type\":\"signup\",\"userName\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
+		 "\"email\":\"%s\",\"signUp\":\"%s\"}", name, email, code);
+	json_t *j = wsc_expect_noerr(c, "refreshNow", WAIT_MS);
+	CHECK_MSG(j, "signup: %s", wsc_last_error(c));
+	json_decref(j);
+	free(code);
+
+	char email2[96], upper[32];
+	snprintf(email2, sizeof email2, "imp2-%s@test.example", uniq());
+	snprintf(upper, sizeof upper, "%s", name);
+	for (char *q = upper; *q; q++)
+		*q = (char)(*q >= 'a' && *q <= 'z' ? *q - 32 : *q);
+	sendp(adm, "{\"type\":\"createuser\",\"userName\":\"%s\",\"groupName\":\"user\",\"email\":\"%s\"}",
+	      upper, email2);
+	expect_error(adm, "createuser: userName is taken");
+	sendp(adm, "{\"type\":\"createuser\",\"userName\":\"%s\",\"groupName\":\"user\",\"email\":\"%s\"}",
+	      upper, email);
+	expect_error(adm, "createuser: email is already in use");
+	wsc_ctx_free(ctx);
+}

@@ -3,4 +3,6 @@
  * impersonate. */
 #define POLICY_TESTS(X)                     \
 	X(policy_login_owner_during_attack) \
-	X(policy_login_address_lock)
+	X(policy_login_address_lock)        \
+	X(policy_names_impersonation)       \
+	X(policy_names_signup_createuser)
