@@ -250,3 +250,66 @@ void test_policy_names_signup_createuser(void)
 	expect_error(adm, "createuser: email is already in use");
 	wsc_ctx_free(ctx);
 }
+
+/* One psql statement on the stack's database; its first output line (the
+ * value of a one-value query, unaligned) goes to out when not NULL. */
+static void sql(char *out, size_t outlen, const char *stmt)
+{
+	char cmd[2048], line[256] = "";
+	snprintf(cmd, sizeof cmd, "psql -X -q -A -t -v ON_ERROR_STOP=1 '%s' -c \"%s\" 2>&1",
+		 rt_env("REBUTTAL_PG"), stmt);
+	FILE *p = popen(cmd, "r");
+	CHECK_NOT_NULL(p);
+	if (!fgets(line, sizeof line, p))
+		line[0] = '\0';
+	while (fgetc(p) != EOF)
+		;
+	int rc = pclose(p);
+	line[strcspn(line, "\n")] = '\0';
+	CHECK_MSG(rc == 0, "psql: %s: %s", stmt, line);
+	if (out)
+		snprintf(out, outlen, "%s", line);
+}
+
+/* Accounts from before names were unique (no name key): an authsvc that
+ * starts gives each its key, the older of two alike keeps it, the younger
+ * keeps its name without one; new names are checked against the keys. */
+void test_policy_names_existing_duplicates(void)
+{
+	char stmt[1024], got[256], u[32], name[40];
+	snprintf(u, sizeof u, "%s", uniq());
+	snprintf(stmt, sizeof stmt,
+		 "INSERT INTO auth.users (id, email, name, pwhash, grp, created_at) VALUES"
+		 " (gen_random_uuid(), 'old-%s@test.example', 'Dup%s', 'x', 'user', now() - interval '2 days'),"
+		 " (gen_random_uuid(), 'new-%s@test.example', 'dup%s', 'x', 'user', now() - interval '1 day'),"
+		 " (gen_random_uuid(), 'solo-%s@test.example', 'solo%s', 'x', 'user', now())",
+		 u, u, u, u, u, u);
+	sql(NULL, 0, stmt);
+	/* Another instance: its start-up fills the keys (/healthz answers
+	 * before that, so wait for the rows). */
+	CHECK_EQ_INT(stack("start-part authsvc keys", NULL, 0), 0);
+	snprintf(stmt, sizeof stmt,
+		 "SELECT string_agg(name || '=' || (name_key IS NOT NULL)::text, ',' ORDER BY created_at)"
+		 " FROM auth.users WHERE email LIKE '%%-%s@test.example'"
+		 " AND NOT EXISTS (SELECT 1 FROM auth.users WHERE email = 'solo-%s@test.example'"
+		 " AND name_key IS NULL)",
+		 u, u);
+	long long end = now_ms() + 10000;
+	do {
+		usleep(100 * 1000);
+		sql(got, sizeof got, stmt);
+	} while (!*got && now_ms() < end);
+	CHECK_EQ_INT(stack("kill authsvc-keys TERM", NULL, 0), 0);
+	char want[256];
+	snprintf(want, sizeof want, "Dup%s=true,dup%s=false,solo%s=true", u, u, u);
+	CHECK_EQ_STR(got, want);
+
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	who p;
+	user_at(ctx, adm, "user", "latecomer", gw_port(), &p);
+	snprintf(name, sizeof name, "DUP%s", u);
+	sendp(p.c, "{\"type\":\"updateuser\",\"userid\":\"%s\",\"userName\":\"%s\"}", p.id, name);
+	expect_error(p.c, "updateuser: userName is taken");
+	wsc_ctx_free(ctx);
+}

@@ -5,4 +5,5 @@
 	X(policy_login_owner_during_attack) \
 	X(policy_login_address_lock)        \
 	X(policy_names_impersonation)       \
-	X(policy_names_signup_createuser)
+	X(policy_names_signup_createuser)   \
+	X(policy_names_existing_duplicates)
