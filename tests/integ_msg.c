@@ -723,7 +723,9 @@ void test_msg_update_remove_admin(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	char room[64], uid[64];
-	wsc *u = mt_new_user(ctx, adm, "plain", uid);
+	/* A name no other test takes: display names are unique (a taken one
+	 * would get a suffix, and the removed message shows the name). */
+	wsc *u = mt_new_user(ctx, adm, "modvictim", uid);
 	mt_new_room(adm, "text", room);
 	long long i = mt_say_ok(u, room, "mine");
 	update_text(adm, room, i, "moderated");
@@ -732,10 +734,10 @@ void test_msg_update_remove_admin(void)
 	json_decref(f);
 	remove_msg(adm, room, i);
 	m = mt_changed(u, room, i, REMOVED, &f);
-	mt_check_removed(m, i, "plain");
+	mt_check_removed(m, i, "modvictim");
 	json_decref(f);
 	json_t *ut = mt_get_segment(u, room, -1);
-	mt_check_removed(mt_msg_at(ut, i), i, "plain");
+	mt_check_removed(mt_msg_at(ut, i), i, "modvictim");
 	json_decref(ut);
 	wsc_ctx_free(ctx);
 }
