@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "integ.h"
@@ -312,4 +313,34 @@ void test_policy_names_existing_duplicates(void)
 	sendp(p.c, "{\"type\":\"updateuser\",\"userid\":\"%s\",\"userName\":\"%s\"}", p.id, name);
 	expect_error(p.c, "updateuser: userName is taken");
 	wsc_ctx_free(ctx);
+}
+
+/* ----------------------------------------------------- trusted proxies */
+
+/* A bad entry in REBUTTAL_TRUSTED_PROXY stops the gateway at start, with
+ * the entry and the reason, before it connects anywhere. */
+void test_policy_trusted_proxy_bad_entry(void)
+{
+	static const struct {
+		const char *list, *said;
+	} bad[] = {
+		{"10.0.0.0/8, localhost", "\"localhost\" is not an IPv4 or IPv6 address"},
+		{"127.0.0.1 10.0.0.1/8", "\"10.0.0.1/8\" has bits set past the prefix"},
+		{"fd00::/129", "\"fd00::/129\" has a prefix longer than the address"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char cmd[512], out[8192];
+		snprintf(cmd, sizeof cmd,
+			 "REBUTTAL_TRUSTED_PROXY='%s' REBUTTAL_NATS_URL=nats://127.0.0.1:1"
+			 " timeout 10 '%s/gateway' 2>&1",
+			 bad[i].list, rt_env("REBUTTAL_BIN_DIR"));
+		FILE *p = popen(cmd, "r");
+		CHECK_NOT_NULL(p);
+		size_t n = fread(out, 1, sizeof out - 1, p);
+		out[n] = '\0';
+		int st = pclose(p);
+		CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 1, "%s: status %d", bad[i].list, st);
+		CHECK_MSG(strstr(out, "config: REBUTTAL_TRUSTED_PROXY: ") && strstr(out, bad[i].said),
+			  "%s: said %s", bad[i].list, out);
+	}
 }

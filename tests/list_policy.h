@@ -6,4 +6,5 @@
 	X(policy_login_address_lock)        \
 	X(policy_names_impersonation)       \
 	X(policy_names_signup_createuser)   \
-	X(policy_names_existing_duplicates)
+	X(policy_names_existing_duplicates) \
+	X(policy_trusted_proxy_bad_entry)
