@@ -216,14 +216,22 @@ static pg_status keys_fill_rows(pg *db)
 			log_warn("account %s: name \"%s\" has no skeleton; left without one", id, name);
 			continue;
 		}
-		int taken = 0;
+		/* No per-key lock (name_taken): one per account could fill the
+		 * server's lock table. A signup on a running instance racing
+		 * this makes one of the two fail on the unique index, once:
+		 * pg_retry runs the fill again, or the client retries. */
+		PGresult *upd;
 		const char *p[] = {id, key};
-		s = name_taken(db, key, id, &taken);
-		if (s == PG_OK && taken)
+		s = pg_query(db, &upd,
+			     "UPDATE auth.users SET name_key = $2 WHERE id = $1 AND NOT EXISTS"
+			     " (SELECT 1 FROM auth.users WHERE name_key = $2)",
+			     2, p);
+		if (s != PG_OK)
+			break;
+		if (!strcmp(PQcmdTuples(upd), "0"))
 			log_warn("account %s: name \"%s\" looks like an older account's; kept,"
 				 " but without a name key", id, name);
-		if (s == PG_OK && !taken)
-			s = pg_query(db, NULL, "UPDATE auth.users SET name_key = $2 WHERE id = $1", 2, p);
+		PQclear(upd);
 	}
 	PQclear(res);
 	return s;
