@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "buf.h"
+#include "log.h"
+#include "skeleton.h"
 
 const char *const acct_perms[] = {
 	"createRoom",    "createUser",	  "renameRoom",	   "renameUser",
@@ -119,21 +121,156 @@ pg_status acct_user_by_email(pg *db, arena *a, const char *email, acct_user **ou
 	return PG_OK;
 }
 
-pg_status acct_user_insert(pg *db, const acct_user *u, int *inserted)
+/* ---------------------------------------------------------- name keys */
+
+/* A name's skeleton into key (ACCT_NAME_KEY_MAX bytes); -1 (logged) when it
+ * has none: names reach here validated (valid_user_name), so never. */
+static int name_key(const char *name, char key[ACCT_NAME_KEY_MAX])
+{
+	if (skel_of(name, key, ACCT_NAME_KEY_MAX) > 0)
+		return 0;
+	log_error("account name \"%s\" has no skeleton", name);
+	return -1;
+}
+
+/* Inside the caller's transaction: takes the key's lock until the commit
+ * (two accounts naming themselves alike at once take turns), then looks
+ * whether an account other than except_id (NULL: any) holds it. The lock
+ * comes first in a statement of its own, so the look sees what the other
+ * committed. */
+static pg_status name_taken(pg *db, const char *key, const char *except_id, int *taken)
 {
 	PGresult *res;
-	const char *p[] = {u->id, u->email, u->name, u->pwhash, u->grp, u->hidden ? "t" : "f"};
-	/* ON CONFLICT instead of catching the unique violation: an error would
-	 * abort the caller's transaction, a skipped row lets it decide. */
-	pg_status s = pg_query(db, &res,
-			       "INSERT INTO auth.users (" USER_COLS ") VALUES ($1, $2, $3, $4, $5, $6)"
-			       " ON CONFLICT (email) DO NOTHING",
-			       6, p);
+	const char *lk[] = {key}, *p[] = {key, except_id};
+	pg_status s = pg_query(db, NULL,
+			       "SELECT pg_advisory_xact_lock(hashtextextended('auth.name:' || $1, 0))",
+			       1, lk);
 	if (s != PG_OK)
 		return s;
-	*inserted = !strcmp(PQcmdTuples(res), "1");
+	s = pg_query(db, &res,
+		     "SELECT EXISTS (SELECT 1 FROM auth.users WHERE name_key = $1"
+		     " AND id IS DISTINCT FROM $2::uuid)",
+		     2, p);
+	if (s != PG_OK)
+		return s;
+	*taken = !strcmp(PQgetvalue(res, 0, 0), "t");
 	PQclear(res);
 	return PG_OK;
+}
+
+pg_status acct_user_insert(pg *db, const acct_user *u, acct_insert *result)
+{
+	PGresult *res;
+	char key[ACCT_NAME_KEY_MAX];
+	int taken = 0;
+
+	*result = ACCT_EMAIL_TAKEN;
+	if (name_key(u->name, key) < 0)
+		return PG_ERROR;
+	/* A taken email is the answer before a taken name, as it was before
+	 * names were unique. */
+	const char *e[] = {u->email};
+	pg_status s = pg_query(db, &res, "SELECT EXISTS (SELECT 1 FROM auth.users WHERE email = $1)",
+			       1, e);
+	if (s != PG_OK)
+		return s;
+	taken = !strcmp(PQgetvalue(res, 0, 0), "t");
+	PQclear(res);
+	if (taken)
+		return PG_OK;
+	s = name_taken(db, key, NULL, &taken);
+	if (s != PG_OK || taken) {
+		*result = ACCT_NAME_TAKEN;
+		return s;
+	}
+	const char *p[] = {u->id, u->email, u->name, u->pwhash, u->grp, u->hidden ? "t" : "f", key};
+	/* ON CONFLICT instead of catching the unique violation: an error would
+	 * abort the caller's transaction, a skipped row lets it decide. */
+	s = pg_query(db, &res,
+		     "INSERT INTO auth.users (" USER_COLS ", name_key)"
+		     " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+		     " ON CONFLICT (email) DO NOTHING",
+		     7, p);
+	if (s != PG_OK)
+		return s;
+	*result = !strcmp(PQcmdTuples(res), "1") ? ACCT_INSERTED : ACCT_EMAIL_TAKEN;
+	PQclear(res);
+	return PG_OK;
+}
+
+/* Rows the version's folding has not keyed yet, oldest first: the older
+ * account keeps a skeleton two share. */
+static pg_status keys_fill_rows(pg *db)
+{
+	PGresult *res;
+	pg_status s = pg_query(db, &res,
+			       "SELECT id, name FROM auth.users WHERE name_key IS NULL"
+			       " ORDER BY created_at, id",
+			       0, NULL);
+	if (s != PG_OK)
+		return s;
+	for (int i = 0; s == PG_OK && i < PQntuples(res); i++) {
+		const char *id = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
+		char key[ACCT_NAME_KEY_MAX];
+		if (skel_of(name, key, sizeof key) <= 0) {
+			log_warn("account %s: name \"%s\" has no skeleton; left without one", id, name);
+			continue;
+		}
+		/* No per-key lock (name_taken): one per account could fill the
+		 * server's lock table. A signup on a running instance racing
+		 * this makes one of the two fail on the unique index, once:
+		 * pg_retry runs the fill again, or the client retries. */
+		PGresult *upd;
+		const char *p[] = {id, key};
+		s = pg_query(db, &upd,
+			     "UPDATE auth.users SET name_key = $2 WHERE id = $1 AND NOT EXISTS"
+			     " (SELECT 1 FROM auth.users WHERE name_key = $2)",
+			     2, p);
+		if (s != PG_OK)
+			break;
+		if (!strcmp(PQcmdTuples(upd), "0"))
+			log_warn("account %s: name \"%s\" looks like an older account's; kept,"
+				 " but without a name key", id, name);
+		PQclear(upd);
+	}
+	PQclear(res);
+	return s;
+}
+
+pg_status acct_name_keys_fill(pg *db)
+{
+	PGresult *res;
+	char version[16];
+	int current = 0;
+
+	snprintf(version, sizeof version, "%d", SKEL_VERSION);
+	const char *p[] = {version};
+	pg_status s = pg_begin(db);
+	if (s == PG_OK)
+		s = pg_query(db, NULL,
+			     "SELECT pg_advisory_xact_lock(hashtextextended('auth.name_keys', 0))", 0,
+			     NULL);
+	if (s == PG_OK)
+		s = pg_query(db, &res, "SELECT value FROM auth.meta WHERE key = 'name_key_version'",
+			     0, NULL);
+	if (s == PG_OK) {
+		current = PQntuples(res) > 0 && !strcmp(PQgetvalue(res, 0, 0), version);
+		PQclear(res);
+	}
+	/* Another folding made the stored keys: all of them again. */
+	if (s == PG_OK && !current)
+		s = pg_query(db, NULL, "UPDATE auth.users SET name_key = NULL", 0, NULL);
+	if (s == PG_OK)
+		s = keys_fill_rows(db);
+	if (s == PG_OK)
+		s = pg_query(db, NULL,
+			     "INSERT INTO auth.meta (key, value) VALUES ('name_key_version', $1)"
+			     " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+			     1, p);
+	if (s == PG_OK)
+		return pg_commit(db);
+	pg_rollback(db);
+	return s;
 }
 
 pg_status acct_user_set_pwhash(pg *db, const char *email, const char *pwhash, int *found)
@@ -182,11 +319,22 @@ static pg_status user_one(pg *db, arena *a, acct_user **out, const char *sql, in
 }
 
 pg_status acct_user_rename(pg *db, arena *a, const char *id, const char *name,
-			   acct_user **out)
+			   acct_user **out, int *taken)
 {
-	const char *p[] = {id, name};
+	char key[ACCT_NAME_KEY_MAX];
+
+	*out = NULL;
+	*taken = 0;
+	if (name_key(name, key) < 0)
+		return PG_ERROR;
+	pg_status s = name_taken(db, key, id, taken);
+	if (s != PG_OK || *taken)
+		return s;
+	const char *p[] = {id, name, key};
 	return user_one(db, a, out,
-			"UPDATE auth.users SET name = $2 WHERE id = $1 RETURNING " USER_COLS, 2, p);
+			"UPDATE auth.users SET name = $2, name_key = $3 WHERE id = $1"
+			" RETURNING " USER_COLS,
+			3, p);
 }
 
 pg_status acct_user_set_group(pg *db, arena *a, const char *id, const char *grp,

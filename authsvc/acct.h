@@ -38,17 +38,31 @@ void acct_email_hash(const char *email, char out[65]);
 
 /* *out is NULL when no account has this (normalized) email. */
 pg_status acct_user_by_email(pg *db, arena *a, const char *email, acct_user **out);
-/* *inserted is 0 when the email is taken (nothing is written then). */
-pg_status acct_user_insert(pg *db, const acct_user *u, int *inserted);
+/* Display names are unique by skeleton (lib/skeleton.h), kept in
+ * auth.users.name_key. A key is at most this long (32 characters of 4
+ * bytes, and the NUL). */
+#define ACCT_NAME_KEY_MAX (32 * 4 + 1)
+typedef enum { ACCT_INSERTED, ACCT_EMAIL_TAKEN, ACCT_NAME_TAKEN } acct_insert;
+/* Inside a transaction (the name check locks the name's skeleton until the
+ * commit). Nothing is written unless *result is ACCT_INSERTED. */
+pg_status acct_user_insert(pg *db, const acct_user *u, acct_insert *result);
+/* At start, in a transaction of its own: gives every account without a
+ * name key (all of them when SKEL_VERSION changed) its name's skeleton,
+ * oldest account first; an account whose skeleton an older one holds keeps
+ * none (logged): its name stays, and new names are checked against the
+ * others only. */
+pg_status acct_name_keys_fill(pg *db);
 /* *found is 0 when no account has this email. */
 pg_status acct_user_set_pwhash(pg *db, const char *email, const char *pwhash, int *found);
 /* Every account sorted by name, ignoring case (then id: a stable order). */
 pg_status acct_user_list(pg *db, arena *a, acct_user ***out, size_t *n);
 /* The next three change one account by id (a valid UUID) and return it as
  * it is afterwards (as it was, for the delete) in *out, which is NULL when
- * no account has this id. */
+ * no account has this id. A rename inside a transaction (as an insert),
+ * and *taken is 1 (nothing written, *out NULL) when another account's
+ * name has the new name's skeleton. */
 pg_status acct_user_rename(pg *db, arena *a, const char *id, const char *name,
-			   acct_user **out);
+			   acct_user **out, int *taken);
 pg_status acct_user_set_group(pg *db, arena *a, const char *id, const char *grp,
 			      acct_user **out);
 pg_status acct_user_delete(pg *db, arena *a, const char *id, acct_user **out);

@@ -22,10 +22,13 @@ typedef struct {
 	long pwhash_opslimit;
 	long pwhash_memlimit;
 	long invite_ttl;
-	long login_max_fails_email;
+	long login_max_fails_pair;
 	long login_max_fails_addr;
+	long login_max_fails_email;
 	long login_window_s;
 	long login_lock_s;
+	long login_slow_s;
+	long login_known_days;
 	long threads;
 } auth_config;
 

@@ -48,7 +48,7 @@ static pg_status make_groups(pg *db)
  * instance had bootstrapped already. */
 static pg_status write_all(pg *db, const acct_user *root, int *done)
 {
-	int inserted;
+	acct_insert result;
 	pg_status s = pg_query(
 		db, NULL, "SELECT pg_advisory_xact_lock(hashtextextended('auth.bootstrap', 0))", 0, NULL);
 	*done = 0;
@@ -59,7 +59,7 @@ static pg_status write_all(pg *db, const acct_user *root, int *done)
 	s = make_groups(db);
 	/* An existing root@localhost (made by hand?) is left as it is. */
 	if (s == PG_OK)
-		s = acct_user_insert(db, root, &inserted);
+		s = acct_user_insert(db, root, &result);
 	if (s == PG_OK)
 		s = pg_query(db, NULL,
 			     "INSERT INTO auth.meta (key, value) VALUES ('bootstrapped', now()::text)",

@@ -121,7 +121,8 @@ void h_login(svc_req *r)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "login: %s is missing", email ? "password" : "email");
 		return;
 	}
-	/* Before any hash is spent: a locked email or address costs nothing. */
+	/* Before any hash is spent: a locked pair or address, or a slowed
+	 * email, costs nothing. */
 	throttle_keys t;
 	int allowed;
 	pg_status s = throttle_check(app, email, addr, &t, &allowed);
@@ -141,9 +142,10 @@ void h_login(svc_req *r)
 	int ok = pw_verify(u ? u->pwhash : app->dummy_hash, c->password) && u;
 	int locked = throttle_record(app, &t, ok);
 	if (!ok) {
-		log_info("login: denied for %s%s%s%s%s", email, *addr ? " from " : "", addr,
-			 locked & THROTTLE_LOCKED_EMAIL ? "; email locked" : "",
-			 locked & THROTTLE_LOCKED_ADDR ? "; address locked" : "");
+		log_info("login: denied for %s%s%s%s%s%s", email, *addr ? " from " : "", addr,
+			 locked & THROTTLE_LOCKED_PAIR ? "; pair locked" : "",
+			 locked & THROTTLE_LOCKED_ADDR ? "; address locked" : "",
+			 locked & THROTTLE_SLOWED_EMAIL ? "; email slowed" : "");
 		svc_fail(r, RB__CODE__DENIED, "Permission denied");
 		return;
 	}
@@ -196,7 +198,7 @@ void h_get_perms(svc_req *r)
 static pg_status signup_writes(svc_req *r, acct_user *u, const char *code)
 {
 	auth_app *app = r->app;
-	int inserted = 0;
+	acct_insert result = ACCT_INSERTED;
 	pg_status s;
 
 	if (code) {
@@ -210,9 +212,9 @@ static pg_status signup_writes(svc_req *r, acct_user *u, const char *code)
 		s = acct_group_ensure(app->db, u->grp, NULL);
 	}
 	if (s == PG_OK)
-		s = acct_user_insert(app->db, u, &inserted);
-	if (s == PG_OK && !inserted)
-		svc_fail(r, RB__CODE__CONFLICT, "%s: email is already in use", kit_op(r));
+		s = acct_user_insert(app->db, u, &result);
+	if (s == PG_OK)
+		kit_fail_taken(r, result);
 	return s;
 }
 
@@ -352,14 +354,14 @@ void h_list_users(svc_req *r)
 static pg_status admin_writes(svc_req *r, acct_user *u, const char *unused)
 {
 	auth_app *app = r->app;
-	int inserted = 0;
+	acct_insert result = ACCT_INSERTED;
 	pg_status s = acct_group_ensure(app->db, u->grp, NULL);
 
 	(void)unused;
 	if (s == PG_OK)
-		s = acct_user_insert(app->db, u, &inserted);
-	if (s == PG_OK && !inserted)
-		svc_fail(r, RB__CODE__CONFLICT, "admin_create_user: email is already in use");
+		s = acct_user_insert(app->db, u, &result);
+	if (s == PG_OK)
+		kit_fail_taken(r, result);
 	return s;
 }
 

@@ -30,6 +30,15 @@ void kit_fail_store(svc_req *r, pg_status s)
 		svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", kit_op(r));
 }
 
+void kit_fail_taken(svc_req *r, acct_insert result)
+{
+	if (result == ACCT_EMAIL_TAKEN)
+		svc_fail(r, RB__CODE__CONFLICT, "%s: email is already in use", kit_op(r));
+	else if (result == ACCT_NAME_TAKEN)
+		svc_fail(r, RB__CODE__CONFLICT,
+			 "%s: userName is taken: another account's name looks the same", kit_op(r));
+}
+
 Rb__User *kit_user_msg(svc_req *r, const acct_user *u)
 {
 	auth_app *app = r->app;

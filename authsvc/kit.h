@@ -30,6 +30,11 @@ int kit_nonempty(const char *s);
  * database is down, else INTERNAL. */
 void kit_fail_store(svc_req *r, pg_status s);
 
+/* The refusal of an insert that did not happen (acct_insert): CONFLICT
+ * "<op>: email is already in use" or "<op>: userName is taken: another
+ * account's name looks the same". Nothing for ACCT_INSERTED. */
+void kit_fail_taken(svc_req *r, acct_insert result);
+
 /* The account as the user object of list replies (in r's arena). */
 Rb__User *kit_user_msg(svc_req *r, const acct_user *u);
 /* Fills u (in r's arena) from checked fields and hashes the password:

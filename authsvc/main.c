@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acct.h"
 #include "auth.h"
 #include "bootstrap.h"
 #include "config.h"
@@ -27,8 +28,9 @@ _Static_assert(crypto_pwhash_MEMLIMIT_MIN == 8192 && crypto_pwhash_OPSLIMIT_MIN 
 
 #define ABOUT "authsvc: accounts, groups, invites, sign-up and login of Rebuttal."
 #define PING_EVERY_MS 5000
-/* Stored replies (secret ones go after minutes), old login failures and
- * expired locks: each a DELETE on an indexed column, cheap enough. */
+/* Stored replies (secret ones go after minutes), old login failures,
+ * expired locks and stale known addresses: each a DELETE on an indexed
+ * column, cheap enough. */
 #define PRUNE_EVERY_MS (60 * 1000)
 #define START_RETRY_MS 2000
 #define STOP_WAIT_MS 10000
@@ -55,14 +57,23 @@ static const cfg_field settings[] = {
 	      "group that open sign-up (signUp \"signup\") joins; empty: off"),
 	CFG_S("REBUTTAL_GRAVATAR", auth_config, gravatar, "",
 	      "Gravatar d= fallback (e.g. identicon); empty: no avatars"),
-	CFG_I("REBUTTAL_LOGIN_MAX_FAILS_EMAIL", auth_config, login_max_fails_email, 5, 0, 1000000,
-	      "failed logins for one email within the window that lock it; 0: no limit"),
+	CFG_I("REBUTTAL_LOGIN_MAX_FAILS_PAIR", auth_config, login_max_fails_pair, 5, 0, 1000000,
+	      "failed logins for one email from one address within the window that lock"
+	      " that pair; 0: no limit"),
 	CFG_I("REBUTTAL_LOGIN_MAX_FAILS_ADDR", auth_config, login_max_fails_addr, 50, 0, 1000000,
-	      "failed logins from one client address within the window that lock it; 0: no limit"),
+	      "failed logins from one client address within the window that lock it"
+	      " (not for accounts that know it); 0: no limit"),
+	CFG_I("REBUTTAL_LOGIN_MAX_FAILS_EMAIL", auth_config, login_max_fails_email, 20, 0, 1000000,
+	      "failed logins for one email from all addresses within the window that slow it"
+	      " to one attempt per REBUTTAL_LOGIN_SLOW_S (not from known addresses); 0: never"),
 	CFG_I("REBUTTAL_LOGIN_WINDOW_S", auth_config, login_window_s, 60, 1, 86400,
-	      "seconds a failed login counts against its email and address"),
+	      "seconds a failed login counts against its email, address and pair"),
 	CFG_I("REBUTTAL_LOGIN_LOCK_S", auth_config, login_lock_s, 60, 1, 86400,
-	      "seconds logins stay refused for a locked email or address"),
+	      "seconds logins stay refused for a locked pair or address"),
+	CFG_I("REBUTTAL_LOGIN_SLOW_S", auth_config, login_slow_s, 5, 1, 3600,
+	      "a slowed email admits one attempt per this many seconds from unknown addresses"),
+	CFG_I("REBUTTAL_LOGIN_KNOWN_DAYS", auth_config, login_known_days, 30, 0, 3650,
+	      "days an address an account logged in from stays known to it; 0: none is"),
 	CFG_I("REBUTTAL_THREADS", auth_config, threads, 0, 0, 256,
 	      "handler threads (password hashing runs on them); 0: one per online CPU"),
 };
@@ -129,12 +140,14 @@ static int app_init(authsvc *a, auth_config *cfg)
 	return pw_hash(cfg, pw, a->app.dummy_hash);
 }
 
-/* Schema, stale replies, first-start rows: retried (pg_retry) until they
+/* Schema, name keys, stale replies, first-start rows: retried (pg_retry) until they
  * work, since the database may come up after us. */
 static pg_status prepare(void *ud)
 {
 	authsvc *a = ud;
 	pg_status s = migrate_run(a->maint);
+	if (s == PG_OK)
+		s = acct_name_keys_fill(a->maint);
 	if (s == PG_OK)
 		s = idem_prune(&auth_replies, a->maint);
 	if (s == PG_OK)

@@ -48,13 +48,13 @@ static pg_status create_writes(svc_req *r, void *ctx)
 {
 	auth_app *app = r->app;
 	user_op *op = ctx;
-	int inserted = 0;
+	acct_insert result = ACCT_INSERTED;
 	pg_status s = acct_group_ensure(app->db, op->u->grp, &op->group_created);
 
 	if (s == PG_OK)
-		s = acct_user_insert(app->db, op->u, &inserted);
-	if (s == PG_OK && !inserted)
-		svc_fail(r, RB__CODE__CONFLICT, "createuser: email is already in use");
+		s = acct_user_insert(app->db, op->u, &result);
+	if (s == PG_OK)
+		kit_fail_taken(r, result);
 	return s;
 }
 
@@ -101,9 +101,12 @@ static pg_status rename_writes(svc_req *r, void *ctx)
 {
 	auth_app *app = r->app;
 	user_op *op = ctx;
-	pg_status s = acct_user_rename(app->db, r->arena, op->id, op->value, &op->u);
+	int taken = 0;
+	pg_status s = acct_user_rename(app->db, r->arena, op->id, op->value, &op->u, &taken);
 
-	if (s == PG_OK && !op->u)
+	if (s == PG_OK && taken)
+		kit_fail_taken(r, ACCT_NAME_TAKEN);
+	else if (s == PG_OK && !op->u)
 		no_such_user(r);
 	return s;
 }

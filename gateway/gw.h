@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "bus.h"
 #include "loopq.h"
+#include "netaddr.h"
 #include "uuid.h"
 
 typedef struct {
@@ -48,6 +49,7 @@ typedef struct {
 
 typedef struct gw {
 	const gw_config *cfg;
+	netaddr_list trusted;            /* cfg->trusted_proxy, parsed at start */
 	char id[UUID_STR_LEN + 1];      /* this gateway process, new at every start */
 	int64_t start_time;
 	struct lws_context *lws;

@@ -34,7 +34,7 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_REQUEST_QUEUE_MAX", C, req_queue_max, 256, 1, 100000, "packets one connection may have waiting per service before it gets `error`"),
 	CFG_I("REBUTTAL_HEARTBEAT_MS", C, heartbeat_ms, 2000, 100, 60000, "gateway heartbeat period"),
 	CFG_I("REBUTTAL_LEASE_MS", C, lease_ms, 10000, 500, 600000, "lease announced in heartbeats"),
-	CFG_S("REBUTTAL_TRUSTED_PROXY", C, trusted_proxy, "", "peer address whose X-Forwarded-For is believed"),
+	CFG_S("REBUTTAL_TRUSTED_PROXY", C, trusted_proxy, "", "proxies whose X-Forwarded-For is believed: addresses and CIDR ranges (IPv4, IPv6), separated by commas or spaces"),
 };
 #undef C
 
@@ -115,6 +115,11 @@ int main(void)
 	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
 	raise_fd_limit();
 	g.cfg = &cfg;
+	char why[160];
+	if (netaddr_list_parse(cfg.trusted_proxy, &g.trusted, why, sizeof why) < 0) {
+		log_error("config: REBUTTAL_TRUSTED_PROXY: %s", why);
+		return 1;
+	}
 	uuid_new(g.id);
 	g.start_time = (int64_t)time(NULL);
 	loopq_init(&g.inbox);
@@ -143,5 +148,6 @@ int main(void)
 	bus_close(g.bus);
 	nats_CloseAndWait(2000);
 	loopq_destroy(&g.inbox);
+	netaddr_list_free(&g.trusted);
 	return 0;
 }

@@ -5,6 +5,7 @@
 
 #include "gw.h"
 #include "log.h"
+#include "netaddr.h"
 #include "packets.h"
 #include "pbjson.h"
 #include "rebuttal.pb-c.h"
@@ -32,20 +33,19 @@ static void send_connect(session *s)
 	}
 }
 
-/* The client's address; X-Forwarded-For only from the trusted proxy. */
-static void peer_address(struct lws *wsi, const gw_config *c, char *out, size_t len)
+/* The client's address: the peer's, or, when the peer is a trusted proxy
+ * (REBUTTAL_TRUSTED_PROXY), the one its X-Forwarded-For names (netaddr.h).
+ * The header is read whole: cut short, a client could pad it so that the
+ * proxy itself is blamed for its failed logins. */
+static void peer_address(struct lws *wsi, const gw *g, char *out, size_t len)
 {
-	char xff[256];
-	lws_get_peer_simple(wsi, out, len);
-	if (!c->trusted_proxy[0] || strcmp(out, c->trusted_proxy))
-		return;
-	if (lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) > 0) {
-		size_t n = strcspn(xff, ", ");
-		if (n && n < len) {
-			memcpy(out, xff, n);
-			out[n] = '\0';
-		}
-	}
+	char peer[NETADDR_TEXT_MAX], addr[NETADDR_TEXT_MAX], xff[8192] = "";
+
+	lws_get_peer_simple(wsi, peer, sizeof peer);
+	if (g->trusted.n && lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) < 0)
+		xff[0] = '\0';
+	netaddr_client(&g->trusted, peer, xff, addr);
+	snprintf(out, len, "%s", addr);
 }
 
 static int dispatch(session *s, struct lws *wsi)
@@ -133,7 +133,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 		p->s = session_new(g, wsi);
 		if (!p->s)
 			return -1;
-		peer_address(wsi, g->cfg, p->s->addr, sizeof p->s->addr);
+		peer_address(wsi, g, p->s->addr, sizeof p->s->addr);
 		send_connect(p->s);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:

@@ -2,8 +2,9 @@
 
 #include <string.h>
 
-/* Decodes one code point; returns its length or 0 when invalid. */
-static size_t utf8_next(const unsigned char *s, size_t len, unsigned *cp)
+#include "skeleton.h"
+
+size_t utf8_next(const unsigned char *s, size_t len, unsigned *cp)
 {
 	unsigned c = s[0];
 	size_t n;
@@ -80,9 +81,51 @@ int text_name_ok(const char *s, long min, long max)
 	return n >= min && n <= max;
 }
 
+int text_invisible(unsigned cp)
+{
+	static const struct {
+		unsigned lo, hi;
+	} ranges[] = {
+		{0x00ad, 0x00ad},   /* soft hyphen */
+		{0x034f, 0x034f},   /* combining grapheme joiner */
+		{0x061c, 0x061c},   /* Arabic letter mark */
+		{0x115f, 0x1160},   /* Hangul fillers */
+		{0x17b4, 0x17b5},   /* Khmer inherent vowels */
+		{0x180b, 0x180f},   /* Mongolian selectors and vowel separator */
+		{0x200b, 0x200f},   /* zero width space, (non-)joiner, LRM, RLM */
+		{0x2028, 0x202e},   /* line/paragraph separators, bidi embeddings, overrides */
+		{0x2060, 0x206f},   /* word joiner, invisible operators, bidi isolates */
+		{0x3164, 0x3164},   /* Hangul filler */
+		{0xfeff, 0xfeff},   /* zero width no-break space (BOM) */
+		{0xffa0, 0xffa0},   /* halfwidth Hangul filler */
+		{0xfff0, 0xfffb},   /* interlinear annotation */
+		{0x1bca0, 0x1bca3}, /* shorthand format controls */
+		{0x1d173, 0x1d17a}, /* musical format controls */
+		{0xe0000, 0xe007f}, /* tags */
+	};
+	for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)
+		if (cp >= ranges[i].lo && cp <= ranges[i].hi)
+			return 1;
+	return 0;
+}
+
 const char *valid_user_name(const char *s)
 {
-	return text_name_ok(s, 2, 32) ? NULL : "userName must be 2-32 printable characters";
+	const unsigned char *p = (const unsigned char *)s;
+	char skel[32 * 4 + 1];
+	unsigned cp;
+
+	if (!text_name_ok(s, 2, 32))
+		return "userName must be 2-32 printable characters";
+	for (size_t len = strlen(s), n; len; p += n, len -= n) {
+		n = utf8_next(p, len, &cp);
+		if (text_invisible(cp))
+			return "userName must not contain invisible or direction-changing characters";
+	}
+	/* Marks alone, or spaces and marks, show nothing to tell names apart. */
+	if (skel_of(s, skel, sizeof skel) <= 0)
+		return "userName must have a visible letter, digit or sign";
+	return NULL;
 }
 
 const char *valid_password(const char *s)

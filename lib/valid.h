@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 
+/* Decodes the code point at s (len > 0 bytes left) into *cp; returns its
+ * length in bytes, or 0 when the bytes there are not valid UTF-8. */
+size_t utf8_next(const unsigned char *s, size_t len, unsigned *cp);
 /* Number of code points in a valid UTF-8 string of len bytes, or -1 when
  * the bytes are not valid UTF-8 (overlong forms and surrogates included). */
 long utf8_chars(const char *s, size_t len);
@@ -14,8 +17,17 @@ int text_printable(const char *s);
 /* Printable with min..max characters. */
 int text_name_ok(const char *s, long min, long max);
 
+/* Characters that show nothing or change the direction of what follows:
+ * zero-width spaces and joiners, bidi marks, embeddings, overrides and
+ * isolates (U+200B-U+200F, U+202A-U+202E, U+2066-U+2069), U+FEFF, soft
+ * hyphen, fillers, tags. Variation selectors are not among them (emoji
+ * need them); the name skeleton drops them (skeleton.h). */
+int text_invisible(unsigned cp);
+
 /* Account rules of signup/createuser/updateuser. Each returns NULL when the
- * value is fine, else a static English reason naming the field. */
+ * value is fine, else a static English reason naming the field.
+ * A user name is 2-32 printable characters, none of them invisible
+ * (text_invisible), with a non-empty skeleton (skeleton.h). */
 const char *valid_user_name(const char *s);
 const char *valid_password(const char *s);
 const char *valid_email(const char *s);

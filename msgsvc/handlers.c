@@ -7,6 +7,7 @@
  * arrival order (the rows' keys). */
 #include "handlers.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -269,6 +270,25 @@ static int message_fields(svc_req *r, outgoing *o)
 	return c->rawfile && *c->rawfile ? attachment_size_ok(r, o, c->rawfile) : 0;
 }
 
+/* A header may claim any size in a few bytes (a 33-byte PNG can say
+ * 100000 x 100000): every client that shows the image would try to
+ * allocate that much. Refused before anything is stored. 0 or -1. */
+static int pixels_ok(svc_req *r, const img_info *info)
+{
+	const msg_config *c = ((msg_app *)r->app)->cfg;
+	uint64_t w = (uint64_t)info->width, h = (uint64_t)info->height;
+
+	if (w > (uint64_t)c->image_max_side || h > (uint64_t)c->image_max_side ||
+	    w * h > (uint64_t)c->image_max_pixels) {
+		svc_fail(r, RB__CODE__BAD_REQUEST,
+			 "message: image is %" PRIu64 "x%" PRIu64 " pixels; at most %ld per side"
+			 " and %ld in all",
+			 w, h, c->image_max_side, c->image_max_pixels);
+		return -1;
+	}
+	return 0;
+}
+
 /* The sender's current name; asks authsvc again when the directory does
  * not know them yet (e.g. an account made a moment ago). */
 static int sender_name(svc_req *r, outgoing *o)
@@ -319,6 +339,8 @@ static int attachment(svc_req *r, outgoing *o)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "message: attachment is not a supported image");
 		return -1;
 	}
+	if (pixels_ok(r, &o->info) < 0)
+		return -1;
 	o->img_len = written;
 	o->path = upload_path(r, r->env->message->filename);
 	return 0;

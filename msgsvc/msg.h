@@ -17,6 +17,8 @@ typedef struct {
 	long health_port;
 	long segment_size;  /* S: messages per segment */
 	long upload_max;    /* largest decoded attachment, bytes */
+	long image_max_pixels; /* width x height of an attachment at most */
+	long image_max_side;   /* width and height each at most */
 	long outbox_age_ms; /* an outbox row this old is taken by the drainer */
 	long room_timeout_ms;
 	long threads;       /* handler threads; 0: one per online CPU */

@@ -696,8 +696,11 @@ void test_admin_race_revoke(void)
 
 /* ---------------------------------------------------------- throttling */
 
-/* Default settings: 5 failures per email in 60 s lock it; the address
- * limit is 50, so other accounts from the same address still get in. */
+/* Default settings: 5 failures for one email from one address in 60 s
+ * lock that pair (REBUTTAL_LOGIN_MAX_FAILS_PAIR), the right password
+ * included; the address limit is 50, so other accounts from the same
+ * address still get in. (The same email from elsewhere still gets in too:
+ * tests/integ_policy.c.) */
 void test_admin_login_throttle(void)
 {
 	wsc_ctx *ctx = wsc_ctx_new();

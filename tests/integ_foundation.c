@@ -317,14 +317,16 @@ void test_invite_concurrent_one_wins(void)
 	enum { N = 12 };
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *a = admin(ctx), *c[N];
-	char *code = make_invite(a, "user");
+	char *code = make_invite(a, "user"), name[32];
 	for (int i = 0; i < N; i++)
 		c[i] = client(ctx);
+	/* One name for all (display names are unique: one nobody took yet). */
+	snprintf(name, sizeof name, "racer%s", uniq());
 	/* All sends are queued first and go out in one service pass. */
 	for (int i = 0; i < N; i++) {
 		char email[96];
 		snprintf(email, sizeof email, "race%d-%s@test.example", i, uniq());
-		signup_send(c[i], "racer", TEST_PASSWORD, email, code);
+		signup_send(c[i], name, TEST_PASSWORD, email, code);
 	}
 	int wins = 0, errors = 0;
 	for (int i = 0; i < N; i++) {

@@ -566,6 +566,44 @@ void test_msg_not_an_image_refused(void)
 	wsc_ctx_free(ctx);
 }
 
+/* A 33-byte PNG (signature and IHDR, no pixel data) claiming w x h. */
+static size_t png_claim(uint8_t out[33], uint32_t w, uint32_t h)
+{
+	uint8_t ihdr[13] = {0};
+	put32(ihdr, w), put32(ihdr + 4, h), ihdr[8] = 8, ihdr[9] = 2;
+	memcpy(out, "\x89PNG\r\n\x1a\n", 8);
+	return (size_t)(chunk(out + 8, "IHDR", ihdr, 13) - out);
+}
+
+/* REBUTTAL_IMAGE_MAX_PIXELS (50 000 000) and _MAX_SIDE (16384), defaults. */
+void test_msg_pixel_cap(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	char room[64], uid[64];
+	uint8_t png[33];
+	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
+	mt_new_room(adm, "text", room);
+	static const struct {
+		uint32_t w, h;
+	} refused[] = {{100000, 100000}, {16385, 1}, {1, 16385}, {8000, 6251}, {0x7fffffff, 0x7fffffff}};
+	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+		CHECK_EQ_INT(png_claim(png, refused[i].w, refused[i].h), 33);
+		say_file(adm, room, "huge", "huge.png", png, sizeof png);
+		char want[96];
+		snprintf(want, sizeof want, "message: image is %ux%u pixels; at most 16384 per side",
+			 refused[i].w, refused[i].h);
+		expect_error(adm, want);
+	}
+	json_t *ut = mt_get_segment(adm, room, -1);
+	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), 0);
+	json_decref(ut);
+	/* At both limits: 16384 x 3051 is 49 987 584 pixels. */
+	png_claim(png, 16384, 3051);
+	mt_send_image(adm, uid, room, "wide.png", png, sizeof png, 16384, 3051);
+	wsc_ctx_free(ctx);
+}
+
 /* A PNG header followed by zeros, n bytes in all. */
 static uint8_t *padded_png(size_t n, size_t *len)
 {
@@ -685,7 +723,9 @@ void test_msg_update_remove_admin(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	char room[64], uid[64];
-	wsc *u = mt_new_user(ctx, adm, "plain", uid);
+	/* A name no other test takes: display names are unique (a taken one
+	 * would get a suffix, and the removed message shows the name). */
+	wsc *u = mt_new_user(ctx, adm, "modvictim", uid);
 	mt_new_room(adm, "text", room);
 	long long i = mt_say_ok(u, room, "mine");
 	update_text(adm, room, i, "moderated");
@@ -694,10 +734,10 @@ void test_msg_update_remove_admin(void)
 	json_decref(f);
 	remove_msg(adm, room, i);
 	m = mt_changed(u, room, i, REMOVED, &f);
-	mt_check_removed(m, i, "plain");
+	mt_check_removed(m, i, "modvictim");
 	json_decref(f);
 	json_t *ut = mt_get_segment(u, room, -1);
-	mt_check_removed(mt_msg_at(ut, i), i, "plain");
+	mt_check_removed(mt_msg_at(ut, i), i, "modvictim");
 	json_decref(ut);
 	wsc_ctx_free(ctx);
 }

@@ -9,6 +9,7 @@
 	X(msg_image_formats)                 \
 	X(msg_not_an_image_refused)          \
 	X(msg_upload_limit)                  \
+	X(msg_pixel_cap)                     \
 	X(msg_two_clients_order)             \
 	X(msg_update_remove_author)          \
 	X(msg_update_remove_admin)           \

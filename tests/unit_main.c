@@ -17,6 +17,11 @@
 	X(pbjson_opaque_json_round_trip)                                                      \
 	X(pbjson_to_json_nulls_and_absent)                                                    \
 	X(pbjson_groups_map_and_lists)                                                        \
-	X(valid_text_rules)
+	X(valid_text_rules)                                                                   \
+	X(netaddr_list_parse)                                                                 \
+	X(netaddr_match)                                                                      \
+	X(netaddr_forwarded_for)                                                              \
+	X(skeleton_folds)                                                                     \
+	X(valid_user_name_invisible)
 
 RT_MAIN(TEST_LIST)
