@@ -343,7 +343,10 @@ void session_send(session *s, frame *f)
 		s->gw->outq_bytes += f->len;
 	}
 	s->gw->outq_frames++;
-	lws_callback_on_writable(s->wsi);
+	/* A held session is woken by session_user_ready: a writable callback
+	 * now would only find it held again. */
+	if (!s->held)
+		lws_callback_on_writable(s->wsi);
 }
 
 void session_send_json(session *s, json_t *obj)

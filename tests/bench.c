@@ -204,6 +204,8 @@ static void bench_msg(void)
 
 /* Fills a fresh room with n messages straight in Postgres: 100,000 through
  * the protocol would take minutes and measure the writes, not the reads. */
+static void bench_history_small(void);
+static void history_raw(const char *what, int n, double secs);
 static void seed_history(const char *room, const char *uid, long n)
 {
 	PGconn *pg = PQconnectdb(rt_env("REBUTTAL_PG"));
@@ -225,6 +227,13 @@ static void seed_history(const char *room, const char *uid, long n)
 }
 
 static void bench_history(void)
+{
+	msg_instances();
+	history_raw("getmessages, 100,000 messages, 100 raw conns", 100, 10);
+	bench_history_small();
+}
+
+static void bench_history_small(void)
 {
 	enum { CONNS = 4 };
 	const long total = 100000;
@@ -280,6 +289,7 @@ static void bench_history(void)
 	wsc_ctx_free(ctx);
 }
 
+
 static void relay_run(const char *what, int port_b)
 {
 	const size_t m = 2000;
@@ -328,17 +338,41 @@ static void bench_relay(void)
 }
 
 /* Resident memory of a stack process, from its pid file, in KiB. */
-static long rss_kib(const char *part)
+static int part_pid(const char *part)
 {
-	char path[512], line[256];
+	char path[512];
 	snprintf(path, sizeof path, "%s/pids/%s.pid", rt_env("REBUTTAL_STACK_DIR"), part);
 	FILE *f = fopen(path, "r");
 	CHECK_MSG(f, "no %s", path);
 	int pid = 0;
 	CHECK(fscanf(f, "%d", &pid) == 1);
 	fclose(f);
-	snprintf(path, sizeof path, "/proc/%d/status", pid);
-	f = fopen(path, "r");
+	return pid;
+}
+
+/* CPU seconds (user + system) a process has used so far; pid 0: this one. */
+static double cpu_s(int pid)
+{
+	char path[64], line[1024];
+	snprintf(path, sizeof path, "/proc/%s/stat", pid ? "" : "self");
+	if (pid)
+		snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	CHECK_NOT_NULL(f);
+	CHECK(fgets(line, sizeof line, f));
+	fclose(f);
+	const char *p = strrchr(line, ')'); /* the name may hold spaces */
+	unsigned long ut = 0, st = 0;
+	CHECK(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+			  &st) == 2);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long rss_kib(const char *part)
+{
+	char path[512], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", part_pid(part));
+	FILE *f = fopen(path, "r");
 	CHECK_NOT_NULL(f);
 	long kib = -1;
 	while (fgets(line, sizeof line, f))
@@ -1047,6 +1081,12 @@ static void fanout_run(const char *what, int receivers, int senders, int window,
 			(void)rawws_read(((fo_rx *)evs[i].data.ptr)->c, fo_frame, evs[i].data.ptr);
 	}
 
+	static const char *const parts[] = {"gateway", "msgsvc", "nats"};
+	enum { NPARTS = sizeof parts / sizeof *parts };
+	double cpu0[NPARTS + 1];
+	for (int i = 0; i < NPARTS; i++)
+		cpu0[i] = cpu_s(part_pid(parts[i]));
+	cpu0[NPARTS] = cpu_s(0);
 	size_t next = 0, done = 0, checked = 0;
 	double t0 = now_us(), deadline = t0 + 300e6;
 	char text[256];
@@ -1088,6 +1128,16 @@ static void fanout_run(const char *what, int receivers, int senders, int window,
 			checked++;
 	}
 	double secs = (now_us() - t0) / 1e6;
+	/* What each part spent per delivery: a figure the other load on the
+	 * machine does not change much, unlike the rate. */
+	char cpu[256];
+	int used = 0;
+	for (int i = 0; i <= NPARTS; i++) {
+		double s = cpu_s(i < NPARTS ? part_pid(parts[i]) : 0) - cpu0[i];
+		used += snprintf(cpu + used, sizeof cpu - (size_t)used, "%s%s %.0f%% %.2f us",
+				 i ? ", " : "", i < NPARTS ? parts[i] : "bench", 100 * s / secs,
+				 fo.h.n ? 1e6 * s / (double)fo.h.n : 0);
+	}
 	/* Stragglers: a short grace, then whatever is missing is lost. */
 	for (double until = now_us() + (done < m ? 5e6 : 0.5e6); now_us() < until;) {
 		struct epoll_event evs[256];
@@ -1108,6 +1158,7 @@ static void fanout_run(const char *what, int receivers, int senders, int window,
 	printf("|   lost %llu, duplicated %llu, stray %llu, of %llu deliveries |\n",
 	       (unsigned long long)(expected - fo.h.n), (unsigned long long)fo.dups,
 	       (unsigned long long)fo.stray, (unsigned long long)expected);
+	printf("|   cpu (of one core; per delivery): %s |\n", cpu);
 	fflush(stdout);
 	for (int i = 0; i < receivers; i++)
 		rawws_close(rx[i].c);
@@ -1123,13 +1174,117 @@ static int env_int(const char *name, int def)
 	return v && *v ? atoi(v) : def;
 }
 
-/* BENCH_FANOUT_M messages (default 20,000) for the closed loop. */
+typedef struct {
+	int idx, got;
+} hist_rx;
+
+/* A history client's frame: an updateText answers its request. */
+static void on_history_frame(void *ud, const char *data, size_t len)
+{
+	static const char pre[] = "{\"type\":\"updateText\"";
+	hist_rx *h = ud;
+	if (len >= sizeof pre - 1 && !memcmp(data, pre, sizeof pre - 1) &&
+	    memmem(data, len, "\"idx\":", 6))
+		h->got++;
+}
+
+/* n raw connections, each with one getmessages (a random segment of a room
+ * of 100,000 messages) in flight, for `secs` seconds. */
+static void history_raw(const char *what, int n, double secs)
+{
+	const long total = 100000;
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *a = admin(ctx);
+	char room[64], name[64], req[256];
+	snprintf(name, sizeof name, "history-%s", uniq());
+	make_room(a, name, room);
+	sendp(a, "{\"type\":\"getmessages\",\"roomid\":\"%s\"}", room);
+	json_decref(expect(a, "updateText")); /* msgsvc knows the room now */
+	rawws **c = calloc((size_t)n, sizeof *c);
+	hist_rx *rx = calloc((size_t)n, sizeof *rx);
+	double *sent = calloc((size_t)n, sizeof *sent);
+	CHECK(c && rx && sent);
+	int ep = epoll_create1(0);
+	for (int i = 0; i < n; i++) {
+		c[i] = rawws_open(gw_port());
+		rawws_login(c[i], "root@localhost", admin_password());
+		rx[i].idx = i;
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+		CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, rawws_fd(c[i]), &ev) == 0);
+	}
+	char uid[64];
+	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
+	seed_history(room, uid, total);
+	hist h = {calloc(HIST_BUCKETS, sizeof(uint32_t)), 0};
+	CHECK_NOT_NULL(h.b);
+	static const char *const parts[] = {"gateway", "msgsvc", "nats"};
+	enum { NPARTS = sizeof parts / sizeof *parts };
+	double cpu0[NPARTS + 1];
+	for (int i = 0; i < NPARTS; i++)
+		cpu0[i] = cpu_s(part_pid(parts[i]));
+	cpu0[NPARTS] = cpu_s(0);
+	double t0 = now_us(), end = t0 + secs * 1e6;
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(req, sizeof req, "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":%ld}",
+				   room, random() % (total / 5));
+		sent[i] = now_us();
+		rawws_send(c[i], req, (size_t)len);
+	}
+	int open = n;
+	while (open > 0) {
+		struct epoll_event evs[256];
+		int k = epoll_wait(ep, evs, 256, 100);
+		for (int e = 0; e < k; e++) {
+			int i = (int)evs[e].data.u32;
+			CHECK_MSG(rawws_read(c[i], on_history_frame, &rx[i]) >= 0, "history: closed");
+			while (rx[i].got > 0) {
+				rx[i].got--;
+				double now = now_us();
+				hist_add(&h, now - sent[i]);
+				if (now < end) {
+					int len = snprintf(req, sizeof req,
+							   "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":%ld}",
+							   room, random() % (total / 5));
+					sent[i] = now;
+					rawws_send(c[i], req, (size_t)len);
+				} else {
+					open--;
+				}
+			}
+		}
+		CHECK_MSG(now_us() < end + 30e6, "history bench stalled");
+	}
+	double took = (now_us() - t0) / 1e6;
+	printf("| %-44s | %7llu | %9.0f/s | %8.2f ms | %8.2f ms |\n", what, (unsigned long long)h.n,
+	       (double)h.n / took, hist_pct(&h, 0.50), hist_pct(&h, 0.99));
+	char cpu[256];
+	int used = 0;
+	for (int i = 0; i <= NPARTS; i++) {
+		double s = cpu_s(i < NPARTS ? part_pid(parts[i]) : 0) - cpu0[i];
+		used += snprintf(cpu + used, sizeof cpu - (size_t)used, "%s%s %.0f%% %.0f us",
+				 i ? ", " : "", i < NPARTS ? parts[i] : "bench", 100 * s / took,
+				 h.n ? 1e6 * s / (double)h.n : 0);
+	}
+	printf("|   cpu (of one core; per request): %s |\n", cpu);
+	fflush(stdout);
+	for (int i = 0; i < n; i++)
+		rawws_close(c[i]);
+	close(ep);
+	free(c), free(rx), free(sent), free(h.b);
+	wsc_ctx_free(ctx);
+}
+
+/* BENCH_FANOUT_M messages (default 20,000) for the closed loop;
+ * BENCH_FANOUT_ONLY=200 or 1000 runs that scenario alone. */
 static void bench_fanout(void)
 {
 	msg_instances();
-	fanout_run("fan-out, 200 clients, 5 senders, window 4", 200, 5, 4, 0,
-		   (size_t)env_int("BENCH_FANOUT_M", 20000));
-	fanout_run("fan-out, 1000 clients, 5 senders x 20/s", 1000, 5, 0, 20, 2000);
+	int only = env_int("BENCH_FANOUT_ONLY", 0); /* 200 or 1000: that one alone */
+	if (only != 1000)
+		fanout_run("fan-out, 200 clients, 5 senders, window 4", 200, 5, 4, 0,
+			   (size_t)env_int("BENCH_FANOUT_M", 20000));
+	if (only != 200)
+		fanout_run("fan-out, 1000 clients, 5 senders x 20/s", 1000, 5, 0, 20, 2000);
 }
 
 static void bench_msg_test(void) { bench_msg(); }
