@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "bus.h"
+#include "limits.h"
 #include "loopq.h"
 #include "uuid.h"
 
@@ -26,6 +27,11 @@ typedef struct {
 	long heartbeat_ms, lease_ms;
 	long req_queue_max;
 	const char *trusted_proxy;
+	/* limits.c */
+	long anon_timeout_ms, anon_per_addr;
+	long partial_timeout_ms, partial_rate, partial_max_bytes;
+	long user_rate, user_burst, strikes_max, strikes_ms;
+	long relay_rate, relay_burst;
 } gw_config;
 
 #define GW_SERVICES 4 /* auth, room, msg, media: see request.c */
@@ -65,6 +71,7 @@ typedef struct gw {
 	struct http_wait *http_waits;   /* HTTP requests waiting for a service */
 	uint64_t next_http;
 	struct dedup_ring *dedup;
+	struct limits *limits;           /* limits.c */
 	/* The login window (request.c): password-hashing requests in flight to
 	 * authsvc, and the ones waiting their turn, oldest first. */
 	long login_inflight;
@@ -123,6 +130,7 @@ struct session {
 	int close_code;                /* close after the queue drains, when set */
 	int peer_close;                /* the code of a close the client sent */
 	char close_reason[64];
+	conn_limits lim;               /* limits.c */
 };
 
 struct user_entry {
@@ -130,6 +138,7 @@ struct user_entry {
 	char user_id[UUID_STR_LEN + 1];
 	session *sessions;
 	bus_sub *sub;
+	user_limits lim;               /* limits.c: shared by the user's connections here */
 };
 
 session *session_new(gw *g, struct lws *wsi);

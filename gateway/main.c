@@ -35,6 +35,17 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_HEARTBEAT_MS", C, heartbeat_ms, 2000, 100, 60000, "gateway heartbeat period"),
 	CFG_I("REBUTTAL_LEASE_MS", C, lease_ms, 10000, 500, 600000, "lease announced in heartbeats"),
 	CFG_S("REBUTTAL_TRUSTED_PROXY", C, trusted_proxy, "", "peer address whose X-Forwarded-For is believed"),
+	CFG_I("REBUTTAL_ANON_TIMEOUT_MS", C, anon_timeout_ms, 20000, 100, 3600000, "a socket that sends no login or sign-up this long after opening (or after its last one's answer) is closed (1008)"),
+	CFG_I("REBUTTAL_ANON_PER_ADDR", C, anon_per_addr, 32, 0, 10000000, "sockets not logged in from one client address at once; more are closed at once (1008); 0: no cap"),
+	CFG_I("REBUTTAL_PARTIAL_TIMEOUT_MS", C, partial_timeout_ms, 10000, 100, 3600000, "a message begun must be complete within this, plus its size at REBUTTAL_PARTIAL_RATE, else close (1008)"),
+	CFG_I("REBUTTAL_PARTIAL_RATE", C, partial_rate, 131072, 0, 1 << 30, "bytes per second a message may arrive at without timing out (added to the timeout by its size); 0: none"),
+	CFG_I("REBUTTAL_PARTIAL_MAX_BYTES", C, partial_max_bytes, 67108864, 65536, 1L << 40, "bytes of unfinished messages held over all connections; the one that would pass it is closed (1009)"),
+	CFG_I("REBUTTAL_USER_RATE", C, user_rate, 30, 0, 1000000, "packets per second per user on this gateway, after the burst; more get `error` (0: no limit)"),
+	CFG_I("REBUTTAL_USER_BURST", C, user_burst, 100, 1, 1000000, "packets a user may send at once before REBUTTAL_USER_RATE applies"),
+	CFG_I("REBUTTAL_RATE_STRIKES", C, strikes_max, 200, 1, 100000000, "packets refused for the rate within REBUTTAL_RATE_STRIKES_MS after which the connection is closed (1008)"),
+	CFG_I("REBUTTAL_RATE_STRIKES_MS", C, strikes_ms, 10000, 100, 3600000, "window of REBUTTAL_RATE_STRIKES"),
+	CFG_I("REBUTTAL_RELAY_RATE", C, relay_rate, 10, 0, 1000000, "`video`/`letmesee` per second per user and target after the burst; more are dropped (0: no limit)"),
+	CFG_I("REBUTTAL_RELAY_BURST", C, relay_burst, 40, 1, 1000000, "`video`/`letmesee` a user may send one target at once"),
 };
 #undef C
 
@@ -53,13 +64,15 @@ static void heartbeat(gw *g)
 	bus_publish_pb(g->bus, "rb.evt.gw.heartbeat", &hb.base);
 }
 
-/* Loop thread, every 50 ms: request timeouts/retries and the heartbeat. */
+/* Loop thread, every 50 ms: request timeouts/retries, limits' deadlines
+ * and the heartbeat. */
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
 	gw *g = the_gw;
 	(void)sul;
 	bus_tick(g->bus);
 	request_tick(g);
+	limits_tick(g);
 	int64_t now = bus_now_ms();
 	if (now - g->last_heartbeat >= g->cfg->heartbeat_ms) {
 		g->last_heartbeat = now;
@@ -118,6 +131,8 @@ int main(void)
 	uuid_new(g.id);
 	g.start_time = (int64_t)time(NULL);
 	loopq_init(&g.inbox);
+	if (limits_init(&g) < 0)
+		return 1;
 	the_gw = &g;
 	g.bus = bus_open(cfg.nats_url, "gateway", BUS_ORDERED | BUS_SEND_ASAP);
 	if (!g.bus || deliver_start(&g) < 0)
@@ -140,6 +155,7 @@ int main(void)
 	deliver_drain(&g);          /* frees what is still queued; no session is left */
 	free(g.dedup);
 	replay_free(&g);
+	limits_free(&g);
 	bus_close(g.bus);
 	nats_CloseAndWait(2000);
 	loopq_destroy(&g.inbox);
