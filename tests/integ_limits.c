@@ -297,11 +297,14 @@ static void send_partial(int fd, size_t announced, size_t sent)
 	}
 }
 
-/* Reads until the server ends the stream (FIN or reset) or ms pass;
- * returns 1 when it did. */
+/* Reads until the server closes: a close frame (the server's frames are
+ * ASCII JSON after their headers, so a 0x88 byte followed by a short
+ * length is one), the end of the stream or a reset. 1 when it did within
+ * ms. (After a close frame lws waits a while for the client's answer
+ * before it drops the socket; the buffer is freed before that.) */
 static int closed_within(int fd, int ms)
 {
-	char buf[65536];
+	unsigned char buf[65536];
 	long long until = now_ms() + ms;
 	while (now_ms() < until) {
 		struct pollfd p = {fd, POLLIN, 0};
@@ -310,6 +313,9 @@ static int closed_within(int fd, int ms)
 		ssize_t n = read(fd, buf, sizeof buf);
 		if (n == 0 || (n < 0 && errno == ECONNRESET))
 			return 1;
+		for (ssize_t i = 0; i + 1 < n; i++)
+			if (buf[i] == 0x88 && buf[i + 1] < 126)
+				return 1;
 	}
 	return 0;
 }
