@@ -330,13 +330,14 @@ static long wait_metric(int port, const char *name, long want, int ms)
 }
 
 /* Ten logged-in connections each stall 11 MiB into a 12 MiB frame: all
- * are closed at the 3 s deadline, and the gateway's RSS comes back near
- * where it was. */
+ * are closed at the 5 s deadline (long enough for a sanitized gateway to
+ * take all ten first), and the gateway's RSS comes back near where it
+ * was. */
 void test_gateway_partial_deadline(void)
 {
-	enum { N = 10, DEADLINE = 3000 };
+	enum { N = 10, DEADLINE = 5000 };
 	static const char *const settings[] = {
-		"REBUTTAL_PARTIAL_TIMEOUT_MS=3000", "REBUTTAL_PARTIAL_RATE=0",
+		"REBUTTAL_PARTIAL_TIMEOUT_MS=5000", "REBUTTAL_PARTIAL_RATE=0",
 		"REBUTTAL_PARTIAL_MAX_BYTES=268435456", NULL};
 	const size_t sent = (size_t)11 << 20, announced = (size_t)12 << 20;
 	int port = gateway_with("partial", settings);
