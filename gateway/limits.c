@@ -228,8 +228,7 @@ static void anon_tick(gw *g, int64_t now)
 		session *s = l->anon.head->s;
 		timed_del(l->anon.head);
 		l->login_timeouts++;
-		log_info("conn %s: no login within %ld ms, closing", s->cid, g->cfg->anon_timeout_ms);
-		session_close_after(s, 1008, "login timeout");
+		session_close_after(s, 1008, "login timeout"); /* logged when closed */
 	}
 	if (now - l->hashing_checked < 1000)
 		return;
