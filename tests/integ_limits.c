@@ -471,7 +471,7 @@ void test_gateway_user_rate(void)
 	printf("user rate: 60 at once -> %d refused; then 5 on the same user's other "
 	       "connection -> %d refused; 40 from another user -> %d refused\n",
 	       moderate, shared, other);
-	CHECK_MSG(moderate >= 8 && moderate <= 10, "%d refused", moderate);
+	CHECK_MSG(moderate >= 5 && moderate <= 10, "%d refused", moderate); /* 2/s refill */
 	CHECK_MSG(!wsc_is_closed(a.c), "closed at moderate abuse");
 	CHECK_MSG(shared >= 4, "the second connection has a bucket of its own (%d refused)",
 		  shared);
