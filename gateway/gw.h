@@ -67,11 +67,11 @@ typedef struct gw {
 	list_seen last_list[FRAME_LISTS];
 	uint64_t last_member_version;    /* newest joinRoom/leaveRoom forwarded */
 	struct replay *replay;           /* replay.c */
+	struct limits *limits;           /* limits.c */
 	lws_sorted_usec_list_t tick;
 	struct http_wait *http_waits;   /* HTTP requests waiting for a service */
 	uint64_t next_http;
 	struct dedup_ring *dedup;
-	struct limits *limits;           /* limits.c */
 	/* The login window (request.c): password-hashing requests in flight to
 	 * authsvc, and the ones waiting their turn, oldest first. */
 	long login_inflight;
@@ -135,10 +135,10 @@ struct session {
 
 struct user_entry {
 	user_entry *next;
+	user_limits lim;               /* limits.c: shared by the user's connections here */
 	char user_id[UUID_STR_LEN + 1];
 	session *sessions;
 	bus_sub *sub;
-	user_limits lim;               /* limits.c: shared by the user's connections here */
 };
 
 session *session_new(gw *g, struct lws *wsi);

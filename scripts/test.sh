@@ -47,6 +47,10 @@ unset REBUTTAL_NATS_URL REBUTTAL_REDIS_HOST REBUTTAL_REDIS_PORT REBUTTAL_PG \
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
 export REBUTTAL_PWHASH_OPSLIMIT=${REBUTTAL_PWHASH_OPSLIMIT:-1}
 export REBUTTAL_PWHASH_MEMLIMIT=${REBUTTAL_PWHASH_MEMLIMIT:-8192}
+if [[ -z ${REBUTTAL_ADMIN_PASSWORD:-} ]]; then
+    REBUTTAL_ADMIN_PASSWORD=test-$(head -c 12 /dev/urandom | base64 | tr '+/' '-_')
+    export REBUTTAL_ADMIN_PASSWORD
+fi
 # Every test client comes from 127.0.0.1 (200 log in at once in
 # room_login_200), and stress tests send as fast as replies come
 # (333 messages per user in msg_crash_kill9): the gateway's per-address cap
@@ -54,10 +58,6 @@ export REBUTTAL_PWHASH_MEMLIMIT=${REBUTTAL_PWHASH_MEMLIMIT:-8192}
 # start gateways of their own with them on (tests/integ_limits.c).
 export REBUTTAL_ANON_PER_ADDR=${REBUTTAL_ANON_PER_ADDR:-0}
 export REBUTTAL_USER_RATE=${REBUTTAL_USER_RATE:-0}
-if [[ -z ${REBUTTAL_ADMIN_PASSWORD:-} ]]; then
-    REBUTTAL_ADMIN_PASSWORD=test-$(head -c 12 /dev/urandom | base64 | tr '+/' '-_')
-    export REBUTTAL_ADMIN_PASSWORD
-fi
 
 PASSED=0
 FAILED=0
