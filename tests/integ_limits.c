@@ -82,9 +82,9 @@ typedef struct {
 	int upgraded, connected, closed, code;
 	char reason[64];
 	long long opened, closed_at;
-} rawws;
+} anon_sock;
 
-static void rawws_open(rawws *r, int port)
+static void anon_open(anon_sock *r, int port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	char req[256];
@@ -104,7 +104,7 @@ static void rawws_open(rawws *r, int port)
 }
 
 /* Parses whole server frames at the front of r->in. */
-static void rawws_parse(rawws *r)
+static void anon_parse(anon_sock *r)
 {
 	if (!r->upgraded) {
 		unsigned char *end = memmem(r->in, r->have, "\r\n\r\n", 4);
@@ -140,7 +140,7 @@ static void rawws_parse(rawws *r)
 }
 
 /* Reads what is there; notes the end of the stream. */
-static void rawws_read(rawws *r)
+static void anon_read(anon_sock *r)
 {
 	if (r->closed)
 		return;
@@ -148,7 +148,7 @@ static void rawws_read(rawws *r)
 		ssize_t n = read(r->fd, r->in + r->have, sizeof r->in - r->have);
 		if (n > 0) {
 			r->have += (size_t)n;
-			rawws_parse(r);
+			anon_parse(r);
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -160,7 +160,7 @@ static void rawws_read(rawws *r)
 }
 
 /* Polls n sockets for up to ms, reading whatever comes. */
-static void rawws_pump(rawws *rs, size_t n, int ms)
+static void anon_pump(anon_sock *rs, size_t n, int ms)
 {
 	struct pollfd *p = calloc(n, sizeof *p);
 	CHECK_NOT_NULL(p);
@@ -171,20 +171,20 @@ static void rawws_pump(rawws *rs, size_t n, int ms)
 	if (poll(p, (nfds_t)n, ms) > 0)
 		for (size_t i = 0; i < n; i++)
 			if (p[i].revents)
-				rawws_read(&rs[i]);
+				anon_read(&rs[i]);
 	free(p);
 }
 
 /* Opens n sockets in batches (a full listen backlog would make connect
  * wait a second) and waits for each to be upgraded and, unless it is
  * refused, to get `connect`. */
-static void rawws_open_many(rawws *rs, size_t n, int port)
+static void anon_open_many(anon_sock *rs, size_t n, int port)
 {
 	enum { BATCH = 50 };
 	for (size_t i = 0; i < n; i += BATCH) {
 		size_t m = n - i < BATCH ? n - i : BATCH;
 		for (size_t k = 0; k < m; k++)
-			rawws_open(&rs[i + k], port);
+			anon_open(&rs[i + k], port);
 		long long until = now_ms() + WAIT_MS;
 		for (;;) {
 			size_t done = 0;
@@ -194,7 +194,7 @@ static void rawws_open_many(rawws *rs, size_t n, int port)
 				break;
 			CHECK_MSG(now_ms() < until, "sockets %zu..%zu: %zu of %zu answered", i, i + m,
 				  done, m);
-			rawws_pump(rs + i, m, 100);
+			anon_pump(rs + i, m, 100);
 		}
 	}
 }
@@ -212,16 +212,16 @@ void test_gateway_login_deadline(void)
 					       "REBUTTAL_ANON_PER_ADDR=1000", NULL};
 	fd_limit_at_least(CAP + EXTRA + 256);
 	int port = gateway_with("anon", settings);
-	static rawws idle[CAP - 1], extra[EXTRA], waiting;
+	static anon_sock idle[CAP - 1], extra[EXTRA], waiting;
 
 	/* The one whose login waits: authsvc is stopped until after the
 	 * others' deadline, so the login is in flight all that time. No
 	 * CHECK may end the test while authsvc is stopped. */
 	long long t0 = now_ms();
-	rawws_open_many(idle, CAP - 1, port);
-	rawws_open_many(&waiting, 1, port);
+	anon_open_many(idle, CAP - 1, port);
+	anon_open_many(&waiting, 1, port);
 	long long opened = now_ms() - t0;
-	rawws_open_many(extra, EXTRA, port);
+	anon_open_many(extra, EXTRA, port);
 	CHECK_EQ_INT(stack("kill authsvc STOP", NULL, 0), 0);
 	char login[256];
 	snprintf(login, sizeof login,
@@ -231,9 +231,9 @@ void test_gateway_login_deadline(void)
 	long long until = now_ms() + DEADLINE + 2500;
 	size_t closed = 0;
 	while (now_ms() < until) {
-		rawws_pump(idle, CAP - 1, 100);
-		rawws_pump(extra, EXTRA, 0);
-		rawws_pump(&waiting, 1, 0);
+		anon_pump(idle, CAP - 1, 100);
+		anon_pump(extra, EXTRA, 0);
+		anon_pump(&waiting, 1, 0);
 	}
 	long anon_mid = metric_at(port, "rebuttal_gateway_anonymous");
 	stack("kill authsvc CONT", NULL, 0);
