@@ -32,15 +32,10 @@ static int gateway_with(const char *name, const char *const *settings)
 
 static int gateway_pid(const char *name)
 {
-	char path[512];
-	int pid = 0;
-	snprintf(path, sizeof path, "%s/pids/gateway-%s.pid", rt_env("REBUTTAL_STACK_DIR"), name);
-	FILE *f = fopen(path, "r");
-	if (f && fscanf(f, "%d", &pid) != 1)
-		pid = 0;
-	if (f)
-		fclose(f);
-	CHECK_MSG(pid > 0, "no pid in %s", path);
+	char file[64];
+	snprintf(file, sizeof file, "gateway-%s.pid", name);
+	int pid = stack_number("pids", file);
+	CHECK_MSG(pid > 0, "no pid in the stack's pids/%s", file);
 	return pid;
 }
 
