@@ -21,6 +21,7 @@
 #include "packets.h"
 #include "pbjson.h"
 #include "request.h"
+#include "svc.h"
 
 typedef struct timed_list {
 	timed_link *head, *tail;
@@ -155,10 +156,7 @@ void limits_free(gw *g)
 
 static addr_count **addr_slot(struct limits *l, const char *addr)
 {
-	unsigned h = 2166136261u;
-	for (const char *p = addr; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	addr_count **pp = &l->addrs[h % GW_BUCKETS];
+	addr_count **pp = &l->addrs[conn_digest(addr) % GW_BUCKETS]; /* FNV-1a of the text */
 	while (*pp && strcmp((*pp)->addr, addr))
 		pp = &(*pp)->next;
 	return pp;
