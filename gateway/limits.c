@@ -44,6 +44,11 @@ struct limits {
 	 * looked at every second, back on `anon` once answered. */
 	timed_list hashing;
 	int64_t hashing_checked;
+	/* Refusals over the per-address cap are logged once a second at most
+	 * (an attack must not become a flood of log lines): how many, and the
+	 * last address. */
+	uint64_t refused_logged;
+	char refused_addr[64];
 	/* Connections in the middle of a message (deadlines differ: scanned). */
 	timed_list partial;
 	size_t partial_bytes;
@@ -188,8 +193,7 @@ int limits_conn_open(session *s)
 
 	if (g->cfg->anon_per_addr > 0 && a && a->n >= g->cfg->anon_per_addr) {
 		l->anon_refused++;
-		log_info("conn %s: %ld anonymous connections from %s already, refused", s->cid, a->n,
-			 s->addr);
+		snprintf(l->refused_addr, sizeof l->refused_addr, "%s", s->addr);
 		return -1;
 	}
 	if (!a) {
@@ -218,7 +222,8 @@ void limits_hello_sent(session *s)
 }
 
 /* Anonymous sockets past their deadline are closed; those whose login was
- * answered and left them anonymous get a fresh deadline. */
+ * answered and left them anonymous get a fresh deadline (every second, as
+ * is the log of refusals). */
 static void anon_tick(gw *g, int64_t now)
 {
 	struct limits *l = g->limits;
@@ -231,6 +236,12 @@ static void anon_tick(gw *g, int64_t now)
 	if (now - l->hashing_checked < 1000)
 		return;
 	l->hashing_checked = now;
+	if (l->anon_refused > l->refused_logged) {
+		log_warn("%llu sockets refused over %ld anonymous per address (the last from %s)",
+			 (unsigned long long)(l->anon_refused - l->refused_logged),
+			 g->cfg->anon_per_addr, l->refused_addr);
+		l->refused_logged = l->anon_refused;
+	}
 	for (timed_link *k = l->hashing.head, *next; k; k = next) {
 		next = k->next;
 		if (!request_pending(k->s, "auth"))
