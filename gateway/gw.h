@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "bus.h"
+#include "limits.h"
 #include "loopq.h"
 #include "netaddr.h"
 #include "uuid.h"
@@ -27,6 +28,12 @@ typedef struct {
 	long heartbeat_ms, lease_ms;
 	long req_queue_max;
 	const char *trusted_proxy;
+	const char *anon_cap_exempt;
+	/* limits.c */
+	long anon_timeout_ms, anon_per_addr;
+	long partial_timeout_ms, partial_rate, partial_max_bytes;
+	long user_rate, user_burst, strikes_max, strikes_ms;
+	long relay_rate, relay_burst;
 } gw_config;
 
 #define GW_SERVICES 4 /* auth, room, msg, media: see request.c */
@@ -50,6 +57,7 @@ typedef struct {
 typedef struct gw {
 	const gw_config *cfg;
 	netaddr_list trusted;            /* cfg->trusted_proxy, parsed at start */
+	netaddr_list anon_exempt;        /* cfg->anon_cap_exempt, parsed at start */
 	char id[UUID_STR_LEN + 1];      /* this gateway process, new at every start */
 	int64_t start_time;
 	struct lws_context *lws;
@@ -63,6 +71,7 @@ typedef struct gw {
 	list_seen last_list[FRAME_LISTS];
 	uint64_t last_member_version;    /* newest joinRoom/leaveRoom forwarded */
 	struct replay *replay;           /* replay.c */
+	struct limits *limits;           /* limits.c */
 	lws_sorted_usec_list_t tick;
 	struct http_wait *http_waits;   /* HTTP requests waiting for a service */
 	uint64_t next_http;
@@ -127,10 +136,12 @@ struct session {
 	int close_code;                /* close after the queue drains, when set */
 	int peer_close;                /* the code of a close the client sent */
 	char close_reason[64];
+	conn_limits lim;               /* limits.c */
 };
 
 struct user_entry {
 	user_entry *next;
+	user_limits lim;               /* limits.c: shared by the user's connections here */
 	char user_id[UUID_STR_LEN + 1];
 	session *sessions;
 	bus_sub *sub;

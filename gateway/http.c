@@ -141,6 +141,7 @@ static void metrics_text(gw *g, buf *b)
 	buf_addf(b, "# TYPE rebuttal_gateway_request_resends_total counter\nrebuttal_gateway_request_resends_total %llu\n",
 		 (unsigned long long)bus_resends(g->bus));
 	request_metrics(g, b);
+	limits_metrics(g, b);
 }
 
 /* An invite code goes into a Location header: only UUID characters. */

@@ -35,6 +35,18 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_HEARTBEAT_MS", C, heartbeat_ms, 2000, 100, 60000, "gateway heartbeat period"),
 	CFG_I("REBUTTAL_LEASE_MS", C, lease_ms, 10000, 500, 600000, "lease announced in heartbeats"),
 	CFG_S("REBUTTAL_TRUSTED_PROXY", C, trusted_proxy, "", "proxies whose X-Forwarded-For is believed: addresses and CIDR ranges (IPv4, IPv6), separated by commas or spaces"),
+	CFG_I("REBUTTAL_ANON_TIMEOUT_MS", C, anon_timeout_ms, 120000, 100, 3600000, "a socket that sends no login or sign-up this long after opening (a person typing a password on the login page included) (or after its last one's answer) is closed (1008)"),
+	CFG_I("REBUTTAL_ANON_PER_ADDR", C, anon_per_addr, 32, 0, 10000000, "sockets not logged in from one client address at once; more are closed at once (1008); 0: no cap"),
+	CFG_S("REBUTTAL_ANON_CAP_EXEMPT", C, anon_cap_exempt, "127.0.0.0/8, ::1", "client addresses the per-address cap does not apply to (addresses and CIDR ranges): by default loopback, where a local proxy or a load test puts every client on one address"),
+	CFG_I("REBUTTAL_PARTIAL_TIMEOUT_MS", C, partial_timeout_ms, 10000, 100, 3600000, "a message begun must be complete within this, plus its size at REBUTTAL_PARTIAL_RATE, else close (1008)"),
+	CFG_I("REBUTTAL_PARTIAL_RATE", C, partial_rate, 131072, 0, 1 << 30, "bytes per second a message may arrive at without timing out (added to the timeout by its size); 0: none"),
+	CFG_I("REBUTTAL_PARTIAL_MAX_BYTES", C, partial_max_bytes, 67108864, 65536, 1L << 40, "bytes of unfinished messages held over all connections; the one that would pass it is closed (1009)"),
+	CFG_I("REBUTTAL_USER_RATE", C, user_rate, 200, 0, 1000000, "packets per second per user on this gateway, after the burst; more get `error` (0: no limit)"),
+	CFG_I("REBUTTAL_USER_BURST", C, user_burst, 400, 1, 1000000, "packets a user may send at once before REBUTTAL_USER_RATE applies"),
+	CFG_I("REBUTTAL_RATE_STRIKES", C, strikes_max, 200, 1, 100000000, "packets refused for the rate within REBUTTAL_RATE_STRIKES_MS after which the connection is closed (1008)"),
+	CFG_I("REBUTTAL_RATE_STRIKES_MS", C, strikes_ms, 10000, 100, 3600000, "window of REBUTTAL_RATE_STRIKES"),
+	CFG_I("REBUTTAL_RELAY_RATE", C, relay_rate, 10, 0, 1000000, "`video`/`letmesee` per second per user and target after the burst; more are dropped (0: no limit)"),
+	CFG_I("REBUTTAL_RELAY_BURST", C, relay_burst, 40, 1, 1000000, "`video`/`letmesee` a user may send one target at once"),
 };
 #undef C
 
@@ -53,13 +65,15 @@ static void heartbeat(gw *g)
 	bus_publish_pb(g->bus, "rb.evt.gw.heartbeat", &hb.base);
 }
 
-/* Loop thread, every 50 ms: request timeouts/retries and the heartbeat. */
+/* Loop thread, every 50 ms: request timeouts/retries, limits' deadlines
+ * and the heartbeat. */
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
 	gw *g = the_gw;
 	(void)sul;
 	bus_tick(g->bus);
 	request_tick(g);
+	limits_tick(g);
 	int64_t now = bus_now_ms();
 	if (now - g->last_heartbeat >= g->cfg->heartbeat_ms) {
 		g->last_heartbeat = now;
@@ -120,9 +134,15 @@ int main(void)
 		log_error("config: REBUTTAL_TRUSTED_PROXY: %s", why);
 		return 1;
 	}
+	if (netaddr_list_parse(cfg.anon_cap_exempt, &g.anon_exempt, why, sizeof why) < 0) {
+		log_error("config: REBUTTAL_ANON_CAP_EXEMPT: %s", why);
+		return 1;
+	}
 	uuid_new(g.id);
 	g.start_time = (int64_t)time(NULL);
 	loopq_init(&g.inbox);
+	if (limits_init(&g) < 0)
+		return 1;
 	the_gw = &g;
 	g.bus = bus_open(cfg.nats_url, "gateway", BUS_ORDERED | BUS_SEND_ASAP);
 	if (!g.bus || deliver_start(&g) < 0)
@@ -145,9 +165,11 @@ int main(void)
 	deliver_drain(&g);          /* frees what is still queued; no session is left */
 	free(g.dedup);
 	replay_free(&g);
+	limits_free(&g);
 	bus_close(g.bus);
 	nats_CloseAndWait(2000);
 	loopq_destroy(&g.inbox);
 	netaddr_list_free(&g.trusted);
+	netaddr_list_free(&g.anon_exempt);
 	return 0;
 }

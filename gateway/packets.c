@@ -21,58 +21,58 @@
 /* clang-format off */
 static const packet_row table[] = {
 	/* v0 */
-	{"login", PV0, NULL, "auth", PKT_CLOSE_ON_ERROR | PKT_LOGIN | PKT_HASHES, NULL, NULL, {
+	{"login", PV0, NULL, "auth", PKT_CLOSE_ON_ERROR | PKT_LOGIN | PKT_HASHES, RATE_NONE, NULL, NULL, {
 		{"email", REQ, R_BYTES, 0, 254, NULL},
 		{"password", REQ, R_BYTES, 0, 1024, NULL},
 		{"protocol", REQ, R_ENUM, 0, 0, "v1"}}},
-	{"signup", PV0, NULL, "auth", PKT_HASHES, NULL, NULL, {
+	{"signup", PV0, NULL, "auth", PKT_HASHES, RATE_NONE, NULL, NULL, {
 		{"userName", REQ, R_USERNAME, 0, 0, NULL},
 		{"password", REQ, R_PASSWORD, 0, 0, NULL},
 		{"email", REQ, R_EMAIL, 0, 0, NULL},
 		{"signUp", REQ, R_BYTES, 1, 64, NULL}}},
 	/* v1: accounts, groups, invites */
-	{"invite", PV1, "inviteUserAny", "auth", 0, "group_name", "groupName", {
+	{"invite", PV1, "inviteUserAny", "auth", 0, RATE_USER, "group_name", "groupName", {
 		{"groupName", REQ, NAME64}}},
-	{"createuser", PV1, "createUser", "auth", 0, NULL, NULL, {
+	{"createuser", PV1, "createUser", "auth", 0, RATE_USER, NULL, NULL, {
 		{"userName", REQ, R_USERNAME, 0, 0, NULL},
 		{"groupName", REQ, NAME64},
 		{"email", REQ, R_EMAIL, 0, 0, NULL}}},
-	{"updateuser", PV1, NULL, "auth", 0, NULL, NULL, {
+	{"updateuser", PV1, NULL, "auth", 0, RATE_USER, NULL, NULL, {
 		{"userid", REQ, R_UUID, 0, 0, NULL},
 		{"userName", REQ, R_USERNAME, 0, 0, NULL}}},
-	{"removeuser", PV1, "removeUser", "auth", 0, NULL, NULL, {
+	{"removeuser", PV1, "removeUser", "auth", 0, RATE_USER, NULL, NULL, {
 		{"touserid", REQ, R_UUID, 0, 0, NULL},
 		{"withvengence", OPT, R_ANY, 0, 0, NULL}}},
-	{"creategroup", PV1, "setGroupPerm", "auth", 0, NULL, NULL, {
+	{"creategroup", PV1, "setGroupPerm", "auth", 0, RATE_USER, NULL, NULL, {
 		{"groupName", REQ, NAME64}}},
-	{"updategroup", PV1, "setGroupPerm", "auth", 0, NULL, NULL, {
+	{"updategroup", PV1, "setGroupPerm", "auth", 0, RATE_USER, NULL, NULL, {
 		{"groupName", REQ, NAME64},
 		{"changes", REQ, R_ITEMS, 0, 64, NULL}}},
-	{"removegroup", PV1, "setGroupPerm", "auth", 0, NULL, NULL, {
+	{"removegroup", PV1, "setGroupPerm", "auth", 0, RATE_USER, NULL, NULL, {
 		{"groupName", REQ, NAME64}}},
-	{"setusergroup", PV1, "setUserGroup", "auth", 0, NULL, NULL, {
+	{"setusergroup", PV1, "setUserGroup", "auth", 0, RATE_USER, NULL, NULL, {
 		{"userid", REQ, R_UUID, 0, 0, NULL},
 		{"groupName", REQ, NAME64}}},
 	/* v1: rooms and presence */
-	{"joinroom", PV1, "joinVoiceRoom", "room", 0, NULL, NULL, {
+	{"joinroom", PV1, "joinVoiceRoom", "room", 0, RATE_USER, NULL, NULL, {
 		{"roomid", REQ, R_UUID, 0, 0, NULL}}},
-	{"leaveroom", PV1, NULL, "room", 0, NULL, NULL, {
+	{"leaveroom", PV1, NULL, "room", 0, RATE_USER, NULL, NULL, {
 		{"roomid", OPT, R_UUID, 0, 0, NULL}}},
-	{"createroom", PV1, "createRoom", "room", 0, NULL, NULL, {
+	{"createroom", PV1, "createRoom", "room", 0, RATE_USER, NULL, NULL, {
 		{"roomType", REQ, R_ENUM, 0, 0, "voice|text"},
 		{"roomName", REQ, NAME64},
 		{"position", OPT, R_INT, -1000000000, 1000000000, NULL}}},
-	{"updateroom", PV1, "renameRoom", "room", 0, NULL, NULL, {
+	{"updateroom", PV1, "renameRoom", "room", 0, RATE_USER, NULL, NULL, {
 		{"roomid", REQ, R_UUID, 0, 0, NULL},
 		{"roomName", REQ, NAME64},
 		{"position", OPT, R_INT, -1000000000, 1000000000, NULL}}},
-	{"removeroom", PV1, "removeRoom", "room", 0, NULL, NULL, {
+	{"removeroom", PV1, "removeRoom", "room", 0, RATE_USER, NULL, NULL, {
 		{"roomid", REQ, R_UUID, 0, 0, NULL}}},
 	/* v1: messages */
-	{"getmessages", PV1, NULL, "msg", 0, NULL, NULL, {
+	{"getmessages", PV1, NULL, "msg", 0, RATE_USER, NULL, NULL, {
 		{"roomid", REQ, R_UUID, 0, 0, NULL},
 		{"segment", OPT, R_INT, 0, 1LL << 53, NULL}}},
-	{"message", PV1, "sendMessage", "msg", 0, NULL, NULL, {
+	{"message", PV1, "sendMessage", "msg", 0, RATE_USER, NULL, NULL, {
 		{"roomid", REQ, R_UUID, 0, 0, NULL},
 		{"message", REQ, R_ANY, 0, 0, NULL},
 		{"message.text", REQ, R_BYTES, 0, TEXT_MAX, NULL},
@@ -80,7 +80,7 @@ static const packet_row table[] = {
 		{"message.url", OPT, R_BYTES, 0, 2048, NULL},
 		{"filename", OPT, R_BYTES, 0, 255, NULL},
 		{"rawfile", OPT, R_BYTES, 0, RAWFILE_MAX, NULL}}},
-	{"updatemessage", PV1, NULL, "msg", 0, NULL, NULL, {
+	{"updatemessage", PV1, NULL, "msg", 0, RATE_USER, NULL, NULL, {
 		{"roomid", OPT, R_UUID, 0, 0, NULL},
 		{"messageid", OPT, R_INT, 0, 1LL << 53, NULL},
 		{"message", REQ, R_ANY, 0, 0, NULL},
@@ -89,34 +89,34 @@ static const packet_row table[] = {
 		{"message.text", OPT, R_BYTES, 0, TEXT_MAX, NULL},
 		{"message.tags", OPT, R_ITEMS, 0, 50, NULL},
 		{"message.url", OPT, R_BYTES, 0, 2048, NULL}}},
-	{"removemessage", PV1, NULL, "msg", 0, NULL, NULL, {
+	{"removemessage", PV1, NULL, "msg", 0, RATE_USER, NULL, NULL, {
 		{"roomid", OPT, R_UUID, 0, 0, NULL},
 		{"messageid", OPT, R_INT, 0, 1LL << 53, NULL},
 		{"message.roomid", OPT, R_UUID, 0, 0, NULL},
 		{"message.idx", OPT, R_INT, 0, 1LL << 53, NULL}}},
 	/* v1: media */
-	{"video", PV1, NULL, "media", 0, NULL, NULL, {
+	{"video", PV1, NULL, "media", 0, RATE_RELAY, NULL, NULL, {
 		{"touserid", REQ, R_UUID, 0, 0, NULL},
 		{"payload", REQ, R_JSON, 0, JSON_MAX, NULL}}},
-	{"letmesee", PV1, NULL, "media", 0, NULL, NULL, {
+	{"letmesee", PV1, NULL, "media", 0, RATE_RELAY, NULL, NULL, {
 		{"touserid", REQ, R_UUID, 0, 0, NULL},
 		{"message", REQ, R_JSON, 0, JSON_MAX, NULL}}},
-	{"golive", PV1, NULL, "media", PKT_LATEST, NULL, NULL, {
+	{"golive", PV1, NULL, "media", PKT_LATEST, RATE_NONE, NULL, NULL, {
 		{"livestate", REQ, R_ANY, 0, 0, NULL},
 		{"livelabel", OPT, R_BYTES, 0, 256, NULL}}},
-	{"chatdev", PV1, NULL, "media", PKT_LATEST, NULL, NULL, {
+	{"chatdev", PV1, NULL, "media", PKT_LATEST, RATE_NONE, NULL, NULL, {
 		{"video", REQ, R_ANY, 0, 0, NULL},
 		{"audio", REQ, R_ANY, 0, 0, NULL}}},
-	{"servermute", PV1, "suppressUser", "media", 0, NULL, NULL, {
+	{"servermute", PV1, "suppressUser", "media", 0, RATE_USER, NULL, NULL, {
 		{"userid", REQ, R_UUID, 0, 0, NULL},
 		{"suppress", REQ, R_ANY, 0, 0, NULL}}},
-	{"talking", PV1, NULL, "media", PKT_LATEST, NULL, NULL, {
+	{"talking", PV1, NULL, "media", PKT_LATEST, RATE_NONE, NULL, NULL, {
 		{"talking", REQ, R_ANY, 0, 0, NULL}}},
-	{"contextoption", PV1, NULL, "media", 0, NULL, NULL, {
+	{"contextoption", PV1, NULL, "media", 0, RATE_USER, NULL, NULL, {
 		{"context", REQ, R_BYTES, 0, 64, NULL},
 		{"option", REQ, R_BYTES, 0, 256, NULL},
 		{"value", OPT, R_JSON, 0, JSON_MAX, NULL}}},
-	{"windowinput", PV1, NULL, "media", 0, NULL, NULL, {
+	{"windowinput", PV1, NULL, "media", 0, RATE_USER, NULL, NULL, {
 		{"inputid", REQ, R_BYTES, 0, 256, NULL},
 		{"value", OPT, R_JSON, 0, JSON_MAX, NULL},
 		{"allinputs", OPT, R_JSON, 0, JSON_MAX, NULL}}},

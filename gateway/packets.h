@@ -42,12 +42,22 @@ enum pkt_flags {
 	PKT_HASHES = 8,         /* costs a password hash: admitted through the login window */
 };
 
+/* How fast a user may send packets of a row (gateway/limits.c has the
+ * buckets and what happens past them). */
+enum pkt_rate {
+	RATE_USER,  /* the user's packet bucket; past it: `error`, and a close if it goes on */
+	RATE_RELAY, /* a message to `touserid`: a bucket per sender and target; past it: dropped */
+	RATE_NONE,  /* not rated: a login waits in the login window, a state (PKT_LATEST)
+		       replaces the one still waiting, so neither can pile up */
+};
+
 typedef struct {
 	const char *type;    /* JSON "type"; also the Envelope payload member name */
 	unsigned versions;   /* PV0 and/or PV1 */
 	const char *perm;    /* static permission, or NULL */
 	const char *svc;     /* request subject is rb.<svc>.<type> */
 	unsigned flags;
+	enum pkt_rate rate;
 	const char *alias_from, *alias_to; /* accepted spelling of a field */
 	field_rule rules[PKT_MAX_RULES];
 } packet_row;

@@ -515,3 +515,11 @@ static void reply_apply(gw *g, session *s, gw_item *it)
 	}
 	rb__reply__free_unpacked(r, NULL);
 }
+
+int request_pending(const session *s, const char *svc)
+{
+	for (int k = 0; k < GW_SERVICES; k++)
+		if (!strcmp(services[k], svc))
+			return s->req_inflight[k] || s->req_queued[k];
+	return 0;
+}

@@ -33,6 +33,8 @@ typedef struct gw_item {
 } gw_item;
 
 void reply_handle(gw *g, gw_item *it);
+/* 1 while s has a request to service svc ("auth", ...) waiting or in flight. */
+int request_pending(const session *s, const char *svc);
 void perms_reply_handle(gw *g, gw_item *it);
 void http_reply_handle(gw *g, gw_item *it);
 /* Renders a server packet: {"type": <member name>, ...its fields}. NULL

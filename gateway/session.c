@@ -223,6 +223,7 @@ int session_login(session *s, const char *user_id, char *const *perms, size_t n)
 	g->online = s;
 	g->n_online++;
 	g->conn_sum += conn_digest(s->cid);
+	limits_conn_login(s);
 	return 0;
 }
 
@@ -255,6 +256,7 @@ static void session_logout(session *s)
 void session_free(session *s)
 {
 	gw *g = s->gw;
+	limits_conn_close(s);
 	session_logout(s);
 	for (session **pp = &g->by_id[hash_str(s->cid)]; *pp; pp = &(*pp)->next_id) {
 		if (*pp == s) {

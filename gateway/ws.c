@@ -70,9 +70,12 @@ static int dispatch(session *s, struct lws *wsi)
 	case PKT_OK:
 		if ((r.row->flags & PKT_LOGIN) && s->login_pending) {
 			session_send_error(s, "login: already in progress");
-			packet_result_free(&r);
 			break;
 		}
+		if (!limits_admit(s, r.row, r.msg))
+			break;
+		if (r.row->flags & PKT_HASHES)
+			limits_hello_sent(s);
 		request_send(s, r.row, r.msg);
 		r.msg = NULL;
 		break;
@@ -80,6 +83,9 @@ static int dispatch(session *s, struct lws *wsi)
 	packet_result_free(&r);
 	return 0;
 }
+
+/* Bytes of reassembly buffer a connection keeps between messages. */
+#define RX_KEEP (64 * 1024)
 
 static int on_receive(session *s, struct lws *wsi, const void *in, size_t len)
 {
@@ -97,11 +103,14 @@ static int on_receive(session *s, struct lws *wsi, const void *in, size_t len)
 				 sizeof why - 1);
 		return -1;
 	}
+	int final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+	if (limits_rx(s, wsi, len, final) < 0)
+		return -1;
 	if (s->rx_binary)
 		s->rx_discard += (int)len;
 	else
 		buf_add(&s->rx, in, len);
-	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+	if (!final)
 		return 0;
 
 	int rc = 0;
@@ -109,7 +118,12 @@ static int on_receive(session *s, struct lws *wsi, const void *in, size_t len)
 		session_send_error(s, "binary frames are not supported; send JSON text frames");
 	else
 		rc = dispatch(s, wsi);
-	buf_reset(&s->rx);
+	limits_rx_end(s);
+	/* A big message's buffer is not kept for the next one. */
+	if (s->rx.cap > RX_KEEP)
+		buf_free(&s->rx);
+	else
+		buf_reset(&s->rx);
 	s->rx_binary = 0;
 	s->rx_discard = 0;
 	return rc;
@@ -134,6 +148,10 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 		if (!p->s)
 			return -1;
 		peer_address(wsi, g, p->s->addr, sizeof p->s->addr);
+		if (limits_conn_open(p->s) < 0) {
+			session_close_after(p->s, 1008, "too many connections from your address");
+			return 0;
+		}
 		send_connect(p->s);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:

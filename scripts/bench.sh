@@ -21,6 +21,11 @@ export REBUTTAL_PWHASH_OPSLIMIT=${REBUTTAL_PWHASH_OPSLIMIT:-1}
 export REBUTTAL_PWHASH_MEMLIMIT=${REBUTTAL_PWHASH_MEMLIMIT:-8192}
 export REBUTTAL_ADMIN_PASSWORD=${REBUTTAL_ADMIN_PASSWORD:-bench-$(head -c 9 /dev/urandom | base64 | tr '+/' '-_')}
 export RT_TIMEOUT=${RT_TIMEOUT:-900}
+# The gateway's limits are for clients spread over many addresses at human
+# speed; the bench is thousands of clients on 127.0.0.1 sending as fast as
+# they can (gateway/README.md, "Limits"). Off unless the caller sets them.
+export REBUTTAL_USER_RATE=${REBUTTAL_USER_RATE:-0}
+export REBUTTAL_RELAY_RATE=${REBUTTAL_RELAY_RATE:-0}
 
 DIR=$(mktemp -d /tmp/rebuttal-bench.XXXXXX)
 chmod 755 "$DIR"

@@ -92,5 +92,8 @@ long metric_at(int port, const char *name);
 /* The health port a part instance ("mediasvc", "msgsvc-2") was started
  * with (the stack's ports folder), or 0. */
 int health_port(const char *inst);
+/* The number in the stack's file folder/inst ("pids", "gateway-x": its
+ * pid; "ports", "msgsvc": its port), or 0. */
+int stack_number(const char *folder, const char *inst);
 
 #endif

@@ -310,17 +310,22 @@ int raw_login(int port)
 	return fd;
 }
 
-int health_port(const char *inst)
+int stack_number(const char *folder, const char *inst)
 {
 	char path[512];
-	int port = 0;
-	snprintf(path, sizeof path, "%s/ports/%s", rt_env("REBUTTAL_STACK_DIR"), inst);
+	int n = 0;
+	snprintf(path, sizeof path, "%s/%s/%s", rt_env("REBUTTAL_STACK_DIR"), folder, inst);
 	FILE *f = fopen(path, "r");
-	if (f && fscanf(f, "%d", &port) != 1)
-		port = 0;
+	if (f && fscanf(f, "%d", &n) != 1)
+		n = 0;
 	if (f)
 		fclose(f);
-	return port;
+	return n;
+}
+
+int health_port(const char *inst)
+{
+	return stack_number("ports", inst);
 }
 
 long metric_at(int port, const char *name)

@@ -3,6 +3,7 @@
 
 #define TEST_LIST(X)                                                                          \
 	X(table_rows_match_envelope)                                                          \
+	X(table_rate_classes)                                                                 \
 	X(table_invalid_json_closes)                                                          \
 	X(table_non_object_errors_then_closes)                                                \
 	X(table_v1_before_login)                                                              \

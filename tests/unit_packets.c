@@ -61,6 +61,34 @@ void test_table_rows_match_envelope(void)
 	}
 }
 
+/* The rate classes hold what gateway/limits.c assumes of them: a relay row
+ * names its target in a required `touserid`; a row that replaces its
+ * waiting predecessor (a state) or hashes a password is never refused for
+ * the rate; v0 rows (no user yet) have no user bucket to draw on. */
+void test_table_rate_classes(void)
+{
+	size_t n, relays = 0;
+	const packet_row *t = packet_table(&n);
+	for (size_t i = 0; i < n; i++) {
+		if (t[i].rate == RATE_RELAY) {
+			int target = 0;
+			for (int k = 0; k < PKT_MAX_RULES && t[i].rules[k].path; k++)
+				target |= !strcmp(t[i].rules[k].path, "touserid") &&
+					  t[i].rules[k].required && t[i].rules[k].kind == R_UUID;
+			CHECK_MSG(target, "relay row %s has no required UUID touserid", t[i].type);
+			relays++;
+		}
+		if (t[i].flags & (PKT_LATEST | PKT_HASHES))
+			CHECK_MSG(t[i].rate == RATE_NONE, "row %s is rated", t[i].type);
+		if (t[i].versions & PV0)
+			CHECK_MSG(t[i].rate != RATE_USER, "v0 row %s draws on a user bucket", t[i].type);
+	}
+	CHECK_EQ_INT(relays, 2);
+	CHECK_EQ_INT(packet_find("video")->rate, RATE_RELAY);
+	CHECK_EQ_INT(packet_find("letmesee")->rate, RATE_RELAY);
+	CHECK_EQ_INT(packet_find("message")->rate, RATE_USER);
+}
+
 void test_table_invalid_json_closes(void)
 {
 	packet_result r = parse_v0("{\"type\": \"login\",");
