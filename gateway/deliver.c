@@ -106,8 +106,7 @@ void deliver_bus_msg(void *ud, const bus_msg *m)
 		}
 		it->frame->list = list_kind(it->packet);
 	}
-	loopq_push(&g->inbox, &it->link);
-	lws_cancel_service(g->lws);
+	gw_post(g, it);
 }
 
 /* Lists carry a state version: never replace a newer list with an older
@@ -257,6 +256,14 @@ static void route(gw *g, gw_item *it)
 	}
 }
 
+void gw_post(gw *g, gw_item *it)
+{
+	/* A wake-up per item made the loop and the cnats thread take turns
+	 * (a context switch each) for every reply under load. */
+	if (loopq_push(&g->inbox, &it->link))
+		lws_cancel_service(g->lws);
+}
+
 void deliver_drain(gw *g)
 {
 	loopq_item *li = loopq_take_all(&g->inbox);
@@ -292,8 +299,7 @@ static void on_conn_list(void *ud, const bus_msg *m)
 		return;
 	it->kind = IT_CONN_LIST;
 	memcpy(it->data, m->reply, n + 1);
-	loopq_push(&g->inbox, &it->link);
-	lws_cancel_service(g->lws);
+	gw_post(g, it);
 }
 
 /* Loop thread: every logged-in connection, as (gateway, conn, user). */

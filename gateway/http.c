@@ -178,8 +178,7 @@ static void on_upload_reply(void *ud, enum bus_result r, const void *data, size_
 		it->len = len;
 		if (len)
 			memcpy(it->data, data, len);
-		loopq_push(&hc->g->inbox, &it->link);
-		lws_cancel_service(hc->g->lws);
+		gw_post(hc->g, it);
 	}
 	free(hc);
 }

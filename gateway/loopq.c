@@ -13,16 +13,18 @@ void loopq_destroy(loopq *q)
 	pthread_mutex_destroy(&q->lock);
 }
 
-void loopq_push(loopq *q, loopq_item *it)
+int loopq_push(loopq *q, loopq_item *it)
 {
 	it->next = NULL;
 	pthread_mutex_lock(&q->lock);
+	int was_empty = !q->tail;
 	if (q->tail)
 		q->tail->next = it;
 	else
 		q->head = it;
 	q->tail = it;
 	pthread_mutex_unlock(&q->lock);
+	return was_empty;
 }
 
 loopq_item *loopq_take_all(loopq *q)

@@ -68,8 +68,7 @@ static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
 		it->len = len;
 		if (len)
 			memcpy(it->data, data, len);
-		loopq_push(&rc->g->inbox, &it->link);
-		lws_cancel_service(rc->g->lws);
+		gw_post(rc->g, it);
 	}
 	free(rc);
 }
@@ -370,8 +369,7 @@ static void on_perms_reply(void *ud, enum bus_result r, const void *data, size_t
 		snprintf(it->key, sizeof it->key, "%s", rc->cid);
 		it->len = len;
 		memcpy(it->data, data, len);
-		loopq_push(&rc->g->inbox, &it->link);
-		lws_cancel_service(rc->g->lws);
+		gw_post(rc->g, it);
 	}
 	free(rc);
 }

@@ -32,6 +32,10 @@ typedef struct gw_item {
 	unsigned char data[];
 } gw_item;
 
+/* Any thread: hands it to the loop (deliver_drain), waking the loop when
+ * it had nothing queued. */
+void gw_post(gw *g, gw_item *it);
+
 void reply_handle(gw *g, gw_item *it);
 /* 1 while s has a request to service svc ("auth", ...) waiting or in flight. */
 int request_pending(const session *s, const char *svc);

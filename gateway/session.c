@@ -139,8 +139,7 @@ static void on_barrier(void *ud, enum bus_result r, const void *data, size_t len
 		it->kind = IT_BARRIER;
 		it->http_id = bc->id;
 		snprintf(it->key, sizeof it->key, "%s", bc->user_id);
-		loopq_push(&bc->g->inbox, &it->link);
-		lws_cancel_service(bc->g->lws);
+		gw_post(bc->g, it);
 	}
 	free(bc);
 }
