@@ -260,8 +260,20 @@ void gw_post(gw *g, gw_item *it)
 {
 	/* A wake-up per item made the loop and the cnats thread take turns
 	 * (a context switch each) for every reply under load. */
-	if (loopq_push(&g->inbox, &it->link))
-		lws_cancel_service(g->lws);
+	if (loopq_push(&g->inbox, &it->link)) {
+		pthread_mutex_lock(&g->wake_lock);
+		if (g->wake)
+			lws_cancel_service(g->wake);
+		pthread_mutex_unlock(&g->wake_lock);
+	}
+}
+
+static void item_free(gw_item *it)
+{
+	frame_unref(it->frame);
+	if (it->control)
+		rb__delivery__free_unpacked(it->control, NULL);
+	free(it);
 }
 
 void deliver_drain(gw *g)
@@ -282,10 +294,16 @@ void deliver_drain(gw *g)
 			session_user_ready(g, it->key, it->http_id);
 		else
 			route(g, it);
-		frame_unref(it->frame);
-		if (it->control)
-			rb__delivery__free_unpacked(it->control, NULL);
-		free(it);
+		item_free(it);
+	}
+}
+
+void deliver_discard(gw *g)
+{
+	for (loopq_item *li = loopq_take_all(&g->inbox); li;) {
+		gw_item *it = (gw_item *)li;
+		li = li->next;
+		item_free(it);
 	}
 }
 
@@ -347,8 +365,9 @@ int deliver_start(gw *g)
 
 void deliver_stop(gw *g)
 {
-	bus_sub_close(g->sub_all);
-	bus_sub_close(g->sub_conn);
-	bus_sub_close(g->sub_ctl);
+	/* Waiting: none of their callbacks runs after this. */
+	bus_sub_close_wait(g->sub_all);
+	bus_sub_close_wait(g->sub_conn);
+	bus_sub_close_wait(g->sub_ctl);
 	g->sub_all = g->sub_conn = g->sub_ctl = NULL;
 }

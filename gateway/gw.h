@@ -61,6 +61,11 @@ typedef struct gw {
 	char id[UUID_STR_LEN + 1];      /* this gateway process, new at every start */
 	int64_t start_time;
 	struct lws_context *lws;
+	/* What gw_post wakes: the context once it exists, NULL again before
+	 * it is destroyed (under wake_lock, so no other thread is inside
+	 * lws_cancel_service then). */
+	pthread_mutex_t wake_lock;
+	struct lws_context *wake;
 	bus *bus;
 	bus_sub *sub_all, *sub_conn, *sub_ctl;
 	loopq inbox;
@@ -202,6 +207,7 @@ int gw_framing_bad(struct lws *wsi);
 int deliver_start(gw *g);                       /* subscribes rb.out.all and rb.out.conn.<gw>.> */
 void deliver_stop(gw *g);
 void deliver_drain(gw *g);                      /* loop thread: handle everything in g->inbox */
+void deliver_discard(gw *g);                    /* shutdown, after NATS is closed: free what is left unhandled */
 void deliver_bus_msg(void *ud, const bus_msg *m); /* cnats thread */
 void conn_list_reply(gw *g, const char *reply_to);
 

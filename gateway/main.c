@@ -144,14 +144,22 @@ int main(void)
 	if (limits_init(&g) < 0)
 		return 1;
 	the_gw = &g;
+	pthread_mutex_init(&g.wake_lock, NULL);
 	g.bus = bus_open(cfg.nats_url, "gateway", BUS_ORDERED | BUS_SEND_ASAP);
-	if (!g.bus || deliver_start(&g) < 0)
+	if (!g.bus)
 		return 1;
+	/* The context before the subscriptions: a broadcast that arrives at
+	 * once must find a loop to wake. */
 	g.lws = lws_start(&cfg);
 	if (!g.lws) {
 		log_error("cannot listen on port %ld", cfg.port);
 		return 1;
 	}
+	pthread_mutex_lock(&g.wake_lock);
+	g.wake = g.lws;
+	pthread_mutex_unlock(&g.wake_lock);
+	if (deliver_start(&g) < 0)
+		return 1;
 	log_info("gateway %s listening on %s://0.0.0.0:%ld/ipc", g.id,
 		 cfg.tls_cert[0] ? "wss" : "ws", cfg.port);
 	lws_sul_schedule(g.lws, 0, &g.tick, on_tick, 50 * LWS_US_PER_MS);
@@ -161,15 +169,21 @@ int main(void)
 
 	log_info("gateway stopping");
 	deliver_stop(&g);
+	pthread_mutex_lock(&g.wake_lock);
+	g.wake = NULL; /* replies and user deliveries may still come: queued only */
+	pthread_mutex_unlock(&g.wake_lock);
 	lws_context_destroy(g.lws); /* closes every connection (session_free) */
-	deliver_drain(&g);          /* frees what is still queued; no session is left */
+	deliver_drain(&g);          /* what is queued; no session is left */
+	bus_close(g.bus);
+	nats_CloseAndWait(2000);    /* no NATS callback runs after this */
+	deliver_discard(&g);        /* what came meanwhile: freed, not handled */
 	free(g.dedup);
 	replay_free(&g);
 	limits_free(&g);
-	bus_close(g.bus);
-	nats_CloseAndWait(2000);
 	loopq_destroy(&g.inbox);
+	pthread_mutex_destroy(&g.wake_lock);
 	netaddr_list_free(&g.trusted);
 	netaddr_list_free(&g.anon_exempt);
+	log_info("gateway stopped");
 	return 0;
 }

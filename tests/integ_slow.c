@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "integ.h"
 
@@ -67,4 +69,70 @@ void test_gateway_slow_consumer_dropped(void)
 	CHECK_EQ_INT(metric_at(port, "rebuttal_gateway_connections"), 0);
 	wsc_ctx_free(ctx);
 	stack("kill gateway-slow TERM", NULL, 0);
+}
+
+/* ------------------------------------------- start and stop under load */
+
+typedef struct {
+	bus *b;
+	atomic_int stop;
+	long sent;
+} flood;
+
+/* Publishes deliveries on rb.out.all as fast as NATS takes them (a short
+ * pause every 50 keeps the test's own gateway, which renders each,
+ * from drowning). */
+static void *flood_run(void *ud)
+{
+	flood *f = ud;
+	Rb__Delivery d = RB__DELIVERY__INIT;
+	Rb__SUser su = RB__SUSER__INIT;
+	su.userid = "00000000-0000-4000-8000-000000000000";
+	d.packet_case = RB__DELIVERY__PACKET_DISCONNECT;
+	d.disconnect = &su;
+	uint8_t buf[128];
+	size_t len = protobuf_c_message_pack(&d.base, buf);
+	while (!atomic_load(&f->stop)) {
+		if (bus_publish(f->b, "rb.out.all", buf, len) == 0)
+			f->sent++;
+		if (f->sent % 50 == 0)
+			usleep(1000);
+	}
+	return NULL;
+}
+
+/* A gateway started and stopped 50 times while broadcasts keep coming:
+ * a broadcast before the gateway's loop exists, or one during its
+ * shutdown, must not crash it (test.sh fails the run on any sanitizer
+ * report in its log). Each start must answer /readyz and each stop must
+ * reach the end of shutdown. */
+void test_gateway_start_stop_under_broadcast(void)
+{
+	enum { ROUNDS = 50 };
+	flood f = {.b = bus_open(rt_env("REBUTTAL_NATS_URL"), "integ-flood", 0)};
+	CHECK_NOT_NULL(f.b);
+	for (int i = 0; i < 100 && !bus_connected(f.b); i++)
+		usleep(20000);
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, flood_run, &f) == 0);
+	char out[64], path[512];
+	snprintf(path, sizeof path, "%s/logs/gateway-churn.log", rt_env("REBUTTAL_STACK_DIR"));
+	for (int i = 0; i < ROUNDS; i++) {
+		CHECK_EQ_INT(stack("start-part gateway churn", out, sizeof out), 0);
+		CHECK_EQ_INT(stack("kill gateway-churn TERM", NULL, 0), 0);
+	}
+	atomic_store(&f.stop, 1);
+	pthread_join(t, NULL);
+	bus_close(f.b);
+	/* Every run logged the end of its shutdown. */
+	FILE *log = fopen(path, "r");
+	CHECK_NOT_NULL(log);
+	char line[1024];
+	int stopped = 0;
+	while (fgets(line, sizeof line, log))
+		if (strstr(line, "gateway stopped"))
+			stopped++;
+	fclose(log);
+	printf("%d starts and stops, %ld broadcasts published meanwhile\n", ROUNDS, f.sent);
+	CHECK_EQ_INT(stopped, ROUNDS);
 }

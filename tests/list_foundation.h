@@ -33,4 +33,5 @@
 	X(authsvc_kill9_restart)                                                              \
 	X(nats_restart_recovers)                                                              \
 	X(postgres_restart_keeps_accounts)                                                    \
-	X(gateway_slow_consumer_dropped)
+	X(gateway_slow_consumer_dropped) \
+	X(gateway_start_stop_under_broadcast)
