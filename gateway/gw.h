@@ -107,7 +107,6 @@ struct frame {
 	unsigned char data[]; /* LWS_PRE bytes of headroom, then len bytes of JSON */
 };
 
-frame *frame_new(const char *json, size_t len); /* refs = 1; NULL on allocation failure */
 frame *frame_from_json(json_t *obj);             /* renders obj compactly */
 void frame_ref(frame *f);
 void frame_unref(frame *f);

@@ -16,18 +16,6 @@ typedef struct outq_item {
 
 /* ----------------------------------------------------------------- frames */
 
-frame *frame_new(const char *json, size_t len)
-{
-	frame *f = malloc(sizeof *f + LWS_PRE + len);
-	if (!f)
-		return NULL;
-	f->refs = 1;
-	f->list = FRAME_PACKET;
-	f->len = len;
-	memcpy(f->data + LWS_PRE, json, len);
-	return f;
-}
-
 frame *frame_from_json(json_t *obj)
 {
 	size_t len = json_dumpb(obj, NULL, 0, JSON_COMPACT);

@@ -153,14 +153,6 @@ kv_status kv_begin(kv *st)
 	return KV_OK;
 }
 
-void kv_appendv(kv *st, int argc, const char **argv)
-{
-	if (redisAppendCommandArgv(st->c, argc, argv, NULL) != REDIS_OK)
-		st->append_failed = 1;
-	else
-		st->queued++;
-}
-
 static void appendva(kv *st, const char *fmt, va_list ap)
 {
 	if (redisvAppendCommand(st->c, fmt, ap) != REDIS_OK)

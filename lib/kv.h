@@ -60,7 +60,6 @@ int64_t kv_up_since(kv *st);
  * error reply to any command is KV_ERROR (logged). */
 kv_status kv_begin(kv *st);
 void kv_appendf(kv *st, const char *fmt, ...);
-void kv_appendv(kv *st, int argc, const char **argv);
 kv_status kv_collect(kv *st, redisReply **out, size_t n);
 void kv_end(kv *st);
 void kv_replies_free(redisReply **r, size_t n);

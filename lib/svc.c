@@ -656,11 +656,6 @@ static const char *oneof_name(const ProtobufCMessageDescriptor *desc, int pcase)
 	return f ? f->name : "";
 }
 
-const char *delivery_type(const Rb__Delivery *d)
-{
-	return oneof_name(&rb__delivery__descriptor, (int)d->packet_case);
-}
-
 const char *envelope_type(const Rb__Envelope *e)
 {
 	return oneof_name(&rb__envelope__descriptor, (int)e->payload_case);

@@ -142,9 +142,8 @@ int deliver_all(bus *b, const Rb__Delivery *d);
 int deliver_user(bus *b, const char *user_id, const Rb__Delivery *d);
 int deliver_conn(bus *b, const char *gateway_id, const char *conn_id, const Rb__Delivery *d);
 
-/* Name of the oneof member set in a delivery / envelope ("updateRooms",
- * "joinroom"), or "" when none. */
-const char *delivery_type(const Rb__Delivery *d);
+/* Name of the oneof member set in an envelope ("joinroom"), or "" when
+ * none. */
 const char *envelope_type(const Rb__Envelope *e);
 
 /* The oneof member itself (every member is a message): NULL when a sender

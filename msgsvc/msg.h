@@ -20,7 +20,6 @@ typedef struct {
 	long image_max_pixels; /* width x height of an attachment at most */
 	long image_max_side;   /* width and height each at most */
 	long outbox_age_ms; /* an outbox row this old is taken by the drainer */
-	long room_timeout_ms;
 	long threads;       /* handler threads; 0: one per online CPU */
 	long test_hooks;    /* tests only: pause points of the write path */
 } msg_config;
