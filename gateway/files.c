@@ -17,6 +17,8 @@
 #include "log.h"
 
 #define FILE_CHUNK 65536
+/* HTTP/1.1 answers up to this size go out in one write (see files_serve). */
+#define FILE_ONE_WRITE_MAX (256 * 1024)
 #define PATH_IN_MAX 400
 /* Seconds a streaming answer may go without the client taking a chunk. */
 #define FILE_STALL_SECS 30
@@ -257,6 +259,21 @@ static int open_encoded(struct lws *wsi, const char *root, const char *rel, stru
 	return -1;
 }
 
+static int one_write(struct lws *wsi, gw_pss *p)
+{
+	size_t n = (size_t)p->file_left;
+	unsigned char *b = malloc(LWS_PRE + n);
+	int rc = -1;
+	if (b && pread(p->file_fd, b + LWS_PRE, n, (off_t)p->file_off) == (ssize_t)n &&
+	    lws_write(wsi, b + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) >= 0)
+		rc = 0;
+	free(b);
+	files_forget(p);
+	if (rc < 0)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 int files_serve(struct lws *wsi, gw_pss *p, const char *root, const char *path, int head)
 {
 	char rel[PATH_IN_MAX + 16];
@@ -320,6 +337,13 @@ int files_serve(struct lws *wsi, gw_pss *p, const char *root, const char *path, 
 	p->file_open = 1;
 	p->file_off = ranged ? from : 0;
 	p->file_left = a.len;
+	/* HTTP/1.1 may pipeline: libwebsockets parses a request that arrives
+	 * while an answer is still being written, and that ends the answer's
+	 * state (see files_forget). So a small answer is written in one go,
+	 * completing the transaction at once (libwebsockets keeps what the
+	 * socket does not take); a larger one is streamed. */
+	if (lws_get_network_wsi(wsi) == wsi && a.len <= FILE_ONE_WRITE_MAX)
+		return one_write(wsi, p);
 	lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -360,6 +384,31 @@ void files_forget(gw_pss *p)
 		close(p->file_fd);
 		p->file_open = 0;
 	}
+}
+
+/* An HTTP/1.1 connection whose streamed answer was cut short by a
+ * pipelined request. libwebsockets drops the answer's state (DROP_PROTOCOL)
+ * and at once binds the next request's (BIND_PROTOCOL) on the same wsi;
+ * nothing else runs in between, so one pointer is enough. */
+static struct lws *cut_short;
+
+void files_dropped(struct lws *wsi, gw_pss *p)
+{
+	if (p && p->file_open && lws_get_network_wsi(wsi) == wsi)
+		cut_short = wsi;
+	files_forget(p);
+}
+
+int files_bound(struct lws *wsi)
+{
+	if (cut_short != wsi)
+		return 0;
+	/* The client has part of a body whose length it was told: closing
+	 * tells it the answer is incomplete; writing the next answer after it
+	 * would be taken for the rest of the body. */
+	cut_short = NULL;
+	log_info("HTTP/1.1 request pipelined behind a streamed file: connection closed");
+	return -1;
 }
 
 char *files_root(const char *webroot)

@@ -190,6 +190,10 @@ char *files_root(const char *webroot);
 int files_serve(struct lws *wsi, gw_pss *p, const char *root, const char *path, int head);
 int files_writable(struct lws *wsi, gw_pss *p);
 void files_forget(gw_pss *p);
+/* HTTP_DROP_PROTOCOL and HTTP_BIND_PROTOCOL: a request pipelined behind a
+ * streamed HTTP/1.1 answer closes the connection (files_bound says -1). */
+void files_dropped(struct lws *wsi, gw_pss *p);
+int files_bound(struct lws *wsi);
 
 /* gateway/deliver.c */
 int deliver_start(gw *g);                       /* subscribes rb.out.all and rb.out.conn.<gw>.> */

@@ -376,8 +376,13 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return on_http(wsi, p);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return on_http_writable(wsi, p);
-	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
+		return files_bound(wsi);
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		files_dropped(wsi, p);
+		http_forget(p);
+		return 0;
+	case LWS_CALLBACK_CLOSED_HTTP:
 		http_forget(p);
 		return 0;
 	default:

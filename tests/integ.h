@@ -93,4 +93,7 @@ long metric_at(int port, const char *name);
  * with (the stack's ports folder), or 0. */
 int health_port(const char *inst);
 
+/* Resident memory (VmRSS) of a stack process ("gateway") in KiB. */
+long part_rss_kib(const char *part);
+
 #endif

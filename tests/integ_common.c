@@ -328,3 +328,24 @@ long metric_at(int port, const char *name)
 	httpc_resp_free(&r);
 	return v;
 }
+
+/* Resident memory of a stack process, from its pid file, in KiB. */
+long part_rss_kib(const char *part)
+{
+	char path[512], line[256];
+	snprintf(path, sizeof path, "%s/pids/%s.pid", rt_env("REBUTTAL_STACK_DIR"), part);
+	FILE *f = fopen(path, "r");
+	CHECK_MSG(f, "no %s", path);
+	int pid = 0;
+	CHECK(fscanf(f, "%d", &pid) == 1);
+	fclose(f);
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	CHECK_NOT_NULL(f);
+	long kib = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}

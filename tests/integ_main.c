@@ -7,9 +7,11 @@
 #include "list_media.h"
 #include "list_msg.h"
 #include "list_room.h"
+#include "list_static.h"
 
 /* Each part's tests are listed in its own header, so parts can be worked on
  * side by side. */
-#define TEST_LIST(X) FOUNDATION_TESTS(X) ROOM_TESTS(X) ADMIN_TESTS(X) MSG_TESTS(X) MEDIA_TESTS(X)
+#define TEST_LIST(X) FOUNDATION_TESTS(X) ROOM_TESTS(X) ADMIN_TESTS(X) MSG_TESTS(X) MEDIA_TESTS(X) \
+	STATIC_TESTS(X)
 
 RT_MAIN(TEST_LIST)
