@@ -351,7 +351,8 @@ int files_serve(struct lws *wsi, gw_pss *p, const char *root, const char *path, 
 int files_writable(struct lws *wsi, gw_pss *p)
 {
 	static unsigned char chunk[LWS_PRE + FILE_CHUNK];
-	size_t n = p->file_left > FILE_CHUNK ? FILE_CHUNK : (size_t)p->file_left;
+	size_t max = lws_get_network_wsi(wsi) != wsi ? GW_H2_FRAME_MAX : FILE_CHUNK;
+	size_t n = p->file_left > max ? max : (size_t)p->file_left;
 	/* An HTTP/2 stream may send only what the peer's window allows. */
 	lws_fileofs_t allow = lws_get_peer_write_allowance(wsi);
 	if (allow == 0)

@@ -154,6 +154,11 @@ void session_close_after(session *s, int code, const char *reason);
 /* LWS_CALLBACK_SERVER_WRITEABLE: writes one frame. -1 means close now. */
 int session_writable(session *s);
 
+/* libwebsockets writes an HTTP/2 DATA frame of whatever size it is given;
+ * every peer takes frames of 16384 bytes (RFC 9113 SETTINGS_MAX_FRAME_SIZE
+ * default), so bodies on HTTP/2 go out in chunks of at most this. */
+#define GW_H2_FRAME_MAX 16384
+
 /* Per-connection data libwebsockets keeps for us (WebSocket and HTTP). */
 typedef struct {
 	session *s;

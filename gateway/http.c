@@ -67,7 +67,7 @@ static int is_get_or_head(struct lws *wsi)
 	       !strcmp(m, "HEAD");
 }
 
-#define HTTP_CHUNK 65536
+#define HTTP_CHUNK GW_H2_FRAME_MAX
 
 /* HTTP/1.1 and pipelining: while a service is asked for an answer the
  * connection reads nothing more (lws_rx_flow_control), so a pipelined

@@ -654,8 +654,8 @@ void test_tls_login(void)
 
 	/* As a browser: one HTTP/2 connection (ALPN h2) with plain GETs and two
 	 * WebSockets over extended CONNECT (RFC 8441); tests/h2/h2check.mjs. */
-	snprintf(cmd, sizeof cmd, "node tests/h2/h2check.mjs %d root@localhost '%s' 2>&1", port,
-		 admin_password());
+	snprintf(cmd, sizeof cmd, "node tests/h2/h2check.mjs %d root@localhost '%s' '%s' 2>&1", port,
+		 admin_password(), rt_env("REBUTTAL_WEBROOT"));
 	FILE *p = popen(cmd, "r");
 	CHECK_NOT_NULL(p);
 	char line[256], last[256] = "";
