@@ -5,3 +5,8 @@
 	X(static_precompressed)                                                               \
 	X(static_no_escape)                                                                   \
 	X(static_big_file_streamed)
+
+/* The web client in headless chromium (tests/integ_browser.c). */
+#define BROWSER_TESTS(X)                                                                             \
+	X(browser_h2)                                                                         \
+	X(browser_h1)
