@@ -107,7 +107,7 @@ const on = {
     S.segments.get(p.roomid).set(p.segment, p.messages);
     if (p.roomid === S.room) renderMessages();
   },
-  sendMessage() { S.keepBottom = true; }, // the room's newest segment follows in updateText
+  sendMessage() {}, // the room's newest segment follows in updateText
   joinRoom() {},
   leaveRoom() {},                          // updateRooms follows both
   disconnect() {},
@@ -211,7 +211,10 @@ function renderMessage(m) {
     li.append(' ', el('a', { href: m.url, textContent: m.url, target: '_blank', rel: 'noopener noreferrer' }));
   }
   const src = imageUrl(m.img);
-  if (src) li.append(el('img', { src, alt: 'image', width: m.width || undefined, loading: 'lazy' }));
+  if (src) {
+    // Loaded after the list is drawn: keep the view at the bottom if it was.
+    li.append(el('img', { src, alt: 'image', onload: () => { if (S.keepBottom) scrollBottom(); } }));
+  }
   if (!removed && m.userid && (m.userid === S.me || can('changeMessage'))) {
     li.append(el('span', { className: 'tools' },
       el('button', { className: 'small', textContent: 'edit', onclick: () => {
@@ -235,10 +238,11 @@ function renderMessages() {
   $('messages').replaceChildren(...keys.flatMap((k) => segs.get(k).map(renderMessage)));
   // History is paged by segment: "older" asks for the one before the first.
   $('older').hidden = !keys.length || keys[0] <= 0;
-  if (S.keepBottom) log.scrollTop = log.scrollHeight;
-  else log.scrollTop = oldTop + (log.scrollHeight - oldHeight);
-  S.keepBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 40;
+  if (S.keepBottom) scrollBottom();
+  else log.scrollTop = oldTop + (log.scrollHeight - oldHeight); // older ones came in above
 }
+
+function scrollBottom() { $('log').scrollTop = $('log').scrollHeight; }
 
 function loadOlder() {
   const segs = S.segments.get(S.room);
@@ -307,6 +311,11 @@ function start() {
   };
   $('send').onsubmit = sendMessage;
   $('older').onclick = loadOlder;
+  // Follow new messages only while the reader is at the bottom.
+  $('log').onscroll = () => {
+    const log = $('log');
+    S.keepBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 40;
+  };
   $('new-room').onclick = createRoom;
   $('invite').onclick = () => send({ type: 'invite', groupName: 'user' });
   Voice.init({ send, state: S, renderRooms });
