@@ -274,72 +274,95 @@ static int one_write(struct lws *wsi, gw_pss *p)
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* Opens the representation of rel to send (a compressed sibling when the
+ * client takes one and no range is asked for) and fills in a's type,
+ * caching and ETag. Returns the fd or -1 (no such file); st is its stat. */
+static int representation(struct lws *wsi, const char *root, const char *rel, int ranged,
+			  struct stat *st, answer *a)
+{
+	int plain = open_inside(root, rel, st);
+	if (plain < 0)
+		return -1;
+	a->type = type_of(rel);
+	a->cache_forever = name_is_hashed(rel);
+	/* A range is of the plain file: a compressed sibling is chosen only
+	 * for whole answers. */
+	struct stat est;
+	int fd = ranged ? -1 : open_encoded(wsi, root, rel, &est, a);
+	if (fd >= 0) {
+		close(plain);
+		*st = est;
+	} else {
+		fd = plain;
+	}
+	snprintf(a->etag, sizeof a->etag, "\"%llx-%llx%s%s\"", (unsigned long long)st->st_size,
+		 (unsigned long long)st->st_mtim.tv_sec * 1000000000ull +
+			 (unsigned long long)st->st_mtim.tv_nsec,
+		 a->encoding ? "-" : "", a->encoding ? a->encoding : "");
+	return fd;
+}
+
+/* The status and length of the answer: 304, 416, 206 or 200. */
+static void choose_status(struct lws *wsi, uint64_t size, answer *a, uint64_t *from)
+{
+	uint64_t f = 0, to = 0;
+	enum range_result rr = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_RANGE) > 0
+				       ? range_parse(wsi, size, &f, &to)
+				       : RANGE_NONE;
+	char ifr[80];
+	if (rr != RANGE_NONE && lws_hdr_copy(wsi, ifr, sizeof ifr, WSI_TOKEN_HTTP_IF_RANGE) > 0 &&
+	    strcmp(ifr, a->etag))
+		rr = RANGE_NONE; /* If-Range names another version: whole file */
+	a->status = 200;
+	a->len = size;
+	*from = 0;
+	if (etag_matches(wsi, a->etag)) {
+		a->status = 304;
+		a->len = 0;
+	} else if (rr == RANGE_BAD) {
+		a->status = 416;
+		a->type = "text/plain";
+		a->len = 0;
+		snprintf(a->range, sizeof a->range, "bytes */%llu", (unsigned long long)size);
+	} else if (rr == RANGE_OK) {
+		a->status = 206;
+		a->len = to - f + 1;
+		*from = f;
+		snprintf(a->range, sizeof a->range, "bytes %llu-%llu/%llu", (unsigned long long)f,
+			 (unsigned long long)to, (unsigned long long)size);
+	}
+}
+
 int files_serve(struct lws *wsi, gw_pss *p, const char *root, const char *path, int head)
 {
 	char rel[PATH_IN_MAX + 16];
 	struct stat st;
-	answer a = {.status = 200, .head = head};
-	uint64_t from = 0, to = 0;
-	int fd = -1, ranged = 0;
+	answer a = {.head = head};
+	uint64_t from = 0;
 
 	if (!root || !path_ok(path))
 		return 1;
 	snprintf(rel, sizeof rel, "%s%s", path, path[strlen(path) - 1] == '/' ? "index.html" : "");
-	int plain = open_inside(root, rel, &st);
-	if (plain < 0)
+	int ranged = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_RANGE) > 0;
+	int fd = representation(wsi, root, rel, ranged, &st, &a);
+	if (fd < 0)
 		return 1;
-	a.type = type_of(rel);
-	a.cache_forever = name_is_hashed(rel);
-	enum range_result rr = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_RANGE) > 0
-				       ? range_parse(wsi, (uint64_t)st.st_size, &from, &to)
-				       : RANGE_NONE;
-	/* A range is of the plain file: a compressed sibling is chosen only
-	 * for whole answers. */
-	if (rr == RANGE_NONE)
-		fd = open_encoded(wsi, root, rel, &st, &a);
-	if (fd >= 0)
-		close(plain);
-	else
-		fd = plain;
-	snprintf(a.etag, sizeof a.etag, "\"%llx-%llx%s%s\"", (unsigned long long)st.st_size,
-		 (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
-			 (unsigned long long)st.st_mtim.tv_nsec,
-		 a.encoding ? "-" : "", a.encoding ? a.encoding : "");
-	char ifr[80];
-	if (rr != RANGE_NONE && lws_hdr_copy(wsi, ifr, sizeof ifr, WSI_TOKEN_HTTP_IF_RANGE) > 0 &&
-	    strcmp(ifr, a.etag))
-		rr = RANGE_NONE; /* If-Range names another version: whole file */
-	a.len = (uint64_t)st.st_size;
-	if (etag_matches(wsi, a.etag)) {
-		a.status = 304;
-		a.len = 0;
-	} else if (rr == RANGE_BAD) {
-		a.status = 416;
-		a.type = "text/plain";
-		a.len = 0;
-		snprintf(a.range, sizeof a.range, "bytes */%llu", (unsigned long long)st.st_size);
-	} else if (rr == RANGE_OK) {
-		a.status = 206;
-		ranged = 1;
-		a.len = to - from + 1;
-		snprintf(a.range, sizeof a.range, "bytes %llu-%llu/%llu", (unsigned long long)from,
-			 (unsigned long long)to, (unsigned long long)st.st_size);
-	}
+	choose_status(wsi, (uint64_t)st.st_size, &a, &from);
 	if (write_headers(wsi, &a) < 0) {
 		close(fd);
 		return -1;
 	}
-	if (head || a.len == 0 || a.status == 304 || a.status == 416) {
+	if (head || a.len == 0) {
 		close(fd);
 		return finish(wsi);
 	}
 	p->file_fd = fd;
 	p->file_open = 1;
-	p->file_off = ranged ? from : 0;
+	p->file_off = from;
 	p->file_left = a.len;
 	/* HTTP/1.1 may pipeline: libwebsockets parses a request that arrives
 	 * while an answer is still being written, and that ends the answer's
-	 * state (see files_forget). So a small answer is written in one go,
+	 * state (see files_dropped). So a small answer is written in one go,
 	 * completing the transaction at once (libwebsockets keeps what the
 	 * socket does not take); a larger one is streamed. */
 	if (lws_get_network_wsi(wsi) == wsi && a.len <= FILE_ONE_WRITE_MAX)

@@ -4,7 +4,8 @@
 	X(static_ranges)                                                                      \
 	X(static_precompressed)                                                               \
 	X(static_no_escape)                                                                   \
-	X(static_big_file_streamed)
+	X(static_big_file_streamed)                                                           \
+	X(static_pipelined)
 
 /* The web client in headless chromium (tests/integ_browser.c). */
 #define BROWSER_TESTS(X)                                                                             \
