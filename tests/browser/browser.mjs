@@ -91,9 +91,15 @@ async function openUser(name) {
   const { browserContextId } = await cdp('Target.createBrowserContext');
   const { targetId } = await cdp('Target.createTarget', { url: 'about:blank', browserContextId });
   const { sessionId } = await cdp('Target.attachToTarget', { targetId, flatten: true });
-  const page = { name, sessionId, responses: [] };
+  const page = { name, sessionId, responses: [], answers: [] };
   listeners.push((m) => {
     if (m.sessionId !== sessionId) return;
+    // prompt() and confirm() of the page: answered from page.answers.
+    if (m.method === 'Page.javascriptDialogOpening') {
+      const a = page.answers.shift();
+      cdp('Page.handleJavaScriptDialog', { accept: a !== false, promptText: typeof a === 'string' ? a : '' },
+        sessionId).catch((e) => die(e.message));
+    }
     if (m.method === 'Network.responseReceived')
       page.responses.push({ url: m.params.response.url, status: m.params.response.status,
         protocol: m.params.response.protocol });
@@ -206,6 +212,22 @@ async function main() {
   await seesText(a, `hi A, B here ${tag}`);
   ok('A and B each see the other\'s message');
 
+  // A edits, then deletes, its message (prompt and confirm answered).
+  const toolOf = (text, tool) => `(() => { const li = [...document.querySelectorAll('#messages li')]
+    .find((l) => l.querySelector('.text').textContent === ${js(text)});
+    [...li.querySelectorAll('.tools button')].find((b) => b.textContent === ${js(tool)}).click(); return true; })()`;
+  a.answers.push(`edited by A ${tag}`);
+  await evaluate(a, toolOf(`hello from A ${tag}`, 'edit'));
+  await seesText(b, `edited by A ${tag}`);
+  a.answers.push(true);
+  await evaluate(a, toolOf(`edited by A ${tag}`, 'delete'));
+  await seesText(b, 'message removed');
+  // A creates a text room (name, then "voice?" answered no); B sees it.
+  a.answers.push(`room ${tag}`, false);
+  await evaluate(a, `document.getElementById('new-room').click(), true`);
+  await waitFor(b, `rebuttal.state.rooms.some((r) => r.name === ${js(`room ${tag}`)} && r.type === 'text')`, 'new room listed');
+  ok('A edited and deleted its message, created a room; B saw each');
+
   // An image drawn on a canvas, attached through the file input.
   await evaluate(a, `new Promise((resolve) => {
     const c = document.createElement('canvas'); c.width = 120; c.height = 80;
@@ -225,6 +247,19 @@ async function main() {
   await waitFor(b, shown, 'uploaded image rendered');
   await waitFor(a, shown, 'uploaded image rendered');
   ok('image uploaded by A is rendered for both (naturalWidth 120)');
+
+  // History paging: more than a segment (5 messages) later, B reloads and
+  // gets only the newest segment; "Load older" brings the earlier ones.
+  for (let i = 0; i < 6; i++) await say(a, `filler ${i} ${tag}`);
+  await seesText(b, `filler 5 ${tag}`);
+  await cdp('Page.reload', {}, b.sessionId);
+  await waitFor(b, `document.readyState === 'complete' && !!window.rebuttal`, 'reloaded');
+  await logIn(b, bMail, bPw);
+  await waitFor(b, `!document.getElementById('older').hidden`, '"Load older messages" offered');
+  const before = await evaluate(b, `document.querySelectorAll('#messages li').length`);
+  await evaluate(b, `document.getElementById('older').click(), true`);
+  await waitFor(b, `document.querySelectorAll('#messages li').length > ${before}`, 'older messages shown');
+  ok(`history paging: ${before} messages after a reload, more after "Load older"`);
 
   // Voice: both join the voice room with fake devices.
   const voiceRoom = await evaluate(a, `rebuttal.state.rooms.find((r) => r.type === 'voice').id`);
