@@ -234,8 +234,10 @@ void test_static_no_escape(void)
 }
 
 /* A 20 MB file read slowly over one connection: the gateway streams it
- * from the file (its memory does not grow by the file), and every byte
- * arrives. */
+ * from the file, and every byte arrives. While the client stops reading
+ * after the first MiB, the gateway holds a chunk or so, not the file. (That
+ * is the figure checked: under AddressSanitizer the freed chunks of the
+ * whole transfer stay resident in its quarantine.) */
 void test_static_big_file_streamed(void)
 {
 	enum { SIZE = 20 * 1024 * 1024 };
@@ -244,7 +246,7 @@ void test_static_big_file_streamed(void)
 	for (size_t i = 0; i < SIZE; i++)
 		data[i] = (char)(i * 2654435761u >> 13);
 	put("big.bin", data, SIZE);
-	long before = part_rss_kib("gateway"), peak = before;
+	long before = part_rss_kib("gateway"), peak = before, stalled = -1;
 
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gw_port())};
 	int fd = socket(AF_INET, SOCK_STREAM, 0), small = 64 * 1024;
@@ -267,24 +269,29 @@ void test_static_big_file_streamed(void)
 			got[len] = '\0';
 			hend = strstr(got, "\r\n\r\n");
 		}
-		if (hend && len - (size_t)(hend + 4 - got) >= SIZE)
+		body = hend ? len - (size_t)(hend + 4 - got) : 0;
+		if (body >= SIZE)
 			break;
+		if (stalled < 0 && body >= 1024 * 1024) {
+			usleep(500 * 1000); /* the gateway must wait, not read ahead */
+			stalled = part_rss_kib("gateway");
+		}
 		if (now_ms() - last_sample > 100) {
 			last_sample = now_ms();
 			long rss = part_rss_kib("gateway");
 			if (rss > peak)
 				peak = rss;
 		}
-		usleep(1000); /* a slow reader: the gateway must wait, not buffer */
+		usleep(1000); /* a slow reader */
 	}
 	close(fd);
 	CHECK_MSG(hend, "no headers");
-	body = len - (size_t)(hend + 4 - got);
 	CHECK_MSG(body == SIZE, "got %zu of %d body bytes", body, SIZE);
 	CHECK_MSG(!memcmp(hend + 4, data, SIZE), "body differs from the file");
-	printf("20 MiB static file in %lld ms; gateway RSS %ld KiB before, peak %ld KiB\n",
-	       now_ms() - t0, before, peak);
-	CHECK_MSG(peak - before < 8 * 1024, "gateway grew by %ld KiB", peak - before);
+	printf("20 MiB static file in %lld ms; gateway RSS %ld KiB before, %ld KiB while the "
+	       "client paused after 1 MiB, peak %ld KiB\n", now_ms() - t0, before, stalled, peak);
+	CHECK_MSG(stalled - before < 8 * 1024, "gateway grew by %ld KiB with the client paused",
+		  stalled - before);
 	free(got);
 	free(data);
 }
