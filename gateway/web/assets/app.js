@@ -37,11 +37,17 @@ function connect(onConnect) {
   ws.onclose = () => {
     if (S.ws !== ws) return;
     S.ws = null;
+    Voice.teardown();
     if (S.loggedIn && S.creds) {
-      // Lost after a login: log in again shortly, as the same user.
+      // Lost after a login: log in again shortly, as the same user (once:
+      // if that login fails, the login form comes back).
+      S.loggedIn = false;
       status('Connection lost, reconnecting…');
-      Voice.teardown();
       setTimeout(() => { if (!S.ws) connect(login); }, 2000);
+    } else if (!$('app').hidden) {
+      $('app').hidden = true;
+      $('auth').hidden = false;
+      authMessage('Disconnected. Log in again.');
     }
   };
 }
