@@ -127,7 +127,10 @@ async function waitFor(page, expression, what, ms = 15000, soft = false) {
     if (v) return v;
     if (Date.now() > end) {
       if (soft) return '';
-      die(`${page.name}: ${what} not within ${ms} ms`);
+      // What the page says: its status line or the login form's message.
+      const said = await evaluate(page, `[document.getElementById('status')?.textContent,
+        document.getElementById('auth-msg')?.textContent].filter(Boolean).join(' / ')`).catch(() => '');
+      die(`${page.name}: ${what} not within ${ms} ms${said ? ` (page says: ${said})` : ''}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
