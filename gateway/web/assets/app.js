@@ -129,6 +129,7 @@ const on = {
     const u = S.users.get(p.userid);
     if (u) u.suppress = !!p.message;
     renderUsers();
+    Voice.showMuted(p.userid);
   },
   invite(p) {
     const el = $('invite-url');
@@ -300,6 +301,11 @@ function start() {
     $('login-form').hidden = true;
     $('signup-form').hidden = false;
   }
+  $('have-account').onclick = (e) => {
+    e.preventDefault();
+    $('signup-form').hidden = true;
+    $('login-form').hidden = false;
+  };
   $('login-form').onsubmit = (e) => {
     e.preventDefault();
     const f = e.target;

@@ -184,11 +184,18 @@ const Voice = (() => {
     }
     const v = f.querySelector('video');
     if (stream && v.srcObject !== stream) v.srcObject = stream;
+    showMuted(id);
   }
 
   function showTalking(id, on) {
     const f = figure(id);
     if (f) f.classList.toggle('talking', on);
+  }
+
+  // A server-muted user (`servermute`) is not heard.
+  function showMuted(id) {
+    const f = figure(id);
+    if (f && id !== me()) f.querySelector('video').muted = !!(app.state.users.get(id) || {}).suppress;
   }
 
   // Sends `talking` when the microphone's level crosses TALK_LEVEL (and
@@ -218,7 +225,7 @@ const Voice = (() => {
   }
 
   return {
-    init, join, leave, teardown, sync, signal, showTalking,
+    init, join, leave, teardown, sync, signal, showTalking, showMuted,
     roomId: () => room,
     peers,
     states: () => [...peers.values()].map((p) => p.pc.connectionState),
