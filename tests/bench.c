@@ -322,6 +322,26 @@ static void bench_relay(void)
 	relay_run("video round trip A->B->A, two gateways", port2);
 }
 
+/* Resident memory of a stack process, from its pid file, in KiB. */
+static long rss_kib(const char *part)
+{
+	char path[512], line[256];
+	snprintf(path, sizeof path, "%s/pids/%s.pid", rt_env("REBUTTAL_STACK_DIR"), part);
+	FILE *f = fopen(path, "r");
+	CHECK_MSG(f, "no %s", path);
+	int pid = 0;
+	CHECK(fscanf(f, "%d", &pid) == 1);
+	fclose(f);
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	CHECK_NOT_NULL(f);
+	long kib = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
 
 /* Gateway memory per logged-in connection, and how fast 1,000 log in. */
 static void bench_conns(void)
@@ -329,7 +349,7 @@ static void bench_conns(void)
 	enum { N = 1000 };
 	wsc_ctx *ctx = wsc_ctx_new();
 	static wsc *c[N];
-	long before = part_rss_kib("gateway");
+	long before = rss_kib("gateway");
 	double t0 = now_us();
 	for (int i = 0; i < N; i++)
 		c[i] = wsc_open_async(ctx, "127.0.0.1", gw_port(), "/ipc", 0);
@@ -347,7 +367,7 @@ static void bench_conns(void)
 	}
 	double secs = (now_us() - t0) / 1e6;
 	wsc_service(ctx, 2000); /* let the lists settle */
-	long after = part_rss_kib("gateway");
+	long after = rss_kib("gateway");
 	row("1,000 connections open + log in (time to all)", N, secs, &lat);
 	printf("| %-44s | %7d | %11s | %8ld KiB | %8.1f KiB |\n",
 	       "gateway memory: before, per logged-in conn", N, "", before,
