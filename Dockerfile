@@ -30,6 +30,9 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin rebuttal
 COPY --from=build /src/build/bin/ /usr/local/bin/
+# The built-in web client (plain files); the gateway serves it when
+# REBUTTAL_WEBROOT names this folder (docker-compose.yml and deploy/k8s do).
+COPY gateway/web/ /usr/local/share/rebuttal/web/
 # Health check for docker-compose: bash's /dev/tcp, no curl or wget in the image.
 COPY deploy/rebuttal-health /usr/local/bin/rebuttal-health
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.

@@ -79,6 +79,7 @@ typedef struct gw {
 	struct limits *limits;           /* limits.c */
 	lws_sorted_usec_list_t tick;
 	struct http_wait *http_waits;   /* HTTP requests waiting for a service */
+	char *webroot;                   /* real path of cfg->webroot, or NULL */
 	uint64_t next_http;
 	uint64_t next_barrier;           /* user_entry.barrier ids */
 	struct dedup_ring *dedup;
@@ -180,12 +181,19 @@ void session_close_after(session *s, int code, const char *reason);
 /* LWS_CALLBACK_SERVER_WRITEABLE: writes one frame. -1 means close now. */
 int session_writable(session *s);
 
+/* libwebsockets writes an HTTP/2 DATA frame of whatever size it is given;
+ * every peer takes frames of 16384 bytes (RFC 9113 SETTINGS_MAX_FRAME_SIZE
+ * default), so bodies on HTTP/2 go out in chunks of at most this. */
+#define GW_H2_FRAME_MAX 16384
+
 /* Per-connection data libwebsockets keeps for us (WebSocket and HTTP). */
 typedef struct {
 	session *s;
 	char *http_body; /* an HTTP response body, written in HTTP_WRITEABLE */
 	size_t http_len, http_off;
 	uint64_t http_id; /* while waiting for a service's answer */
+	int file_open, file_fd; /* a static file being streamed (files.c) */
+	uint64_t file_off, file_left;
 } gw_pss;
 
 /* gateway/ws.c */
@@ -194,13 +202,30 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 
 /* gateway/http.c: LWS_CALLBACK_HTTP etc. for non-WebSocket requests */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
-extern const struct lws_http_mount *gw_mounts(const gw_config *cfg);
-/* The request's path without its query: GET_URI on HTTP/1.1, :path on
- * HTTP/2 (also for a WebSocket over HTTP/2, RFC 8441). -1 when absent. */
+const struct lws_http_mount *gw_mounts(void);
+/* The request's path without its query: GET_URI (or HEAD_URI) on HTTP/1.1,
+ * :path on HTTP/2 (also for a WebSocket over HTTP/2, RFC 8441). -1 when
+ * absent or holding a NUL. */
 int gw_request_path(struct lws *wsi, char *out, int len);
 /* 1 when the request states its length twice or both ways
  * (Content-Length and Transfer-Encoding): refused, never guessed. */
 int gw_framing_bad(struct lws *wsi);
+
+/* gateway/files.c: the web client's static files (README "Static files").
+ * files_root: the real path of webroot (caller frees), NULL when empty or
+ * not a folder. files_serve answers GET/HEAD of path from root: 0 answered
+ * (the body, if any, follows from files_writable), 1 no such file (nothing
+ * written: the caller answers 404), -1 failed (close). files_writable
+ * writes the next chunk (-1: close); files_forget closes the file when the
+ * request's state goes away. */
+char *files_root(const char *webroot);
+int files_serve(struct lws *wsi, gw_pss *p, const char *root, const char *path, int head);
+int files_writable(struct lws *wsi, gw_pss *p);
+void files_forget(gw_pss *p);
+/* HTTP_DROP_PROTOCOL and HTTP_BIND_PROTOCOL: a request pipelined behind a
+ * streamed HTTP/1.1 answer closes the connection (files_bound says -1). */
+void files_dropped(struct lws *wsi, gw_pss *p);
+int files_bound(struct lws *wsi);
 
 /* gateway/deliver.c */
 int deliver_start(gw *g);                       /* subscribes rb.out.all and rb.out.conn.<gw>.> */

@@ -1,5 +1,5 @@
 /* Plain HTTP on the WebSocket port: probes, metrics, the invite redirect,
- * uploads, and the web client's static files (a file mount). Loop thread. */
+ * uploads, and the web client's static files (files.c). Loop thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,14 +40,34 @@ int gw_request_path(struct lws *wsi, char *out, int len)
 {
 	int n = lws_hdr_copy(wsi, out, len, WSI_TOKEN_GET_URI);
 	if (n <= 0)
-		n = lws_hdr_copy(wsi, out, len, WSI_TOKEN_HTTP_COLON_PATH);
+		n = lws_hdr_copy(wsi, out, len, WSI_TOKEN_HEAD_URI);
 	if (n <= 0)
+		n = lws_hdr_copy(wsi, out, len, WSI_TOKEN_HTTP_COLON_PATH);
+	/* A decoded %00 would cut the path short: refused, not truncated. */
+	if (n <= 0 || strlen(out) != (size_t)n)
 		return -1;
 	out[strcspn(out, "?")] = '\0';
 	return 0;
 }
 
-#define HTTP_CHUNK 65536
+/* HEAD: its own URI token on HTTP/1.1, :method on HTTP/2. */
+static int is_head(struct lws *wsi)
+{
+	char m[8];
+	return lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0 ||
+	       (lws_hdr_copy(wsi, m, sizeof m, WSI_TOKEN_HTTP_COLON_METHOD) > 0 && !strcmp(m, "HEAD"));
+}
+
+/* HTTP/2 names every method in :method; HTTP/1.1 requests other than GET
+ * and HEAD have no GET_URI/HEAD_URI and never get this far. */
+static int is_get_or_head(struct lws *wsi)
+{
+	char m[8];
+	return lws_hdr_copy(wsi, m, sizeof m, WSI_TOKEN_HTTP_COLON_METHOD) <= 0 || !strcmp(m, "GET") ||
+	       !strcmp(m, "HEAD");
+}
+
+#define HTTP_CHUNK GW_H2_FRAME_MAX
 
 /* HTTP/1.1 and pipelining: while a service is asked for an answer the
  * connection reads nothing more (lws_rx_flow_control), so a pipelined
@@ -271,10 +291,17 @@ static int on_http(struct lws *wsi, gw_pss *p)
 	gw *g = the_gw;
 	char uri[512];
 
-	if (p->http_id || p->http_body)
+	if (p->http_id || p->http_body || p->file_open)
 		return -1; /* one request at a time per transaction */
 	if (gw_request_path(wsi, uri, sizeof uri) < 0)
 		return respond_text(wsi, p, 404, "not found\n");
+	if (!is_get_or_head(wsi))
+		return respond_text(wsi, p, 405, "method not allowed\n");
+	if (is_head(wsi)) {
+		/* Only files answer HEAD; elsewhere a bodiless 404. */
+		int rc = files_serve(wsi, p, g->webroot, uri, 1);
+		return rc != 1 ? rc : respond(wsi, p, 404, "text/plain", NULL, NULL, 0);
+	}
 	if (!strcmp(uri, "/healthz"))
 		return respond_text(wsi, p, 200, "ok\n");
 	if (!strcmp(uri, "/readyz")) {
@@ -295,12 +322,15 @@ static int on_http(struct lws *wsi, gw_pss *p)
 	}
 	if (!strncmp(uri, "/uploads/", 9))
 		return upload_start(wsi, p, uri + 9);
-	return respond_text(wsi, p, 404, "not found\n");
+	int rc = files_serve(wsi, p, g->webroot, uri, 0);
+	return rc != 1 ? rc : respond_text(wsi, p, 404, "not found\n");
 }
 
 /* HTTP/2: writes the body in chunks, one per writable callback. */
 static int on_http_writable(struct lws *wsi, gw_pss *p)
 {
+	if (p && p->file_open)
+		return files_writable(wsi, p);
 	if (!p || !p->http_body)
 		return 0;
 	size_t left = p->http_len - p->http_off, n = left > HTTP_CHUNK ? HTTP_CHUNK : left;
@@ -326,6 +356,7 @@ static void http_forget(gw_pss *p)
 {
 	if (!p)
 		return;
+	files_forget(p);
 	free(p->http_body);
 	p->http_body = NULL;
 	if (p->http_id)
@@ -345,8 +376,13 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return on_http(wsi, p);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return on_http_writable(wsi, p);
-	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
+		return files_bound(wsi);
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		files_dropped(wsi, p);
+		http_forget(p);
+		return 0;
+	case LWS_CALLBACK_CLOSED_HTTP:
 		http_forget(p);
 		return 0;
 	default:
@@ -354,28 +390,13 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	}
 }
 
-/* Dynamic paths are callback mounts so they win over the "/" file mount
- * (libwebsockets picks the longest matching mountpoint). */
-#define DYN_MOUNT(path)                                                                       \
-	{.mountpoint = path, .origin = "ipc", .origin_protocol = LWSMPRO_CALLBACK,            \
-	 .mountpoint_len = sizeof path - 1}
-
-static struct lws_http_mount mounts[] = {
-	DYN_MOUNT("/healthz"), DYN_MOUNT("/readyz"), DYN_MOUNT("/metrics"),
-	DYN_MOUNT("/invite"),  DYN_MOUNT("/uploads"), DYN_MOUNT("/"), /* last: "/" */
+/* Everything goes to on_http, static files included (files.c), so one
+ * callback mount at "/" is all libwebsockets needs. */
+static const struct lws_http_mount root_mount = {
+	.mountpoint = "/", .origin = "ipc", .origin_protocol = LWSMPRO_CALLBACK, .mountpoint_len = 1,
 };
 
-const struct lws_http_mount *gw_mounts(const gw_config *cfg)
+const struct lws_http_mount *gw_mounts(void)
 {
-	size_t n = sizeof mounts / sizeof *mounts;
-	for (size_t i = 0; i + 1 < n; i++)
-		mounts[i].mount_next = &mounts[i + 1];
-	/* With a web client configured, "/" and below are its files; without
-	 * one they answer 404 from on_http. */
-	if (cfg->webroot[0]) {
-		mounts[n - 1].origin = cfg->webroot;
-		mounts[n - 1].origin_protocol = LWSMPRO_FILE;
-		mounts[n - 1].def = "index.html";
-	}
-	return &mounts[0];
+	return &root_mount;
 }

@@ -20,7 +20,7 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_PORT", C, port, 9000, 1, 65535, "WebSocket and HTTP port"),
 	CFG_S("REBUTTAL_TLS_CERT", C, tls_cert, "", "PEM certificate: serve HTTPS/WSS when set with the key"),
 	CFG_S("REBUTTAL_TLS_KEY", C, tls_key, "", "PEM private key for REBUTTAL_TLS_CERT"),
-	CFG_S("REBUTTAL_WEBROOT", C, webroot, "", "folder of a web client served at /; empty: 404"),
+	CFG_S("REBUTTAL_WEBROOT", C, webroot, "", "folder of the web client served at / (gateway/README.md \"Static files\"); empty: 404"),
 	CFG_S("REBUTTAL_SERVER_NAME", C, server_name, "Rebuttal", "server name / MOTD in `connect`"),
 	CFG_S("REBUTTAL_ICON", C, icon, "", "icon URL in `connect`"),
 	CFG_I("REBUTTAL_FRAME_MAX_V0", C, frame_max_v0, 65536, 1024, 1 << 30, "largest frame before login (bytes)"),
@@ -107,7 +107,7 @@ static struct lws_context *lws_start(const gw_config *cfg)
 	memset(&info, 0, sizeof info);
 	info.port = (int)cfg->port;
 	info.protocols = gw_protocols;
-	info.mounts = gw_mounts(cfg);
+	info.mounts = gw_mounts();
 	info.vhost_name = "rebuttal";
 	if (cfg->tls_cert[0] && cfg->tls_key[0]) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -144,6 +144,7 @@ int main(void)
 	if (limits_init(&g) < 0)
 		return 1;
 	the_gw = &g;
+	g.webroot = files_root(cfg.webroot);
 	pthread_mutex_init(&g.wake_lock, NULL);
 	g.bus = bus_open(cfg.nats_url, "gateway", BUS_ORDERED | BUS_SEND_ASAP);
 	if (!g.bus)
@@ -178,6 +179,7 @@ int main(void)
 	nats_CloseAndWait(2000);    /* no NATS callback runs after this */
 	deliver_discard(&g);        /* what came meanwhile: freed, not handled */
 	free(g.dedup);
+	free(g.webroot);
 	replay_free(&g);
 	limits_free(&g);
 	loopq_destroy(&g.inbox);

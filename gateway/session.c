@@ -12,6 +12,7 @@
 typedef struct outq_item {
 	struct outq_item *next;
 	frame *f; /* NULL once a newer list replaced it: skipped, never written */
+	size_t sent; /* bytes of f already written as fragments (HTTP/2) */
 } outq_item;
 
 /* ----------------------------------------------------------------- frames */
@@ -318,6 +319,7 @@ void session_send(session *s, frame *f)
 		list_supersede(s, f->list);
 	frame_ref(f);
 	it->f = f;
+	it->sent = 0;
 	it->next = NULL;
 	if (s->out_tail)
 		s->out_tail->next = it;
@@ -377,7 +379,10 @@ static outq_item *outq_pop(session *s)
 		return it;
 	s->gw->outq_frames--;
 	if (it->f->list) {
-		s->out_list[it->f->list - 1] = NULL;
+		/* A list sent in fragments left out_list already (write_fragment);
+		 * a newer one may wait there now. */
+		if (s->out_list[it->f->list - 1] == it)
+			s->out_list[it->f->list - 1] = NULL;
 	} else {
 		s->out_bytes -= it->f->len;
 		s->out_count--;
@@ -407,9 +412,45 @@ static size_t ws_text_header(unsigned char *h, size_t len)
 	return 10;
 }
 
+/* libwebsockets puts each write on an HTTP/2 stream into one DATA frame
+ * and does not split it, and a peer need not take frames over 16 KiB: on
+ * HTTP/2 a bigger message goes out as WebSocket fragments (RFC 6455 §5.4)
+ * of at most this, header included. */
+#define H2_FRAGMENT (GW_H2_FRAME_MAX - 16)
+static unsigned char fragment_buf[LWS_PRE + H2_FRAGMENT]; /* loop thread only */
+
+/* Writes the next fragment of the head frame; pops it after the last.
+ * A frame being sent in pieces is no longer a waiting list: a newer list
+ * must not replace it half-way (list_supersede). 1, or -1: close. */
+static int write_fragment(session *s)
+{
+	outq_item *it = s->out_head;
+	size_t left = it->f->len - it->sent, n = left > H2_FRAGMENT ? H2_FRAGMENT : left;
+	int flags = it->sent ? LWS_WRITE_CONTINUATION : LWS_WRITE_TEXT;
+	if (n < left)
+		flags |= LWS_WRITE_NO_FIN;
+	if (it->f->list && s->out_list[it->f->list - 1] == it)
+		s->out_list[it->f->list - 1] = NULL;
+	/* Frames are shared between connections, and lws writes its header in
+	 * front of the bytes it is given: a private copy for each piece. */
+	memcpy(fragment_buf + LWS_PRE, it->f->data + LWS_PRE + it->sent, n);
+	if (lws_write(s->wsi, fragment_buf + LWS_PRE, n, (enum lws_write_protocol)flags) < 0)
+		return -1;
+	it->sent += n;
+	if (it->sent == it->f->len) {
+		it = outq_pop(s);
+		frame_unref(it->f);
+		free(it);
+	}
+	return 1;
+}
+
 /* Writes the frame at the head of s's queue (live). 1, or -1: close. */
 static int write_frame(session *s)
 {
+	if (lws_get_network_wsi(s->wsi) != s->wsi &&
+	    (s->out_head->sent || s->out_head->f->len > H2_FRAGMENT))
+		return write_fragment(s);
 	outq_item *it = outq_pop(s);
 	int n = lws_write(s->wsi, it->f->data + LWS_PRE, it->f->len, LWS_WRITE_TEXT);
 	frame_unref(it->f);

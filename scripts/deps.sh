@@ -24,6 +24,8 @@ PACKAGES=(
     clang
     # tests/h2: HTTP/2 and WebSocket-over-HTTP/2 checks (node:http2)
     nodejs
+    # tests/browser: the web client in a real, headless browser
+    chromium
 )
 
 missing=()

@@ -8,6 +8,8 @@
 #   REBUTTAL_DATA  data folder (default /var/lib/rebuttal as root, else
 #                  ~/.local/share/rebuttal)
 #   NATS_PORT (4222) REDIS_PORT (6379) PG_PORT (5432) GW_PORT (9000)
+#   REBUTTAL_WEBROOT  web client served at / (default: gateway/web, the
+#                  built-in one)
 #   REBUTTAL_ADMIN_PASSWORD  admin password for the first start; when unset,
 #                  one is made.  Kept in DATA/admin-password (mode 0600).
 #   REBUTTAL_*     anything else is passed on to the parts (see stack.sh)
@@ -29,6 +31,8 @@ export NATS_PORT=${NATS_PORT:-4222}
 export REDIS_PORT=${REDIS_PORT:-6379}
 export PG_PORT=${PG_PORT:-5432}
 export GW_PORT=${GW_PORT:-9000}
+# The built-in web client, unless another one is named.
+export REBUTTAL_WEBROOT=${REBUTTAL_WEBROOT:-$ROOT/gateway/web}
 
 say() { echo "run.sh: $*" >&2; }
 
@@ -110,7 +114,7 @@ if [[ -n ${REBUTTAL_TLS_CERT:-} && -n ${REBUTTAL_TLS_KEY:-} ]]; then
     WS=wss HTTP=https
 fi
 if [[ -x ${REBUTTAL_BIN_DIR:-${BIN_DIR:-$ROOT/build/bin}}/gateway ]]; then
-    echo "  Web:        $HTTP://127.0.0.1:$GW_PORT/"
+    echo "  Web client: $HTTP://127.0.0.1:$GW_PORT/"
     echo "  WebSocket:  $WS://127.0.0.1:$GW_PORT/ipc"
 else
     echo "  WebSocket:  $WS://127.0.0.1:$GW_PORT/ipc (no gateway binary built yet)"

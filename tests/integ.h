@@ -96,4 +96,16 @@ int health_port(const char *inst);
  * pid; "ports", "msgsvc": its port), or 0. */
 int stack_number(const char *folder, const char *inst);
 
+/* Starts the gateway instance "gateway-NAME" with TLS (a fresh self-signed
+ * certificate in the stack folder) serving webroot (NULL: the stack's web
+ * root); returns its port. Stop it with stack("kill gateway-NAME TERM"). */
+int tls_gateway(const char *name, const char *webroot);
+/* Runs a shell command (a check script), copying its output to ours;
+ * keeps its last line in last. Returns pclose's status (0: success). */
+int run_shown(const char *cmd, char *last, size_t lastlen);
+/* Resident memory (VmRSS) of a stack process ("gateway") in KiB. (bench.c
+ * has its own static copy, rss_kib, left alone so that this branch merges
+ * cleanly with main's bench.c; it can call this one instead.) */
+long part_rss_kib(const char *part);
+
 #endif

@@ -344,3 +344,62 @@ long metric_at(int port, const char *name)
 	httpc_resp_free(&r);
 	return v;
 }
+
+/* Resident memory of a stack process, from its pid file, in KiB. */
+long part_rss_kib(const char *part)
+{
+	char path[512], line[256];
+	snprintf(path, sizeof path, "%s/pids/%s.pid", rt_env("REBUTTAL_STACK_DIR"), part);
+	FILE *f = fopen(path, "r");
+	CHECK_MSG(f, "no %s", path);
+	int pid = 0;
+	CHECK(fscanf(f, "%d", &pid) == 1);
+	fclose(f);
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	CHECK_NOT_NULL(f);
+	long kib = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+int tls_gateway(const char *name, const char *webroot)
+{
+	char cmd[1024], out[64];
+	const char *dir = rt_env("REBUTTAL_STACK_DIR");
+	snprintf(cmd, sizeof cmd,
+		 "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+		 "-keyout '%s/tls-%s.key' -out '%s/tls-%s.crt' >/dev/null 2>&1", dir, name, dir, name);
+	CHECK_EQ_INT(system(cmd), 0);
+	snprintf(cmd, sizeof cmd, "%s/tls-%s.crt", dir, name);
+	setenv("REBUTTAL_TLS_CERT", cmd, 1);
+	snprintf(cmd, sizeof cmd, "%s/tls-%s.key", dir, name);
+	setenv("REBUTTAL_TLS_KEY", cmd, 1);
+	if (webroot)
+		setenv("REBUTTAL_WEBROOT", webroot, 1);
+	snprintf(cmd, sizeof cmd, "start-part gateway %s", name);
+	int rc = stack(cmd, out, sizeof out);
+	unsetenv("REBUTTAL_TLS_CERT");
+	unsetenv("REBUTTAL_TLS_KEY");
+	CHECK_EQ_INT(rc, 0);
+	int port = 0;
+	CHECK_MSG(sscanf(out, "port=%d", &port) == 1, "start-part said \"%s\"", out);
+	return port;
+}
+
+int run_shown(const char *cmd, char *last, size_t lastlen)
+{
+	FILE *p = popen(cmd, "r");
+	CHECK_NOT_NULL(p);
+	char line[512];
+	last[0] = '\0';
+	while (fgets(line, sizeof line, p)) {
+		fputs(line, stdout);
+		snprintf(last, lastlen, "%s", line);
+	}
+	fflush(stdout);
+	return pclose(p);
+}

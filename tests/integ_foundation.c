@@ -631,19 +631,8 @@ void test_http_static_webroot(void)
 
 void test_tls_login(void)
 {
-	char cmd[1024], out[64];
-	const char *dir = rt_env("REBUTTAL_STACK_DIR");
-	snprintf(cmd, sizeof cmd,
-		 "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-		 "-keyout '%s/tls.key' -out '%s/tls.crt' >/dev/null 2>&1", dir, dir);
-	CHECK_EQ_INT(system(cmd), 0);
-	snprintf(cmd, sizeof cmd, "%s/tls.crt", dir);
-	setenv("REBUTTAL_TLS_CERT", cmd, 1);
-	snprintf(cmd, sizeof cmd, "%s/tls.key", dir);
-	setenv("REBUTTAL_TLS_KEY", cmd, 1);
-	CHECK_EQ_INT(stack("start-part gateway tls", out, sizeof out), 0);
-	int port = 0;
-	CHECK_MSG(sscanf(out, "port=%d", &port) == 1, "start-part said \"%s\"", out);
+	char cmd[1024];
+	int port = tls_gateway("tls", NULL);
 
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *c = wsc_open(ctx, "127.0.0.1", port, "/ipc", 1, WAIT_MS);
@@ -656,16 +645,10 @@ void test_tls_login(void)
 
 	/* As a browser: one HTTP/2 connection (ALPN h2) with plain GETs and two
 	 * WebSockets over extended CONNECT (RFC 8441); tests/h2/h2check.mjs. */
-	snprintf(cmd, sizeof cmd, "node tests/h2/h2check.mjs %d root@localhost '%s' 2>&1", port,
-		 admin_password());
-	FILE *p = popen(cmd, "r");
-	CHECK_NOT_NULL(p);
-	char line[256], last[256] = "";
-	while (fgets(line, sizeof line, p)) {
-		fputs(line, stdout);
-		snprintf(last, sizeof last, "%s", line);
-	}
-	int rc = pclose(p);
+	snprintf(cmd, sizeof cmd, "node tests/h2/h2check.mjs %d root@localhost '%s' '%s' 2>&1", port,
+		 admin_password(), rt_env("REBUTTAL_WEBROOT"));
+	char last[256];
+	int rc = run_shown(cmd, last, sizeof last);
 	stack("kill gateway-tls TERM", NULL, 0);
 	CHECK_MSG(rc == 0, "h2check failed: %s", last);
 }

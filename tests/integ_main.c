@@ -9,11 +9,11 @@
 #include "list_msg.h"
 #include "list_policy.h"
 #include "list_room.h"
+#include "list_static.h"
 
 /* Each part's tests are listed in its own header, so parts can be worked on
  * side by side. */
 #define TEST_LIST(X) FOUNDATION_TESTS(X) ROOM_TESTS(X) ADMIN_TESTS(X) MSG_TESTS(X) MEDIA_TESTS(X) \
-	POLICY_TESTS(X) \
-	LIMITS_TESTS(X)
+	POLICY_TESTS(X) LIMITS_TESTS(X) STATIC_TESTS(X) BROWSER_TESTS(X)
 
 RT_MAIN(TEST_LIST)
