@@ -5,7 +5,56 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "log.h"
+
+/* The texts of the secret files this process read: static, so they live as
+ * long as the config that points at them and are never reported leaked. */
+static char file_texts[CFG_FILES_MAX][CFG_FILE_MAX + 1];
+static int nfile_texts;
+
+/* The examples ship secrets as CHANGE-ME...: a part must not run on one. */
+static int is_placeholder(const char *s)
+{
+	return !strncmp(s, "CHANGE-ME", 9);
+}
+
+/* Reads the secret file path into static storage; NULL (logged) on failure. */
+static const char *read_secret(const char *env, const char *path)
+{
+	char *text;
+	size_t n;
+	FILE *f;
+
+	if (nfile_texts == CFG_FILES_MAX) {
+		log_error("config: %s: more than %d secret files", env, CFG_FILES_MAX);
+		return NULL;
+	}
+	if (!(f = fopen(path, "r"))) {
+		log_error("config: %s=%s: cannot read: %s", env, path, strerror(errno));
+		return NULL;
+	}
+	text = file_texts[nfile_texts];
+	n = fread(text, 1, CFG_FILE_MAX + 1, f);
+	int bad = ferror(f);
+	fclose(f);
+	if (bad || n > CFG_FILE_MAX) {
+		if (bad)
+			log_error("config: %s=%s: read error", env, path);
+		else
+			log_error("config: %s=%s: longer than %d bytes", env, path, CFG_FILE_MAX);
+		return NULL;
+	}
+	while (n && text[n - 1] && strchr(" \t\r\n", text[n - 1]))
+		n--;
+	text[n] = 0;
+	if (!n || strlen(text) != n) {
+		log_error("config: %s=%s: the file is empty or holds a NUL byte", env, path);
+		return NULL;
+	}
+	nfile_texts++;
+	return text;
+}
 
 static int parse_bool(const char *s, long *out)
 {
@@ -29,6 +78,21 @@ static int load_one(const cfg_field *f, void *out)
 		v = f->def ? f->def : "";
 	switch (f->type) {
 	case CFG_STR:
+		if (f->secret && is_placeholder(v)) {
+			log_error("config: %s is still the example's placeholder (CHANGE-ME...): "
+				  "set a real secret", f->env);
+			return -1;
+		}
+		*(const char **)p = v;
+		return 0;
+	case CFG_FILE:
+		if (*v && !(v = read_secret(f->env, v)))
+			return -1;
+		if (is_placeholder(v)) {
+			log_error("config: the file of %s holds the example's placeholder "
+				  "(CHANGE-ME...): put a real secret there", f->env);
+			return -1;
+		}
 		*(const char **)p = v;
 		return 0;
 	case CFG_BOOL:
@@ -63,14 +127,45 @@ int cfg_load(const cfg_field *fields, size_t n, void *out)
 	return rc;
 }
 
+/* Copies s to out with a password inside it masked: libpq's
+ * "password=VALUE" (up to the next blank) and a URL's "//user:PASSWORD@". */
+static void redact(buf *out, const char *s)
+{
+	const char *pw = strstr(s, "password="), *url = strstr(s, "://");
+	size_t auth = url ? strcspn(url + 3, "/@") : 0;
+	const char *at = url && url[3 + auth] == '@' ? url + 3 + auth : NULL;
+	const char *colon = at ? memchr(url + 3, ':', auth) : NULL;
+
+	if (pw) {
+		pw += 9;
+		buf_add(out, s, (size_t)(pw - s));
+		buf_adds(out, "***");
+		buf_adds(out, pw + strcspn(pw, " \t"));
+	} else if (colon) {
+		buf_add(out, s, (size_t)(colon + 1 - s));
+		buf_adds(out, "***");
+		buf_adds(out, at);
+	} else {
+		buf_adds(out, s);
+	}
+}
+
 void cfg_print(const cfg_field *fields, size_t n, const void *cfg)
 {
 	for (size_t i = 0; i < n; i++) {
 		const cfg_field *f = &fields[i];
 		const char *p = (const char *)cfg + f->offset;
-		if (f->type == CFG_STR) {
+		if (f->type == CFG_FILE) {
+			const char *s = *(const char *const *)p, *path = getenv(f->env);
+			log_info("config %s=%s%s", f->env, path ? path : "", *s ? " (read)" : "");
+		} else if (f->type == CFG_STR && f->secret) {
 			const char *s = *(const char *const *)p;
-			log_info("config %s=%s", f->env, f->secret ? (*s ? "(set)" : "(unset)") : s);
+			log_info("config %s=%s", f->env, *s ? "(set)" : "(unset)");
+		} else if (f->type == CFG_STR) {
+			buf b = BUF_INIT;
+			redact(&b, *(const char *const *)p);
+			log_info("config %s=%s", f->env, b.ptr ? b.ptr : "");
+			buf_free(&b);
 		} else {
 			log_info("config %s=%ld", f->env, *(const long *)p);
 		}
