@@ -22,8 +22,9 @@ export REBUTTAL_PWHASH_MEMLIMIT=${REBUTTAL_PWHASH_MEMLIMIT:-8192}
 export REBUTTAL_ADMIN_PASSWORD=${REBUTTAL_ADMIN_PASSWORD:-bench-$(head -c 9 /dev/urandom | base64 | tr '+/' '-_')}
 export RT_TIMEOUT=${RT_TIMEOUT:-900}
 
+umask 077
 DIR=$(mktemp -d /tmp/rebuttal-bench.XXXXXX)
-chmod 755 "$DIR"
+chmod 711 "$DIR"
 trap '"$STACK" stop "$DIR" >"$DIR/stop.out" 2>&1 || cat "$DIR/stop.out"; rm -rf "$DIR"' EXIT
 
 "$STACK" start "$DIR" 2>"$DIR/start.out" || { cat "$DIR/start.out"; exit 1; }

@@ -14,6 +14,8 @@
 #
 # Ctrl-C or SIGTERM stops everything and exits 0.
 set -euo pipefail
+# The data folder holds passwords: nothing in it is for other users.
+umask 077
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STACK=$ROOT/scripts/stack.sh
