@@ -483,11 +483,12 @@ start_redis() {
         return 0
     fi
     ensure_port_free "$REDIS_PORT" REDIS_PORT redis
-    # Users: one per part that uses Redis, anything but administration;
-    # the default user (no password) is off.
+    # Users: one per part that uses Redis, anything but administration.
+    # The default user is off (no client can be it), but keeps every right:
+    # Redis replays the AOF as that user at start.
     local user acl=$DIR/redis/users.acl
     {
-        echo "user default off"
+        echo "user default off resetpass ~* &* +@all"
         for user in "${REDIS_USERS[@]}"; do
             echo "user $user on >$(secret "redis-$user") ~* &* +@all -@admin -@dangerous"
         done
