@@ -56,6 +56,21 @@ static const char *read_secret(const char *env, const char *path)
 	return text;
 }
 
+/* A secret file setting "X_FILE" may instead get the secret itself in "X"
+ * (the convention of the postgres image), for where a file is awkward, e.g.
+ * docker compose's env file. The value of X, or "". */
+static const char *direct_value(const cfg_field *f)
+{
+	char name[128];
+	size_t n = strlen(f->env);
+	if (n <= 5 || n >= sizeof name || strcmp(f->env + n - 5, "_FILE"))
+		return "";
+	memcpy(name, f->env, n - 5);
+	name[n - 5] = '\0';
+	const char *v = getenv(name);
+	return v ? v : "";
+}
+
 static int parse_bool(const char *s, long *out)
 {
 	static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off", ""};
@@ -85,8 +100,16 @@ static int load_one(const cfg_field *f, void *out)
 		}
 		*(const char **)p = v;
 		return 0;
-	case CFG_FILE:
-		if (*v && !(v = read_secret(f->env, v)))
+	case CFG_FILE: {
+		const char *value = direct_value(f);
+		if (*v && *value) {
+			log_error("config: set %s or %.*s, not both", f->env,
+				  (int)(strlen(f->env) - 5), f->env);
+			return -1;
+		}
+		if (*value)
+			v = value;
+		else if (*v && !(v = read_secret(f->env, v)))
 			return -1;
 		if (is_placeholder(v)) {
 			log_error("config: the file of %s holds the example's placeholder "
@@ -95,6 +118,7 @@ static int load_one(const cfg_field *f, void *out)
 		}
 		*(const char **)p = v;
 		return 0;
+	}
 	case CFG_BOOL:
 		if (parse_bool(v, &n) < 0) {
 			log_error("config: %s=%s is not a boolean (true/false)", f->env, v);
@@ -157,7 +181,11 @@ void cfg_print(const cfg_field *fields, size_t n, const void *cfg)
 		const char *p = (const char *)cfg + f->offset;
 		if (f->type == CFG_FILE) {
 			const char *s = *(const char *const *)p, *path = getenv(f->env);
-			log_info("config %s=%s%s", f->env, path ? path : "", *s ? " (read)" : "");
+			if (*direct_value(f))
+				log_info("config %s=(set in %.*s)", f->env, (int)(strlen(f->env) - 5),
+					 f->env);
+			else
+				log_info("config %s=%s%s", f->env, path ? path : "", *s ? " (read)" : "");
 		} else if (f->type == CFG_STR && f->secret) {
 			const char *s = *(const char *const *)p;
 			log_info("config %s=%s", f->env, *s ? "(set)" : "(unset)");
@@ -181,6 +209,9 @@ int cfg_args(int argc, char **argv, const char *about, const cfg_field *fields, 
 		const char *def = fields[i].def ? fields[i].def : "";
 		printf("  %-26s %s%s%s%s\n", fields[i].env, fields[i].help,
 		       *def ? " (default: " : "", def, *def ? ")" : "");
+		if (fields[i].type == CFG_FILE)
+			printf("  %-26s or the secret itself in %.*s\n", "",
+			       (int)(strlen(fields[i].env) - 5), fields[i].env);
 	}
 	return strcmp(argv[1], "--help") && strcmp(argv[1], "-h") ? 2 : 0;
 }

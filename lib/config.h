@@ -23,8 +23,9 @@ typedef struct {
 
 #define CFG_S(env, st, member, def, help) {env, CFG_STR, offsetof(st, member), def, 0, 0, 0, help}
 #define CFG_SECRET(env, st, member, help) {env, CFG_STR, offsetof(st, member), NULL, 0, 0, 1, help}
-/* A secret read from the file the setting names (empty: none). Printed as
- * the path and "(read)"; never the text. */
+/* A secret read from the file the setting names (empty: none); the env name
+ * ends in _FILE, and the same name without _FILE may hold the secret itself
+ * instead (not both). Printed as the path and "(read)"; never the text. */
 #define CFG_SECRET_FILE(env, st, member, help) {env, CFG_FILE, offsetof(st, member), NULL, 0, 0, 1, help}
 #define CFG_I(env, st, member, def, min, max, help) \
 	{env, CFG_INT, offsetof(st, member), #def, min, max, 0, help}
