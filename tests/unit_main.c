@@ -17,6 +17,9 @@
 	X(pbjson_opaque_json_round_trip)                                                      \
 	X(pbjson_to_json_nulls_and_absent)                                                    \
 	X(pbjson_groups_map_and_lists)                                                        \
-	X(valid_text_rules)
+	X(valid_text_rules)                                                                   \
+	X(config_secret_file)                                                                 \
+	X(config_placeholder_refused)                                                         \
+	X(config_print_masks)
 
 RT_MAIN(TEST_LIST)
