@@ -11,8 +11,10 @@
 # database password does not reach an initialised database volume).  The
 # names are the one list below; `env` writes NAME as NAME_PASSWORD in capitals
 # (nats-gateway -> NATS_GATEWAY_PASSWORD), admin-password as
-# REBUTTAL_ADMIN_PASSWORD.  Values are 32 URL-safe base64 characters, so they
-# need no quoting in any of the configurations that hold them.
+# REBUTTAL_ADMIN_PASSWORD.  Values are R and 32 URL-safe base64 characters, so
+# they need no quoting in any of the configurations that hold them.  Values from
+# elsewhere (a secret manager) must be the same kind: the NATS ones must not
+# start with a digit.
 set -euo pipefail
 
 # admin-password  root@localhost's password at the first start of authsvc
@@ -23,7 +25,9 @@ set -euo pipefail
 NAMES=(admin-password pg-postgres pg-authsvc pg-msgsvc redis-roomsvc redis-mediasvc
     nats-gateway nats-authsvc nats-roomsvc nats-msgsvc nats-mediasvc nats-rebuttalctl)
 
-value() { head -c 24 /dev/urandom | base64 | tr '+/' '-_'; }
+# A letter first: nats-server reads $NATS_*_PASSWORD as a configuration value,
+# and one that starts with a digit would be taken for a number.
+value() { printf 'R%s\n' "$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')"; }
 
 env_name() {
     if [[ $1 == admin-password ]]; then
