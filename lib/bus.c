@@ -86,7 +86,16 @@ static void on_reconnected(natsConnection *nc, void *ud)
 static void on_closed(natsConnection *nc, void *ud)
 {
 	bus *b = ud;
-	(void)nc;
+	/* Not asked for: the server refused us for good. cnats then says "no
+	 * server available", also when the server refused the user or its
+	 * password (REBUTTAL_NATS_USER, REBUTTAL_NATS_PASSWORD_FILE). */
+	if (!b->closing) {
+		const char *why = NULL;
+		natsConnection_GetLastError(nc, &why);
+		log_error("bus: the connection to NATS%s%s is closed for good: %s "
+			  "(a wrong user or password ends like this too)",
+			  *b->user ? " as user " : "", b->user, why && *why ? why : "no reason given");
+	}
 	pthread_mutex_lock(&b->close_mu);
 	b->closed = 1;
 	pthread_cond_signal(&b->close_cv);

@@ -108,7 +108,11 @@ static int wait_connected(ctl *c)
 {
 	for (long waited = 0; !bus_connected(c->bus); waited += 20) {
 		if (waited >= c->cfg.timeout_ms) {
-			fprintf(stderr, "rebuttalctl: cannot reach NATS at %s\n", c->cfg.nats_url);
+			/* NATS refuses a wrong user or password the same way as
+			 * no server at all, as far as cnats tells. */
+			fprintf(stderr, "rebuttalctl: cannot reach NATS at %s%s%s%s\n", c->cfg.nats_url,
+				*c->cfg.nats_user ? " as user " : " (no REBUTTAL_NATS_USER set)",
+				c->cfg.nats_user, *c->cfg.nats_user ? " (or the password is wrong)" : "");
 			return -1;
 		}
 		proc_sleep_ms(20);
