@@ -13,11 +13,14 @@
  * Strings point into the environment or the table. */
 typedef struct {
 	const char *nats_url;
+	const char *nats_user, *nats_password; /* password: read from its file */
 	const char *pg;
+	const char *pg_password; /* read from its file */
 	const char *admin_password;
 	const char *public_url;
 	const char *infinite_signup;
 	const char *gravatar;
+	const char *health_addr;
 	long health_port;
 	long pwhash_opslimit;
 	long pwhash_memlimit;

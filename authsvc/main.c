@@ -38,9 +38,17 @@ _Static_assert(crypto_pwhash_MEMLIMIT_MIN == 8192 && crypto_pwhash_OPSLIMIT_MIN 
 static const cfg_field settings[] = {
 	CFG_S("REBUTTAL_NATS_URL", auth_config, nats_url, "nats://127.0.0.1:4222",
 	      "NATS server URL"),
+	CFG_S("REBUTTAL_NATS_USER", auth_config, nats_user, "",
+	      "NATS user (empty: connect without authentication)"),
+	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", auth_config, nats_password,
+			"file holding the NATS user's password"),
 	CFG_S("REBUTTAL_PG", auth_config, pg,
-	      "host=127.0.0.1 port=5432 dbname=rebuttal user=rebuttal gssencmode=disable",
+	      "host=127.0.0.1 port=5432 dbname=rebuttal user=authsvc gssencmode=disable",
 	      "libpq connection string of the database holding schema auth"),
+	CFG_SECRET_FILE("REBUTTAL_PG_PASSWORD_FILE", auth_config, pg_password,
+			"file holding the password of the user in REBUTTAL_PG"),
+	CFG_S("REBUTTAL_HEALTH_ADDR", auth_config, health_addr, "127.0.0.1",
+	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),
 	CFG_I("REBUTTAL_HEALTH_PORT", auth_config, health_port, 9101, 1, 65535,
 	      "port of /healthz, /readyz and /metrics"),
 	CFG_SECRET("REBUTTAL_ADMIN_PASSWORD", auth_config, admin_password,
@@ -212,10 +220,12 @@ int main(int argc, char **argv)
 		return help;
 	if (proc_init("authsvc") < 0 || app_init(&a, &cfg) < 0)
 		return 1;
-	a.app.bus = bus_open(cfg.nats_url, "authsvc", BUS_SEND_ASAP);
+	bus_addr nats = {cfg.nats_url, cfg.nats_user, cfg.nats_password};
+	a.app.bus = bus_open(&nats, "authsvc", BUS_SEND_ASAP);
+	pg_password_set(cfg.pg_password);
 	a.maint = pg_open(cfg.pg, "main");
 	if (a.app.bus && a.maint)
-		h = health_start((int)cfg.health_port, ready, metrics, &a);
+		h = health_start(cfg.health_addr, (int)cfg.health_port, ready, metrics, &a);
 	if (h && pg_retry(prepare, &a, START_RETRY_MS) == 0) {
 		svc_opts o = {.name = "auth", .app = &a.app, .closing = &a.app.closing,
 			      .busy = &a.app.busy, .threads = (int)cfg.threads,

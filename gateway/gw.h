@@ -17,6 +17,7 @@
 
 typedef struct {
 	const char *nats_url;
+	const char *nats_user, *nats_password; /* password: read from its file */
 	long port;
 	const char *tls_cert, *tls_key;
 	const char *webroot;

@@ -17,6 +17,10 @@ gw *the_gw;
 #define C gw_config
 static const cfg_field settings[] = {
 	CFG_S("REBUTTAL_NATS_URL", C, nats_url, "nats://127.0.0.1:4222", "NATS server URL"),
+	CFG_S("REBUTTAL_NATS_USER", C, nats_user, "",
+	      "NATS user (empty: connect without authentication)"),
+	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", C, nats_password,
+			"file holding the NATS user's password"),
 	CFG_I("REBUTTAL_PORT", C, port, 9000, 1, 65535, "WebSocket and HTTP port"),
 	CFG_S("REBUTTAL_TLS_CERT", C, tls_cert, "", "PEM certificate: serve HTTPS/WSS when set with the key"),
 	CFG_S("REBUTTAL_TLS_KEY", C, tls_key, "", "PEM private key for REBUTTAL_TLS_CERT"),
@@ -146,7 +150,8 @@ int main(void)
 	the_gw = &g;
 	g.webroot = files_root(cfg.webroot);
 	pthread_mutex_init(&g.wake_lock, NULL);
-	g.bus = bus_open(cfg.nats_url, "gateway", BUS_ORDERED | BUS_SEND_ASAP);
+	bus_addr nats = {cfg.nats_url, cfg.nats_user, cfg.nats_password};
+	g.bus = bus_open(&nats, "gateway", BUS_ORDERED | BUS_SEND_ASAP);
 	if (!g.bus)
 		return 1;
 	/* The context before the subscriptions: a broadcast that arrives at

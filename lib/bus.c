@@ -10,6 +10,7 @@
 #include "log.h"
 
 #define PENDING_BUCKETS 1024
+#define BUS_USER_MAX 32
 
 typedef struct pending {
 	struct pending *next;
@@ -29,7 +30,8 @@ struct bus {
 	natsConnection *nc;
 	natsOptions *opts;
 	natsSubscription *inbox_sub;
-	char inbox[64]; /* "_INBOX.<nuid>" */
+	char user[BUS_USER_MAX + 1]; /* "" without authentication */
+	char inbox[80]; /* "_INBOX.<nuid>" or "_INBOX.<user>.<nuid>" */
 	volatile int closing;
 	/* cnats runs connection callbacks on its own thread, possibly after
 	 * natsConnection_Close returned: bus_close waits for the "closed" one
@@ -84,11 +86,30 @@ static void on_reconnected(natsConnection *nc, void *ud)
 static void on_closed(natsConnection *nc, void *ud)
 {
 	bus *b = ud;
-	(void)nc;
+	/* Not asked for: the server refused us for good. cnats then says "no
+	 * server available", also when the server refused the user or its
+	 * password (REBUTTAL_NATS_USER, REBUTTAL_NATS_PASSWORD_FILE). */
+	if (!b->closing) {
+		const char *why = NULL;
+		natsConnection_GetLastError(nc, &why);
+		log_error("bus: the connection to NATS%s%s is closed for good: %s "
+			  "(a wrong user or password ends like this too)",
+			  *b->user ? " as user " : "", b->user, why && *why ? why : "no reason given");
+	}
 	pthread_mutex_lock(&b->close_mu);
 	b->closed = 1;
 	pthread_cond_signal(&b->close_cv);
 	pthread_mutex_unlock(&b->close_mu);
+}
+
+/* cnats thread: an asynchronous error, e.g. the server refused a publish or
+ * subscription this user is not permitted (deploy/nats-users.conf). */
+static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *ud)
+{
+	const char *text = NULL;
+	(void)sub, (void)ud;
+	natsConnection_GetLastError(nc, &text);
+	log_warn("bus: NATS error: %s", text && *text ? text : natsStatus_GetText(err));
 }
 
 static void on_connected(natsConnection *nc, void *ud)
@@ -189,14 +210,50 @@ static void on_inbox(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 	natsMsg_Destroy(msg);
 }
 
-bus *bus_open(const char *url, const char *name, int flags)
+/* A fresh inbox subject of this process into out: "_INBOX.<nuid>", with
+ * the user's name after "_INBOX." when there is one. */
+static natsStatus inbox_new(const bus *b, char *out, size_t n)
 {
-	bus *b = calloc(1, sizeof *b);
 	natsInbox *inbox = NULL;
+	natsStatus s = natsInbox_Create(&inbox);
+	if (s != NATS_OK)
+		return s;
+	/* cnats makes "_INBOX.<nuid>". */
+	const char *nuid = strchr((const char *)inbox, '.');
+	nuid = nuid ? nuid + 1 : (const char *)inbox;
+	if (*b->user)
+		snprintf(out, n, "_INBOX.%s.%s", b->user, nuid);
+	else
+		snprintf(out, n, "_INBOX.%s", nuid);
+	natsInbox_Destroy(inbox);
+	return NATS_OK;
+}
+
+/* 1 when user is empty or a plain subject token of [a-z0-9_-]. */
+static int user_ok(const char *user)
+{
+	size_t n = strspn(user, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+	return !user[n] && n <= BUS_USER_MAX;
+}
+
+bus *bus_open(const bus_addr *addr, const char *name, int flags)
+{
+	const char *url = addr->url, *user = addr->user ? addr->user : "";
+	bus *b;
 	natsStatus s;
 
-	if (!b)
+	if (!user_ok(user)) {
+		log_error("bus: NATS user \"%s\" must be 1-%d of a-z, 0-9, _ and -", user,
+			  BUS_USER_MAX);
 		return NULL;
+	}
+	if (*user && !(addr->password && *addr->password)) {
+		log_error("bus: NATS user %s has no password", user);
+		return NULL;
+	}
+	if (!(b = calloc(1, sizeof *b)))
+		return NULL;
+	snprintf(b->user, sizeof b->user, "%s", user);
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->close_mu, NULL);
 	pthread_cond_init(&b->close_cv, NULL);
@@ -206,6 +263,8 @@ bus *bus_open(const char *url, const char *name, int flags)
 		s = natsOptions_SetURL(b->opts, url);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(b->opts, name);
+	if (s == NATS_OK && *user)
+		s = natsOptions_SetUserInfo(b->opts, user, addr->password);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(b->opts, -1);
 	if (s == NATS_OK)
@@ -222,6 +281,8 @@ bus *bus_open(const char *url, const char *name, int flags)
 		s = natsOptions_SetReconnectedCB(b->opts, on_reconnected, b);
 	if (s == NATS_OK)
 		s = natsOptions_SetClosedCB(b->opts, on_closed, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(b->opts, on_error, b);
 	if (s == NATS_OK && (flags & BUS_SEND_ASAP))
 		s = natsOptions_SetSendAsap(b->opts, true);
 	if (s == NATS_OK && (flags & BUS_ORDERED)) {
@@ -235,16 +296,14 @@ bus *bus_open(const char *url, const char *name, int flags)
 			s = NATS_OK;
 	}
 	if (s == NATS_OK)
-		s = natsInbox_Create(&inbox);
+		s = inbox_new(b, b->inbox, sizeof b->inbox);
 	if (s == NATS_OK) {
-		char subj[80];
-		snprintf(b->inbox, sizeof b->inbox, "%s", (const char *)inbox);
+		char subj[96];
 		snprintf(subj, sizeof subj, "%s.*", b->inbox);
 		s = natsConnection_Subscribe(&b->inbox_sub, b->nc, subj, on_inbox, b);
 	}
 	if (s == NATS_OK)
 		s = natsSubscription_SetPendingLimits(b->inbox_sub, -1, 1024 * 1024 * 1024);
-	natsInbox_Destroy(inbox);
 	if (s != NATS_OK) {
 		log_error("bus: cannot open %s: %s", url, natsStatus_GetText(s));
 		bus_close(b);
@@ -446,7 +505,7 @@ static void pending_insert(bus *b, pending *p)
 
 static int send_try(bus *b, pending *p)
 {
-	char reply[96];
+	char reply[112];
 	snprintf(reply, sizeof reply, "%s.%llu", b->inbox, (unsigned long long)p->token);
 	return bus_publish_reply(b, p->subject, reply, p->data, p->len);
 }
@@ -579,15 +638,15 @@ static int is_ack(natsMsg *m)
 int bus_request_sync(bus *b, const char *subject, const void *data, size_t len, int timeout_ms,
 		     void **out, size_t *out_len)
 {
-	natsInbox *inbox = NULL;
+	char inbox[80];
 	natsSubscription *sub = NULL;
 	natsMsg *reply = NULL;
 	int64_t deadline = bus_now_ms() + timeout_ms;
-	natsStatus s = natsInbox_Create(&inbox);
+	natsStatus s = inbox_new(b, inbox, sizeof inbox);
 	if (s == NATS_OK)
-		s = natsConnection_SubscribeSync(&sub, b->nc, (const char *)inbox);
+		s = natsConnection_SubscribeSync(&sub, b->nc, inbox);
 	if (s == NATS_OK)
-		s = natsConnection_PublishRequest(b->nc, subject, (const char *)inbox, data, (int)len);
+		s = natsConnection_PublishRequest(b->nc, subject, inbox, data, (int)len);
 	while (s == NATS_OK) {
 		int64_t left = deadline - bus_now_ms();
 		s = left > 0 ? natsSubscription_NextMsg(&reply, sub, left) : NATS_TIMEOUT;
@@ -602,7 +661,6 @@ int bus_request_sync(bus *b, const char *subject, const void *data, size_t len, 
 		natsSubscription_Unsubscribe(sub);
 		natsSubscription_Destroy(sub);
 	}
-	natsInbox_Destroy(inbox);
 	if (s != NATS_OK) {
 		natsMsg_Destroy(reply);
 		log_warn("bus: request %s: %s", subject, natsStatus_GetText(s));

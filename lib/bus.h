@@ -49,9 +49,20 @@ enum bus_flags {
 	BUS_SEND_ASAP = 2, /* flush every publish: lower latency for request/reply */
 };
 
+/* Where a part connects, and as whom. With a user, the server checks the
+ * password and what the user may publish and subscribe (scripts/stack.sh,
+ * deploy/nats-users.conf), and the process's reply inboxes are
+ * "_INBOX.<user>.<nuid>": a user may then subscribe only its own. */
+typedef struct {
+	const char *url;
+	const char *user;     /* NULL or "": no authentication; else 1-32 of [a-z0-9_-] */
+	const char *password; /* with user */
+} bus_addr;
+
 /* Returns a bus even when the server is not reachable yet (it keeps trying),
- * NULL only on bad arguments or allocation failure. name shows in NATS. */
-bus *bus_open(const char *url, const char *name, int flags);
+ * NULL only on bad arguments (logged) or allocation failure. name shows in
+ * NATS. addr's strings are copied. */
+bus *bus_open(const bus_addr *addr, const char *name, int flags);
 void bus_close(bus *b);
 int bus_connected(bus *b);
 

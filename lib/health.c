@@ -2,6 +2,7 @@
 #include "health.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -165,11 +166,37 @@ static void *health_main(void *arg)
 	return NULL;
 }
 
-health *health_start(int port, health_ready_fn ready, health_metrics_fn metrics, void *ud)
+/* A listening socket on addr:port, or -1 (errno set; EINVAL for an address
+ * that is not numeric). */
+static int listen_on(const char *addr, int port)
+{
+	struct addrinfo hints = {0}, *ai = NULL;
+	char service[8];
+	int fd, one = 1;
+
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(service, sizeof service, "%d", port);
+	if (getaddrinfo(addr, service, &hints, &ai) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+			bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0)) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+health *health_start(const char *addr, int port, health_ready_fn ready, health_metrics_fn metrics,
+		     void *ud)
 {
 	health *h = calloc(1, sizeof *h);
-	struct sockaddr_in sa = {0};
-	int one = 1;
 
 	if (!h)
 		return NULL;
@@ -178,20 +205,15 @@ health *health_start(int port, health_ready_fn ready, health_metrics_fn metrics,
 	h->ud = ud;
 	for (int i = 0; i < HEALTH_CONNS; i++)
 		h->conns[i].fd = -1;
-	h->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_ANY);
-	if (h->fd < 0 || setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(h->fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(h->fd, 64) < 0 ||
-	    pthread_create(&h->thread, NULL, health_main, h) != 0) {
-		log_error("health: cannot listen on port %d: %s", port, strerror(errno));
+	h->fd = listen_on(addr, port);
+	if (h->fd < 0 || pthread_create(&h->thread, NULL, health_main, h) != 0) {
+		log_error("health: cannot listen on %s port %d: %s", addr, port, strerror(errno));
 		if (h->fd >= 0)
 			close(h->fd);
 		free(h);
 		return NULL;
 	}
-	log_info("health: listening on port %d", port);
+	log_info("health: listening on %s port %d", addr, port);
 	return h;
 }
 

@@ -17,8 +17,11 @@ typedef void (*health_metrics_fn)(void *ud, buf *out);
 typedef struct health health;
 
 /* Listens on every address (Kubernetes probes come from the node).
+ * Listens on addr (a numeric IPv4 or IPv6 address: 127.0.0.1 by default in
+ * every part, 0.0.0.0 where probes come from elsewhere, e.g. in a pod).
  * Returns NULL (logged) when the port cannot be bound. */
-health *health_start(int port, health_ready_fn ready, health_metrics_fn metrics, void *ud);
+health *health_start(const char *addr, int port, health_ready_fn ready, health_metrics_fn metrics,
+		     void *ud);
 void health_stop(health *h);
 
 #endif

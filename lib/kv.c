@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +23,7 @@ struct kv {
 	pthread_mutex_t lock;
 	const char *host;
 	int port;
+	const char *user, *password; /* never NULL */
 	redisContext *c;      /* NULL while down */
 	size_t queued;        /* commands appended since kv_begin */
 	int append_failed;    /* an append failed: the pipeline is unusable */
@@ -72,6 +74,25 @@ static int closed_by_server(const kv *st)
 	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+/* Lock held, on a fresh connection: AUTH, 0 when Redis took it. */
+static int auth(kv *st)
+{
+	redisReply *r = *st->user ? redisCommand(st->c, "AUTH %s %s", st->user, st->password)
+				  : redisCommand(st->c, "AUTH %s", st->password);
+	int ok = r && r->type == REDIS_REPLY_STATUS;
+	if (!ok) {
+		/* The reply names no secret ("WRONGPASS invalid username-password
+		 * pair or user is disabled."). */
+		char why[160];
+		snprintf(why, sizeof why, "AUTH%s%s refused: %s", *st->user ? " as " : "", st->user,
+			 r && r->type == REDIS_REPLY_ERROR ? r->str : st->c->errstr);
+		drop(st, why);
+	}
+	if (r)
+		freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
 /* Lock held. 0 when a connection exists afterwards. */
 static int connect_now(kv *st)
 {
@@ -95,6 +116,8 @@ static int connect_now(kv *st)
 		drop(st, "cannot set socket options");
 		return -1;
 	}
+	if (*st->password && auth(st) < 0)
+		return -1;
 	log_info("store: connected to redis %s:%d", st->host, st->port);
 	st->logged_down = 0;
 	atomic_store(&st->up, 1);
@@ -102,7 +125,7 @@ static int connect_now(kv *st)
 	return 0;
 }
 
-kv *kv_open(const char *host, int port)
+kv *kv_open(const kv_addr *addr)
 {
 	kv *st = calloc(1, sizeof *st);
 	if (!st)
@@ -111,8 +134,10 @@ kv *kv_open(const char *host, int port)
 		free(st);
 		return NULL;
 	}
-	st->host = host;
-	st->port = port;
+	st->host = addr->host;
+	st->port = addr->port;
+	st->user = addr->user ? addr->user : "";
+	st->password = addr->password ? addr->password : "";
 	pthread_mutex_lock(&st->lock);
 	(void)connect_now(st);
 	pthread_mutex_unlock(&st->lock);

@@ -38,10 +38,19 @@ enum kv_flags {
 
 typedef struct kv kv;
 
+/* Where Redis is, and as whom: with a password every connection starts
+ * with AUTH (an ACL user when user is set, else the default user). */
+typedef struct {
+	const char *host;
+	int port;
+	const char *user;     /* NULL or "": the default user */
+	const char *password; /* NULL or "": no AUTH */
+} kv_addr;
+
 /* Tries to connect at once but returns the kv even when Redis is not
- * reachable yet. NULL only when out of memory. host must outlive the kv.
- * Free with kv_close once no thread uses it any more (NULL is fine). */
-kv *kv_open(const char *host, int port);
+ * reachable yet. NULL only when out of memory. addr's strings must outlive
+ * the kv. Free with kv_close once no thread uses it any more (NULL is fine). */
+kv *kv_open(const kv_addr *addr);
 void kv_close(kv *st);
 
 /* Any thread, no lock: 1 while the last command found Redis answering. */

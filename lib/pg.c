@@ -60,17 +60,26 @@ static void mark(pg *db, int up)
 		log_info("store %s: database connected", db->name);
 }
 
+/* Set once at start, read by every connect after. */
+static const char *password;
+
+void pg_password_set(const char *pw)
+{
+	password = pw && *pw ? pw : NULL;
+}
+
 pg *pg_open_with(const char *conninfo, const char *name, const char *options)
 {
-	/* options first: what conninfo says itself wins over it. */
-	const char *const keys[] = {"options", "dbname", NULL};
-	const char *const values[] = {options, conninfo, NULL};
+	/* options and password first: what conninfo says itself wins over
+	 * them (libpq skips NULL values). */
+	const char *const keys[] = {"options", "password", "dbname", NULL};
+	const char *const values[] = {options, password, conninfo, NULL};
 	pg *db = calloc(1, sizeof *db);
 	if (!db)
 		return NULL;
 	snprintf(db->name, sizeof db->name, "%s", name);
 	atomic_init(&db->up, 1); /* so a failure at start is logged once */
-	db->conn = options ? PQconnectdbParams(keys, values, 1) : PQconnectdb(conninfo);
+	db->conn = PQconnectdbParams(keys, values, 1);
 	if (!db->conn) {
 		free(db);
 		return NULL;

@@ -36,6 +36,11 @@ typedef struct pg pg;
  * bytes kept) is copied.
  * Free with pg_close (NULL is fine). */
 pg *pg_open(const char *conninfo, const char *name);
+/* The password every later pg_open sends unless conninfo has its own (the
+ * part's REBUTTAL_PG_PASSWORD_FILE, so that it is in neither the conninfo
+ * nor the environment). NULL or "": none. Main thread, before the first
+ * pg_open; password must outlive every connection. */
+void pg_password_set(const char *password);
 /* pg_open with server settings for the session (libpq's `options`, e.g.
  * "-c client_connection_check_interval=1000"), kept across resets; options
  * that conninfo sets itself win. */

@@ -382,6 +382,18 @@ static void reply_now(svc *s, const char *to, const Rb__Reply *reply)
 	free(p);
 }
 
+/* 1 when subject is rb.<service>.<op>. An internal route must come on its
+ * own subject: NATS permissions are per subject (deploy/nats-users.conf
+ * lets only operator tools and services publish these), so its payload
+ * must not be reachable through a subject that a gateway may use. */
+static int on_own_subject(const svc *s, const svc_route *rt, const char *subject)
+{
+	size_t n = strlen(s->name), k = strlen(rt->op);
+	return !strncmp(subject, "rb.", 3) && !strncmp(subject + 3, s->name, n) &&
+	       subject[3 + n] == '.' && strlen(subject + 4 + n) == k &&
+	       !memcmp(subject + 4 + n, rt->op, k);
+}
+
 /* cnats thread: one request arrives. Decoding, the deadline, duplicates
  * and the queue are judged here; the handler runs on a handler thread. busy
  * is counted before closing is read: shutdown sets closing first and then
@@ -405,6 +417,12 @@ static void on_request(void *ud, const bus_msg *m)
 	if (!route) {
 		log_warn("%s: no route for %s on %s", s->name, envelope_type(env), m->subject);
 		reply.message = "unknown request";
+		goto answer;
+	}
+	if ((route->flags & SVC_INTERNAL) && !on_own_subject(s, route, m->subject)) {
+		log_warn("%s: %s refused: it came on %s", s->name, route->op, m->subject);
+		reply.code = RB__CODE__DENIED;
+		reply.message = "Permission denied";
 		goto answer;
 	}
 	if (expired(env)) {

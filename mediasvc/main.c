@@ -23,9 +23,19 @@
 static const cfg_field settings[] = {
 	CFG_S("REBUTTAL_NATS_URL", media_config, nats_url, "nats://127.0.0.1:4222",
 	      "NATS server URL"),
+	CFG_S("REBUTTAL_NATS_USER", media_config, nats_user, "",
+	      "NATS user (empty: connect without authentication)"),
+	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", media_config, nats_password,
+			"file holding the NATS user's password"),
 	CFG_S("REBUTTAL_REDIS_HOST", media_config, redis_host, "127.0.0.1",
 	      "Redis host (shared with roomsvc)"),
 	CFG_I("REBUTTAL_REDIS_PORT", media_config, redis_port, 6379, 1, 65535, "Redis port"),
+	CFG_S("REBUTTAL_REDIS_USER", media_config, redis_user, "",
+	      "Redis ACL user (empty: the default user)"),
+	CFG_SECRET_FILE("REBUTTAL_REDIS_PASSWORD_FILE", media_config, redis_password,
+			"file holding the Redis password (empty: no AUTH)"),
+	CFG_S("REBUTTAL_HEALTH_ADDR", media_config, health_addr, "127.0.0.1",
+	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),
 	CFG_I("REBUTTAL_HEALTH_PORT", media_config, health_port, 9104, 1, 65535,
 	      "port of /healthz, /readyz and /metrics"),
 	CFG_I("REBUTTAL_TALKING_BURST", media_config, talking_burst, 20, 1, 100000,
@@ -73,7 +83,9 @@ static void *worker_app(void *ud, int i)
 	if (!w)
 		return NULL;
 	*w = *shared;
-	if (!(w->st = kv_open(shared->cfg->redis_host, (int)shared->cfg->redis_port))) {
+	const media_config *c = shared->cfg;
+	kv_addr redis = {c->redis_host, (int)c->redis_port, c->redis_user, c->redis_password};
+	if (!(w->st = kv_open(&redis))) {
 		free(w);
 		return NULL;
 	}
@@ -125,14 +137,16 @@ static int serve(mediasvc *m, const media_config *cfg)
 	svc *s = NULL;
 	size_t n;
 
-	app->st = kv_open(cfg->redis_host, (int)cfg->redis_port);
-	app->bus = bus_open(cfg->nats_url, "mediasvc", BUS_SEND_ASAP);
+	kv_addr redis = {cfg->redis_host, (int)cfg->redis_port, cfg->redis_user, cfg->redis_password};
+	bus_addr nats = {cfg->nats_url, cfg->nats_user, cfg->nats_password};
+	app->st = kv_open(&redis);
+	app->bus = bus_open(&nats, "mediasvc", BUS_SEND_ASAP);
 	if (app->st && app->bus)
 		app->talk = talk_start(app);
 	if (app->talk)
 		ev = events_start(app);
 	if (ev)
-		h = health_start((int)cfg->health_port, ready, metrics, m);
+		h = health_start(cfg->health_addr, (int)cfg->health_port, ready, metrics, m);
 	if (h) {
 		svc_route *routes = handlers_routes(&n);
 		svc_opts o = {.name = "media", .routes = routes, .nroutes = n, .app = app,

@@ -33,9 +33,17 @@
 
 static const cfg_field settings[] = {
 	CFG_S("REBUTTAL_NATS_URL", msg_config, nats_url, "nats://127.0.0.1:4222", "NATS server URL"),
+	CFG_S("REBUTTAL_NATS_USER", msg_config, nats_user, "",
+	      "NATS user (empty: connect without authentication)"),
+	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", msg_config, nats_password,
+			"file holding the NATS user's password"),
 	CFG_S("REBUTTAL_PG", msg_config, pg,
-	      "host=127.0.0.1 port=5432 dbname=rebuttal user=rebuttal gssencmode=disable",
+	      "host=127.0.0.1 port=5432 dbname=rebuttal user=msgsvc gssencmode=disable",
 	      "libpq connection string of the database holding schema msg"),
+	CFG_SECRET_FILE("REBUTTAL_PG_PASSWORD_FILE", msg_config, pg_password,
+			"file holding the password of the user in REBUTTAL_PG"),
+	CFG_S("REBUTTAL_HEALTH_ADDR", msg_config, health_addr, "127.0.0.1",
+	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),
 	CFG_I("REBUTTAL_HEALTH_PORT", msg_config, health_port, 9103, 1, 65535,
 	      "port of /healthz, /readyz and /metrics"),
 	CFG_I("REBUTTAL_SEGMENT_SIZE", msg_config, segment_size, 5, 1, 1000,
@@ -179,7 +187,9 @@ static int app_init(msgsvc *m, msg_config *cfg)
 		return -1;
 	cfg_print(settings, NSETTINGS, cfg);
 	m->app.cfg = cfg;
-	m->app.bus = bus_open(cfg->nats_url, "msgsvc", BUS_SEND_ASAP);
+	bus_addr nats = {cfg->nats_url, cfg->nats_user, cfg->nats_password};
+	m->app.bus = bus_open(&nats, "msgsvc", BUS_SEND_ASAP);
+	pg_password_set(cfg->pg_password);
 	m->maint = pg_open(cfg->pg, "main");
 	if (!m->app.bus || !m->maint)
 		return -1;
@@ -221,7 +231,7 @@ int main(int argc, char **argv)
 	if (proc_init("msgsvc") < 0)
 		return 1;
 	if (app_init(&m, &cfg) == 0)
-		h = health_start((int)cfg.health_port, ready, metrics, &m);
+		h = health_start(cfg.health_addr, (int)cfg.health_port, ready, metrics, &m);
 	if (h && (s = start(&m))) {
 		atomic_store(&m.serving, 1);
 		run(&m);

@@ -13,7 +13,10 @@
  * Strings point into the environment or the table. */
 typedef struct {
 	const char *nats_url;
+	const char *nats_user, *nats_password; /* password: read from its file */
 	const char *pg;
+	const char *pg_password; /* read from its file */
+	const char *health_addr;
 	long health_port;
 	long segment_size;  /* S: messages per segment */
 	long upload_max;    /* largest decoded attachment, bytes */

@@ -16,12 +16,17 @@
 
 typedef struct {
 	const char *nats_url;
+	const char *nats_user, *nats_password; /* password: read from its file */
 	long timeout_ms;
 	long tries;
 } ctl_config;
 
 static const cfg_field settings[] = {
 	CFG_S("REBUTTAL_NATS_URL", ctl_config, nats_url, "nats://127.0.0.1:4222", "NATS server URL"),
+	CFG_S("REBUTTAL_NATS_USER", ctl_config, nats_user, "",
+	      "NATS user (empty: connect without authentication)"),
+	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", ctl_config, nats_password,
+			"file holding the NATS user's password"),
 	CFG_I("REBUTTAL_CTL_TIMEOUT_MS", ctl_config, timeout_ms, 5000, 100, 600000,
 	      "milliseconds to wait for each try of a request"),
 	CFG_I("REBUTTAL_CTL_TRIES", ctl_config, tries, 3, 1, 100,
@@ -103,7 +108,11 @@ static int wait_connected(ctl *c)
 {
 	for (long waited = 0; !bus_connected(c->bus); waited += 20) {
 		if (waited >= c->cfg.timeout_ms) {
-			fprintf(stderr, "rebuttalctl: cannot reach NATS at %s\n", c->cfg.nats_url);
+			/* NATS refuses a wrong user or password the same way as
+			 * no server at all, as far as cnats tells. */
+			fprintf(stderr, "rebuttalctl: cannot reach NATS at %s%s%s%s\n", c->cfg.nats_url,
+				*c->cfg.nats_user ? " as user " : " (no REBUTTAL_NATS_USER set)",
+				c->cfg.nats_user, *c->cfg.nats_user ? " (or the password is wrong)" : "");
 			return -1;
 		}
 		proc_sleep_ms(20);
@@ -254,7 +263,8 @@ int main(int argc, char **argv)
 	if (cfg_load(settings, NSETTINGS, &c.cfg) < 0)
 		return EXIT_USAGE;
 	int rc = EXIT_FAILED;
-	if ((c.bus = bus_open(c.cfg.nats_url, "rebuttalctl", 0)) && wait_connected(&c) == 0)
+	bus_addr nats = {c.cfg.nats_url, c.cfg.nats_user, c.cfg.nats_password};
+	if ((c.bus = bus_open(&nats, "rebuttalctl", 0)) && wait_connected(&c) == 0)
 		rc = commands[i].fn(&c, argv + 2, argc - 2);
 	bus_close(c.bus);
 	/* Joins cnats' threads: nothing of the library outlives main. */

@@ -17,8 +17,18 @@
 #define C room_config
 static const cfg_field settings[] = {
 	CFG_S("REBUTTAL_NATS_URL", C, nats_url, "nats://127.0.0.1:4222", "NATS server URL"),
+	CFG_S("REBUTTAL_NATS_USER", C, nats_user, "",
+	      "NATS user (empty: connect without authentication)"),
+	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", C, nats_password,
+			"file holding the NATS user's password"),
 	CFG_S("REBUTTAL_REDIS_HOST", C, redis_host, "127.0.0.1", "Redis host"),
 	CFG_I("REBUTTAL_REDIS_PORT", C, redis_port, 6379, 1, 65535, "Redis port"),
+	CFG_S("REBUTTAL_REDIS_USER", C, redis_user, "",
+	      "Redis ACL user (empty: the default user)"),
+	CFG_SECRET_FILE("REBUTTAL_REDIS_PASSWORD_FILE", C, redis_password,
+			"file holding the Redis password (empty: no AUTH)"),
+	CFG_S("REBUTTAL_HEALTH_ADDR", C, health_addr, "127.0.0.1",
+	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),
 	CFG_I("REBUTTAL_HEALTH_PORT", C, health_port, 9102, 1, 65535, "port of /healthz, /readyz, /metrics"),
 	CFG_I("REBUTTAL_COALESCE_MS", C, coalesce_ms, 30, 0, 60000, "least time between two publishes of a list"),
 	CFG_I("REBUTTAL_LIST_BUDGET", C, list_budget, 5000000, 1000, 100000000000, "bytes per second of updateUsers fan-out (list size x users online) to aim at: bigger lists go out less often"),
@@ -56,7 +66,9 @@ static void *worker_app(void *ud, int i)
 	if (!w)
 		return NULL;
 	*w = *shared;
-	if (!(w->store = kv_open(shared->cfg->redis_host, (int)shared->cfg->redis_port))) {
+	const room_config *c = shared->cfg;
+	kv_addr redis = {c->redis_host, (int)c->redis_port, c->redis_user, c->redis_password};
+	if (!(w->store = kv_open(&redis))) {
 		free(w);
 		return NULL;
 	}
@@ -110,11 +122,13 @@ int main(void)
 		return 1;
 	pthread_rwlockattr_destroy(&attr);
 	app.emit = &emit;
-	app.bus = bus_open(cfg.nats_url, "roomsvc", BUS_SEND_ASAP);
-	app.store = kv_open(cfg.redis_host, (int)cfg.redis_port);
+	bus_addr nats = {cfg.nats_url, cfg.nats_user, cfg.nats_password};
+	kv_addr redis = {cfg.redis_host, (int)cfg.redis_port, cfg.redis_user, cfg.redis_password};
+	app.bus = bus_open(&nats, "roomsvc", BUS_SEND_ASAP);
+	app.store = kv_open(&redis);
 	if (!app.bus || !app.store)
 		goto out;
-	h = health_start((int)cfg.health_port, ready, metrics, &app);
+	h = health_start(cfg.health_addr, (int)cfg.health_port, ready, metrics, &app);
 	if (!h || start(&app, &s) < 0)
 		goto out;
 	atomic_store(&app.started, 1);

@@ -27,8 +27,9 @@ export RT_TIMEOUT=${RT_TIMEOUT:-900}
 export REBUTTAL_USER_RATE=${REBUTTAL_USER_RATE:-0}
 export REBUTTAL_RELAY_RATE=${REBUTTAL_RELAY_RATE:-0}
 
+umask 077
 DIR=$(mktemp -d /tmp/rebuttal-bench.XXXXXX)
-chmod 755 "$DIR"
+chmod 711 "$DIR"
 trap '"$STACK" stop "$DIR" >"$DIR/stop.out" 2>&1 || cat "$DIR/stop.out"; rm -rf "$DIR"' EXIT
 
 "$STACK" start "$DIR" 2>"$DIR/start.out" || { cat "$DIR/start.out"; exit 1; }

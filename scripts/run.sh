@@ -16,6 +16,8 @@
 #
 # Ctrl-C or SIGTERM stops everything and exits 0.
 set -euo pipefail
+# The data folder holds passwords: nothing in it is for other users.
+umask 077
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STACK=$ROOT/scripts/stack.sh
@@ -121,6 +123,10 @@ else
 fi
 echo "  Admin:      root@localhost"
 echo "  Password:   ${REBUTTAL_ADMIN_PASSWORD:-$PW_NOTE}"
+# Every server asks for a password now; the operator's tool has its own.
+echo "  Secrets:    $DATA/secrets (generated on the first start, 0600)"
+echo "  Operator:   (set -a; . $DATA/env; REBUTTAL_NATS_USER=rebuttalctl \\"
+echo "               REBUTTAL_NATS_PASSWORD_FILE=$DATA/secrets/nats-rebuttalctl rebuttalctl list-users)"
 echo "Press Ctrl-C to stop."
 
 # Wait for a signal.  `wait` returns as soon as one arrives (a plain `sleep`

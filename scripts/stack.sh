@@ -7,8 +7,20 @@
 #   DIR/pids/NAME.pid  one pid per process; stop/kill only ever use these
 #   DIR/ports/NAME     the port that proves an instance is up
 #   DIR/pg, DIR/pgsock PostgreSQL data and socket folders (owned by postgres)
-#   DIR/redis          Redis data (AOF)
-#   DIR/nats.conf      NATS configuration
+#   DIR/redis          Redis data (AOF) and its users (owned by redis)
+#   DIR/nats.conf      NATS configuration (its users and their passwords)
+#   DIR/secrets/NAME   generated passwords, made on the first start:
+#       nats-PART       NATS user PART (gateway, authsvc, roomsvc, msgsvc,
+#                       mediasvc, rebuttalctl; tester: the tests' own user)
+#       pg-ROLE         PostgreSQL roles postgres, authsvc, msgsvc; and
+#       pgpass          the same as a libpq password file (psql, tests)
+#       redis-PART      Redis users roomsvc, mediasvc
+#
+# Nothing in DIR is for other users of the host: folders are 0700 (DIR
+# 0711 when root, so postgres and redis can reach their own folders), files
+# 0600; every server asks for a password (docs/notes/hardening.md).  Each
+# part gets its own credentials as file paths (REBUTTAL_*_PASSWORD_FILE),
+# never as values in its environment.
 #
 # Usage:
 #   stack.sh start DIR                      infra + every part whose binary exists
@@ -32,6 +44,8 @@
 # session with stdio redirected: a `$(stack.sh ...)` caller never hangs, and a
 # Ctrl-C meant for scripts/run.sh does not hit the servers behind its back.
 set -euo pipefail
+# Everything this script and the servers it starts create is theirs alone.
+umask 077
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # BIN_DIR is what the Makefile passes (build/bin, or build/san/bin when
@@ -42,6 +56,12 @@ BIN_DIR=$(realpath -m -- "${REBUTTAL_BIN_DIR:-${BIN_DIR:-$ROOT/build/bin}}")
 # there is something behind it.  Stopping goes the other way round.
 SERVICES=(authsvc roomsvc msgsvc mediasvc)
 GATEWAY=gateway
+# Who has a NATS user (deploy/nats-permissions.conf says what each may do),
+# a PostgreSQL role (owning its schema) or a Redis user.
+NATS_USERS=(gateway authsvc roomsvc msgsvc mediasvc rebuttalctl)
+PG_ROLES=(authsvc msgsvc)
+declare -A PG_SCHEMA=([authsvc]=auth [msgsvc]=msg)
+REDIS_USERS=(roomsvc mediasvc)
 INFRA_TIMEOUT=${STACK_INFRA_TIMEOUT:-20}
 PART_TIMEOUT=${STACK_PART_TIMEOUT:-10}
 STOP_TIMEOUT=5
@@ -316,7 +336,8 @@ write_env() {
         [REBUTTAL_NATS_URL]=nats://127.0.0.1:$NATS_PORT
         [REBUTTAL_REDIS_HOST]=127.0.0.1
         [REBUTTAL_REDIS_PORT]=$REDIS_PORT
-        [REBUTTAL_PG]="host=127.0.0.1 port=$PG_PORT dbname=rebuttal user=rebuttal gssencmode=disable"
+        # The user (and the password file) are per part: part_env.
+        [REBUTTAL_PG]="host=127.0.0.1 port=$PG_PORT dbname=rebuttal gssencmode=disable"
         [REBUTTAL_PORT]=$GW_PORT
         [REBUTTAL_PUBLIC_URL]=http://127.0.0.1:$GW_PORT
     )
@@ -353,12 +374,52 @@ write_env() {
 # must be able to walk down to DIR (a checkout under /root, mode 0700, is out)
 # and own its data, socket and log files.
 make_dirs() {
-    mkdir -p "$DIR" "$DIR/logs" "$DIR/pids" "$DIR/ports" "$DIR/redis"
+    mkdir -p "$DIR" "$DIR/logs" "$DIR/pids" "$DIR/ports" "$DIR/redis" "$DIR/secrets"
+    # A folder of an older stack.sh may have been made with umask 022.
+    chmod -R go-rwx "$DIR/logs" "$DIR/pids" "$DIR/ports" "$DIR/secrets"
+    [[ ! -f $DIR/env ]] || chmod 600 "$DIR/env"
     if ((EUID == 0)); then
-        chmod a+x "$DIR"
+        # Traversable, not listable: postgres and redis reach their folders.
+        chmod 711 "$DIR"
         if ! runuser -u postgres -- test -x "$DIR"; then
             die "user postgres cannot reach $DIR (a parent folder is not traversable, e.g. /root is 0700); use a data folder elsewhere, e.g. under /var/lib or /tmp"
         fi
+    else
+        chmod 700 "$DIR"
+    fi
+}
+
+# ----------------------------------------------------------------- secrets
+
+# secret NAME: print the secret NAME, made on first use: 24 random bytes in
+# URL-safe base64 (32 characters that need no quoting in any config).
+secret() {
+    local f=$DIR/secrets/$1 value
+    if [[ ! -s $f ]]; then
+        value=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
+        printf '%s\n' "$value" >"$f.tmp"
+        mv -f "$f.tmp" "$f"
+    fi
+    printf '%s' "$(<"$f")"
+}
+
+# Make every secret of the stack (idempotent), and the libpq password file.
+make_secrets() {
+    local name role
+    for name in "${NATS_USERS[@]}" tester; do secret "nats-$name" >/dev/null; done
+    for name in "${REDIS_USERS[@]}"; do secret "redis-$name" >/dev/null; done
+    for role in postgres "${PG_ROLES[@]}"; do
+        printf '*:*:*:%s:%s\n' "$role" "$(secret "pg-$role")"
+    done >"$DIR/secrets/pgpass.tmp"
+    mv -f "$DIR/secrets/pgpass.tmp" "$DIR/secrets/pgpass"
+}
+
+# as_user USER: set AS to the words that run a command as USER when we are
+# root (setpriv execs it: the pid stays the server's), else to nothing.
+as_user() {
+    AS=()
+    if ((EUID == 0)); then
+        AS=(setpriv --reuid="$1" --regid="$1" --init-groups --)
     fi
 }
 
@@ -389,11 +450,27 @@ start_nats() {
     # Media travels over NATS in messages of up to 16 MiB.  max_pending (per
     # client buffer) must stay above max_payload; its default is 64 MiB, set
     # here so nobody lowers it without seeing why.
-    cat >"$DIR/nats.conf" <<'EOF'
-# Written by scripts/stack.sh
-max_payload: 16777216
-max_pending: 67108864
-EOF
+    # Users: one per part, with what deploy/nats-permissions.conf allows
+    # it, and `tester`, the tests' and benchmarks' own user, who plays any
+    # part (they forge services' events and deliveries on purpose).
+    cp "$ROOT/deploy/nats-permissions.conf" "$DIR/nats-permissions.conf"
+    local user
+    {
+        echo "# Written by scripts/stack.sh"
+        echo "max_payload: 16777216"
+        echo "max_pending: 67108864"
+        echo "include ./nats-permissions.conf"
+        echo 'TESTER_PERMISSIONS = {publish: ["rb.>", "_INBOX.>"], subscribe: ["rb.>", "_INBOX.>"]}'
+        echo "authorization {"
+        echo "  users = ["
+        for user in "${NATS_USERS[@]}" tester; do
+            printf '    {user: %s, password: "%s", permissions: $%s_PERMISSIONS}\n' \
+                "$user" "$(secret "nats-$user")" "${user^^}"
+        done
+        echo "  ]"
+        echo "}"
+    } >"$DIR/nats.conf.tmp"
+    mv -f "$DIR/nats.conf.tmp" "$DIR/nats.conf"
     launch nats : nats-server -a 127.0.0.1 -p "$NATS_PORT" -c "$DIR/nats.conf"
     wait_up nats "$NATS_PORT" "$INFRA_TIMEOUT"
     log "nats up on 127.0.0.1:$NATS_PORT (pid $(<"$DIR/pids/nats.pid"))"
@@ -406,17 +483,132 @@ start_redis() {
         return 0
     fi
     ensure_port_free "$REDIS_PORT" REDIS_PORT redis
+    # Users: one per part that uses Redis, anything but administration.
+    # The default user is off (no client can be it), but keeps every right:
+    # Redis replays the AOF as that user at start.
+    local user acl=$DIR/redis/users.acl
+    {
+        echo "user default off resetpass ~* &* +@all"
+        for user in "${REDIS_USERS[@]}"; do
+            echo "user $user on >$(secret "redis-$user") ~* &* +@all -@admin -@dangerous"
+        done
+    } >"$acl.tmp"
+    mv -f "$acl.tmp" "$acl"
+    # Not as root: as redis, owning its folder (0700).
+    if ((EUID == 0)); then
+        chown -R redis: "$DIR/redis"
+    fi
+    chmod 700 "$DIR/redis"
+    as_user redis
     # AOF on and RDB snapshots off: every write survives a restart, which the
     # tests check by restarting Redis.  --logfile '' logs to stdout (our log).
-    launch redis : redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
-        --dir "$DIR/redis" --appendonly yes --save '' --daemonize no --logfile ''
+    launch redis : "${AS[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+        --dir "$DIR/redis" --aclfile "$acl" --appendonly yes --save '' --daemonize no \
+        --logfile ''
     wait_up redis "$REDIS_PORT" "$INFRA_TIMEOUT"
     log "redis up on 127.0.0.1:$REDIS_PORT (pid $(<"$DIR/pids/redis.pid"))"
 }
 
+# psql as the superuser, over TCP with its password (DIR/secrets/pgpass).
 psql_admin() {
-    PGGSSENCMODE=disable PGCONNECT_TIMEOUT=5 "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 \
-        -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres "$@"
+    PGPASSFILE=$DIR/secrets/pgpass PGGSSENCMODE=disable PGCONNECT_TIMEOUT=5 \
+        "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"
+}
+
+HBA_MARK="# Written by scripts/stack.sh: a password (SCRAM) for every connection."
+
+# pg_hba.conf: SCRAM for every connection, socket and TCP alike.
+write_hba() {
+    local hba=$DIR/pg/pg_hba.conf
+    {
+        echo "$HBA_MARK"
+        echo "local all all scram-sha-256"
+        echo "host all all 127.0.0.1/32 scram-sha-256"
+        echo "host all all ::1/128 scram-sha-256"
+    } >"$hba.tmp"
+    if ((EUID == 0)); then chown postgres: "$hba.tmp"; fi
+    mv -f "$hba.tmp" "$hba"
+}
+
+# initdb with the superuser's password (from a file only postgres reads).
+pg_init() {
+    local pgdata=$1 logf=$2 tmp
+    log "initialising PostgreSQL in $pgdata"
+    tmp=$(mktemp -d "$DIR/pginit.XXXXXX")
+    secret pg-postgres >"$tmp/pw"
+    if ((EUID == 0)); then chown -R postgres: "$tmp"; fi
+    mkdir -p "$pgdata"
+    chmod 700 "$pgdata"
+    # -U postgres: same superuser name whether we run as root or not.
+    if ! as_postgres "$PGBIN/initdb" -D "$pgdata" -U postgres --auth=scram-sha-256 \
+        --pwfile="$tmp/pw" -E UTF8 --locale=C.UTF-8 --no-sync >>"$logf" 2>&1; then
+        rm -rf "$tmp"
+        show_log "$logf"
+        die "initdb failed; log: $logf"
+    fi
+    rm -rf "$tmp"
+    write_hba
+}
+
+# The roles and the database of the parts, every start (idempotent): a
+# login role per service that owns its schema and is no superuser; the
+# passwords from DIR/secrets.  A data folder of an older stack.sh (role
+# `rebuttal`, a superuser owning both schemas) is brought to this state.
+# The SQL goes through stdin: no password on a command line.
+pg_roles() {
+    local role sql="SET log_min_error_statement = panic; SET log_statement = 'none';"
+    sql+="ALTER ROLE postgres PASSWORD '$(secret pg-postgres)';"
+    for role in "${PG_ROLES[@]}"; do
+        sql+="SELECT 'CREATE ROLE $role' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$role') \\gexec
+"
+        sql+="ALTER ROLE $role LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '$(secret "pg-$role")';"
+    done
+    sql+="SELECT 'CREATE DATABASE rebuttal OWNER postgres' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'rebuttal') \\gexec
+"
+    sql+="ALTER DATABASE rebuttal OWNER TO postgres;"
+    sql+="REVOKE ALL ON DATABASE rebuttal FROM PUBLIC;"
+    psql_admin -d postgres <<<"$sql" >>"$DIR/logs/postgres.log" 2>&1 ||
+        die "could not set up the PostgreSQL roles; log: $DIR/logs/postgres.log"
+    sql="SELECT 'ALTER ROLE rebuttal NOLOGIN NOSUPERUSER' FROM pg_roles WHERE rolname = 'rebuttal' \\gexec
+"
+    for role in "${PG_ROLES[@]}"; do
+        sql+="GRANT CONNECT, CREATE ON DATABASE rebuttal TO $role;"
+        sql+="CREATE SCHEMA IF NOT EXISTS ${PG_SCHEMA[$role]} AUTHORIZATION $role;"
+        sql+="$(schema_owner_sql "${PG_SCHEMA[$role]}" "$role")"
+    done
+    psql_admin -d rebuttal <<<"$sql" >>"$DIR/logs/postgres.log" 2>&1 ||
+        die "could not give the schemas to their roles; log: $DIR/logs/postgres.log"
+}
+
+# SQL that makes ROLE the owner of SCHEMA and everything in it (tables,
+# views, free-standing sequences, functions, types): a no-op once it is.
+schema_owner_sql() {
+    local s=$1 r=$2
+    cat <<EOF
+ALTER SCHEMA $s OWNER TO $r;
+DO \$\$ DECLARE o record; BEGIN
+  FOR o IN SELECT c.oid::regclass AS n,
+      CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+        WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END AS k
+    FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+    WHERE ns.nspname = '$s' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+      AND c.relowner <> '$r'::regrole
+      AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                      AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+  LOOP EXECUTE format('ALTER %s %s OWNER TO $r', o.k, o.n); END LOOP;
+  FOR o IN SELECT p.oid::regprocedure AS n, CASE p.prokind WHEN 'p' THEN 'PROCEDURE'
+        WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END AS k
+    FROM pg_proc p JOIN pg_namespace ns ON ns.oid = p.pronamespace
+    WHERE ns.nspname = '$s' AND p.proowner <> '$r'::regrole
+  LOOP EXECUTE format('ALTER %s %s OWNER TO $r', o.k, o.n); END LOOP;
+  FOR o IN SELECT t.oid::regtype AS n FROM pg_type t
+      JOIN pg_namespace ns ON ns.oid = t.typnamespace
+    WHERE ns.nspname = '$s' AND t.typowner <> '$r'::regrole
+      AND t.typtype IN ('e', 'd', 'c') AND (t.typrelid = 0 OR
+        (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+  LOOP EXECUTE format('ALTER TYPE %s OWNER TO $r', o.n); END LOOP;
+END \$\$;
+EOF
 }
 
 # True if the postmaster named in postmaster.pid is alive.  Not `pg_ctl
@@ -443,26 +635,21 @@ start_postgres() {
     mkdir -p "$sock"
     touch "$logf"
     if ((EUID == 0)); then
-        # initdb/pg_ctl run as postgres: it must own what it writes.
+        # initdb/pg_ctl run as postgres: it must own what it writes.  The
+        # log is written through our descriptor, not by postgres.
         mkdir -p "$pgdata"
-        chown postgres: "$pgdata" "$sock" "$logf"
+        chown postgres: "$pgdata" "$sock"
     fi
+    # Nobody else may reach the socket (and psql from there still asks
+    # for a password).
+    chmod 700 "$sock"
     # A Unix socket path is limited to 107 bytes; with a deep DIR go TCP-only.
     local sockopt="-k '$sock'"
     if ((${#sock} > 90)); then
         sockopt="-c unix_socket_directories=''"
     fi
     if [[ ! -f $pgdata/PG_VERSION ]]; then
-        log "initialising PostgreSQL in $pgdata"
-        mkdir -p "$pgdata"
-        chmod 700 "$pgdata"
-        # -U postgres: same superuser name whether we run as root or not.
-        as_postgres "$PGBIN/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 \
-            --locale=C.UTF-8 --no-sync >>"$logf" 2>&1 ||
-            {
-                show_log "$logf"
-                die "initdb failed; log: $logf"
-            }
+        pg_init "$pgdata" "$logf"
     fi
     if pg_running; then
         log "postgres already running (pid $(head -n 1 "$pgdata/postmaster.pid"))"
@@ -486,7 +673,7 @@ start_postgres() {
             # shellcheck disable=SC2094 # pg_ctl and the server both append to it
             if (
                 close_extra_fds
-                as_postgres "$PGBIN/pg_ctl" -D "$pgdata" -w -t "$INFRA_TIMEOUT" -l "$logf" \
+                as_postgres "$PGBIN/pg_ctl" -D "$pgdata" -w -t "$INFRA_TIMEOUT" \
                     -o "-p $PG_PORT $sockopt -c listen_addresses=127.0.0.1" start </dev/null >>"$logf" 2>&1
             ); then
                 break
@@ -501,14 +688,14 @@ start_postgres() {
     head -n 1 "$pgdata/postmaster.pid" >"$DIR/pids/postgres.pid"
     wait_up postgres "$PG_PORT" "$INFRA_TIMEOUT"
 
-    # Role and database for the parts; superuser is fine for a local stack.
-    if [[ $(psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'rebuttal'") != 1 ]]; then
-        psql_admin -c "CREATE ROLE rebuttal LOGIN SUPERUSER" >>"$logf" 2>&1 ||
-            die "could not create role rebuttal; log: $logf"
-    fi
-    if [[ $(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'rebuttal'") != 1 ]]; then
-        psql_admin -c "CREATE DATABASE rebuttal OWNER rebuttal" >>"$logf" 2>&1 ||
-            die "could not create database rebuttal; log: $logf"
+    pg_roles
+    # A data folder of an older stack.sh trusted every local connection:
+    # now that the superuser has its password, ask for it from everyone.
+    if [[ $(head -n 1 "$pgdata/pg_hba.conf") != "$HBA_MARK" ]]; then
+        log "PostgreSQL in $pgdata: passwords required from now on (pg_hba.conf rewritten)"
+        write_hba
+        as_postgres "$PGBIN/pg_ctl" -D "$pgdata" reload >>"$logf" 2>&1 ||
+            die "pg_ctl reload failed; log: $logf"
     fi
     log "postgres up on 127.0.0.1:$PG_PORT (pid $(<"$DIR/pids/postgres.pid"))"
 }
@@ -586,6 +773,17 @@ part_env() {
         export "$var=${CALLER[$var]}"
     done
     export REBUTTAL_HEALTH_PORT=$health
+    # Its own credentials, as paths: a value in the environment could be
+    # read in /proc by anyone who can read that process's memory anyway,
+    # but it would also end up in every child and every `env` dump.
+    export REBUTTAL_NATS_USER=$name REBUTTAL_NATS_PASSWORD_FILE=$DIR/secrets/nats-$name
+    if [[ -n ${PG_SCHEMA[$name]:-} ]]; then
+        export REBUTTAL_PG="$REBUTTAL_PG user=$name"
+        export REBUTTAL_PG_PASSWORD_FILE=$DIR/secrets/pg-$name
+    fi
+    if [[ " ${REDIS_USERS[*]} " == *" $name "* ]]; then
+        export REBUTTAL_REDIS_USER=$name REBUTTAL_REDIS_PASSWORD_FILE=$DIR/secrets/redis-$name
+    fi
     # Each gateway makes up its own id; a shared one would clash.
     unset REBUTTAL_GATEWAY_ID
     if [[ -n $port ]]; then
@@ -650,6 +848,7 @@ cmd_start() {
         ensure_port_free "$GW_PORT" GW_PORT gateway
     fi
     write_env
+    make_secrets
 
     start_nats
     start_redis

@@ -65,9 +65,11 @@ FAILED=0
 PROBLEMS=() # one line per binary that did not end cleanly
 
 # The temporary folder holds the stack and every binary's captured output.
-# 755: PostgreSQL (user postgres) must get through it to its data.
+# 711: PostgreSQL and Redis (users postgres, redis) must get through it to
+# their data; nobody else may list it, and what we write is ours (umask).
+umask 077
 DIR=$(mktemp -d /tmp/rebuttal-test.XXXXXX)
-chmod 755 "$DIR"
+chmod 711 "$DIR"
 STACK_STARTED=0
 CLEANED=0
 

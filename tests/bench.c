@@ -208,7 +208,7 @@ static void bench_history_small(void);
 static void history_raw(const char *what, int n, double secs);
 static void seed_history(const char *room, const char *uid, long n)
 {
-	PGconn *pg = PQconnectdb(rt_env("REBUTTAL_PG"));
+	PGconn *pg = PQconnectdb(pg_conninfo_as("msgsvc"));
 	CHECK_MSG(PQstatus(pg) == CONNECTION_OK, "postgres: %s", PQerrorMessage(pg));
 	char nbuf[32];
 	snprintf(nbuf, sizeof nbuf, "%ld", n);

@@ -108,4 +108,19 @@ int run_shown(const char *cmd, char *last, size_t lastlen);
  * cleanly with main's bench.c; it can call this one instead.) */
 long part_rss_kib(const char *part);
 
+/* Credentials of the stack (scripts/stack.sh keeps them in
+ * $REBUTTAL_STACK_DIR/secrets, 0700). */
+/* The path of secret `name` ("nats-gateway", "pgpass"...): static buffer
+ * of the call. */
+const char *secret_path(const char *name);
+/* Its text without the newline: static storage, at most 8 different names. */
+const char *secret_text(const char *name);
+/* A bus to the stack's NATS as NATS user `user` ("tester": the tests' own
+ * user, who may play any part; "gateway", "rebuttalctl"... to check what
+ * that part may do), waited for until connected (fails the test if not). */
+bus *bus_as(const char *user, const char *name);
+/* REBUTTAL_PG as PostgreSQL role `role` ("authsvc", "msgsvc") with the
+ * stack's password file: static buffer of the call. */
+const char *pg_conninfo_as(const char *role);
+
 #endif

@@ -177,7 +177,7 @@ void test_admin_invite(void)
 	snprintf(cmd, sizeof cmd,
 		 "psql -X -q -v ON_ERROR_STOP=1 '%s' -c \"UPDATE auth.invites SET expires_at = now()"
 		 " - interval '1 second' WHERE code = '%s'\" >/dev/null 2>&1",
-		 rt_env("REBUTTAL_PG"), code2);
+		 pg_conninfo_as("authsvc"), code2);
 	CHECK_EQ_INT(system(cmd), 0);
 	wsc *s = client(ctx);
 	sendp(s, "{\"type\":\"signup\",\"userName\":\"late\",\"password\":\"" TEST_PASSWORD "\","
@@ -270,10 +270,7 @@ void test_admin_createuser_retry(void)
 	snprintf(created_name, sizeof created_name, "retry%s", uniq());
 	created_name[24] = '\0';
 	snprintf(email, sizeof email, "retry-%s@test.example", uniq());
-	bus *b = bus_open(rt_env("REBUTTAL_NATS_URL"), "integ-admin", 0);
-	CHECK_NOT_NULL(b);
-	for (int i = 0; i < 100 && !bus_connected(b); i++)
-		usleep(20000);
+	bus *b = bus_as("tester", "integ-admin");
 	bus_sub *sub = bus_subscribe(b, "rb.evt.auth.user_created", NULL, on_created, NULL);
 	CHECK(sub && bus_flush(b, WAIT_MS) == 0);
 
@@ -730,16 +727,20 @@ static int ctl_in(const char *input, char *out, size_t outlen, const char *fmt, 
 	__attribute__((format(printf, 4, 5)));
 static int ctl_in(const char *input, char *out, size_t outlen, const char *fmt, ...)
 {
-	char args[512], cmd[1024];
+	char args[512], cmd[2048];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof args, fmt, ap);
 	va_end(ap);
+	/* As the operator: rebuttalctl's own NATS user. */
+	char as[600];
+	snprintf(as, sizeof as, "REBUTTAL_NATS_USER=rebuttalctl REBUTTAL_NATS_PASSWORD_FILE='%s'",
+		 secret_path("nats-rebuttalctl"));
 	if (input)
-		snprintf(cmd, sizeof cmd, "printf '%%s\\n' '%s' | '%s/rebuttalctl' %s 2>&1", input,
-			 rt_env("REBUTTAL_BIN_DIR"), args);
+		snprintf(cmd, sizeof cmd, "printf '%%s\\n' '%s' | %s '%s/rebuttalctl' %s 2>&1", input,
+			 as, rt_env("REBUTTAL_BIN_DIR"), args);
 	else
-		snprintf(cmd, sizeof cmd, "'%s/rebuttalctl' %s 2>&1 </dev/null",
+		snprintf(cmd, sizeof cmd, "%s '%s/rebuttalctl' %s 2>&1 </dev/null", as,
 			 rt_env("REBUTTAL_BIN_DIR"), args);
 	FILE *p = popen(cmd, "r");
 	CHECK_NOT_NULL(p);

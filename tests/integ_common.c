@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -308,6 +309,51 @@ int raw_login(int port)
 	raw_send(fd, login);
 	raw_wait_for(fd, "\"welcome\"");
 	return fd;
+}
+
+const char *secret_path(const char *name)
+{
+	static char path[512];
+	snprintf(path, sizeof path, "%s/secrets/%s", rt_env("REBUTTAL_STACK_DIR"), name);
+	return path;
+}
+
+const char *secret_text(const char *name)
+{
+	static char names[8][64], texts[8][256];
+	int i;
+	for (i = 0; i < 8 && names[i][0]; i++)
+		if (!strcmp(names[i], name))
+			return texts[i];
+	CHECK_MSG(i < 8 && strlen(name) < sizeof names[i], "secret_text: too many names");
+	FILE *f = fopen(secret_path(name), "r");
+	CHECK_MSG(f, "secret %s: %s", secret_path(name), strerror(errno));
+	CHECK(fgets(texts[i], sizeof texts[i], f) != NULL);
+	fclose(f);
+	texts[i][strcspn(texts[i], "\n")] = '\0';
+	snprintf(names[i], sizeof names[i], "%s", name);
+	return texts[i];
+}
+
+bus *bus_as(const char *user, const char *name)
+{
+	char file[64];
+	snprintf(file, sizeof file, "nats-%s", user);
+	bus_addr a = {rt_env("REBUTTAL_NATS_URL"), user, secret_text(file)};
+	bus *b = bus_open(&a, name, 0);
+	CHECK_NOT_NULL(b);
+	for (int i = 0; i < 250 && !bus_connected(b); i++)
+		usleep(20000);
+	CHECK_MSG(bus_connected(b), "NATS as %s: not connected", user);
+	return b;
+}
+
+const char *pg_conninfo_as(const char *role)
+{
+	static char s[1024];
+	snprintf(s, sizeof s, "%s user=%s passfile=%s", rt_env("REBUTTAL_PG"), role,
+		 secret_path("pgpass"));
+	return s;
 }
 
 int stack_number(const char *folder, const char *inst)

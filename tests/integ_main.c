@@ -2,6 +2,7 @@
  * PostgreSQL, started by scripts/test.sh. Run one with `make test T=name`. */
 #include "runner.h"
 
+#include "list_access.h"
 #include "list_admin.h"
 #include "list_foundation.h"
 #include "list_limits.h"
@@ -14,6 +15,7 @@
 /* Each part's tests are listed in its own header, so parts can be worked on
  * side by side. */
 #define TEST_LIST(X) FOUNDATION_TESTS(X) ROOM_TESTS(X) ADMIN_TESTS(X) MSG_TESTS(X) MEDIA_TESTS(X) \
-	POLICY_TESTS(X) LIMITS_TESTS(X) STATIC_TESTS(X) BROWSER_TESTS(X)
+	POLICY_TESTS(X) LIMITS_TESTS(X) STATIC_TESTS(X) BROWSER_TESTS(X) \
+	ACCESS_TESTS(X)
 
 RT_MAIN(TEST_LIST)

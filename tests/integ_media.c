@@ -660,10 +660,7 @@ void test_media_talking_shaped(void)
 	who a, b;
 	user_at(ctx, adm, "user", "shaped", gw_port(), &a);
 	user_at(ctx, adm, "user", "slisten", gw2_port(), &b);
-	bus *bb = bus_open(rt_env("REBUTTAL_NATS_URL"), "integ-media", 0);
-	CHECK_NOT_NULL(bb);
-	for (int i = 0; i < 100 && !bus_connected(bb); i++)
-		usleep(20000);
+	bus *bb = bus_as("tester", "integ-media");
 	wsc_service(ctx, SETTLE_MS); /* the logins' lists (see talking_burst) */
 	json_t *j;
 	while ((j = wsc_recv(b.c, 0)))

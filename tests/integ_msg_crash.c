@@ -22,7 +22,7 @@
 
 PGconn *mt_test_pg(void)
 {
-	PGconn *pg = PQconnectdb(rt_env("REBUTTAL_PG"));
+	PGconn *pg = PQconnectdb(pg_conninfo_as("msgsvc"));
 	CHECK_MSG(PQstatus(pg) == CONNECTION_OK, "postgres: %s", PQerrorMessage(pg));
 	return pg;
 }

@@ -258,7 +258,7 @@ static void sql(char *out, size_t outlen, const char *stmt)
 {
 	char cmd[2048], line[256] = "";
 	snprintf(cmd, sizeof cmd, "psql -X -q -A -t -v ON_ERROR_STOP=1 '%s' -c \"%s\" 2>&1",
-		 rt_env("REBUTTAL_PG"), stmt);
+		 pg_conninfo_as("authsvc"), stmt);
 	FILE *p = popen(cmd, "r");
 	CHECK_NOT_NULL(p);
 	if (!fgets(line, sizeof line, p))

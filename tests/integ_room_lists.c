@@ -243,7 +243,9 @@ void test_room_lists_conflated(void)
 /* state:version and mediasvc:version as Redis has them now. */
 static void versions_now(uint64_t *state, uint64_t *media)
 {
-	kv *st = kv_open(rt_env("REBUTTAL_REDIS_HOST"), atoi(rt_env("REBUTTAL_REDIS_PORT")));
+	kv_addr a = {rt_env("REBUTTAL_REDIS_HOST"), atoi(rt_env("REBUTTAL_REDIS_PORT")), "roomsvc",
+		     secret_text("redis-roomsvc")};
+	kv *st = kv_open(&a);
 	redisReply *r = NULL;
 	CHECK_NOT_NULL(st);
 	CHECK_EQ_INT(kv_cmdf(st, &r, "MGET state:version mediasvc:version"), KV_OK);
@@ -307,10 +309,7 @@ void test_room_lists_overtaken(void)
 	user_at(ctx, adm, "user", "ovobs", gw_port(), &o);
 	char room[64], name[64];
 	room_new(adm, "voice", "", room, name);
-	bus *b = bus_open(rt_env("REBUTTAL_NATS_URL"), "integ-room-lists", 0);
-	CHECK_NOT_NULL(b);
-	for (int i = 0; i < 100 && !bus_connected(b); i++)
-		usleep(20000);
+	bus *b = bus_as("tester", "integ-room-lists");
 	long replayed = metric_at(gw_port(), "rebuttal_gateway_broadcasts_replayed_total");
 	long stale = metric_at(gw_port(), "rebuttal_gateway_lists_stale_total");
 	settle(ctx, o.c); /* no list is on its way */

@@ -23,6 +23,9 @@
 	X(netaddr_match)                                                                      \
 	X(netaddr_forwarded_for)                                                              \
 	X(skeleton_folds)                                                                     \
-	X(valid_user_name_invisible)
+	X(valid_user_name_invisible) \
+	X(config_secret_file)                                                                 \
+	X(config_placeholder_refused)                                                         \
+	X(config_print_masks)
 
 RT_MAIN(TEST_LIST)

@@ -10,8 +10,10 @@ const yaml = require('js-yaml');
 const L = require('./lib.js');
 
 const FILE = path.join(L.ROOT, 'docker-compose.yml');
-const SECRETS = ['REBUTTAL_ADMIN_PASSWORD', 'REBUTTAL_PG_PASSWORD'];
-const DUMMY = { REBUTTAL_ADMIN_PASSWORD: 'admin-pw-for-tests', REBUTTAL_PG_PASSWORD: 'pgpw4tests' };
+// The secrets: what `deploy/secrets.sh env` makes, which is what a user
+// puts in .env (the check also proves the script works).
+const DUMMY = L.secretsEnv();
+const SECRETS = Object.keys(DUMMY);
 
 // docker-compose with only the given variables: none of the caller's
 // REBUTTAL_*/COMPOSE_* and an empty env file, so a developer's .env or shell
@@ -90,8 +92,14 @@ function checkAddresses(name, env, portOf) {
     host(c.host, 'REBUTTAL_PG');
     const pg = envOf(c.host);
     if (Number(c.port || 5432) !== portOf.postgres) out.push(`${name}: REBUTTAL_PG port is not ${portOf.postgres}`);
-    for (const [k, pv] of [['dbname', 'POSTGRES_DB'], ['user', 'POSTGRES_USER'], ['password', 'POSTGRES_PASSWORD']]) {
-      if (S[c.host] && c[k] !== pg[pv]) out.push(`${name}: REBUTTAL_PG ${k} is not ${c.host}'s ${pv}`);
+    // A role of its own, not the superuser, whose password is the one
+    // deploy/postgres-init.sh gives that role (PG_<ROLE>_PASSWORD).
+    if (S[c.host] && c.dbname !== pg.POSTGRES_DB) out.push(`${name}: REBUTTAL_PG dbname is not ${c.host}'s POSTGRES_DB`);
+    if (S[c.host] && c.user === pg.POSTGRES_USER) out.push(`${name}: REBUTTAL_PG user is the superuser ${c.user}`);
+    if (c.password) out.push(`${name}: the password is in REBUTTAL_PG (printed in logs): use REBUTTAL_PG_PASSWORD`);
+    const want = pg[`PG_${String(c.user).toUpperCase()}_PASSWORD`];
+    if (S[c.host] && (!want || env.REBUTTAL_PG_PASSWORD !== want)) {
+      out.push(`${name}: REBUTTAL_PG_PASSWORD is not ${c.host}'s PG_${String(c.user).toUpperCase()}_PASSWORD`);
     }
   }
   if (env.REBUTTAL_PUBLIC_URL && !/^https?:\/\/[^/]+/.test(env.REBUTTAL_PUBLIC_URL)) {
@@ -160,7 +168,54 @@ L.check('compose-gateway-published', () => {
   });
 });
 
-L.check('compose-restart', () => Object.keys(S).filter((s) => S[s].restart !== 'unless-stopped')
+// Each part logs in to NATS (and Redis) as its own user with that user's
+// password as the servers have it.
+L.check('compose-credentials', () => parts.flatMap((p) => {
+  if (!S[p.name]) return [];
+  const env = envOf(p.name), out = [];
+  const nats = envOf('nats'), redis = envOf('redis');
+  const user = env.REBUTTAL_NATS_USER;
+  if (user !== p.name) out.push(`${p.name}: REBUTTAL_NATS_USER is ${user}, want ${p.name}`);
+  else if (!nc.text || !new RegExp(`user:\\s*${user},\\s*password:\\s*\\$NATS_${user.toUpperCase()}_PASSWORD`).test(nc.text)) {
+    out.push(`${p.name}: the NATS configuration has no user ${user} with password $NATS_${user.toUpperCase()}_PASSWORD`);
+  } else if (!env.REBUTTAL_NATS_PASSWORD || env.REBUTTAL_NATS_PASSWORD !== nats[`NATS_${user.toUpperCase()}_PASSWORD`]) {
+    out.push(`${p.name}: REBUTTAL_NATS_PASSWORD is not nats's NATS_${user.toUpperCase()}_PASSWORD`);
+  }
+  if (env.REBUTTAL_REDIS_HOST) {
+    const ru = env.REBUTTAL_REDIS_USER;
+    if (ru !== p.name) out.push(`${p.name}: REBUTTAL_REDIS_USER is ${ru}, want ${p.name}`);
+    else if (!env.REBUTTAL_REDIS_PASSWORD || env.REBUTTAL_REDIS_PASSWORD !== redis[`REDIS_${ru.toUpperCase()}_PASSWORD`]) {
+      out.push(`${p.name}: REBUTTAL_REDIS_PASSWORD is not redis's REDIS_${ru.toUpperCase()}_PASSWORD`);
+    }
+  }
+  return out;
+}));
+
+// No placeholder secret anywhere, and every part runs read-only, without
+// capabilities, unable to gain privileges.
+L.check('compose-hardened', () => {
+  const out = [];
+  // In the resolved configuration: what compose would run (comments aside).
+  if (/CHANGE-ME/.test(JSON.stringify(cfg))) out.push('docker-compose.yml gives a CHANGE-ME placeholder');
+  const example = fs.readFileSync(path.join(L.ROOT, 'deploy', 'compose.env.example'), 'utf8');
+  for (const v of SECRETS) {
+    if (!new RegExp(`^${v}=$`, 'm').test(example)) out.push(`deploy/compose.env.example: no empty ${v}= line`);
+  }
+  for (const p of parts) {
+    const sv = S[p.name];
+    if (!sv) continue;
+    if (sv.read_only !== true) out.push(`${p.name}: read_only is not true`);
+    if (!(sv.cap_drop || []).includes('ALL')) out.push(`${p.name}: cap_drop has no ALL`);
+    if (!(sv.security_opt || []).some((o) => /^no-new-privileges(:true)?$/.test(o))) out.push(`${p.name}: no security_opt no-new-privileges`);
+  }
+  for (const sv of Object.keys(S)) {
+    if (!(S[sv].security_opt || []).some((o) => /^no-new-privileges(:true)?$/.test(o))) out.push(`${sv}: no security_opt no-new-privileges`);
+  }
+  return out;
+});
+
+// Run-on-request tools (a profile) are not restarted.
+L.check('compose-restart', () => Object.keys(S).filter((s) => !S[s].profiles && S[s].restart !== 'unless-stopped')
   .map((s) => `${s}: restart is ${S[s].restart}, want unless-stopped`));
 
 L.check('compose-stores-persist', () => {
@@ -176,7 +231,7 @@ L.check('compose-nats-max-payload', () => {
   if (nc.problem) return nc.problem;
   const v = L.natsMaxPayload(nc.text);
   const out = v === L.NATS_MAX_PAYLOAD ? [] : [`${path.relative(L.ROOT, nc.file)}: max_payload is ${JSON.stringify(v)}, want ${L.NATS_MAX_PAYLOAD} (a plain byte count)`];
-  const t = L.natsConfigTest(nc.text);
+  const t = L.natsConfigTest(nc.text, DUMMY);
   return t ? out.concat(t) : out;
 });
 

@@ -25,7 +25,12 @@ for (const f of fs.readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f)).sort()) {
     else docs.forEach((o) => objs.push({ file: f, o }));
   } catch (e) { loadProblems.push(`${f}: ${e.message.split('\n')[0]}`); }
 }
-const find = (kind, name) => objs.map((x) => x.o).find((o) => o.kind === kind && o.metadata && o.metadata.name === name);
+// The Secret is not applied from a file here (no placeholder in the
+// repository): deploy/secrets.sh k8s makes it; it is checked like the rest.
+const generated = [];
+try { generated.push({ file: '(deploy/secrets.sh k8s)', o: L.secretsK8s() }); }
+catch (e) { loadProblems.push(`deploy/secrets.sh k8s: ${e.message.split('\n')[0]}`); }
+const find = (kind, name) => [...objs, ...generated].map((x) => x.o).find((o) => o.kind === kind && o.metadata && o.metadata.name === name);
 const all = (kind) => objs.map((x) => x.o).filter((o) => o.kind === kind);
 const podSpec = (o) => (o.spec && o.spec.template && o.spec.template.spec) || {};
 
@@ -67,7 +72,7 @@ function unknownFields(schema, o) {
 
 L.check('k8s-schema', () => {
   const out = [...loadProblems];
-  for (const { file, o } of objs) {
+  for (const { file, o } of [...objs, ...generated]) {
     const id = `${file}: ${o.kind}/${o.metadata && o.metadata.name}`;
     const m = model(o.apiVersion, o.kind);
     if (!m) { out.push(`${id}: unknown apiVersion/kind ${o.apiVersion} ${o.kind}`); continue; }
@@ -143,6 +148,24 @@ function envOf(c, problems) {
 }
 
 // The port a Service named HOST offers as PORT, or a problem.
+// The key of the Secret mounted at file in container c of workload w, or
+// undefined.
+function secretFileKey(w, c, file) {
+  if (!file) return undefined;
+  for (const m of c.volumeMounts || []) {
+    const dir = m.mountPath.replace(/\/$/, '');
+    if (path.posix.dirname(file) !== dir) continue;
+    const v = (podSpec(w).volumes || []).find((x) => x.name === m.name);
+    if (!v || !v.secret) continue;
+    const base = path.posix.basename(file);
+    const items = v.secret.items;
+    if (!items) return base;
+    const it = items.find((i) => i.path === base);
+    if (it) return it.key;
+  }
+  return undefined;
+}
+
 function servicePort(host, port, what) {
   const s = find('Service', host);
   if (!s) return `${what}: no Service "${host}"`;
@@ -170,9 +193,16 @@ L.check('k8s-addresses', () => {
       // The database the postgres StatefulSet creates must be the one used.
       const ss = all('StatefulSet').find((s) => (podSpec(s).containers || []).some((x) => /^postgres(:|$)/.test(x.image)));
       if (ss) {
+        // Its own role, not the superuser, with the password that
+        // deploy/postgres-init.sh gives that role (Secret key pg-<role>).
         const pe = envOf(podSpec(ss).containers[0], out);
-        for (const [k, v] of [['dbname', 'POSTGRES_DB'], ['user', 'POSTGRES_USER'], ['password', 'POSTGRES_PASSWORD']]) {
-          if (ci[k] !== pe[v]) out.push(`${p.name}: REBUTTAL_PG ${k} is not postgres's ${v}`);
+        if (ci.dbname !== pe.POSTGRES_DB) out.push(`${p.name}: REBUTTAL_PG dbname is not postgres's POSTGRES_DB`);
+        if (ci.user === pe.POSTGRES_USER) out.push(`${p.name}: REBUTTAL_PG user is the superuser ${ci.user}`);
+        if (ci.password) out.push(`${p.name}: a password in REBUTTAL_PG: use REBUTTAL_PG_PASSWORD_FILE`);
+        const key = secretFileKey(find('Deployment', p.name), c, env.REBUTTAL_PG_PASSWORD_FILE);
+        if (key !== `pg-${ci.user}`) out.push(`${p.name}: REBUTTAL_PG_PASSWORD_FILE is Secret key ${key}, want pg-${ci.user}`);
+        if (secretFileKey(ss, podSpec(ss).containers[0], `/run/secrets/rebuttal/pg-${ci.user}`) !== `pg-${ci.user}`) {
+          out.push(`postgres: no pg-${ci.user} at /run/secrets/rebuttal for its init script`);
         }
       }
     }
@@ -276,10 +306,90 @@ L.check('k8s-nats-max-payload', () => {
   if (text === undefined) return `${file} is not a key of a ConfigMap mounted at ${path.posix.dirname(file)}`;
   const v = L.natsMaxPayload(text);
   const out = v === L.NATS_MAX_PAYLOAD ? [] : [`max_payload is ${JSON.stringify(v)}, want ${L.NATS_MAX_PAYLOAD} (a plain byte count)`];
-  const t = L.natsConfigTest(text);
+  const t = L.natsConfigTest(text, L.secretsEnv());
   if (t) out.push(t);
+  const perms = (cm.data || {})['nats-permissions.conf'];
+  if (perms !== fs.readFileSync(path.join(L.ROOT, 'deploy', 'nats-permissions.conf'), 'utf8')) {
+    out.push(`ConfigMap ${cm.metadata.name}: nats-permissions.conf is not a copy of deploy/nats-permissions.conf`);
+  }
   const port = (text.match(/^\s*port\s*[:=]\s*(\d+)/m) || [])[1] || 4222;
   if (!(c.ports || []).some((p) => p.containerPort === Number(port))) out.push(`nats container does not declare its client port ${port}`);
+  return out;
+});
+
+// What the repository applies holds no secret: rebuttal-secrets is made by
+// deploy/secrets.sh (or a secret manager), so no known placeholder runs.
+L.check('k8s-no-placeholder-secret', () => {
+  const out = [];
+  for (const { file, o } of objs) {
+    if (o.kind === 'Secret') out.push(`${file}: applies Secret ${o.metadata.name}: make it with deploy/secrets.sh k8s instead`);
+    if (/CHANGE-ME/.test(JSON.stringify(o))) out.push(`${file}: ${o.kind}/${o.metadata.name} holds a CHANGE-ME placeholder`);
+  }
+  const gen = generated[0] && generated[0].o;
+  if (gen && /CHANGE-ME/.test(JSON.stringify(gen))) out.push('deploy/secrets.sh k8s makes a CHANGE-ME value');
+  return out;
+});
+
+// Every pod, the infrastructure's included: not root, no privilege to
+// gain, no capabilities, a read-only root file system.
+L.check('k8s-security-context', () => {
+  const out = [];
+  for (const w of [...all('Deployment'), ...all('StatefulSet')]) {
+    const ps = podSpec(w), id = `${w.kind}/${w.metadata.name}`;
+    if (!(ps.securityContext && ps.securityContext.runAsNonRoot === true)) out.push(`${id}: runAsNonRoot is not true`);
+    for (const c of [...(ps.initContainers || []), ...(ps.containers || [])]) {
+      const sc = c.securityContext || {};
+      if (sc.allowPrivilegeEscalation !== false) out.push(`${id} ${c.name}: allowPrivilegeEscalation is not false`);
+      if (sc.readOnlyRootFilesystem !== true) out.push(`${id} ${c.name}: readOnlyRootFilesystem is not true`);
+      if (!((sc.capabilities || {}).drop || []).includes('ALL')) out.push(`${id} ${c.name}: capabilities do not drop ALL`);
+      if (sc.privileged) out.push(`${id} ${c.name}: privileged`);
+    }
+  }
+  return out;
+});
+
+// Each part logs in to NATS and Redis as its own user, with the password
+// the server has for that user (same Secret key); the probes reach the
+// services' health ports (not on loopback).
+L.check('k8s-credentials', () => {
+  const out = [];
+  const infra = (image) => [...all('Deployment'), ...all('StatefulSet')]
+    .find((w) => (podSpec(w).containers || []).some((x) => image.test(x.image)));
+  const nd = infra(/^nats(:|$)/), rd = infra(/^redis(:|$)/);
+  const refKey = (w, name) => {
+    const e = ((podSpec(w).containers || [])[0].env || []).find((x) => x.name === name);
+    return e && e.valueFrom && e.valueFrom.secretKeyRef && e.valueFrom.secretKeyRef.key;
+  };
+  const natsText = nd && ((find('ConfigMap', 'nats-config') || {}).data || {})['nats.conf'] || '';
+  for (const p of parts) {
+    const c = mainContainer(p.name);
+    if (!c) continue;
+    const env = envOf(c, []), d = find('Deployment', p.name);
+    const u = env.REBUTTAL_NATS_USER, U = String(u).toUpperCase();
+    if (u !== p.name) out.push(`${p.name}: REBUTTAL_NATS_USER is ${u}, want ${p.name}`);
+    else {
+      const key = secretFileKey(d, c, env.REBUTTAL_NATS_PASSWORD_FILE);
+      if (key !== `nats-${u}`) out.push(`${p.name}: REBUTTAL_NATS_PASSWORD_FILE is Secret key ${key}, want nats-${u}`);
+      if (!nd || refKey(nd, `NATS_${U}_PASSWORD`) !== `nats-${u}`) out.push(`nats: NATS_${U}_PASSWORD is not Secret key nats-${u}`);
+      if (!new RegExp(`user:\\s*${u},\\s*password:\\s*\\$NATS_${U}_PASSWORD`).test(natsText)) out.push(`nats.conf: no user ${u}`);
+    }
+    if ('REBUTTAL_REDIS_HOST' in p.settings) {
+      const ru = env.REBUTTAL_REDIS_USER, RU = String(ru).toUpperCase();
+      if (ru !== p.name) out.push(`${p.name}: REBUTTAL_REDIS_USER is ${ru}, want ${p.name}`);
+      else {
+        const key = secretFileKey(d, c, env.REBUTTAL_REDIS_PASSWORD_FILE);
+        if (key !== `redis-${ru}`) out.push(`${p.name}: REBUTTAL_REDIS_PASSWORD_FILE is Secret key ${key}, want redis-${ru}`);
+        if (!rd || refKey(rd, `REDIS_${RU}_PASSWORD`) !== `redis-${ru}`) out.push(`redis: REDIS_${RU}_PASSWORD is not Secret key redis-${ru}`);
+      }
+    }
+    if ('REBUTTAL_HEALTH_ADDR' in p.settings && env.REBUTTAL_HEALTH_ADDR !== '0.0.0.0') {
+      out.push(`${p.name}: REBUTTAL_HEALTH_ADDR is ${env.REBUTTAL_HEALTH_ADDR}: the kubelet's probes need 0.0.0.0`);
+    }
+  }
+  const init = ((find('ConfigMap', 'postgres-init') || {}).data || {})['10-rebuttal-roles.sh'];
+  if (init !== fs.readFileSync(path.join(L.ROOT, 'deploy', 'postgres-init.sh'), 'utf8')) {
+    out.push('ConfigMap postgres-init: 10-rebuttal-roles.sh is not a copy of deploy/postgres-init.sh');
+  }
   return out;
 });
 

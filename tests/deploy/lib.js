@@ -123,18 +123,38 @@ function natsMaxPayload(text) {
 }
 
 // `nats-server -t -c FILE` when nats-server is installed (scripts/deps.sh
-// installs it); returns an error text or ''.
-function natsConfigTest(text) {
-  const tmp = path.join(require('os').tmpdir(), `rebuttal-nats-${process.pid}.conf`);
+// installs it), with deploy/nats-permissions.conf beside it (the file every
+// configuration includes) and env (the passwords it refers to); returns an
+// error text or ''.
+function natsConfigTest(text, env = {}) {
+  const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'rebuttal-nats-'));
+  const tmp = path.join(dir, 'nats.conf');
   fs.writeFileSync(tmp, text);
+  fs.copyFileSync(path.join(ROOT, 'deploy', 'nats-permissions.conf'), path.join(dir, 'nats-permissions.conf'));
   try {
-    execFileSync('nats-server', ['-t', '-c', tmp], { stdio: 'pipe' });
+    execFileSync('nats-server', ['-t', '-c', tmp], { stdio: 'pipe', env: { ...process.env, ...env } });
     return '';
   } catch (e) {
     if (e.code === 'ENOENT') return ''; // not installed: only the number is checked
     return `nats-server -t: ${String(e.stderr || e.stdout).trim()}`;
   }
-  finally { fs.rmSync(tmp, { force: true }); }
+  finally { fs.rmSync(dir, { recursive: true, force: true }); }
+}
+
+// Fresh secrets from deploy/secrets.sh: { env: { NAME: value } } of `env`,
+// or the Secret object of `k8s`.
+function secretsEnv() {
+  const out = {};
+  const text = execFileSync(path.join(ROOT, 'deploy', 'secrets.sh'), ['env'], { encoding: 'utf8' });
+  for (const line of text.split('\n')) {
+    const m = line.match(/^([A-Z_]+)=(.+)$/);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+function secretsK8s() {
+  const yaml = require('js-yaml');
+  return yaml.load(execFileSync(path.join(ROOT, 'deploy', 'secrets.sh'), ['k8s'], { encoding: 'utf8' }));
 }
 
 // libpq conninfo "k=v k='v w'" → { k: v }.
@@ -159,4 +179,5 @@ function check(name, fn) {
 function done() { process.exitCode = failed ? 1 : 0; }
 
 module.exports = { ROOT, read, programs, parts, healthPort, mustSet, dockerfile, imageBinaries,
-  natsMaxPayload, natsConfigTest, conninfo, check, done, NATS_MAX_PAYLOAD, MUST_SET };
+  natsMaxPayload, natsConfigTest, secretsEnv, secretsK8s, conninfo, check, done, NATS_MAX_PAYLOAD,
+  MUST_SET };
