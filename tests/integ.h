@@ -106,6 +106,9 @@ int run_shown(const char *cmd, char *last, size_t lastlen);
 /* Resident memory (VmRSS) of a stack process ("gateway") in KiB. (bench.c
  * has its own static copy, rss_kib, left alone so that this branch merges
  * cleanly with main's bench.c; it can call this one instead.) */
+/* The pid of a part of the stack (its pids/<part>.pid), and its resident
+ * memory. */
+int part_pid(const char *part);
 long part_rss_kib(const char *part);
 
 /* Credentials of the stack (scripts/stack.sh keeps them in

@@ -392,17 +392,20 @@ long metric_at(int port, const char *name)
 }
 
 /* Resident memory of a stack process, from its pid file, in KiB. */
+int part_pid(const char *part)
+{
+	char file[128];
+	snprintf(file, sizeof file, "%s.pid", part);
+	int pid = stack_number("pids", file);
+	CHECK_MSG(pid > 0, "no pid of %s in the stack", part);
+	return pid;
+}
+
 long part_rss_kib(const char *part)
 {
 	char path[512], line[256];
-	snprintf(path, sizeof path, "%s/pids/%s.pid", rt_env("REBUTTAL_STACK_DIR"), part);
+	snprintf(path, sizeof path, "/proc/%d/status", part_pid(part));
 	FILE *f = fopen(path, "r");
-	CHECK_MSG(f, "no %s", path);
-	int pid = 0;
-	CHECK(fscanf(f, "%d", &pid) == 1);
-	fclose(f);
-	snprintf(path, sizeof path, "/proc/%d/status", pid);
-	f = fopen(path, "r");
 	CHECK_NOT_NULL(f);
 	long kib = -1;
 	while (fgets(line, sizeof line, f))
