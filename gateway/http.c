@@ -8,6 +8,7 @@
 #include "log.h"
 #include "rebuttal.pb-c.h"
 #include "request.h"
+#include "valid.h"
 
 /* An HTTP request parked until a service answers; looked up by id because
  * the client may hang up meanwhile. It names the wsi, never the gw_pss:
@@ -171,16 +172,6 @@ static int code_ok(const char *s)
 	return n > 0 && n <= 64 && strspn(s, "0123456789abcdefABCDEF-") == n;
 }
 
-/* "<userid>/<name>": one slash, safe characters, no dot segments. */
-static int upload_path_ok(const char *s)
-{
-	size_t n = strlen(s);
-	const char *slash = strchr(s, '/');
-	return n > 2 && n < 200 && slash && slash != s && slash[1] && !strchr(slash + 1, '/') &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") == n &&
-	       s[0] != '.' && slash[1] != '.';
-}
-
 typedef struct {
 	gw *g;
 	uint64_t id;
@@ -226,7 +217,7 @@ static int upload_start(struct lws *wsi, gw_pss *p, const char *path)
 	struct http_wait *w;
 	http_ctx *hc;
 
-	if (!upload_path_ok(path))
+	if (!valid_upload_path(path))
 		return respond_text(wsi, p, 404, "not found\n");
 	w = calloc(1, sizeof *w);
 	hc = calloc(1, sizeof *hc);
@@ -241,6 +232,10 @@ static int upload_start(struct lws *wsi, gw_pss *p, const char *path)
 	gu.path = (char *)path;
 	env.payload_case = RB__ENVELOPE__PAYLOAD_GET_UPLOAD;
 	env.get_upload = &gu;
+	if (protobuf_c_message_get_packed_size(&env.base) > sizeof buf) {
+		free(w), free(hc);
+		return respond_text(wsi, p, 404, "not found\n");
+	}
 	size_t len = protobuf_c_message_pack(&env.base, buf);
 	w->id = hc->id = ++g->next_http;
 	w->wsi = wsi;

@@ -397,6 +397,10 @@ static void perms_refresh(session *s)
 	env.deadline_ms = bus_wall_ms() + g->cfg->req_timeout_ms;
 	env.payload_case = RB__ENVELOPE__PAYLOAD_GET_PERMS;
 	env.get_perms = &gp;
+	if (protobuf_c_message_get_packed_size(&env.base) > sizeof buf) { /* ids only: cannot be */
+		free(rc);
+		return;
+	}
 	size_t len = protobuf_c_message_pack(&env.base, buf);
 	rc->g = g;
 	snprintf(rc->cid, sizeof rc->cid, "%s", s->cid);

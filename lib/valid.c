@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "skeleton.h"
+#include "uuid.h"
 
 size_t utf8_next(const unsigned char *s, size_t len, unsigned *cp)
 {
@@ -147,4 +148,17 @@ const char *valid_email(const char *s)
 	if (!at || at == s || !at[1] || !strchr(s, '.'))
 		return "email must contain @ and .";
 	return NULL;
+}
+
+int valid_upload_path(const char *p)
+{
+	size_t len = p ? strlen(p) : 0;
+	if (len <= UUID_STR_LEN + 1 || len > UUID_STR_LEN + 1 + UPLOAD_NAME_MAX + UUID_STR_LEN ||
+	    p[UUID_STR_LEN] != '/')
+		return 0;
+	char id[UUID_STR_LEN + 1];
+	memcpy(id, p, UUID_STR_LEN);
+	id[UUID_STR_LEN] = '\0';
+	const char *name = p + UUID_STR_LEN + 1;
+	return uuid_valid(id) && name[0] != '.' && strspn(name, UPLOAD_NAME_CHARS) == strlen(name);
 }

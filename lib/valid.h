@@ -32,6 +32,14 @@ const char *valid_user_name(const char *s);
 const char *valid_password(const char *s);
 const char *valid_email(const char *s);
 
+/* Stored uploads are "<userid>/<name><uuid>": the name made of
+ * UPLOAD_NAME_CHARS only (safe in a URL and a file name), no leading dot,
+ * at most UPLOAD_NAME_MAX. msgsvc makes such paths; it and the gateway
+ * (which serves /uploads/<path>) accept no other. 1 when p is one. */
+#define UPLOAD_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+#define UPLOAD_NAME_MAX 64
+int valid_upload_path(const char *p);
+
 #define PASSWORD_MIN_CHARS 10
 #define PASSWORD_MAX_BYTES 1024
 #define EMAIL_MAX_BYTES 254

@@ -29,7 +29,6 @@
 #define TAG_MAX_BYTES 256
 #define URL_MAX_BYTES 2048
 /* Characters of the client's file name kept in the stored name. */
-#define SAFE_NAME_MAX 64
 /* A sender missing from the directory makes it ask authsvc again, at
  * most this often, waiting this long. */
 #define DIR_MISS_GAP_MS 2000
@@ -304,18 +303,15 @@ static int sender_name(svc_req *r, outgoing *o)
 	return 0;
 }
 
-/* Characters a stored name may hold: safe in a URL and in a file name. */
-#define SAFE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
-
-/* "<userid>/<safe name><uuid>": the file name's SAFE_CHARS, without
+/* "<userid>/<safe name><uuid>": the file name's UPLOAD_NAME_CHARS, without
  * leading dots (no hidden files, no dot segments: the gateway refuses
  * those), made unique by a fresh UUID. */
 static char *upload_path(svc_req *r, const char *filename)
 {
-	char safe[SAFE_NAME_MAX + 1], id[UUID_STR_LEN + 1];
+	char safe[UPLOAD_NAME_MAX + 1], id[UUID_STR_LEN + 1];
 	size_t n = 0;
-	for (const char *p = filename; p && *p && n < SAFE_NAME_MAX; p++)
-		if (strchr(SAFE_CHARS, *p) && (n || *p != '.'))
+	for (const char *p = filename; p && *p && n < UPLOAD_NAME_MAX; p++)
+		if (strchr(UPLOAD_NAME_CHARS, *p) && (n || *p != '.'))
 			safe[n++] = *p;
 	safe[n] = '\0';
 	uuid_new(id);
@@ -532,26 +528,13 @@ static void h_removemessage(svc_req *r)
 /* ---------------------------------------------------------- get_upload */
 
 /* "<uuid>/<name>" with the characters upload_path produces. */
-static int upload_path_ok(const char *p)
-{
-	size_t len = p ? strlen(p) : 0;
-	if (len <= UUID_STR_LEN + 1 || len > UUID_STR_LEN + 1 + SAFE_NAME_MAX + UUID_STR_LEN ||
-	    p[UUID_STR_LEN] != '/')
-		return 0;
-	char id[UUID_STR_LEN + 1];
-	memcpy(id, p, UUID_STR_LEN);
-	id[UUID_STR_LEN] = '\0';
-	const char *name = p + UUID_STR_LEN + 1;
-	return uuid_valid(id) && name[0] != '.' && strspn(name, SAFE_CHARS) == strlen(name);
-}
-
 static void h_get_upload(svc_req *r)
 {
 	msg_app *app = r->app;
 	const char *path = r->env->get_upload->path;
 	int found = 0;
 
-	if (!upload_path_ok(path)) {
+	if (!valid_upload_path(path)) {
 		svc_fail(r, RB__CODE__NOT_FOUND, "get_upload: no such upload");
 		return;
 	}

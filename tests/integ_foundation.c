@@ -512,7 +512,7 @@ static void read_statuses(int fd, int want, int ms, char *out, size_t outlen)
  * anything twice (the sanitizer run checks that; the gateway must live). */
 void test_http_pipelined_uploads(void)
 {
-	static const char up[] = "GET /uploads/a/b HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char up[] = "GET /uploads/00000000-0000-4000-8000-000000000000/b00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: x\r\n\r\n";
 	static const char hz[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	char req[512], got[64];
 	int rounds = 1000, answered = 0;

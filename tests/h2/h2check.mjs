@@ -166,7 +166,7 @@ async function main() {
   if (inv.status === 302 && inv.headers.location === '/?invite=0123abcd' && inv.ms < 1000)
     ok(`GET /invite/<code> over h2: 302 ended in ${inv.ms} ms`);
   else fail(`/invite ${inv.status} ${inv.headers.location} ${inv.ms} ms`);
-  const up = await get(session, '/uploads/a/b');
+  const up = await get(session, '/uploads/00000000-0000-4000-8000-000000000000/b00000000-0000-4000-8000-000000000000');
   if (up.status === 404) ok('GET /uploads/<unknown> over h2: 404'); else fail(`/uploads ${up.status}`);
 
   if (webroot) await staticChecks(session);
