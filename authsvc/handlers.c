@@ -113,7 +113,7 @@ void h_login(svc_req *r)
 {
 	auth_app *app = r->app;
 	const Rb__CLogin *c = r->env->login;
-	const char *addr = kit_nonempty(r->env->client_addr) ? r->env->client_addr : "";
+	const char *addr = str_set(r->env->client_addr) ? r->env->client_addr : "";
 	char *email = acct_email_normalize(r->arena, c->email);
 	acct_user *u = NULL;
 

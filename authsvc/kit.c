@@ -16,11 +16,6 @@ const char *kit_op(const svc_req *r)
 	return envelope_type(r->env);
 }
 
-int kit_nonempty(const char *s)
-{
-	return s && *s;
-}
-
 void kit_fail_store(svc_req *r, pg_status s)
 {
 	if (s == PG_DOWN)

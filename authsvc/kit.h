@@ -25,7 +25,6 @@
 
 /* The request's op, e.g. "createuser" (static storage). */
 const char *kit_op(const svc_req *r);
-int kit_nonempty(const char *s);
 /* UNAVAILABLE "<op>: the account store is unavailable, try again" when the
  * database is down, else INTERNAL. */
 void kit_fail_store(svc_req *r, pg_status s);

@@ -130,7 +130,7 @@ void h_updateuser(svc_req *r)
 
 	if (!target_ok(r, c->userid, "userid"))
 		return;
-	int self = kit_nonempty(r->env->user_id) && !strcasecmp(r->env->user_id, c->userid);
+	int self = str_set(r->env->user_id) && !strcasecmp(r->env->user_id, c->userid);
 	if (!self && !env_has_perm(r->env, "renameUser")) {
 		svc_fail(r, RB__CODE__DENIED, "Permission denied \"renameUser\"");
 		return;
@@ -183,7 +183,7 @@ void h_removeuser(svc_req *r)
 
 	if (!target_ok(r, c->touserid, "touserid"))
 		return;
-	if (kit_nonempty(r->env->user_id) && !strcasecmp(r->env->user_id, c->touserid)) {
+	if (str_set(r->env->user_id) && !strcasecmp(r->env->user_id, c->touserid)) {
 		svc_fail(r, RB__CODE__CONFLICT, "removeuser: you cannot remove your own account");
 		return;
 	}

@@ -10,6 +10,7 @@
 #include "pbjson.h"
 #include "rebuttal.pb-c.h"
 #include "request.h"
+#include "strx.h"
 
 json_t *render_delivery_json(const Rb__Delivery *d)
 {
@@ -191,10 +192,7 @@ struct dedup_ring {
 
 static unsigned dedup_hash(const char *s)
 {
-	unsigned h = 5381;
-	while (*s)
-		h = h * 33 + (unsigned char)*s++;
-	return h % DEDUP_BUCKETS;
+	return (unsigned)(str_hash(s) % DEDUP_BUCKETS);
 }
 
 static void dedup_unlink(struct dedup_ring *r, int slot)

@@ -161,7 +161,7 @@ void limits_free(gw *g)
 
 static addr_count **addr_slot(struct limits *l, const char *addr)
 {
-	addr_count **pp = &l->addrs[conn_digest(addr) % GW_BUCKETS]; /* FNV-1a of the text */
+	addr_count **pp = &l->addrs[str_hash(addr) % GW_BUCKETS];
 	while (*pp && strcmp((*pp)->addr, addr))
 		pp = &(*pp)->next;
 	return pp;

@@ -46,10 +46,7 @@ void frame_unref(frame *f)
 
 static unsigned hash_str(const char *s)
 {
-	unsigned h = 2166136261u;
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h % GW_BUCKETS;
+	return (unsigned)(str_hash(s) % GW_BUCKETS);
 }
 
 session *session_find(gw *g, const char *cid)

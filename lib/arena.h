@@ -6,6 +6,7 @@
 #define RB_ARENA_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct arena_block arena_block;
 typedef struct {
@@ -21,5 +22,9 @@ char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf,
 /* Appends item to a protobuf-c repeated field (*arr, *n), growing it in the arena. */
 void arena_push(arena *a, void ***arr, size_t *n, void *item);
 void arena_free(arena *a);
+/* A T in the arena, initialised from an initializer (a protobuf-c
+ * *__INIT, or braces): ARENA_NEW(a, Rb__SUser, RB__SUSER__INIT). */
+#define ARENA_NEW(a, T, ...) \
+	((T *)memcpy(arena_alloc((a), sizeof(T)), &(T)__VA_ARGS__, sizeof(T)))
 
 #endif

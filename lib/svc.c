@@ -79,12 +79,6 @@ struct svc {
 static atomic_ulong st_held, st_expired, st_dups, st_replayed, st_refused_full;
 static atomic_int st_threads;
 
-/* FNV-1a, the one svc.h already has for connection digests. */
-static unsigned hash_str(const char *s)
-{
-	return (unsigned)conn_digest(s);
-}
-
 static int expired(const Rb__Envelope *e)
 {
 	return e->has_deadline_ms && e->deadline_ms <= bus_wall_ms();
@@ -96,11 +90,6 @@ static svc_route *route_find(svc *s, Rb__Envelope__PayloadCase pc)
 		if (s->routes[i].payload == pc)
 			return &s->routes[i];
 	return NULL;
-}
-
-static int nonempty(const char *s)
-{
-	return s && *s;
 }
 
 /* 1 when the row admits the request, else fills the refusal (the texts
@@ -115,9 +104,9 @@ static int admit(svc *s, svc_req *r, const svc_route *rt)
 	else if ((rt->flags & SVC_IDEM) && e->request_id &&
 		 strlen(e->request_id) > IDEM_REQUEST_ID_MAX)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: request_id is too long", rt->op);
-	else if ((rt->flags & SVC_INTERNAL) && (nonempty(e->user_id) || nonempty(e->gateway_id)))
+	else if ((rt->flags & SVC_INTERNAL) && (str_set(e->user_id) || str_set(e->gateway_id)))
 		svc_fail(r, RB__CODE__DENIED, "Permission denied");
-	else if ((rt->flags & SVC_USER) && !nonempty(e->user_id))
+	else if ((rt->flags & SVC_USER) && !str_set(e->user_id))
 		svc_fail(r, RB__CODE__DENIED, "Not logged in");
 	else if (rt->perm && !env_has_perm(e, rt->perm))
 		svc_fail(r, RB__CODE__DENIED, "Permission denied \"%s\"", rt->perm);
@@ -177,7 +166,7 @@ static void serve(svc *s, svc_req *r, svc_route *rt)
 
 static job **held_slot(svc *s, const char *rid)
 {
-	return &s->held_by_id[hash_str(rid) % HELD_BUCKETS];
+	return &s->held_by_id[str_hash(rid) % HELD_BUCKETS];
 }
 
 static job *held_find(svc *s, const char *rid)
@@ -214,7 +203,7 @@ static void held_remove(svc *s, job *j)
 
 static done_slot *done_slot_of(svc *s, const char *rid)
 {
-	return &s->done[hash_str(rid) % DONE_SLOTS];
+	return &s->done[str_hash(rid) % DONE_SLOTS];
 }
 
 /* Under mu. A copy of the answer to rid when one is kept, else NULL. */
@@ -477,7 +466,7 @@ static void on_request(void *ud, const bus_msg *m)
 	const char *key = route->key ? route->key(env) : NULL;
 	job **head = &s->any_head, **tail = &s->any_tail;
 	if (key && *key && s->nworkers > 1) {
-		worker *w = &s->workers[hash_str(key) % (unsigned)s->nworkers];
+		worker *w = &s->workers[str_hash(key) % (unsigned)s->nworkers];
 		head = &w->head;
 		tail = &w->tail;
 	}

@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "bus.h"
 #include "rebuttal.pb-c.h"
+#include "strx.h"
 
 typedef struct svc svc;
 
@@ -155,10 +156,7 @@ const void *envelope_payload(const Rb__Envelope *e);
  * tell when its own record of that gateway differs, not just its count. */
 static inline uint64_t conn_digest(const char *conn_id)
 {
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	while (*conn_id)
-		h = (h ^ (unsigned char)*conn_id++) * 1099511628211ULL;
-	return h;
+	return str_hash(conn_id);
 }
 
 /* Whether the envelope's permission set holds perm. */

@@ -18,7 +18,6 @@
 static atomic_ulong room_deliveries, leaves, ended_streams;
 
 /* A protobuf-c message of type T in arena a, initialized. */
-#define NEW(a, T, init) ((T *)memcpy(arena_alloc((a), sizeof(T)), &(T)init, sizeof(T)))
 
 /* Sends d to the voice connections listed in rep from element `from` on
  * (gateway, connection pairs, as the scripts return them). */
@@ -64,7 +63,7 @@ void state_golive(svc_req *r)
 
 	if (!rep || rep->elements == 0) /* refused, or not in a voice room */
 		goto out;
-	Rb__SGoLive *g = NEW(r->arena, Rb__SGoLive, RB__SGO_LIVE__INIT);
+	Rb__SGoLive *g = ARENA_NEW(r->arena, Rb__SGoLive, RB__SGO_LIVE__INIT);
 	g->userid = (char *)uid;
 	g->roomid = arena_strdup(r->arena, kv_reply_str(rep->element[0]));
 	g->has_livestate = 1;
@@ -90,7 +89,7 @@ void state_chatdev(svc_req *r)
 
 	if (!rep || rep->elements == 0)
 		goto out;
-	Rb__SChatDev *cd = NEW(r->arena, Rb__SChatDev, RB__SCHAT_DEV__INIT);
+	Rb__SChatDev *cd = ARENA_NEW(r->arena, Rb__SChatDev, RB__SCHAT_DEV__INIT);
 	cd->userid = (char *)uid;
 	cd->has_video = cd->has_audio = 1;
 	cd->video = c->video;
@@ -123,7 +122,7 @@ void state_servermute(svc_req *r)
 		handlers_fail_store(r, s);
 		return;
 	}
-	Rb__SServerMute *m = NEW(r->arena, Rb__SServerMute, RB__SSERVER_MUTE__INIT);
+	Rb__SServerMute *m = ARENA_NEW(r->arena, Rb__SServerMute, RB__SSERVER_MUTE__INIT);
 	m->userid = c->userid;
 	m->has_message = 1;
 	m->message = c->suppress;
@@ -158,7 +157,7 @@ static int leave_once(media_app *app, const char *room, const char *uid, redisRe
 static void end_stream(media_app *app, const char *room, const char *uid, const redisReply *rep)
 {
 	arena a = ARENA_INIT;
-	Rb__SGoLive *g = NEW(&a, Rb__SGoLive, RB__SGO_LIVE__INIT);
+	Rb__SGoLive *g = ARENA_NEW(&a, Rb__SGoLive, RB__SGO_LIVE__INIT);
 	g->userid = (char *)uid;
 	g->roomid = (char *)room;
 	g->has_livestate = 1;

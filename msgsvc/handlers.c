@@ -21,6 +21,7 @@
 #include "msg.h"
 #include "outbox.h"
 #include "rooms.h"
+#include "strx.h"
 #include "valid.h"
 
 /* PROTOCOL.md §4 limits (the gateway checks them too). */
@@ -95,7 +96,7 @@ void handlers_metrics(buf *out)
 }
 
 /* A protobuf-c message of type T in the request's arena, initialized. */
-#define NEW(r, T, INIT) ((T *)memcpy(arena_alloc((r)->arena, sizeof(T)), &(T)INIT, sizeof(T)))
+#define NEW(r, T, ...) ARENA_NEW((r)->arena, T, __VA_ARGS__)
 
 static const char *op_of(const svc_req *r)
 {
@@ -111,10 +112,6 @@ static void fail_store(svc_req *r, pg_status s)
 		svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", op_of(r));
 }
 
-static int nonempty(const char *s)
-{
-	return s && *s;
-}
 
 /* ------------------------------------------------------- shared checks */
 
@@ -346,7 +343,7 @@ static int attachment(svc_req *r, outgoing *o)
  * it: r->reply as it is now, i.e. OK (a refusal stores nothing). */
 static hist_once once_of(svc_req *r)
 {
-	hist_once once = {nonempty(r->env->request_id) ? r->env->request_id : NULL, NULL, 0};
+	hist_once once = {str_set(r->env->request_id) ? r->env->request_id : NULL, NULL, 0};
 	size_t len = protobuf_c_message_get_packed_size(&r->reply->base);
 	uint8_t *bytes = arena_alloc(r->arena, len ? len : 1);
 	once.reply_len = protobuf_c_message_pack(&r->reply->base, bytes);
@@ -498,7 +495,7 @@ static void change_message(svc_req *r, const Rb__CUpdateMessage *c, int remove)
 
 	if (target_of(r, c, &t) < 0 || (in && content_ok(r, in) < 0))
 		return;
-	hist_edit e = {t.room_id, t.idx, nonempty(r->env->user_id) ? r->env->user_id : NULL,
+	hist_edit e = {t.room_id, t.idx, str_set(r->env->user_id) ? r->env->user_id : NULL,
 		       env_has_perm(r->env, "changeMessage"), remove, in ? in->text : NULL,
 		       in ? in->url : NULL, in ? in->tags : NULL, in ? in->n_tags : 0,
 		       in && in->n_tags > 0};

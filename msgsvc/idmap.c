@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strx.h"
+
 #define BUCKETS 1024
 
 typedef struct entry {
@@ -17,13 +19,9 @@ struct idmap {
 	idmap_free_fn free_value;
 };
 
-/* FNV-1a: ids are random already; this only spreads them over buckets. */
 static entry **bucket_of(idmap *m, const char *key)
 {
-	unsigned h = 2166136261u;
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return &m->buckets[h % BUCKETS];
+	return &m->buckets[str_hash(key) % BUCKETS];
 }
 
 static entry **find(idmap *m, const char *key)
