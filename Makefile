@@ -76,7 +76,8 @@ run: all
 	@scripts/run.sh
 
 test: all
-	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/test.sh $(T)
+	@REBUTTAL_WAIT_FACTOR=$${REBUTTAL_WAIT_FACTOR:-$(if $(SANITIZE),3,1)} \
+		BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/test.sh $(T)
 
 # Benchmarks against a fresh stack; prints a table (B=conns|msg|history|relay|presence for one).
 bench: all

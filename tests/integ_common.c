@@ -452,3 +452,14 @@ int run_shown(const char *cmd, char *last, size_t lastlen)
 	fflush(stdout);
 	return pclose(p);
 }
+
+int wait_ms(void)
+{
+	static int ms;
+	if (!ms) {
+		const char *f = getenv("REBUTTAL_WAIT_FACTOR");
+		long k = f ? strtol(f, NULL, 10) : 1;
+		ms = 5000 * (int)(k >= 1 && k <= 20 ? k : 1);
+	}
+	return ms;
+}
