@@ -132,6 +132,11 @@ int drain_done(gw *g)
 			 (unsigned long long)g->n_sessions, g->cfg->drain_ms, g->cfg->drain_spread_ms);
 		schedule(g, d, d->t0 + g->cfg->drain_ms);
 	}
+	/* Nobody to wait for: a new connection would be refused anyway. */
+	if (d->phase == DRAIN_WAIT && !g->n_sessions) {
+		log_info("drain: no connection open");
+		d->phase = DRAIN_DONE;
+	}
 	if (proc_hurried() && d->phase != DRAIN_DONE) {
 		log_info("drain: second signal: stopping now");
 		d->phase = DRAIN_DONE;

@@ -59,6 +59,10 @@ fi
 # per-address cap exempts loopback by default); the tests of those limits
 # start gateways of their own with them on (tests/integ_limits.c).
 export REBUTTAL_USER_RATE=${REBUTTAL_USER_RATE:-0}
+# Gateways stop without the production drain's waits (stack.sh gives a part
+# 5 s after SIGTERM); the drain tests start gateways with settings of their own.
+export REBUTTAL_DRAIN_MS=${REBUTTAL_DRAIN_MS:-0}
+export REBUTTAL_DRAIN_SPREAD_MS=${REBUTTAL_DRAIN_SPREAD_MS:-0}
 
 PASSED=0
 FAILED=0
