@@ -3,6 +3,7 @@
 #include "runner.h"
 
 #include "list_admin.h"
+#include "list_drain.h"
 #include "list_foundation.h"
 #include "list_limits.h"
 #include "list_media.h"
@@ -14,6 +15,7 @@
 /* Each part's tests are listed in its own header, so parts can be worked on
  * side by side. */
 #define TEST_LIST(X) FOUNDATION_TESTS(X) ROOM_TESTS(X) ADMIN_TESTS(X) MSG_TESTS(X) MEDIA_TESTS(X) \
-	POLICY_TESTS(X) LIMITS_TESTS(X) STATIC_TESTS(X) BROWSER_TESTS(X)
+	POLICY_TESTS(X) LIMITS_TESTS(X) STATIC_TESTS(X) BROWSER_TESTS(X) \
+	DRAIN_TESTS(X)
 
 RT_MAIN(TEST_LIST)

@@ -1,0 +1,3 @@
+/* Graceful stops and mixed versions (tests/integ_drain.c). */
+#define DRAIN_TESTS(X) \
+	X(gateway_drain)
