@@ -22,7 +22,8 @@
 	X(msg_username_at_send_time)         \
 	X(msg_two_instances_consistent)      \
 	X(msg_retry_after_kill)              \
-	X(msg_crash_kill9)
+	X(msg_crash_kill9)                    \
+	X(msg_drain_term)
 
 /* Helpers of the msg tests, defined in integ_msg.c (and, after the mark
  * below, in integ_msg_crash.c) and used by the integ_msg*.c files (only seen
