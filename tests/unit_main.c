@@ -23,6 +23,9 @@
 	X(netaddr_match)                                                                      \
 	X(netaddr_forwarded_for)                                                              \
 	X(skeleton_folds)                                                                     \
-	X(valid_user_name_invisible)
+	X(valid_user_name_invisible)                                                           \
+	X(contract_kept)                                                                      \
+	X(contract_breaks_found)                                                              \
+	X(contract_release_recorded)
 
 RT_MAIN(TEST_LIST)
