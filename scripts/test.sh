@@ -220,6 +220,12 @@ if ((want_stack)); then
         "$(basename "$DIR")" >"$DIR/webroot/index.html"
     export REBUTTAL_WEBROOT=$DIR/webroot
 
+    # The last release's parts for test_upgrade_mixed_versions, built once
+    # into build/prev (a few seconds); without them that test fails, saying so.
+    if PREV=$("$ROOT/scripts/prev.sh"); then
+        export REBUTTAL_PREV_BIN_DIR=$PREV
+    fi
+
     echo "==== starting the stack in $DIR"
     STACK_STARTED=1
     if "$STACK" start "$DIR"; then
