@@ -818,10 +818,10 @@ void test_msg_drain_term(void)
 		CHECK_MSG(now_ms() < until, "%d of %d messages resolved after 30 s", resolved,
 			  N * EACH);
 	}
-	settle(ss, N, room, N * EACH, 500);
 	for (int k = 0; k < N; k++)
 		CHECK_MSG(!ss[k].errors && !ss[k].stray, "client %d got %d error(s): %s", k,
 			  ss[k].errors + ss[k].stray, ss[k].first_error);
+	settle(ss, N, room, N * EACH, 500);
 	CHECK_EQ_INT(check_room(admin(ctx), room, ss, N, 1, NULL), N * EACH);
 	printf("msgsvc-2 had stored %ld messages when it got SIGTERM\n", served);
 	CHECK_MSG(served > 0, "msgsvc-2 took no message before SIGTERM: nothing was tested");
