@@ -92,6 +92,11 @@ static void wait_ready(const char *inst)
 	rt_fail(__FILE__, __LINE__, "%s not ready 10 s after its start", inst);
 }
 
+void mt_wait_ready(const char *inst)
+{
+	wait_ready(inst);
+}
+
 /* What the bus carried: sendMessage deliveries per idx of one room, seen
  * by a plain subscriber of rb.out.all (before any gateway drops repeats). */
 #define MAX_IDX 4096
