@@ -238,7 +238,7 @@ int main(int argc, char **argv)
 		run(&a);
 		/* Lets the request in flight finish: new ones are refused. */
 		atomic_store(&a.serving, 0);
-		svc_drain(s, &a.app.closing, &a.app.busy, STOP_WAIT_MS);
+		svc_drain(s, STOP_WAIT_MS);
 	}
 	/* Asked to stop, even before start-up finished: a clean exit. */
 	if (proc_stopping())

@@ -35,6 +35,8 @@ typedef struct {
 	long partial_timeout_ms, partial_rate, partial_max_bytes;
 	long user_rate, user_burst, strikes_max, strikes_ms;
 	long relay_rate, relay_burst;
+	/* drain.c */
+	long drain_ms, drain_spread_ms;
 } gw_config;
 
 #define GW_SERVICES 4 /* auth, room, msg, media: see request.c */
@@ -78,6 +80,8 @@ typedef struct gw {
 	uint64_t last_member_version;    /* newest joinRoom/leaveRoom forwarded */
 	struct replay *replay;           /* replay.c */
 	struct limits *limits;           /* limits.c */
+	struct drain *drain;             /* drain.c */
+	int draining;                    /* from SIGTERM: /readyz 503, no new WebSocket */
 	lws_sorted_usec_list_t tick;
 	struct http_wait *http_waits;   /* HTTP requests waiting for a service */
 	char *webroot;                   /* real path of cfg->webroot, or NULL */
@@ -251,6 +255,16 @@ void replay_note(gw *g, const char *key, uint64_t media_version, frame *f);
  * overtook, then forgets what every later list will show. */
 void replay_after_list(gw *g, uint64_t media_version);
 void replay_free(gw *g);
+
+/* gateway/drain.c: the graceful stop (README "Drain"). Loop thread.
+ * drain_init: 0, or -1 out of memory. drain_done: 0 until SIGTERM; from
+ * the first call after it, sets g->draining and runs the drain on the
+ * loop's timers; 1 once every connection is closed (or a second signal
+ * came): the loop ends and shutdown goes on. drain_free before the
+ * context is destroyed. */
+int drain_init(gw *g);
+int drain_done(gw *g);
+void drain_free(gw *g);
 
 /* gateway/request.c */
 void request_send(session *s, const void *row, ProtobufCMessage *payload);

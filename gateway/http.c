@@ -300,6 +300,8 @@ static int on_http(struct lws *wsi, gw_pss *p)
 	if (!strcmp(uri, "/healthz"))
 		return respond_text(wsi, p, 200, "ok\n");
 	if (!strcmp(uri, "/readyz")) {
+		if (g->draining)
+			return respond_text(wsi, p, 503, "draining\n");
 		int ok = bus_connected(g->bus);
 		return respond_text(wsi, p, ok ? 200 : 503, ok ? "ready\n" : "not connected to NATS\n");
 	}

@@ -51,6 +51,8 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_RATE_STRIKES_MS", C, strikes_ms, 10000, 100, 3600000, "window of REBUTTAL_RATE_STRIKES"),
 	CFG_I("REBUTTAL_RELAY_RATE", C, relay_rate, 10, 0, 1000000, "`video`/`letmesee` per second per user and target after the burst; more are dropped (0: no limit)"),
 	CFG_I("REBUTTAL_RELAY_BURST", C, relay_burst, 40, 1, 1000000, "`video`/`letmesee` a user may send one target at once"),
+	CFG_I("REBUTTAL_DRAIN_MS", C, drain_ms, 5000, 0, 600000, "after SIGTERM (/readyz 503, new WebSockets refused), how long open connections stay before they are closed (1012)"),
+	CFG_I("REBUTTAL_DRAIN_SPREAD_MS", C, drain_spread_ms, 10000, 0, 3600000, "the closes (1012) of a drain are spread evenly over this window, so clients do not all reconnect at once"),
 };
 #undef C
 
@@ -145,7 +147,7 @@ int main(void)
 	uuid_new(g.id);
 	g.start_time = (int64_t)time(NULL);
 	loopq_init(&g.inbox);
-	if (limits_init(&g) < 0)
+	if (limits_init(&g) < 0 || drain_init(&g) < 0)
 		return 1;
 	the_gw = &g;
 	g.webroot = files_root(cfg.webroot);
@@ -169,11 +171,13 @@ int main(void)
 	log_info("gateway %s listening on %s://0.0.0.0:%ld/ipc", g.id,
 		 cfg.tls_cert[0] ? "wss" : "ws", cfg.port);
 	lws_sul_schedule(g.lws, 0, &g.tick, on_tick, 50 * LWS_US_PER_MS);
-	while (!proc_stopping())
+	/* Until SIGTERM and the drain after it (drain.c) are over. */
+	while (!drain_done(&g))
 		if (lws_service(g.lws, 0) < 0)
 			break;
 
 	log_info("gateway stopping");
+	drain_free(&g);
 	deliver_stop(&g);
 	pthread_mutex_lock(&g.wake_lock);
 	g.wake = NULL; /* replies and user deliveries may still come: queued only */

@@ -142,6 +142,11 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 		if (gw_request_path(wsi, uri, sizeof uri) < 0 || strcmp(uri, "/ipc") ||
 		    gw_framing_bad(wsi))
 			return -1;
+		/* Draining (drain.c): the client is to go to another gateway. */
+		if (g->draining) {
+			lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, NULL);
+			return -1;
+		}
 		return 0;
 	case LWS_CALLBACK_ESTABLISHED:
 		p->s = session_new(g, wsi);

@@ -471,6 +471,28 @@ void bus_sub_close(bus_sub *s)
 	natsSubscription_Unsubscribe(s->sub);
 }
 
+/* Waits up to ms for the subscription's completion (waiting set before
+ * it was closed), then frees s if it came. */
+static void sub_wait_complete(bus_sub *s, int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->mu);
+	while (!s->complete)
+		if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
+			break; /* never block shutdown forever */
+	int done = s->complete;
+	pthread_mutex_unlock(&s->mu);
+	if (done)
+		sub_free(s);
+}
+
 void bus_sub_close_wait(bus_sub *s)
 {
 	if (!s)
@@ -479,18 +501,21 @@ void bus_sub_close_wait(bus_sub *s)
 	s->waiting = 1;
 	pthread_mutex_unlock(&s->mu);
 	natsSubscription_Unsubscribe(s->sub);
+	sub_wait_complete(s, 5000);
+}
+
+void bus_sub_drain_wait(bus_sub *s, int timeout_ms)
+{
+	if (!s)
+		return;
 	pthread_mutex_lock(&s->mu);
-	while (!s->complete) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 5;
-		if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
-			break; /* never block shutdown forever */
-	}
-	int done = s->complete;
+	s->waiting = 1;
 	pthread_mutex_unlock(&s->mu);
-	if (done)
-		sub_free(s);
+	/* cnats sends UNSUB, then a PING: everything the server sent before
+	 * it took the UNSUB is in our queue by the PONG and is handled. */
+	if (natsSubscription_DrainTimeout(s->sub, timeout_ms) != NATS_OK)
+		natsSubscription_Unsubscribe(s->sub);
+	sub_wait_complete(s, timeout_ms + 1000);
 }
 
 /* Lock held. Gives p its token and files it. */

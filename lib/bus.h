@@ -80,6 +80,12 @@ void bus_sub_close(bus_sub *s);
 /* Unsubscribes and waits (up to 5 s) until no callback of s is running,
  * so the caller may free what the callbacks use. Not from a callback of s. */
 void bus_sub_close_wait(bus_sub *s);
+/* Leaves the subscription (its queue group) at once but still hands fn
+ * every message NATS sent before the server took the leave, then waits
+ * (up to timeout_ms plus 1 s) until the last callback returned and frees s.
+ * A service's graceful stop: new requests go to the other instances, none
+ * already sent here is lost. Not from a callback of s. */
+void bus_sub_drain_wait(bus_sub *s, int timeout_ms);
 
 /* A service holding a request tells the requester so this often (bus_ack:
  * an empty message with this header to the reply subject); requesters use

@@ -7,11 +7,13 @@
 
 #include "log.h"
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, hurried;
 
 static void on_signal(int sig)
 {
 	(void)sig;
+	if (stopping)
+		hurried = 1;
 	stopping = 1;
 }
 
@@ -35,6 +37,11 @@ int proc_init(const char *part)
 int proc_stopping(void)
 {
 	return stopping;
+}
+
+int proc_hurried(void)
+{
+	return hurried;
 }
 
 void proc_sleep_ms(int ms)

@@ -7,6 +7,9 @@
 int proc_init(const char *part);
 /* 1 once SIGTERM or SIGINT arrived. */
 int proc_stopping(void);
+/* 1 once a second SIGTERM or SIGINT arrived: a part that drains slowly
+ * (the gateway) stops draining and stops at once. */
+int proc_hurried(void);
 /* Sleeps until stopping or ms passed. */
 void proc_sleep_ms(int ms);
 

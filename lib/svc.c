@@ -589,10 +589,18 @@ void svc_stop(svc *s)
 	free(s);
 }
 
-void svc_drain(svc *s, atomic_int *closing, atomic_int *busy, int wait_ms)
+void svc_drain(svc *s, int wait_ms)
 {
-	atomic_store(closing, 1);
-	for (int waited = 0; atomic_load(busy) && waited < wait_ms; waited += 10)
+	if (!s)
+		return;
+	/* Out of the queue group first: NATS sends new requests to the other
+	 * instances at once, and every one it sent here before is taken (not
+	 * refused) and finished below. */
+	bus_sub_drain_wait(s->sub, wait_ms);
+	s->sub = NULL;
+	if (s->closing)
+		atomic_store(s->closing, 1);
+	for (int waited = 0; s->busy && atomic_load(s->busy) && waited < wait_ms; waited += 10)
 		proc_sleep_ms(10);
 	svc_stop(s);
 }

@@ -124,11 +124,13 @@ int svc_threads(long n);
 /* Unsubscribes, lets the handler threads finish what they hold, joins
  * them and frees s. */
 void svc_stop(svc *s);
-/* Stops a service started with closing and busy (see svc_start): sets
- * *closing (new requests are refused), waits up to wait_ms for *busy to drop
- * to 0, stops s, then sleeps 100 ms more (a callback may still be
- * replying). s may be NULL. Main thread. */
-void svc_drain(svc *s, atomic_int *closing, atomic_int *busy, int wait_ms);
+/* The graceful stop (SIGTERM), main thread: leaves the queue group at
+ * once (new requests go to the other instances), still takes every request
+ * NATS sent here before (bus_sub_drain_wait, up to wait_ms), then sets
+ * *closing (if given), waits up to wait_ms for *busy (if given) to drop to
+ * 0, and stops s (svc_stop: the held requests are finished and answered).
+ * s may be NULL. */
+void svc_drain(svc *s, int wait_ms);
 
 /* Sets an error reply. The message is what the client sees. */
 void svc_fail(svc_req *r, Rb__Code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

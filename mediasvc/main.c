@@ -117,9 +117,9 @@ static void run(mediasvc *m)
  * that nothing uses the talking timer or the store after this. */
 static void quiesce(mediasvc *m, svc *s, events *ev)
 {
-	atomic_store(&m->app.closing, 1);
 	atomic_store(&m->serving, 0);
-	svc_stop(s);
+	svc_drain(s, STOP_WAIT_MS); /* out of the queue group; held requests finish */
+	atomic_store(&m->app.closing, 1);
 	events_stop(ev);
 	for (int waited = 0; atomic_load(&m->app.busy) && waited < STOP_WAIT_MS; waited += 10)
 		proc_sleep_ms(10);

@@ -237,7 +237,7 @@ int main(int argc, char **argv)
 		run(&m);
 		/* Lets the request in flight finish: new ones are refused. */
 		atomic_store(&m.serving, 0);
-		svc_drain(s, &m.app.closing, &m.app.busy, STOP_WAIT_MS);
+		svc_drain(s, STOP_WAIT_MS);
 		rc = 0;
 	}
 	log_info("stopping");

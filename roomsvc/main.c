@@ -38,11 +38,14 @@ static const cfg_field settings[] = {
 #undef C
 #define NSETTINGS (sizeof settings / sizeof *settings)
 
+/* How long a stop waits for the requests this instance holds. */
+#define STOP_WAIT_MS 10000
+
 /* Health thread. */
 static int ready(void *ud)
 {
 	room_app *app = ud;
-	return bus_connected(app->bus) && kv_cmdf(app->store, NULL, "PING") == KV_OK;
+	return !atomic_load(&app->stopping) && bus_connected(app->bus) && kv_cmdf(app->store, NULL, "PING") == KV_OK;
 }
 
 /* Health thread. */
@@ -138,7 +141,8 @@ int main(void)
 	rc = 0;
 out:
 	log_info("roomsvc stopping");
-	svc_stop(s);
+	atomic_store(&app.stopping, 1); /* /readyz: not ready */
+	svc_drain(s, STOP_WAIT_MS);
 	presence_stop(app.presence);
 	dir_stop(app.dir);
 	lists_stop(app.lists); /* a last flush of what is dirty */

@@ -64,6 +64,7 @@ typedef struct {
 	 * (started earlier, to answer while Redis is awaited) reads the
 	 * modules only after it. */
 	atomic_int started;
+	atomic_int stopping; /* from SIGTERM: /readyz says not ready */
 } room_app;
 
 #endif

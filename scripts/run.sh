@@ -35,6 +35,10 @@ export PG_PORT=${PG_PORT:-5432}
 export GW_PORT=${GW_PORT:-9000}
 # The built-in web client, unless another one is named.
 export REBUTTAL_WEBROOT=${REBUTTAL_WEBROOT:-$ROOT/gateway/web}
+# Ctrl-C stops the local stack within stack.sh's 5 s per part: the gateway's
+# drain (gateway/README.md "Drain") is cut short here unless asked for.
+export REBUTTAL_DRAIN_MS=${REBUTTAL_DRAIN_MS:-0}
+export REBUTTAL_DRAIN_SPREAD_MS=${REBUTTAL_DRAIN_SPREAD_MS:-1000}
 
 say() { echo "run.sh: $*" >&2; }
 

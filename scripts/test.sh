@@ -59,6 +59,10 @@ fi
 # per-address cap exempts loopback by default); the tests of those limits
 # start gateways of their own with them on (tests/integ_limits.c).
 export REBUTTAL_USER_RATE=${REBUTTAL_USER_RATE:-0}
+# Gateways stop without the production drain's waits (stack.sh gives a part
+# 5 s after SIGTERM); the drain tests start gateways with settings of their own.
+export REBUTTAL_DRAIN_MS=${REBUTTAL_DRAIN_MS:-0}
+export REBUTTAL_DRAIN_SPREAD_MS=${REBUTTAL_DRAIN_SPREAD_MS:-0}
 
 PASSED=0
 FAILED=0
@@ -217,6 +221,12 @@ if ((want_stack)); then
     printf '<!-- rebuttal test web root %s -->\n<!doctype html><title>Rebuttal test</title>\n' \
         "$(basename "$DIR")" >"$DIR/webroot/index.html"
     export REBUTTAL_WEBROOT=$DIR/webroot
+
+    # The last release's parts for test_upgrade_mixed_versions, built once
+    # into build/prev (a few seconds); without them that test fails, saying so.
+    if PREV=$("$ROOT/scripts/prev.sh"); then
+        export REBUTTAL_PREV_BIN_DIR=$PREV
+    fi
 
     echo "==== starting the stack in $DIR"
     STACK_STARTED=1

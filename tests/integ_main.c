@@ -4,6 +4,7 @@
 
 #include "list_access.h"
 #include "list_admin.h"
+#include "list_drain.h"
 #include "list_foundation.h"
 #include "list_limits.h"
 #include "list_media.h"
@@ -18,4 +19,6 @@
 	POLICY_TESTS(X) LIMITS_TESTS(X) STATIC_TESTS(X) BROWSER_TESTS(X) \
 	ACCESS_TESTS(X)
 
-RT_MAIN(TEST_LIST)
+/* The graceful stops and the mixed-version test (list_drain.h) last. */
+#define ALL_TESTS(X) TEST_LIST(X) DRAIN_TESTS(X)
+RT_MAIN(ALL_TESTS)

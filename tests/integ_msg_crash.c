@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,11 @@ static void wait_ready(const char *inst)
 			return;
 	}
 	rt_fail(__FILE__, __LINE__, "%s not ready 10 s after its start", inst);
+}
+
+void mt_wait_ready(const char *inst)
+{
+	wait_ready(inst);
 }
 
 /* What the bus carried: sendMessage deliveries per idx of one room, seen
@@ -777,4 +783,54 @@ void test_msg_retry_after_kill(void)
 	PQfinish(pg);
 	wsc_ctx_free(ctx);
 	restart_hooks(0);
+}
+
+/* -------------------------------------------------- a graceful stop */
+
+/* Three clients send messages one after another while one of two msgsvc
+ * instances gets SIGTERM: it leaves the queue group at once and finishes
+ * what it holds (lib/svc.h svc_drain), so no client sees an `error` and
+ * the room holds every message once, idx without gaps. */
+void test_msg_drain_term(void)
+{
+	enum { N = 3, EACH = 60, TERM_AT = 45 };
+	CHECK_EQ_INT(stack("start-part msgsvc 2", NULL, 0), 0);
+	wait_ready("msgsvc"), wait_ready("msgsvc-2");
+	wsc_ctx *ctx = wsc_ctx_new();
+	wsc *adm = admin(ctx);
+	sender *ss = mt_senders_new(N);
+	char room[64], name[32];
+	mt_new_room(adm, "text", room);
+	for (int k = 0; k < N; k++) {
+		snprintf(name, sizeof name, "drainer%d", k);
+		ss[k].c = mt_new_user(ctx, adm, name, ss[k].uid);
+	}
+	int pid = stack_number("pids", "msgsvc-2.pid"), sent = 0, resolved = 0;
+	long served = -1;
+	CHECK(pid > 0);
+	for (long long until = now_ms() + 30000; resolved < N * EACH;) {
+		for (int k = 0; k < N; k++)
+			if (ss[k].inflight < 0 && ss[k].next < EACH)
+				send_seq(&ss[k], room), sent++;
+		pump(ss, N, room, 1);
+		resolved = 0;
+		for (int k = 0; k < N; k++)
+			resolved += ss[k].next - (ss[k].inflight >= 0);
+		if (sent >= TERM_AT && served < 0) {
+			served = metric("msgsvc-2", SERVED);
+			CHECK(kill(pid, SIGTERM) == 0);
+		}
+		CHECK_MSG(now_ms() < until, "%d of %d messages resolved after 30 s", resolved,
+			  N * EACH);
+	}
+	for (int k = 0; k < N; k++)
+		CHECK_MSG(!ss[k].errors && !ss[k].stray, "client %d got %d error(s): %s", k,
+			  ss[k].errors + ss[k].stray, ss[k].first_error);
+	settle(ss, N, room, N * EACH, 500);
+	CHECK_EQ_INT(check_room(admin(ctx), room, ss, N, 1, NULL), N * EACH);
+	printf("msgsvc-2 had stored %ld messages when it got SIGTERM\n", served);
+	CHECK_MSG(served > 0, "msgsvc-2 took no message before SIGTERM: nothing was tested");
+	CHECK_EQ_INT(stack("kill msgsvc-2 TERM", NULL, 0), 0);
+	mt_senders_free(ss, N);
+	wsc_ctx_free(ctx);
 }

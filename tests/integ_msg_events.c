@@ -164,6 +164,9 @@ static void retries_at_once(bus *b, const Rb__Envelope *env, int n)
 void test_msg_two_instances_consistent(void)
 {
 	CHECK_EQ_INT(stack("start-part msgsvc 2", NULL, 0), 0);
+	/* A retry reaching msgsvc-2 before its directory is loaded would be
+	 * refused "not ready, try again" (a flake seen once in a full run). */
+	mt_wait_ready("msgsvc"), mt_wait_ready("msgsvc-2");
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	bus *b = mt_test_bus();

@@ -22,7 +22,8 @@
 	X(msg_username_at_send_time)         \
 	X(msg_two_instances_consistent)      \
 	X(msg_retry_after_kill)              \
-	X(msg_crash_kill9)
+	X(msg_crash_kill9)                    \
+	X(msg_drain_term)
 
 /* Helpers of the msg tests, defined in integ_msg.c (and, after the mark
  * below, in integ_msg_crash.c) and used by the integ_msg*.c files (only seen
@@ -75,6 +76,9 @@ json_t *mt_changed(wsc *c, const char *room, long long idx, const char *text, js
 void mt_check_removed(json_t *m, long long idx, const char *username);
 
 /* Defined in integ_msg_crash.c. */
+/* Waits until msgsvc instance inst is ready and has its account directory
+ * (a message before that is refused "not ready, try again"). */
+void mt_wait_ready(const char *inst);
 /* A connection to the stack's postgres (caller PQfinish-es it). */
 PGconn *mt_test_pg(void);
 /* Polls until room has no rows in msg.<table> (messages, outbox). */

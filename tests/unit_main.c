@@ -14,6 +14,9 @@
 	X(table_signup_rules)                                                                 \
 	X(table_alias_and_limits)                                                             \
 	X(table_ok_packets)                                                                   \
+	X(contract_kept)                                                                      \
+	X(contract_breaks_found)                                                              \
+	X(contract_release_recorded)                                                          \
 	X(pbjson_from_json_types)                                                             \
 	X(pbjson_opaque_json_round_trip)                                                      \
 	X(pbjson_to_json_nulls_and_absent)                                                    \

@@ -43,6 +43,7 @@ struct wsc {
     enum state state;
     int closing;      /* wsc_close() asked for a close frame */
     int close_code;   /* from the server's close frame, 0 if none */
+    char close_reason[124]; /* the text of that close frame */
     int destroyed;    /* lws sent WSI_DESTROY for our wsi */
 
     struct msg *rx_head, *rx_tail;
@@ -353,6 +354,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (in && len >= 2) {
             const unsigned char *p = in;
             c->close_code = (p[0] << 8) | p[1];
+            size_t n = len - 2 < sizeof c->close_reason - 1 ? len - 2 : sizeof c->close_reason - 1;
+            memcpy(c->close_reason, p + 2, n);
+            c->close_reason[n] = '\0';
         }
         break;
     case LWS_CALLBACK_CLIENT_CLOSED:
@@ -614,6 +618,11 @@ void wsc_close(wsc *c)
 int wsc_is_closed(wsc *c)
 {
     return !c || c->state == ST_CLOSED;
+}
+
+const char *wsc_close_reason(wsc *c)
+{
+    return c ? c->close_reason : "";
 }
 
 int wsc_close_code(wsc *c)
