@@ -24,6 +24,7 @@ struct drain {
 	uint64_t *ids;      /* sessions open when closing began, in id order */
 	size_t n, next;     /* how many, and the next to close */
 	lws_sorted_usec_list_t sul;
+	gw *g;
 };
 
 static int cmp_u64(const void *a, const void *b)
@@ -77,10 +78,8 @@ static void close_due(gw *g, struct drain *d)
 
 static void on_drain_timer(lws_sorted_usec_list_t *sul)
 {
-	gw *g = the_gw;
-	struct drain *d = g->drain;
-
-	(void)sul;
+	struct drain *d = lws_container_of(sul, struct drain, sul);
+	gw *g = d->g;
 	int64_t now = bus_now_ms();
 	if (d->phase == DRAIN_WAIT) {
 		d->phase = DRAIN_CLOSING;
@@ -115,7 +114,10 @@ static void on_drain_timer(lws_sorted_usec_list_t *sul)
 int drain_init(gw *g)
 {
 	g->drain = calloc(1, sizeof *g->drain);
-	return g->drain ? 0 : -1;
+	if (!g->drain)
+		return -1;
+	g->drain->g = g;
+	return 0;
 }
 
 int drain_done(gw *g)

@@ -274,6 +274,10 @@ void request_conn_event(gw *g, session *s, const char *what);
 void request_tick(gw *g);
 void request_metrics(gw *g, buf *b);
 
-extern gw *the_gw;
+/* The gateway a socket belongs to (the context's user pointer). */
+static inline gw *gw_of(struct lws *wsi)
+{
+	return lws_context_user(lws_get_context(wsi));
+}
 
 #endif

@@ -209,7 +209,7 @@ static struct http_wait *http_wait_take(gw *g, uint64_t id)
 /* Asks msgsvc for the bytes; the answer comes back to http_reply_handle. */
 static int upload_start(struct lws *wsi, gw_pss *p, const char *path)
 {
-	gw *g = the_gw;
+	gw *g = gw_of(wsi);
 	Rb__Envelope env = RB__ENVELOPE__INIT;
 	Rb__GetUpload gu = RB__GET_UPLOAD__INIT;
 	char rid[UUID_STR_LEN + 1];
@@ -283,7 +283,7 @@ void http_reply_handle(gw *g, gw_item *it)
 
 static int on_http(struct lws *wsi, gw_pss *p)
 {
-	gw *g = the_gw;
+	gw *g = gw_of(wsi);
 	char uri[512];
 
 	if (p->http_id || p->http_body || p->file_open)
@@ -349,7 +349,7 @@ static int on_http_writable(struct lws *wsi, gw_pss *p)
 
 /* The pss is about to be freed (connection closed, or its transaction
  * ended and the next pipelined one begins): nothing may point at it. */
-static void http_forget(gw_pss *p)
+static void http_forget(gw *g, gw_pss *p)
 {
 	if (!p)
 		return;
@@ -357,7 +357,7 @@ static void http_forget(gw_pss *p)
 	free(p->http_body);
 	p->http_body = NULL;
 	if (p->http_id)
-		free(http_wait_take(the_gw, p->http_id));
+		free(http_wait_take(g, p->http_id));
 	p->http_id = 0;
 }
 
@@ -377,10 +377,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return files_bound(wsi);
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		files_dropped(wsi, p);
-		http_forget(p);
+		http_forget(gw_of(wsi), p);
 		return 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
-		http_forget(p);
+		http_forget(gw_of(wsi), p);
 		return 0;
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);

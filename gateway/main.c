@@ -12,7 +12,6 @@
 #include "proc.h"
 #include "rebuttal.pb-c.h"
 
-gw *the_gw;
 
 #define C gw_config
 static const cfg_field settings[] = {
@@ -75,8 +74,7 @@ static void heartbeat(gw *g)
  * and the heartbeat. */
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
-	gw *g = the_gw;
-	(void)sul;
+	gw *g = lws_container_of(sul, gw, tick);
 	bus_tick(g->bus);
 	request_tick(g);
 	limits_tick(g);
@@ -107,10 +105,12 @@ static void raise_fd_limit(void)
 	}
 }
 
-static struct lws_context *lws_start(const gw_config *cfg)
+static struct lws_context *lws_start(gw *g)
 {
+	const gw_config *cfg = g->cfg;
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof info);
+	info.user = g; /* gw_of() */
 	info.port = (int)cfg->port;
 	info.protocols = gw_protocols;
 	info.mounts = gw_mounts();
@@ -149,7 +149,6 @@ int main(void)
 	loopq_init(&g.inbox);
 	if (limits_init(&g) < 0 || drain_init(&g) < 0)
 		return 1;
-	the_gw = &g;
 	g.webroot = files_root(cfg.webroot);
 	pthread_mutex_init(&g.wake_lock, NULL);
 	bus_addr nats = {cfg.nats_url, cfg.nats_user, cfg.nats_password};
@@ -158,7 +157,7 @@ int main(void)
 		return 1;
 	/* The context before the subscriptions: a broadcast that arrives at
 	 * once must find a loop to wake. */
-	g.lws = lws_start(&cfg);
+	g.lws = lws_start(&g);
 	if (!g.lws) {
 		log_error("cannot listen on port %ld", cfg.port);
 		return 1;

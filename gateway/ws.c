@@ -132,7 +132,7 @@ static int on_receive(session *s, struct lws *wsi, const void *in, size_t len)
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	gw_pss *p = user;
-	gw *g = the_gw;
+	gw *g = gw_of(wsi);
 	char uri[64];
 
 	switch (reason) {
