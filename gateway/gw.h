@@ -13,6 +13,7 @@
 #include "limits.h"
 #include "loopq.h"
 #include "netaddr.h"
+#include "rebuttal.pb-c.h"
 #include "uuid.h"
 
 typedef struct {
@@ -105,6 +106,8 @@ typedef struct gw {
 	uint64_t lists_stale;    /* updateUsers older than a member packet */
 } gw;
 
+/* gateway/session.c: frames, sessions, users, outbound queues */
+
 /* A rendered server packet, shared by every connection it goes to. */
 struct frame {
 	int refs;
@@ -117,7 +120,6 @@ frame *frame_from_json(json_t *obj);             /* renders obj compactly */
 void frame_ref(frame *f);
 void frame_unref(frame *f);
 
-/* gateway/session.c */
 struct session {
 	uint64_t id;
 	char cid[24];
@@ -239,6 +241,10 @@ void deliver_drain(gw *g);                      /* loop thread: handle everythin
 void deliver_discard(gw *g);                    /* shutdown, after NATS is closed: free what is left unhandled */
 void deliver_bus_msg(void *ud, const bus_msg *m); /* cnats thread */
 void conn_list_reply(gw *g, const char *reply_to);
+/* Renders a server packet: {"type": <member name>, ...its fields}. NULL
+ * for control deliveries and on allocation failure. */
+frame *render_delivery(const Rb__Delivery *d);
+json_t *render_delivery_json(const Rb__Delivery *d);
 
 /* gateway/replay.c: broadcasts that a list may have overtaken. `talking`
  * and `servermute` come from mediasvc and lists from roomsvc, on two bus

@@ -41,9 +41,5 @@ void reply_handle(gw *g, gw_item *it);
 int request_pending(const session *s, const char *svc);
 void perms_reply_handle(gw *g, gw_item *it);
 void http_reply_handle(gw *g, gw_item *it);
-/* Renders a server packet: {"type": <member name>, ...its fields}. NULL
- * for control deliveries and on allocation failure. */
-frame *render_delivery(const Rb__Delivery *d);
-json_t *render_delivery_json(const Rb__Delivery *d);
 
 #endif
