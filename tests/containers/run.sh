@@ -104,6 +104,8 @@ cleanup() {
         [[ ! -e /proc/$DOCKERD_PID ]] || kill -KILL "$DOCKERD_PID" 2>/dev/null
     fi
     [[ -n ${TRAFFIC_PID:-} ]] && kill "$TRAFFIC_PID" 2>/dev/null
+    # dockerd leaves its network namespace mounted in its exec-root.
+    awk -v t="$TMP/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -212,7 +214,6 @@ t0=$SECONDS
 # NATS: three servers in one cluster (routes to each other), every one with the
 # users of deploy/nats.conf.  The file is deploy/nats.conf as mounted by
 # docker-compose.yml; ports and the cluster block come from the command line.
-NATS_URL=nats://127.0.0.1:$NATS1,nats://127.0.0.1:$NATS2,nats://127.0.0.1:$NATS3
 routes=nats-route://127.0.0.1:$NATSR1,nats-route://127.0.0.1:$NATSR2,nats-route://127.0.0.1:$NATSR3
 for i in 1 2 3; do
     c=NATS$i r=NATSR$i m=NATSM$i
@@ -258,9 +259,18 @@ fi
 # The environment of docker-compose.yml, with loopback addresses and each
 # instance's own port, in an env file of its own (0600): no password on a
 # command line.
+# NATS: each instance is given one server of the cluster, in turn (what a
+# Kubernetes Service does), and learns the others from it (the servers
+# advertise each other's client URLs).  One URL, not a list: lib/bus.c passes
+# REBUTTAL_NATS_URL to natsOptions_SetURL, which takes a single server (a
+# comma-separated list fails to connect with cnats 3.4).
+declare -A NATS_OF=()
+n=0
+for s in gateway "${SERVICES[@]}"; do for i in 1 2; do NATS_OF[$s$i]=$((n % 3 + 1)); n=$((n + 1)); done; done
 part_env() {
     local s=$1 i=$2 v
-    echo "REBUTTAL_NATS_URL=$NATS_URL"
+    v=NATS${NATS_OF[$s$i]}
+    echo "REBUTTAL_NATS_URL=nats://127.0.0.1:${!v}"
     echo "REBUTTAL_NATS_USER=$s"
     v=NATS_${s^^}_PASSWORD; echo "REBUTTAL_NATS_PASSWORD=${!v}"
     case $s in
@@ -322,6 +332,14 @@ if out=$(node "$HERE/chat.mjs" smoke "$GW1" "$GW2" 2>&1); then
 else
     fail "smoke"
     sed 's/^/    /' <<<"$out"
+    for c in gateway-1 gateway-2 authsvc-1 authsvc-2; do echo "  $c:"; logs_of "$P-$c"; done
+fi
+# REBUTTAL_CONTAINERS_KEEP=1: leave the stack up for a look until $TMP/stop exists.
+if [[ -n ${REBUTTAL_CONTAINERS_KEEP:-} ]]; then
+    note "kept: DOCKER_HOST=$DOCKER_HOST gateways :$GW1 :$GW2; touch $TMP/stop to go on"
+    printf 'DOCKER_HOST=%s\nGW1=%s\nGW2=%s\nREBUTTAL_ADMIN_PASSWORD=%s\n' "$DOCKER_HOST" "$GW1" "$GW2" "$REBUTTAL_ADMIN_PASSWORD" >"$TMP/kept"
+    until [[ -e $TMP/stop ]]; do sleep 1; done
+    rm -f "$TMP/stop"
 fi
 
 stats() {
