@@ -113,7 +113,7 @@ class Client {
   packet(p) {
     if (p.type === 'error') this.errors.push({ port: this.port, ...p });
     if (p.type === 'sendMessage' && p.message) {
-      const k = `${p.roomid}/${p.message.idx}`;
+      const k = `${p.roomid}/${Number(p.message.idx)}`;
       if (this.seen.has(k)) this.dups.push(k);
       this.seen.set(k, p.message.text);
       this.onMessage(p);
@@ -145,8 +145,10 @@ class Client {
   // One segment of a room: { segment, messages }.
   async segment(roomid, seg) {
     this.send(seg === undefined ? { type: 'getmessages', roomid } : { type: 'getmessages', roomid, segment: seg });
-    const u = await this.next((p) => p.type === 'updateText' && p.roomid === roomid && (seg === undefined || p.segment === seg), 10000);
-    return u;
+    // Numbers may come as JSON numbers or strings (int64): compare as numbers.
+    const u = await this.next((p) => p.type === 'error' || (p.type === 'updateText' && p.roomid === roomid && (seg === undefined || Number(p.segment) === seg)), 10000);
+    if (u.type === 'error') throw new Error(`${this.name}: getmessages ${seg}: ${u.message}`);
+    return { segment: Number(u.segment), messages: u.messages.map((m) => ({ ...m, idx: Number(m.idx) })) };
   }
 }
 
@@ -228,11 +230,11 @@ async function traffic(stopFile, ports) {
         await sleep(GAP);
       } catch (e) {
         if (c.ws.code === null) throw e; // a timeout on an open connection: a real failure
-        const gone = c.port;
+        const gone = c.port, code = c.ws.code;
         stats.reconnects++;
         portIdx++;
         const port = await connectAny(c, portIdx);
-        log(`${c.name}: connection to :${gone} closed (${c.ws.code === null ? '?' : 'code ' + c.ws.code}); logged in again through :${port}`);
+        log(`${c.name}: connection to :${gone} closed (code ${code}); logged in again through :${port}`);
       }
     }
     return { c, last: n };
@@ -253,7 +255,11 @@ async function traffic(stopFile, ports) {
   await connectAny(cc, 0);
   const newest = await cc.segment(room);
   const all = [];
-  for (let s = 0; s <= newest.segment; s++) all.push(...(s === newest.segment ? newest : await cc.segment(room, s)).messages);
+  // Paced: the gateway lets a user send REBUTTAL_USER_RATE (200) packets a second.
+  for (let s = 0; s <= newest.segment; s++) {
+    all.push(...(s === newest.segment ? newest : await cc.segment(room, s)).messages);
+    await sleep(10);
+  }
   all.sort((x, y) => x.idx - y.idx);
   for (let i = 0; i < all.length; i++) if (all[i].idx !== i + (all.length ? all[0].idx : 0)) { problems.push(`history: idx ${all[i].idx} at position ${i} (gap or repeat)`); break; }
   const count = new Map();
