@@ -174,7 +174,7 @@ async function traffic(stopFile, ports) {
   const SENDERS = Number(process.env.SENDERS || 4);
   const GAP = Number(process.env.SEND_GAP_MS || 40);
   const run = crypto.randomBytes(3).toString('hex');
-  const stats = { sent: 0, resent: 0, reconnects: 0, found: 0, maxOutMs: 0 };
+  const stats = { sent: 0, resent: 0, reconnects: 0, found: 0, maxOutMs: 0, lostEcho: 0 };
   const problems = [];
   let room;
   let stopping = false;
@@ -229,7 +229,16 @@ async function traffic(stopFile, ports) {
         n++;
         await sleep(GAP);
       } catch (e) {
-        if (c.ws.code === null) throw e; // a timeout on an open connection: a real failure
+        if (c.ws.code === null) {
+          // A timeout on an open connection: a failure, but go on to find out
+          // whether the message was stored (then only its delivery was lost).
+          if (!/timed out/.test(e.message) || pending === null) throw e;
+          const text = pending, port = c.port;
+          const was = await stored(c, text, n ? `${run} c${k} #${n - 1}` : null);
+          problems.push(`${c.name}: no sendMessage for "${text}" within 30 s on an open connection through :${port}; ${was ? 'it was stored' : 'it was not stored'}`);
+          stats.lostEcho++;
+          continue;
+        }
         const gone = c.port, code = c.ws.code;
         stats.reconnects++;
         portIdx++;
@@ -281,7 +290,7 @@ async function traffic(stopFile, ports) {
   cc.ws.close();
   log(`traffic: ${SENDERS} clients, ${secs.toFixed(1)} s, ${total} messages stored (${(total / secs).toFixed(0)}/s), ` +
     `${stats.reconnects} reconnects, ${stats.found} in-flight found stored, ${stats.resent} sent again, ` +
-    `slowest send→sendMessage ${stats.maxOutMs} ms, history ${all.length} messages`);
+    `slowest send→sendMessage ${stats.maxOutMs} ms, ${stats.lostEcho} sendMessage never came, history ${all.length} messages`);
   if (problems.length) { for (const p of problems.slice(0, 30)) log(`PROBLEM ${p}`); throw new Error(`${problems.length} problems`); }
   log('traffic: ok (no error, nothing lost, nothing twice)');
 }

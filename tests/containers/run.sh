@@ -159,6 +159,8 @@ if ! dk build --network host -t rebuttal-infra:test -f "$HERE/infra.Dockerfile" 
     summary
     exit 1
 fi
+# The images these builds replaced (the cache keeps the build layers).
+dk image prune -f >/dev/null 2>&1
 ok "images (debian:12-slim ${base_s} s, rebuttal ${build_s} s, infra $((SECONDS - t0)) s; $(dk image inspect -f '{{.Size}}' rebuttal:test | awk '{printf "%.0f MB", $1/1e6}') image)"
 
 # ------------------------------------------------------------------ ports
@@ -360,21 +362,39 @@ TRAFFIC_PID=$!
 sleep 3
 restarts=()
 roll_ok=1
-for s in "${SERVICES[@]}" gateway; do
-    for i in 1 2; do
-        r0=$(date +%s.%N)
-        if ! dk stop -t 10 "$P-$s-$i" >/dev/null || ! dk start "$P-$s-$i" >/dev/null || ! wait_part "$s" "$i"; then
-            roll_ok=0
-            echo "  restart of $P-$s-$i failed"
-        fi
-        restarts+=("$s-$i $(awk -v a="$r0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s")
-        if ! kill -0 "$TRAFFIC_PID" 2>/dev/null; then
-            echo "  the clients stopped during the restart of $P-$s-$i"
-            roll_ok=0
-            break 2
-        fi
-        sleep 2
-    done
+# nats_up I: server I is back in the cluster (routes to both others).
+nats_up() {
+    local m=NATSM$1
+    [[ $(timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"; printf "GET /routez HTTP/1.0\r\n\r\n" >&3; cat <&3' "${!m}" 2>/dev/null |
+        grep -c '"rid"') -ge 2 ]]
+}
+# ROLL_NATS=1: the NATS servers too, last (the parts on a stopped server
+# reconnect to one they learnt from the cluster).  Not by default: core NATS
+# delivers at most once, and a delivery (rb.out.*) that meets a server going
+# down is lost, so a client may never see a stored message live
+# (docs/notes/containers.md).
+ROLL=()
+for s in "${SERVICES[@]}" gateway; do ROLL+=("$s-1" "$s-2"); done
+[[ ${ROLL_NATS:-0} == 0 ]] || ROLL+=(nats-1 nats-2 nats-3)
+for c in "${ROLL[@]}"; do
+    s=${c%-*} i=${c##*-}
+    r0=$(date +%s.%N)
+    if [[ $s == nats ]]; then
+        up() { wait_until 30 nats_up "$i"; }
+    else
+        up() { wait_part "$s" "$i"; }
+    fi
+    if ! dk stop -t 10 "$P-$c" >/dev/null || ! dk start "$P-$c" >/dev/null || ! up; then
+        roll_ok=0
+        echo "  restart of $P-$c failed"
+    fi
+    restarts+=("$c $(awk -v a="$r0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s")
+    if ! kill -0 "$TRAFFIC_PID" 2>/dev/null; then
+        echo "  the clients stopped during the restart of $P-$c"
+        roll_ok=0
+        break
+    fi
+    sleep 2
 done
 echo "  memory after traffic (docker stats):"
 stats
@@ -386,7 +406,7 @@ rc=$?
 TRAFFIC_PID=
 echo "  restarts (stop, start, /healthz): ${restarts[*]/%/,}"
 if ((rc == 0 && roll_ok)); then
-    ok "rolling restart of every service and gateway under traffic ($((SECONDS - t0)) s)"
+    ok "rolling restart of every service, gateway$([[ ${ROLL_NATS:-0} == 0 ]] || echo " and NATS server") under traffic ($((SECONDS - t0)) s)"
 else
     fail "rolling restart (clients exit $rc)"
 fi
