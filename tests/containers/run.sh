@@ -238,15 +238,13 @@ dk run -d --name "$P-postgres" "${COMMON[@]}" --user postgres \
     -v "$ROOT/deploy/postgres-init.sh:/docker-entrypoint-initdb.d/10-rebuttal-roles.sh:ro" \
     -v "$HERE/postgres-entry.sh:/usr/local/bin/postgres-entry:ro" \
     rebuttal-infra:test bash /usr/local/bin/postgres-entry >/dev/null
-nats_cluster_ok() {
-    local i m
-    for i in 1 2 3; do
-        m=NATSM$i
-        # Each server has routes to the two others.
-        [[ $(timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"; printf "GET /routez HTTP/1.0\r\n\r\n" >&3; cat <&3' "${!m}" 2>/dev/null |
-            grep -c '"rid"') -ge 2 ]] || return 1
-    done
+# nats_up I: server I has routes to both others.
+nats_up() {
+    local m=NATSM$1
+    [[ $(timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"; printf "GET /routez HTTP/1.0\r\n\r\n" >&3; cat <&3' "${!m}" 2>/dev/null |
+        grep -c '"rid"') -ge 2 ]]
 }
+nats_cluster_ok() { nats_up 1 && nats_up 2 && nats_up 3; }
 infra_ok() { nats_cluster_ok && port_open "$REDIS" && port_open "$PG" && dk exec "$P-postgres" pg_isready -q -h 127.0.0.1 -p "$PG"; }
 if wait_until 60 infra_ok; then
     ok "infrastructure: NATS cluster of 3 (routes up), Redis, PostgreSQL with deploy/postgres-init.sh's roles ($((SECONDS - t0)) s)"
@@ -362,12 +360,6 @@ TRAFFIC_PID=$!
 sleep 3
 restarts=()
 roll_ok=1
-# nats_up I: server I is back in the cluster (routes to both others).
-nats_up() {
-    local m=NATSM$1
-    [[ $(timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"; printf "GET /routez HTTP/1.0\r\n\r\n" >&3; cat <&3' "${!m}" 2>/dev/null |
-        grep -c '"rid"') -ge 2 ]]
-}
 # ROLL_NATS=1: the NATS servers too, last (the parts on a stopped server
 # reconnect to one they learnt from the cluster).  Not by default: core NATS
 # delivers at most once, and a delivery (rb.out.*) that meets a server going
