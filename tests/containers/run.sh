@@ -113,9 +113,19 @@ trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ dockerd
 t0=$SECONDS
+# A dockerd of a run that was killed (SIGKILL: no cleanup) would share the
+# data-root with ours: say so rather than start a second one on it.
+for pid in $(pgrep -x dockerd); do
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--data-root $CACHE/docker "; then
+        fail "dockerd: pid $pid (an earlier run, killed?) still uses $CACHE/docker; stop it first (kill $pid)"
+        summary
+        exit 1
+    fi
+done
+# Without the lock's descriptor (9>&-): only this script holds the lock.
 dockerd --bridge=none --iptables=false --ip6tables=false \
     --data-root "$CACHE/docker" --exec-root "$TMP/exec" --pidfile "$TMP/dockerd.pid" \
-    -H "$DOCKER_HOST" >"$TMP/dockerd.log" 2>&1 </dev/null &
+    -H "$DOCKER_HOST" >"$TMP/dockerd.log" 2>&1 </dev/null 9>&- &
 DOCKERD_PID=$!
 for _ in $(seq 1 150); do
     dk info >/dev/null 2>&1 && break
