@@ -408,7 +408,9 @@ rc=$?
 TRAFFIC_PID=
 echo "  restarts (stop, start, /healthz): ${restarts[*]/%/,}"
 if ((rc == 0 && roll_ok)); then
-    ok "rolling restart of every service, gateway$([[ ${ROLL_NATS:-0} == 0 ]] || echo " and NATS server") under traffic ($((SECONDS - t0)) s)"
+    what="every service and gateway"
+    [[ ${ROLL_NATS:-0} == 0 ]] || what="every service, gateway and NATS server"
+    ok "rolling restart of $what under traffic ($((SECONDS - t0)) s)"
 else
     fail "rolling restart (clients exit $rc)"
 fi
