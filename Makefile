@@ -91,7 +91,7 @@ deploy-check:
 	@tests/deploy/run.sh
 
 # The image of ./Dockerfile and the whole stack in real containers on a Docker
-# engine of its own (root; ~1 min with cached images, ~4 min the first time):
+# engine of its own (root; ~1 min with cached images, ~2–2.5 min the first time):
 # smoke test, then a rolling restart of every container under traffic.  Also
 # the last step of `make test` (scripts/test.sh).
 test-containers:
