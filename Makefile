@@ -27,7 +27,7 @@ INTEG_SRC   := $(wildcard tests/integ_*.c)
 .SECONDEXPANSION:
 # Keep objects made by chained rules (no rebuild of a whole part each run).
 .SECONDARY:
-.PHONY: all deps run test bench bench-msg bench-relay deploy-check clean
+.PHONY: all deps run test bench bench-msg bench-relay deploy-check test-containers clean
 all: deps $(BINS) $(BUILD)/tests/unit $(BUILD)/tests/integ $(BUILD)/tests/bench
 
 deps:
@@ -90,6 +90,13 @@ bench-relay: all
 # Offline checks of docker-compose.yml, Dockerfile and deploy/k8s (also in make test).
 deploy-check:
 	@tests/deploy/run.sh
+
+# The image of ./Dockerfile and the whole stack in real containers on a Docker
+# engine of its own (root; ~1 min with cached images, ~2–2.5 min the first time):
+# smoke test, then a rolling restart of every container under traffic.  Also
+# the last step of `make test` (scripts/test.sh).
+test-containers:
+	@tests/containers/run.sh
 
 clean:
 	rm -rf build

@@ -26,6 +26,9 @@ PACKAGES=(
     nodejs
     # tests/browser: the web client in a real, headless browser
     chromium
+    # tests/containers: a Docker engine of its own, and debian:12-slim made
+    # from Debian's packages (it cannot be pulled)
+    docker.io mmdebstrap
 )
 
 missing=()

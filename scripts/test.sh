@@ -251,6 +251,14 @@ fi
 stop_stack
 CLEANED=1
 
+# The image of ./Dockerfile and the whole stack in real containers, rolling
+# restart under traffic (tests/containers/run.sh: root, its own dockerd; ~1 min
+# with cached images).  After the stack tests, so that it does not take their
+# cores.  REBUTTAL_SKIP_CONTAINERS=1 leaves it out.
+if (($# == 0)) && [[ -x $ROOT/tests/containers/run.sh && ${REBUTTAL_SKIP_CONTAINERS:-} != 1 ]]; then
+    RUN_TEST_BIN=$ROOT/tests/containers/run.sh run_test containers
+fi
+
 # A part that hit a sanitizer report (under SANITIZE=…) may still have
 # answered every test; its log is the only witness. Each such log counts as
 # one failure. Parts are stopped by now, so leak reports are in too.

@@ -292,8 +292,8 @@ L.check('k8s-ingress-websocket-tls', () => {
 });
 
 L.check('k8s-nats-max-payload', () => {
-  const d = all('Deployment').find((x) => (podSpec(x).containers || []).some((c) => /^nats(:|$)/.test(c.image)));
-  if (!d) return 'no Deployment running the nats image';
+  const d = [...all('Deployment'), ...all('StatefulSet')].find((x) => (podSpec(x).containers || []).some((c) => /^nats(:|$)/.test(c.image)));
+  if (!d) return 'no Deployment or StatefulSet running the nats image';
   const c = podSpec(d).containers.find((x) => /^nats(:|$)/.test(x.image));
   const run = [...(c.command || []), ...(c.args || [])];
   const i = run.findIndex((a) => a === '--config' || a === '-c');
@@ -306,7 +306,7 @@ L.check('k8s-nats-max-payload', () => {
   if (text === undefined) return `${file} is not a key of a ConfigMap mounted at ${path.posix.dirname(file)}`;
   const v = L.natsMaxPayload(text);
   const out = v === L.NATS_MAX_PAYLOAD ? [] : [`max_payload is ${JSON.stringify(v)}, want ${L.NATS_MAX_PAYLOAD} (a plain byte count)`];
-  const t = L.natsConfigTest(text, L.secretsEnv());
+  const t = L.natsConfigTest(text, { ...L.secretsEnv(), POD_NAME: `${d.metadata.name}-0` });
   if (t) out.push(t);
   const perms = (cm.data || {})['nats-permissions.conf'];
   if (perms !== fs.readFileSync(path.join(L.ROOT, 'deploy', 'nats-permissions.conf'), 'utf8')) {
@@ -389,6 +389,265 @@ L.check('k8s-credentials', () => {
   const init = ((find('ConfigMap', 'postgres-init') || {}).data || {})['10-rebuttal-roles.sh'];
   if (init !== fs.readFileSync(path.join(L.ROOT, 'deploy', 'postgres-init.sh'), 'utf8')) {
     out.push('ConfigMap postgres-init: 10-rebuttal-roles.sh is not a copy of deploy/postgres-init.sh');
+  }
+  return out;
+});
+
+// ------------------------------------------------- NATS cluster, scaling, policies
+
+// The workload that runs the nats image.
+const natsWorkload = () => [...all('Deployment'), ...all('StatefulSet')]
+  .find((w) => (podSpec(w).containers || []).some((c) => /^nats(:|$)/.test(c.image)));
+
+// NATS is a cluster of 3: a StatefulSet whose headless Service names each pod,
+// a cluster block routing to every pod by that name on the declared cluster
+// port, the same users everywhere, and the parts on the client Service.
+L.check('k8s-nats-cluster', () => {
+  const w = natsWorkload();
+  if (!w) return 'no workload runs nats';
+  const out = [];
+  if (w.kind !== 'StatefulSet') out.push(`nats is a ${w.kind}, want a StatefulSet (stable names for the routes)`);
+  const n = w.spec.replicas;
+  if (!(n >= 3 && n % 2 === 1)) out.push(`nats replicas ${n}, want an odd number of 3 or more`);
+  const hs = find('Service', w.spec.serviceName);
+  if (!hs) return [...out, `serviceName ${w.spec.serviceName} is no Service`];
+  if (hs.spec.clusterIP !== 'None') out.push(`Service ${hs.metadata.name} is not headless (clusterIP: None)`);
+  if (hs.spec.publishNotReadyAddresses !== true) out.push(`Service ${hs.metadata.name}: publishNotReadyAddresses is not true (routes could not form before readiness)`);
+  const text = ((find('ConfigMap', 'nats-config') || {}).data || {})['nats.conf'] || '';
+  const cl = text.match(/^\s*cluster\s*\{([\s\S]*?)^\s*\}/m);
+  if (!cl) return [...out, 'nats.conf has no cluster { } block'];
+  const cport = Number((cl[1].match(/^\s*port\s*[:=]\s*(\d+)/m) || [])[1]);
+  const c = podSpec(w).containers.find((x) => /^nats(:|$)/.test(x.image));
+  if (!(c.ports || []).some((p) => p.containerPort === cport)) out.push(`cluster port ${cport} is no containerPort of nats`);
+  if (!(hs.spec.ports || []).some((p) => p.port === cport)) out.push(`headless Service has no port ${cport}`);
+  const routes = [...cl[1].matchAll(/nats-route:\/\/([\w.-]+):(\d+)/g)].map((m) => [m[1], Number(m[2])]);
+  for (let i = 0; i < n; i++) {
+    const host = `${w.metadata.name}-${i}.${hs.metadata.name}`;
+    if (!routes.some(([h, p]) => (h === host || h.startsWith(`${host}.`)) && p === cport)) out.push(`no route to ${host}:${cport}`);
+  }
+  for (const [h] of routes) {
+    const m = h.match(/^(.*)-(\d+)\.([\w-]+)/);
+    if (!m || m[1] !== w.metadata.name || m[3] !== hs.metadata.name || Number(m[2]) >= n) out.push(`route to ${h}, which is no pod of the StatefulSet`);
+  }
+  if (!/server_name:\s*\$POD_NAME/.test(text)) out.push('server_name is not $POD_NAME (each server needs its own name)');
+  else if (!((c.env || []).find((e) => e.name === 'POD_NAME') || {}).valueFrom) out.push('POD_NAME is not set from the Downward API');
+  // Lame-duck on the way out, within the grace period.
+  const pre = (((c.lifecycle || {}).preStop || {}).exec || {}).command || [];
+  if (!/--signal ldm=|-sl[= ]ldm/.test(pre.join(' '))) out.push('no preStop hook that puts nats in lame-duck mode');
+  const ld = Number((text.match(/lame_duck_duration:\s*"?(\d+)s/) || [])[1] || 120);
+  const gr = Number((text.match(/lame_duck_grace_period:\s*"?(\d+)s/) || [])[1] || 10);
+  if ((podSpec(w).terminationGracePeriodSeconds || 30) < ld + gr) out.push(`terminationGracePeriodSeconds is under lame-duck's ${gr} + ${ld} s`);
+  // The parts reach the cluster through the client Service (not a pod).
+  const cm = find('ConfigMap', 'rebuttal-config') || { data: {} };
+  const u = cm.data.REBUTTAL_NATS_URL || '';
+  if (/,/.test(u)) out.push(`REBUTTAL_NATS_URL ${u} is a list: lib/bus.c takes one URL (natsOptions_SetURL)`);
+  else {
+    const s = find('Service', new URL(u).hostname);
+    if (!s || s.spec.clusterIP === 'None') out.push(`REBUTTAL_NATS_URL ${u} is not the client Service of nats`);
+  }
+  return out;
+});
+
+// Every part has a CPU HorizontalPodAutoscaler (2 or more pods), its Deployment
+// leaves replicas to it and has the CPU request utilisation is measured against.
+L.check('k8s-hpa', () => {
+  const out = [];
+  const hpas = all('HorizontalPodAutoscaler');
+  for (const p of parts) {
+    const d = find('Deployment', p.name);
+    if (!d) continue;
+    const h = hpas.find((x) => x.spec.scaleTargetRef.kind === 'Deployment' && x.spec.scaleTargetRef.name === p.name);
+    if (!h) { out.push(`${p.name}: no HorizontalPodAutoscaler`); continue; }
+    if (h.apiVersion !== 'autoscaling/v2') out.push(`${p.name}: HPA is ${h.apiVersion}, want autoscaling/v2`);
+    if (!(h.spec.minReplicas >= 2)) out.push(`${p.name}: minReplicas ${h.spec.minReplicas}, want 2 or more`);
+    if (!(h.spec.maxReplicas > h.spec.minReplicas)) out.push(`${p.name}: maxReplicas ${h.spec.maxReplicas} leaves nothing to scale`);
+    const cpu = (h.spec.metrics || []).find((m) => m.type === 'Resource' && m.resource.name === 'cpu');
+    if (!cpu || cpu.resource.target.type !== 'Utilization' || !(cpu.resource.target.averageUtilization > 0 && cpu.resource.target.averageUtilization <= 90)) {
+      out.push(`${p.name}: no CPU utilisation target (1-90 %)`);
+    }
+    if (d.spec.replicas !== undefined) out.push(`${p.name}: Deployment sets replicas ${d.spec.replicas}; every apply would undo the HPA`);
+    if (!(((mainContainer(p.name) || {}).resources || {}).requests || {}).cpu) out.push(`${p.name}: no CPU request for the HPA to measure against`);
+  }
+  for (const h of hpas) {
+    const r = h.spec.scaleTargetRef;
+    if (!find(r.kind, r.name)) out.push(`HPA ${h.metadata.name} targets ${r.kind}/${r.name}, which does not exist`);
+  }
+  return out;
+});
+
+// A PodDisruptionBudget for every part and for NATS that selects exactly
+// that workload's pods and lets one go at a time (never blocks a drain).
+L.check('k8s-pdb', () => {
+  const out = [];
+  const matches = (sel, labels) => Object.entries(sel || {}).every(([k, v]) => (labels || {})[k] === v);
+  const nw = natsWorkload();
+  const targets = [...parts.map((p) => find('Deployment', p.name)).filter(Boolean), ...(nw ? [nw] : [])];
+  const workloads = [...all('Deployment'), ...all('StatefulSet')];
+  for (const w of targets) {
+    const labels = w.spec.template.metadata.labels;
+    const pdbs = all('PodDisruptionBudget').filter((b) => matches(b.spec.selector.matchLabels, labels));
+    if (pdbs.length !== 1) { out.push(`${w.kind}/${w.metadata.name}: ${pdbs.length} PodDisruptionBudgets, want 1`); continue; }
+    const b = pdbs[0];
+    const others = workloads.filter((x) => x !== w && matches(b.spec.selector.matchLabels, x.spec.template.metadata.labels));
+    if (others.length) out.push(`PDB ${b.metadata.name} also selects ${others.map((x) => x.metadata.name).join(', ')}`);
+    const mu = b.spec.maxUnavailable, ma = b.spec.minAvailable;
+    if (mu === undefined && ma === undefined) out.push(`PDB ${b.metadata.name}: neither maxUnavailable nor minAvailable`);
+    if (mu !== undefined && !(Number(mu) >= 1 || /^[1-9]\d*%$/.test(String(mu)))) out.push(`PDB ${b.metadata.name}: maxUnavailable ${mu} blocks every drain`);
+    if (ma !== undefined) {
+      const h = all('HorizontalPodAutoscaler').find((x) => x.spec.scaleTargetRef.name === w.metadata.name);
+      const least = h ? h.spec.minReplicas : (w.spec.replicas ?? 1);
+      if (!(Number(ma) < least)) out.push(`PDB ${b.metadata.name}: minAvailable ${ma} with ${least} pods blocks every drain`);
+    }
+  }
+  return out;
+});
+
+// Pods of one part (and the NATS servers) spread over nodes.
+L.check('k8s-topology-spread', () => {
+  const out = [];
+  const nw = natsWorkload();
+  const targets = [...parts.map((p) => find('Deployment', p.name)).filter(Boolean), ...(nw ? [nw] : [])];
+  for (const w of targets) {
+    const labels = w.spec.template.metadata.labels;
+    const tsc = (podSpec(w).topologySpreadConstraints || []).find((t) => t.topologyKey === 'kubernetes.io/hostname');
+    if (!tsc) { out.push(`${w.kind}/${w.metadata.name}: no topologySpreadConstraints on kubernetes.io/hostname`); continue; }
+    const sel = (tsc.labelSelector || {}).matchLabels || {};
+    if (!Object.keys(sel).length || !Object.entries(sel).every(([k, v]) => labels[k] === v)) out.push(`${w.metadata.name}: the spread's labelSelector does not select its own pods`);
+    if (!(tsc.maxSkew >= 1)) out.push(`${w.metadata.name}: maxSkew ${tsc.maxSkew}`);
+  }
+  return out;
+});
+
+// Requests and limits say where their numbers come from (a comment naming a
+// measurement just above `resources:`), the services' thread counts are set
+// (the default is the node's CPUs, not the pod's), and authsvc's memory limit
+// holds one argon2id area per thread plus one.
+const MiB = (q) => {
+  const m = String(q).match(/^(\d+(?:\.\d+)?)(Ki|Mi|Gi|k|M|G)?$/);
+  if (!m) return NaN;
+  const f = { Ki: 1 / 1024, Mi: 1, Gi: 1024, k: 1e3 / 2 ** 20, M: 1e6 / 2 ** 20, G: 1e9 / 2 ** 20 }[m[2]] ?? 1 / 2 ** 20;
+  return Number(m[1]) * f;
+};
+L.check('k8s-resources-measured', () => {
+  const out = [];
+  for (const p of parts) {
+    const file = objs.find((x) => x.o.kind === 'Deployment' && x.o.metadata.name === p.name);
+    if (!file) continue;
+    const lines = fs.readFileSync(path.join(DIR, file.file), 'utf8').split('\n');
+    const i = lines.findIndex((l) => /^\s*resources:\s*$/.test(l));
+    const above = [];
+    for (let j = i - 1; j >= 0 && /^\s*#/.test(lines[j]); j--) above.unshift(lines[j]);
+    if (i < 0 || !/Measured|measure|docs\/notes|docker stats/i.test(above.join('\n'))) out.push(`${p.name}: no comment above resources: saying where the numbers come from`);
+    const c = mainContainer(p.name), env = envOf(c, []);
+    if ('REBUTTAL_THREADS' in p.settings) {
+      const t = Number(env.REBUTTAL_THREADS);
+      if (!(t >= 1)) out.push(`${p.name}: REBUTTAL_THREADS not set (0 means one per CPU of the node)`);
+      const lim = c.resources && c.resources.limits && c.resources.limits.cpu;
+      const cores = String(lim).endsWith('m') ? parseInt(lim, 10) / 1000 : Number(lim);
+      if (t >= 1 && cores && t > Math.max(2, 2 * Math.ceil(cores))) out.push(`${p.name}: ${t} threads for a CPU limit of ${lim}`);
+      if ('REBUTTAL_PWHASH_MEMLIMIT' in p.settings) {
+        const area = Number(env.REBUTTAL_PWHASH_MEMLIMIT || p.settings.REBUTTAL_PWHASH_MEMLIMIT) / 2 ** 20;
+        const need = (t + 1) * area + 16;
+        const limMem = MiB(c.resources.limits.memory);
+        if (!(limMem >= need)) out.push(`${p.name}: memory limit ${c.resources.limits.memory} < (${t} threads + 1) x ${area} MiB argon2id + 16 MiB`);
+      }
+    }
+    const r = c.resources || {};
+    if (r.requests && r.limits && MiB(r.requests.memory) > MiB(r.limits.memory)) out.push(`${p.name}: memory request above its limit`);
+  }
+  return out;
+});
+
+// NetworkPolicy, evaluated: who reaches whom on which port.  A connection
+// from pod A to pod B:port is allowed when B's policies (if any select B for
+// Ingress) admit it and, for A in this namespace, A's policies (if any select A
+// for Egress) let it out.  Checked against the one list of what must work and
+// that everything else is refused.
+L.check('k8s-network-policies', () => {
+  const pols = all('NetworkPolicy');
+  if (!pols.length) return 'no NetworkPolicy';
+  const out = [];
+  const NS = (kust && kust.namespace) || 'rebuttal';
+  const selMatch = (sel, labels) => {
+    if (!sel) return true;
+    const ml = Object.entries(sel.matchLabels || {}).every(([k, v]) => labels[k] === v);
+    const me = (sel.matchExpressions || []).every((e) => {
+      const has = Object.prototype.hasOwnProperty.call(labels, e.key);
+      if (e.operator === 'In') return has && e.values.includes(labels[e.key]);
+      if (e.operator === 'NotIn') return !has || !e.values.includes(labels[e.key]);
+      if (e.operator === 'Exists') return has;
+      if (e.operator === 'DoesNotExist') return !has;
+      return false;
+    });
+    return ml && me;
+  };
+  // peer: { ns, nsLabels, labels }.  A policy peer without namespaceSelector
+  // means the policy's own namespace.
+  const peerOk = (rulePeers, peer) => !rulePeers || !rulePeers.length || rulePeers.some((x) => {
+    if (x.ipBlock) return false;
+    const nsOk = x.namespaceSelector ? selMatch(x.namespaceSelector, peer.nsLabels) : peer.ns === NS;
+    return nsOk && (!x.podSelector || selMatch(x.podSelector, peer.labels));
+  });
+  const portOk = (rulePorts, port, proto) => !rulePorts || !rulePorts.length || rulePorts.some((p) =>
+    (p.protocol || 'TCP') === proto && (p.port === undefined || p.port === port || (p.endPort && port >= p.port && port <= p.endPort)));
+  const types = (pol) => pol.spec.policyTypes || ['Ingress', ...(pol.spec.egress ? ['Egress'] : [])];
+  const allowed = (dir, selfLabels, peer, port, proto) => {
+    const mine = pols.filter((pol) => selMatch(pol.spec.podSelector, selfLabels) && types(pol).includes(dir));
+    if (!mine.length) return true;
+    const key = dir === 'Ingress' ? 'from' : 'to';
+    return mine.some((pol) => (pol.spec[dir.toLowerCase()] || []).some((r) => peerOk(r[key], peer) && portOk(r.ports, port, proto)));
+  };
+  const pod = (name) => {
+    const w = [...all('Deployment'), ...all('StatefulSet')].find((x) => x.metadata.name === name);
+    return { ns: NS, nsLabels: { 'kubernetes.io/metadata.name': NS }, labels: w ? w.spec.template.metadata.labels : { 'app.kubernetes.io/name': name } };
+  };
+  const ext = (ns, labels, nsLabels = {}) => ({ ns, nsLabels: { 'kubernetes.io/metadata.name': ns, ...nsLabels }, labels, external: true });
+  const can = (from, to, port, proto = 'TCP') => allowed('Ingress', to.labels, from, port, proto)
+    && (from.external || allowed('Egress', from.labels, to, port, proto));
+  const names = ['gateway', 'authsvc', 'roomsvc', 'msgsvc', 'mediasvc', 'nats', 'redis', 'postgres', 'rebuttalctl'];
+  const sources = {
+    ...Object.fromEntries(names.map((n) => [n, pod(n)])),
+    'ingress-controller': ext('ingress-nginx', { 'app.kubernetes.io/name': 'ingress-nginx' }),
+    'other-pod-in-ingress-nginx': ext('ingress-nginx', { app: 'something-else' }),
+    prometheus: ext('monitoring', { app: 'prometheus' }, { 'rebuttal-monitoring': 'true' }),
+    'pod-elsewhere': ext('default', { app: 'anything' }),
+    'unlabelled-pod-here': { ns: NS, nsLabels: { 'kubernetes.io/metadata.name': NS }, labels: { app: 'debug' } },
+  };
+  const health = { gateway: 9000, authsvc: 9101, roomsvc: 9102, msgsvc: 9103, mediasvc: 9104, nats: 8222 };
+  const targets = { gateway: [9000], authsvc: [9101], roomsvc: [9102], msgsvc: [9103], mediasvc: [9104], nats: [4222, 6222, 8222], redis: [6379], postgres: [5432] };
+  const want = new Set([
+    'ingress-controller>gateway:9000',
+    ...['gateway', 'authsvc', 'roomsvc', 'msgsvc', 'mediasvc', 'rebuttalctl'].map((s) => `${s}>nats:4222`),
+    'nats>nats:6222',
+    'authsvc>postgres:5432', 'msgsvc>postgres:5432',
+    'roomsvc>redis:6379', 'mediasvc>redis:6379',
+    ...Object.entries(health).map(([t, p]) => `prometheus>${t}:${p}`),
+  ]);
+  for (const [sn, s] of Object.entries(sources)) {
+    for (const [tn, ports] of Object.entries(targets)) {
+      for (const port of ports) {
+        const k = `${sn}>${tn}:${port}`, got = can(s, pod(tn), port);
+        if (got && !want.has(k)) out.push(`${sn} reaches ${tn}:${port}`);
+        if (!got && want.has(k)) out.push(`${sn} cannot reach ${tn}:${port}`);
+      }
+    }
+  }
+  // Name lookups work from every pod; nothing else leaves the namespace.
+  const dns = ext('kube-system', { 'k8s-app': 'kube-dns' });
+  for (const n of names) {
+    if (!allowed('Egress', pod(n).labels, dns, 53, 'UDP')) out.push(`${n} cannot reach DNS (kube-dns:53/UDP)`);
+    if (allowed('Egress', pod(n).labels, ext('default', { app: 'anything' }), 443, 'TCP')) out.push(`${n} may connect out of the namespace`);
+  }
+  // Default deny, both ways, for every pod of the namespace.
+  if (!pols.some((pol) => Object.keys(pol.spec.podSelector || {}).length === 0 && types(pol).includes('Ingress') && types(pol).includes('Egress') && !(pol.spec.ingress || []).length && !(pol.spec.egress || []).length)) {
+    out.push('no default-deny policy (podSelector {}, Ingress and Egress, no rules)');
+  }
+  // Every port a rule names is a port of the pods it guards.
+  for (const pol of pols) for (const r of pol.spec.ingress || []) for (const p of r.ports || []) {
+    const ws = [...all('Deployment'), ...all('StatefulSet')].filter((w) => selMatch(pol.spec.podSelector, w.spec.template.metadata.labels));
+    for (const w of ws) if (!(podSpec(w).containers || []).some((c) => (c.ports || []).some((cp) => cp.containerPort === p.port))) {
+      out.push(`NetworkPolicy ${pol.metadata.name}: port ${p.port} is no container port of ${w.metadata.name}`);
+    }
   }
   return out;
 });
