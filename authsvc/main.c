@@ -37,7 +37,7 @@ _Static_assert(crypto_pwhash_MEMLIMIT_MIN == 8192 && crypto_pwhash_OPSLIMIT_MIN 
 
 static const cfg_field settings[] = {
 	CFG_S("REBUTTAL_NATS_URL", auth_config, nats_url, "nats://127.0.0.1:4222",
-	      "NATS server URL"),
+	      "NATS server URL, or several separated by commas (a cluster)"),
 	CFG_S("REBUTTAL_NATS_USER", auth_config, nats_user, "",
 	      "NATS user (empty: connect without authentication)"),
 	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", auth_config, nats_password,

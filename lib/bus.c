@@ -236,6 +236,25 @@ static int user_ok(const char *user)
 	return !user[n] && n <= BUS_USER_MAX;
 }
 
+/* REBUTTAL_NATS_URL may list servers ("nats://a:4222,nats://b:4222", a
+ * cluster): natsOptions_SetURL takes one only and, given a list, never
+ * connects; the list goes to natsOptions_SetServers. */
+static natsStatus set_servers(natsOptions *o, const char *url)
+{
+	enum { MAX_SERVERS = 16 };
+	char copy[1024], *save = NULL;
+	const char *servers[MAX_SERVERS];
+	int n = 0;
+	if (!strchr(url, ','))
+		return natsOptions_SetURL(o, url);
+	if (strlen(url) >= sizeof copy)
+		return NATS_INVALID_ARG;
+	snprintf(copy, sizeof copy, "%s", url);
+	for (char *t = strtok_r(copy, ", ", &save); t && n < MAX_SERVERS; t = strtok_r(NULL, ", ", &save))
+		servers[n++] = t;
+	return n ? natsOptions_SetServers(o, servers, n) : NATS_INVALID_ARG;
+}
+
 bus *bus_open(const bus_addr *addr, const char *name, int flags)
 {
 	const char *url = addr->url, *user = addr->user ? addr->user : "";
@@ -260,7 +279,7 @@ bus *bus_open(const bus_addr *addr, const char *name, int flags)
 	b->next_token = 1;
 	s = natsOptions_Create(&b->opts);
 	if (s == NATS_OK)
-		s = natsOptions_SetURL(b->opts, url);
+		s = set_servers(b->opts, url);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(b->opts, name);
 	if (s == NATS_OK && *user)

@@ -22,7 +22,7 @@ typedef struct {
 } ctl_config;
 
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", ctl_config, nats_url, "nats://127.0.0.1:4222", "NATS server URL"),
+	CFG_S("REBUTTAL_NATS_URL", ctl_config, nats_url, "nats://127.0.0.1:4222", "NATS server URL, or several separated by commas (a cluster)"),
 	CFG_S("REBUTTAL_NATS_USER", ctl_config, nats_user, "",
 	      "NATS user (empty: connect without authentication)"),
 	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", ctl_config, nats_password,

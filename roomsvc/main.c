@@ -16,7 +16,7 @@
 
 #define C room_config
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", C, nats_url, "nats://127.0.0.1:4222", "NATS server URL"),
+	CFG_S("REBUTTAL_NATS_URL", C, nats_url, "nats://127.0.0.1:4222", "NATS server URL, or several separated by commas (a cluster)"),
 	CFG_S("REBUTTAL_NATS_USER", C, nats_user, "",
 	      "NATS user (empty: connect without authentication)"),
 	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", C, nats_password,

@@ -300,6 +300,11 @@ part_env() {
     if [[ $s == gateway ]]; then
         v=GW$i; echo "REBUTTAL_PORT=${!v}"
         echo "REBUTTAL_WEBROOT=/usr/local/share/rebuttal/web"
+        # The graceful drain within `docker stop -t 10`: readyz 503 and new
+        # connections refused for 1 s, then the clients closed with 1012
+        # over 3 s (they reconnect to the other gateway).
+        echo "REBUTTAL_DRAIN_MS=1000"
+        echo "REBUTTAL_DRAIN_SPREAD_MS=3000"
     else
         echo "REBUTTAL_HEALTH_PORT=${HP[$s$i]}"
     fi
