@@ -17,7 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "config.h"
 #include "loadgen.h"
@@ -40,6 +44,7 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_LOAD_TIMEOUT_MS", lg_config, timeout_ms, 2000, 10, 120000, "envelope deadline and reply wait"),
 	CFG_I("REBUTTAL_LOAD_ACCOUNTS", lg_config, accounts, 1000, 0, 100000, "room.lists: accounts seeded into the directory"),
 	CFG_I("REBUTTAL_LOAD_USERS", lg_config, users, 32, 2, 10000, "acting users (each with a connection on the fake gateway)"),
+	CFG_I("REBUTTAL_LOAD_ROOMS", lg_config, rooms, 1, 1, 64, "msg.*: text rooms the messages spread over (a room's writes are ordered: one thread)"),
 	CFG_I("REBUTTAL_LOAD_IMAGE_KIB", lg_config, image_kib, 100, 1, 8192, "msg.image: attachment size in KiB"),
 	CFG_S("REBUTTAL_LOAD_LABEL", lg_config, label, "", "label of the result rows, e.g. \"2 instances\""),
 	CFG_S("REBUTTAL_LOAD_JSON", lg_config, json, "", "file to append one JSON line per run to"),
@@ -145,9 +150,65 @@ static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
 		send_one(atomic_fetch_add(&seq, 1), now_us(), 1);
 }
 
+/* ------------------------------------------------ connection events */
+
+/* Send times of the events not yet covered by an updateUsers. */
+#define RING (1u << 20)
+static uint64_t ring[RING];
+static size_t ring_head, ring_tail;
+static pthread_mutex_t ring_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Event i: user i % n goes offline when online, else online again. */
+static void event_one(uint64_t i, uint64_t t0)
+{
+	lg_user *u = &G.users[i % G.nusers];
+	int open = !atomic_load(&u->online);
+	pthread_mutex_lock(&ring_mu);
+	int room = ring_tail - ring_head < RING;
+	if (room) {
+		ring[ring_tail++ % RING] = t0;
+		atomic_fetch_add(&cur->sent, 1);
+		atomic_fetch_add(&cur->outstanding, 1);
+	}
+	pthread_mutex_unlock(&ring_mu);
+	if (room)
+		seed_conn_event(&G, u, open);
+}
+
+/* cnats thread: an updateUsers covers every event sent before it arrived
+ * (an event sent while the list was being composed is counted early: the
+ * figures are a lower bound by up to one compose time). */
+static void on_users_list(void)
+{
+	uint64_t now = now_us();
+	pthread_mutex_lock(&ring_mu);
+	stats *s = cur;
+	for (; s && ring_head < ring_tail; ring_head++) {
+		uint64_t t0 = ring[ring_head % RING];
+		observe(s, now > t0 ? now - t0 : 0);
+		atomic_fetch_add(&s->codes[0], 1);
+		atomic_fetch_sub(&s->outstanding, 1);
+	}
+	pthread_mutex_unlock(&ring_mu);
+}
+
+/* After a run: events no list covered in time count as timeouts. */
+static void events_end(stats *s)
+{
+	pthread_mutex_lock(&ring_mu);
+	atomic_fetch_add(&s->timeouts, ring_tail - ring_head);
+	atomic_store(&s->outstanding, 0);
+	ring_head = ring_tail = 0;
+	pthread_mutex_unlock(&ring_mu);
+}
+
 /* Packs request i as the gateway would and sends it. */
 static void send_one(uint64_t i, uint64_t t0, int closed)
 {
+	if (!G.sc->build) {
+		event_one(i, t0);
+		return;
+	}
 	Rb__Envelope e = RB__ENVELOPE__INIT;
 	lg_tmp t;
 	lg_user *u = NULL;
@@ -210,6 +271,7 @@ static double cpu_of(int pid)
 
 #define MAX_PIDS 16
 static int pids[MAX_PIDS], npids;
+static int nats_pid; /* from the stack folder, 0 when unknown */
 
 /* The service's pids: REBUTTAL_LOAD_PIDS, else <stack>/pids/<part>.pid and
  * <part>-<n>.pid. */
@@ -240,6 +302,12 @@ static void find_pids(const char *part)
 	}
 	if (d)
 		closedir(d);
+	snprintf(dir, sizeof dir, "%s/pids/nats.pid", G.cfg.stack_dir);
+	FILE *f = *G.cfg.stack_dir ? fopen(dir, "r") : NULL;
+	if (f && fscanf(f, "%d", &nats_pid) != 1)
+		nats_pid = 0;
+	if (f)
+		fclose(f);
 }
 
 static double service_cpu(void)
@@ -250,11 +318,71 @@ static double service_cpu(void)
 	return s;
 }
 
+/* ------------------------------------------------------------- /metrics */
+
+/* GET /metrics of 127.0.0.1:port into out (NUL-terminated). 0 or -1. */
+static int metrics_get(int port, char *out, size_t cap)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct timeval tv = {2, 0};
+	size_t n = 0;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	static const char rq[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || write(fd, rq, sizeof rq - 1) < 0) {
+		close(fd);
+		return -1;
+	}
+	ssize_t r;
+	while (n + 1 < cap && (r = read(fd, out + n, cap - 1 - n)) > 0)
+		n += (size_t)r;
+	out[n] = '\0';
+	close(fd);
+	return n ? 0 : -1;
+}
+
+/* The sum over the part's instances (ports in the stack folder) of the
+ * sample whose series is exactly `series` (name and labels as printed). */
+static double part_metric(const char *part, const char *series)
+{
+	static char body[1 << 20];
+	char dir[512];
+	double sum = 0;
+	size_t n = strlen(part), sl = strlen(series);
+	snprintf(dir, sizeof dir, "%s/ports", G.cfg.stack_dir);
+	DIR *d = *G.cfg.stack_dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, part, n) || (de->d_name[n] && de->d_name[n] != '-'))
+			continue;
+		char path[800];
+		int port = 0;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		FILE *f = fopen(path, "r");
+		if (f && fscanf(f, "%d", &port) != 1)
+			port = 0;
+		if (f)
+			fclose(f);
+		if (port <= 0 || metrics_get(port, body, sizeof body) < 0)
+			continue;
+		for (const char *l = body; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+			if (!strncmp(l, series, sl) && l[sl] == ' ')
+				sum += atof(l + sl + 1);
+	}
+	if (d)
+		closedir(d);
+	return sum;
+}
+
 /* ------------------------------------------------------------- runs */
 
 typedef struct {
-	double rate, secs, svc_cpu, gen_cpu, achieved, p50, p90, p99, p999, max;
+	double rate, secs, svc_cpu, gen_cpu, nats_cpu, achieved, p50, p90, p99, p999, max;
 	unsigned long ok, errors, timeouts, lists, list_bytes;
+	double compose_ms; /* room.*: roomsvc's mean updateUsers flush */
 	int behind; /* the sender could not keep the rate */
 } result;
 
@@ -267,8 +395,11 @@ static void waitdrain(void)
 	}
 }
 
+static double n0; /* nats CPU at the start of a run */
+
 static void summarize(stats *s, result *r, double wall, double c0, double g0)
 {
+	r->nats_cpu = nats_pid ? (cpu_of(nats_pid) - n0) / wall : 0;
 	r->svc_cpu = (service_cpu() - c0) / wall;
 	r->gen_cpu = (cpu_of(0) - g0) / wall;
 	r->ok = atomic_load(&s->codes[0]);
@@ -292,7 +423,12 @@ static void run_open(double rate, result *r)
 		exit(1);
 	cur = s;
 	unsigned long l0 = atomic_load(&G.lists_seen), b0 = atomic_load(&G.lists_bytes);
+	static const char csum[] = "roomsvc_lists_compose_duration_seconds_sum{list=\"updateUsers\"}",
+			  ccount[] = "roomsvc_lists_compose_duration_seconds_count{list=\"updateUsers\"}";
+	int rooms = !strcmp(G.sc->part, "roomsvc");
+	double s0 = rooms ? part_metric("roomsvc", csum) : 0, k0 = rooms ? part_metric("roomsvc", ccount) : 0;
 	double c0 = service_cpu(), g0 = cpu_of(0);
+	n0 = nats_pid ? cpu_of(nats_pid) : 0;
 	uint64_t t0 = now_us(), n = (uint64_t)(rate * (double)G.cfg.secs), lag_max = 0;
 	for (uint64_t k = 0; k < n; k++) {
 		uint64_t due = t0 + (uint64_t)((double)k * 1e6 / rate), now = now_us();
@@ -311,8 +447,12 @@ static void run_open(double rate, result *r)
 	r->secs = (double)G.cfg.secs;
 	r->behind = lag_max > 200000;
 	waitdrain();
+	if (!G.sc->build)
+		events_end(s);
 	double wall = (double)(now_us() - t0) / 1e6;
 	summarize(s, r, wall, c0, g0);
+	double dk = rooms ? part_metric("roomsvc", ccount) - k0 : 0;
+	r->compose_ms = dk > 0 ? (part_metric("roomsvc", csum) - s0) * 1e3 / dk : 0;
 	r->lists = atomic_load(&G.lists_seen) - l0;
 	r->list_bytes = r->lists ? (atomic_load(&G.lists_bytes) - b0) / r->lists : 0;
 	cur = NULL;
@@ -326,6 +466,7 @@ static void run_closed(result *r)
 		exit(1);
 	cur = s;
 	double c0 = service_cpu(), g0 = cpu_of(0);
+	n0 = nats_pid ? cpu_of(nats_pid) : 0;
 	uint64_t t0 = now_us();
 	atomic_store(&closed_stop, 0);
 	for (long k = 0; k < G.cfg.inflight; k++)
@@ -346,20 +487,20 @@ static void run_closed(result *r)
 static void report(const char *mode, const result *r)
 {
 	const char *sc = G.sc->name;
-	printf("| %-16s | %-6s | %-12s | %8.0f | %9.0f | %7.2f | %7.2f | %7.2f | %8.2f | %8.2f | %6lu | %6lu | %5.0f %% | %5.0f %% |%s\n",
+	printf("| %-16s | %-6s | %-12s | %8.0f | %9.0f | %7.2f | %7.2f | %7.2f | %8.2f | %8.2f | %6lu | %6lu | %5.0f %% | %5.0f %% | %5.0f %% |%s\n",
 	       sc, mode, G.cfg.label, r->rate, r->achieved, r->p50, r->p90, r->p99, r->p999, r->max,
-	       r->errors, r->timeouts, r->svc_cpu * 100, r->gen_cpu * 100,
+	       r->errors, r->timeouts, r->svc_cpu * 100, r->gen_cpu * 100, r->nats_cpu * 100,
 	       r->behind ? " sender behind" : "");
 	fflush(stdout);
 	char line[1024];
 	snprintf(line, sizeof line,
 		 "{\"scenario\":\"%s\",\"mode\":\"%s\",\"label\":\"%s\",\"rate\":%.0f,\"achieved\":%.1f,"
 		 "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
-		 "\"ok\":%lu,\"errors\":%lu,\"timeouts\":%lu,\"svc_cpu\":%.3f,\"gen_cpu\":%.3f,"
-		 "\"svc_instances\":%d,\"lists\":%lu,\"list_bytes\":%lu,\"sender_behind\":%d}\n",
+		 "\"ok\":%lu,\"errors\":%lu,\"timeouts\":%lu,\"svc_cpu\":%.3f,\"gen_cpu\":%.3f,\"nats_cpu\":%.3f,"
+		 "\"svc_instances\":%d,\"lists\":%lu,\"list_bytes\":%lu,\"compose_ms\":%.3f,\"sender_behind\":%d}\n",
 		 sc, mode, G.cfg.label, r->rate, r->achieved, r->p50, r->p90, r->p99, r->p999, r->max,
-		 r->ok, r->errors, r->timeouts, r->svc_cpu, r->gen_cpu, npids, r->lists, r->list_bytes,
-		 r->behind);
+		 r->ok, r->errors, r->timeouts, r->svc_cpu, r->gen_cpu, r->nats_cpu, npids, r->lists, r->list_bytes,
+		 r->compose_ms, r->behind);
 	FILE *f = *G.cfg.json ? fopen(G.cfg.json, "a") : NULL;
 	if (f) {
 		fputs(line, f);
@@ -370,10 +511,10 @@ static void report(const char *mode, const result *r)
 
 static void header(void)
 {
-	printf("| %-16s | %-6s | %-12s | %8s | %9s | %7s | %7s | %7s | %8s | %8s | %6s | %6s | %7s | %7s |\n",
+	printf("| %-16s | %-6s | %-12s | %8s | %9s | %7s | %7s | %7s | %8s | %8s | %6s | %6s | %7s | %7s | %7s |\n",
 	       "scenario", "mode", "label", "rate/s", "replies/s", "p50 ms", "p90 ms", "p99 ms",
-	       "p99.9 ms", "max ms", "errors", "t/outs", "svc CPU", "gen CPU");
-	printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	       "p99.9 ms", "max ms", "errors", "t/outs", "svc CPU", "gen CPU", "NATS CPU");
+	printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 }
 
 /* Rates rise by step_pct until p99 passes the limit, errors or timeouts
@@ -431,6 +572,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "loadgen: REBUTTAL_LOAD_MODE must be open, step or closed\n");
 		return 2;
 	}
+	if (is_closed && !G.sc->build) {
+		fprintf(stderr, "loadgen: %s sends events, not requests: open or step only\n", G.sc->name);
+		return 2;
+	}
+	if (!G.sc->build)
+		G.on_users_list = on_users_list;
 	find_pids(G.sc->part);
 	int rc = 1;
 	if (seed_connect(&G) < 0 || G.sc->setup(&G) < 0) {

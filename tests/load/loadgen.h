@@ -26,6 +26,7 @@ typedef struct {
 	long accounts;          /* accounts to seed (room.lists: the directory size) */
 	long users;             /* distinct acting users / connections */
 	long image_kib;         /* msg.image: attachment size */
+	long rooms;             /* msg.*: text rooms the messages spread over */
 	const char *label;      /* extra label of the result rows (e.g. "2 instances") */
 	const char *json;       /* append JSON lines here ("" = stdout only) */
 	const char *admin_password;
@@ -36,6 +37,7 @@ typedef struct {
 	char id[64];
 	char email[96];
 	char conn[40];
+	_Atomic int online; /* on the fake gateway now */
 } lg_user;
 
 typedef struct lg lg;
@@ -64,7 +66,9 @@ typedef struct {
 	const char *op;
 	const char *about;
 	int (*setup)(lg *g);
-	/* Request i of the run as user u (NULL: an anonymous connection). */
+	/* Request i of the run as user u (NULL: an anonymous connection).
+	 * NULL for an event scenario (room.lists: connection events, each
+	 * timed until the next updateUsers on rb.out.all). */
 	void (*build)(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t);
 } lg_scenario;
 
@@ -76,12 +80,15 @@ struct lg {
 	size_t nusers;
 	char password[40];  /* of every seeded account */
 	char room_voice[48], room_text[48];
+	char (*text_rooms)[48]; /* cfg.rooms made for this run (seed_text_rooms) */
+	_Atomic size_t ntext;
 	char *image_b64;    /* msg.image */
 	char **perms;       /* of the seeded accounts' group (get_perms) */
 	size_t nperms;
 	const lg_scenario *sc;
 	/* room.lists: updateUsers seen on rb.out.all (any thread). */
 	_Atomic unsigned long lists_seen, lists_bytes;
+	void (*on_users_list)(void); /* called for each (cnats thread) */
 };
 
 const lg_scenario *lg_scenario_find(const char *name);
@@ -92,6 +99,8 @@ int seed_connect(lg *g);
 int seed_users(lg *g, size_t n, const char *group, int online);
 int seed_accounts(lg *g, size_t n);
 int seed_rooms(lg *g);
+/* cfg.rooms text rooms of this run (rb.room.createroom), ids from updateRooms. */
+int seed_text_rooms(lg *g);
 int seed_image(lg *g);
 int seed_messages(lg *g, int n);
 /* g->perms: the permission set of users[0], from rb.auth.get_perms. */
@@ -100,7 +109,7 @@ int seed_perms(lg *g);
  * with rb__reply__free_unpacked) or NULL. */
 Rb__Reply *seed_request(lg *g, const char *svc, const char *op, Rb__Envelope *e);
 /* The fake gateway's connection events for u (rb.evt.gw.conn_opened). */
-void seed_conn_event(lg *g, const lg_user *u, int opened);
+void seed_conn_event(lg *g, lg_user *u, int opened);
 void seed_stop(lg *g);
 
 #endif

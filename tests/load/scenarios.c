@@ -2,6 +2,7 @@
  * build fills only the payload and picks the acting user; loadgen.c fills
  * the header the way gateway/request.c does (request id, gateway and
  * connection ids, user id, permission set, deadline). */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,11 @@ static int setup_login(lg *g)
 	return seed_users(g, USERS(g), "user", 0);
 }
 
+static int setup_messages(lg *g)
+{
+	return setup_online(g) || seed_text_rooms(g);
+}
+
 static int setup_history(lg *g)
 {
 	return setup_online(g) || seed_messages(g, 100);
@@ -26,7 +32,7 @@ static int setup_history(lg *g)
 
 static int setup_image(lg *g)
 {
-	return setup_online(g) || seed_image(g);
+	return setup_messages(g) || seed_image(g);
 }
 
 static int setup_lists(lg *g)
@@ -88,7 +94,8 @@ static void message_in(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *
 	rb__message_in__init(&t->in);
 	snprintf(t->text, sizeof t->text, "load message %llu", (unsigned long long)i);
 	t->in.text = t->text;
-	t->p.msg.roomid = g->room_text;
+	size_t nt = atomic_load(&g->ntext);
+	t->p.msg.roomid = nt ? g->text_rooms[i % nt] : g->room_text;
 	t->p.msg.message = &t->in;
 	e->payload_case = RB__ENVELOPE__PAYLOAD_MESSAGE;
 	e->message = &t->p.msg;
@@ -150,10 +157,10 @@ static const lg_scenario scenarios[] = {
 	 setup_online, b_joinleave},
 	{"room.createroom", "roomsvc", "room", "createroom", "a new text room each (updateRooms grows)",
 	 setup_online, b_createroom},
-	{"room.lists", "roomsvc", "room", "joinroom", "joinroom/leaveroom with REBUTTAL_LOAD_ACCOUNTS accounts in the directory; counts updateUsers",
-	 setup_lists, b_joinleave},
-	{"msg.message", "msgsvc", "msg", "message", "a text message to one room",
-	 setup_online, b_message},
+	{"room.lists", "roomsvc", "room", "conn_opened", "connections going offline and online again (events) with REBUTTAL_LOAD_ACCOUNTS accounts: time to the next updateUsers, its size and compose time",
+	 setup_lists, NULL},
+	{"msg.message", "msgsvc", "msg", "message", "a text message, spread over REBUTTAL_LOAD_ROOMS rooms",
+	 setup_messages, b_message},
 	{"msg.getmessages", "msgsvc", "msg", "getmessages", "the latest segment of a room of 100+ messages",
 	 setup_history, b_history},
 	{"msg.image", "msgsvc", "msg", "message", "a message with a REBUTTAL_LOAD_IMAGE_KIB PNG attachment",

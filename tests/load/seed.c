@@ -24,14 +24,15 @@ static atomic_int hb_stop, hb_started;
 static pthread_mutex_t rooms_mu = PTHREAD_MUTEX_INITIALIZER;
 static bus_sub *sub_all, *sub_conns;
 
-/* The online users of the fake gateway (the first nusers_online). */
-static size_t nonline;
-
-static uint64_t online_sum(lg *g)
+static uint64_t online_sum(lg *g, int32_t *n)
 {
 	uint64_t sum = 0;
-	for (size_t i = 0; i < nonline && i < g->nusers; i++)
-		sum += conn_digest(g->users[i].conn);
+	*n = 0;
+	for (size_t i = 0; i < g->nusers; i++)
+		if (atomic_load(&g->users[i].online)) {
+			sum += conn_digest(g->users[i].conn);
+			(*n)++;
+		}
 	return sum;
 }
 
@@ -42,8 +43,7 @@ static void heartbeat(lg *g)
 	hb.has_lease_ms = hb.has_conns = hb.has_conn_sum = hb.has_start_time = 1;
 	hb.lease_ms = 10000;
 	hb.start_time = bus_wall_ms();
-	hb.conns = (int32_t)nonline;
-	hb.conn_sum = online_sum(g);
+	hb.conn_sum = online_sum(g, &hb.conns);
 	bus_publish_pb(g->bus, "rb.evt.gw.heartbeat", &hb.base);
 }
 
@@ -63,17 +63,20 @@ static void on_conns(void *ud, const bus_msg *m)
 {
 	lg *g = ud;
 	Rb__ConnList cl = RB__CONN_LIST__INIT;
-	size_t n = nonline < g->nusers ? nonline : g->nusers;
-	Rb__ConnEvent *evs = calloc(n ? n : 1, sizeof *evs);
-	Rb__ConnEvent **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+	size_t n = 0;
+	Rb__ConnEvent *evs = calloc(g->nusers ? g->nusers : 1, sizeof *evs);
+	Rb__ConnEvent **ptrs = calloc(g->nusers ? g->nusers : 1, sizeof *ptrs);
 	if (!m->reply || !evs || !ptrs)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		rb__conn_event__init(&evs[i]);
-		evs[i].gateway_id = g->gw_id;
-		evs[i].conn_id = g->users[i].conn;
-		evs[i].user_id = g->users[i].id;
-		ptrs[i] = &evs[i];
+	for (size_t i = 0; i < g->nusers; i++) {
+		if (!atomic_load(&g->users[i].online))
+			continue;
+		rb__conn_event__init(&evs[n]);
+		evs[n].gateway_id = g->gw_id;
+		evs[n].conn_id = g->users[i].conn;
+		evs[n].user_id = g->users[i].id;
+		ptrs[n] = &evs[n];
+		n++;
 	}
 	cl.n_conns = n;
 	cl.conns = ptrs;
@@ -99,6 +102,8 @@ static void on_all(void *ud, const bus_msg *m)
 	if (d->packet_case == RB__DELIVERY__PACKET_UPDATE_USERS) {
 		atomic_fetch_add(&g->lists_seen, 1);
 		atomic_fetch_add(&g->lists_bytes, m->len);
+		if (g->on_users_list)
+			g->on_users_list();
 	} else if (d->packet_case == RB__DELIVERY__PACKET_UPDATE_ROOMS && d->updaterooms) {
 		pthread_mutex_lock(&rooms_mu);
 		for (size_t i = 0; i < d->updaterooms->n_roomlist; i++) {
@@ -108,6 +113,19 @@ static void on_all(void *ud, const bus_msg *m)
 			char *dst = !strcmp(r->type, "voice") ? g->room_voice : g->room_text;
 			if (!*dst)
 				snprintf(dst, sizeof g->room_voice, "%s", r->id);
+			char prefix[48];
+			snprintf(prefix, sizeof prefix, "lgroom %.8s ", g->gw_id + 8);
+			size_t n = atomic_load(&g->ntext);
+			if (g->text_rooms && r->name && !strncmp(r->name, prefix, strlen(prefix)) &&
+			    n < (size_t)g->cfg.rooms) {
+				int known = 0;
+				for (size_t k = 0; k < n; k++)
+					known |= !strcmp(g->text_rooms[k], r->id);
+				if (!known) {
+					snprintf(g->text_rooms[n], sizeof *g->text_rooms, "%s", r->id);
+					atomic_store(&g->ntext, n + 1);
+				}
+			}
 		}
 		pthread_mutex_unlock(&rooms_mu);
 	}
@@ -146,9 +164,9 @@ int seed_connect(lg *g)
 
 void seed_stop(lg *g)
 {
-	for (size_t i = 0; i < nonline && i < g->nusers; i++)
-		seed_conn_event(g, &g->users[i], 0);
-	nonline = 0;
+	for (size_t i = 0; i < g->nusers; i++)
+		if (atomic_load(&g->users[i].online))
+			seed_conn_event(g, &g->users[i], 0);
 	if (g->bus)
 		bus_flush(g->bus, 2000);
 	atomic_store(&hb_stop, 1);
@@ -191,8 +209,9 @@ Rb__Reply *seed_request(lg *g, const char *svc, const char *op, Rb__Envelope *e)
 	return r;
 }
 
-void seed_conn_event(lg *g, const lg_user *u, int opened)
+void seed_conn_event(lg *g, lg_user *u, int opened)
 {
+	atomic_store(&u->online, opened);
 	Rb__ConnEvent ev = RB__CONN_EVENT__INIT;
 	ev.gateway_id = g->gw_id;
 	ev.conn_id = (char *)u->conn;
@@ -243,7 +262,6 @@ int seed_users(lg *g, size_t n, const char *group, int online)
 	if (online) {
 		for (size_t i = 0; i < n; i++)
 			seed_conn_event(g, &g->users[i], 1);
-		nonline = n;
 		heartbeat(g);
 		bus_flush(g->bus, 2000);
 	}
@@ -386,4 +404,42 @@ int seed_perms(lg *g)
 		g->perms[i] = strdup(r->login->perms[i]);
 	rb__reply__free_unpacked(r, NULL);
 	return g->perms ? 0 : -1;
+}
+
+int seed_text_rooms(lg *g)
+{
+	if (g->cfg.rooms <= 1)
+		return 0;
+	pthread_mutex_lock(&rooms_mu);
+	g->text_rooms = calloc((size_t)g->cfg.rooms, sizeof *g->text_rooms);
+	pthread_mutex_unlock(&rooms_mu);
+	if (!g->text_rooms)
+		return -1;
+	for (long k = 0; k < g->cfg.rooms; k++) {
+		Rb__Envelope e = RB__ENVELOPE__INIT;
+		Rb__CCreateRoom c = RB__CCREATE_ROOM__INIT;
+		char name[64];
+		snprintf(name, sizeof name, "lgroom %.8s %ld", g->gw_id + 8, k);
+		c.roomname = name;
+		c.roomtype = "text";
+		e.payload_case = RB__ENVELOPE__PAYLOAD_CREATEROOM;
+		e.createroom = &c;
+		e.gateway_id = g->gw_id;
+		e.conn_id = g->users[0].conn;
+		e.user_id = g->users[0].id;
+		e.n_perms = g->nperms;
+		e.perms = g->perms;
+		Rb__Reply *r = seed_request(g, "room", "createroom", &e);
+		if (!r)
+			return -1;
+		rb__reply__free_unpacked(r, NULL);
+	}
+	for (int waited = 0; waited < SEED_TIMEOUT_MS; waited += 50) {
+		if (atomic_load(&g->ntext) == (size_t)g->cfg.rooms)
+			return 0;
+		proc_sleep_ms(50);
+	}
+	fprintf(stderr, "loadgen: saw %zu of %ld new rooms in updateRooms\n", atomic_load(&g->ntext),
+		g->cfg.rooms);
+	return -1;
 }
