@@ -424,6 +424,8 @@ static int write_frame(session *s)
 {
 	outq_item *it = outq_pop(s);
 	int n = lws_write(s->wsi, it->f->data + LWS_PRE, it->f->len, LWS_WRITE_TEXT);
+	if (it->f->born.tv_sec)
+		histo_observe_since(&s->gw->deliver_dur, &it->f->born);
 	frame_unref(it->f);
 	free(it);
 	return n < 0 ? -1 : 1;
@@ -448,6 +450,8 @@ static int write_batch(session *s, int max)
 			used += ws_text_header(batch_buf + LWS_PRE + used, it->f->len);
 			memcpy(batch_buf + LWS_PRE + used, it->f->data + LWS_PRE, it->f->len);
 			used += it->f->len;
+			if (it->f->born.tv_sec)
+				histo_observe_since(&s->gw->deliver_dur, &it->f->born);
 			frame_unref(it->f);
 			n++;
 		}
