@@ -5,6 +5,7 @@
 #include "list_admin.h"
 #include "list_foundation.h"
 #include "list_limits.h"
+#include "list_load.h"
 #include "list_media.h"
 #include "list_msg.h"
 #include "list_policy.h"
@@ -14,6 +15,6 @@
  * side by side. */
 #define TEST_LIST(X) FOUNDATION_TESTS(X) ROOM_TESTS(X) ADMIN_TESTS(X) MSG_TESTS(X) MEDIA_TESTS(X) \
 	POLICY_TESTS(X) \
-	LIMITS_TESTS(X)
+	LIMITS_TESTS(X) LOAD_TESTS(X)
 
 RT_MAIN(TEST_LIST)
