@@ -23,6 +23,7 @@ frame *frame_new(const char *json, size_t len)
 		return NULL;
 	f->refs = 1;
 	f->list = FRAME_PACKET;
+	f->born = (struct timespec){0, 0};
 	f->len = len;
 	memcpy(f->data + LWS_PRE, json, len);
 	return f;
@@ -36,6 +37,7 @@ frame *frame_from_json(json_t *obj)
 		return NULL;
 	f->refs = 1;
 	f->list = FRAME_PACKET;
+	f->born = (struct timespec){0, 0};
 	f->len = json_dumpb(obj, (char *)f->data + LWS_PRE, len, JSON_COMPACT);
 	return f;
 }

@@ -27,7 +27,11 @@ long histo_observe_since(histo *h, const struct timespec *t0)
 {
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	long us = (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
+	/* Seconds first and bounded: a t0 from another clock cannot overflow. */
+	long s = (long)(t1.tv_sec - t0->tv_sec);
+	if (s > 1000000 || s < -1000000)
+		s = s > 0 ? 1000000 : -1000000;
+	long us = s * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
 	histo_observe_us(h, us);
 	return us > 0 ? us : 0;
 }
