@@ -331,4 +331,30 @@ L.check('k8s-loadtest-job', () => {
   return out;
 });
 
+// deploy/prometheus.yml scrapes every part where it serves /metrics, and
+// every series deploy/grafana/rebuttal.json plots is one the code prints.
+L.check('prometheus-and-dashboard', () => {
+  const out = [];
+  const prom = yaml.load(fs.readFileSync(path.join(L.ROOT, 'deploy/prometheus.yml'), 'utf8'));
+  const compose = yaml.load(fs.readFileSync(path.join(L.ROOT, 'docker-compose.yml'), 'utf8'));
+  const job = (prom.scrape_configs || []).find((j) => j.static_configs);
+  const targets = job ? job.static_configs.flatMap((c) => c.targets) : [];
+  for (const { name } of parts) {
+    const env = ((compose.services || {})[name] || {}).environment || {};
+    const port = env.REBUTTAL_HEALTH_PORT || env.REBUTTAL_PORT;
+    if (!targets.includes(`${name}:${port}`)) out.push(`prometheus.yml does not scrape ${name}:${port}`);
+  }
+  const src = ['lib', ...parts.map((p) => p.name)].flatMap((d) => fs.readdirSync(path.join(L.ROOT, d))
+    .filter((f) => f.endsWith('.c')).map((f) => fs.readFileSync(path.join(L.ROOT, d, f), 'utf8'))).join('\n');
+  const dash = JSON.parse(fs.readFileSync(path.join(L.ROOT, 'deploy/grafana/rebuttal.json'), 'utf8'));
+  const names = new Set(dash.panels.flatMap((p) => p.targets.map((t) => t.expr))
+    .flatMap((e) => e.match(/\b(rebuttal_gateway|authsvc|roomsvc|msgsvc|mediasvc)_[a-z_]+/g) || []));
+  for (const n of names) {
+    const base = n.replace(/_(bucket|count|sum)$/, '');
+    const tail = base.replace(/^(authsvc|roomsvc|msgsvc|mediasvc)_/, '%s_');
+    if (!src.includes(base) && !src.includes(tail)) out.push(`dashboard plots ${n}, which no part prints`);
+  }
+  return out;
+});
+
 L.done();
