@@ -39,10 +39,11 @@ they mean for a deployment.
 ## Knees (max rate with p99 < 50 ms)
 
 CPU columns are at the knee step, in cores (1.00 = one core busy): the service (all
-its instances), the generator itself, and nats-server.
+its instances), the generator itself, nats-server, and the stores (PostgreSQL's
+postmaster and backends, plus Redis).
 
-| scenario | instances | knee req/s | p50 ms | p99 ms | service CPU | loadgen CPU | NATS CPU | scaling 1 → 2 |
-|---|---|---:|---:|---:|---:|---:|---:|---:|
+| scenario | instances | knee req/s | p50 ms | p99 ms | service CPU | loadgen CPU | NATS CPU | store CPU | scaling 1 → 2 |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|
 DOC
 
 # The step row of each knee, and the knee at 1 instance for the factor.
@@ -60,6 +61,7 @@ jq -rs '
      (if $r then ($r.svc_cpu * 100 | round / 100 | tostring) else "-" end),
      (if $r then ($r.gen_cpu * 100 | round / 100 | tostring) else "-" end),
      (if $r then ($r.nats_cpu * 100 | round / 100 | tostring) else "-" end),
+     (if $r then (($r.store_cpu // 0) * 100 | round / 100 | tostring) else "-" end),
      (if ($k.label | startswith("2 ")) and $one and $one.knee > 0
         then ((($k.knee / $one.knee) * 100 | round) / 100 | tostring) + "×" else "" end)]
   | "| " + join(" | ") + " |"' "$R"
@@ -79,6 +81,18 @@ per flush that made an `updateUsers` (`roomsvc_lists_compose_duration_seconds`).
 DOC
 jq -rs 'map(select(.scenario == "room.lists" and .knee == null))[]
   | "| \(.label) | \((.lists / 10 * 10 | round) / 10) | \(.list_bytes) | \((.compose_ms * 10 | round) / 10) | \((.p50_ms | round)) | \((.p99_ms | round)) | \((.svc_cpu * 100 | round) / 100) |"' "$R"
+
+cat <<'DOC'
+
+## Gateway (whole stack, tests/bench.c)
+
+The gateway is not driven over the bus: these are `make bench conns` (1,000 WebSocket
+clients log in; the gateway's resident memory before and per logged-in connection)
+and the 1,000-client fan-out of `make bench fanout` (5 senders × 20 messages/s into one
+room, every client receives every message; CPU of each part per delivery).
+
+DOC
+grep '^|' "$OUT/gateway.md" || echo "(not measured in this run)"
 
 cat <<'DOC'
 
@@ -108,6 +122,6 @@ As printed by loadgen (rate/s asked, replies/s got; CPU in % of one core).
 
 DOC
 grep -m1 '^| scenario' "$OUT/table.md" || true
-echo '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+echo '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
 grep '^| [a-z]*\.' "$OUT/table.md" || true
 grep '^knee\|^  updateUsers' "$OUT/table.md" | sed 's/^/    /' || true

@@ -3,8 +3,10 @@
 # build/tests/loadgen (tests/load/README.md) against a throw-away stack on
 # free ports, one stack per service, at 1 and then 2 instances of it.
 #
-# Usage: scripts/loadtest.sh [authsvc|roomsvc|msgsvc|mediasvc ...]
-#   Without names: every service, and the table goes to docs/BENCHMARKS.md.
+# Usage: scripts/loadtest.sh [authsvc|roomsvc|msgsvc|mediasvc|gateway ...]
+#   Without names: every service, then the gateway's per-connection figures
+#   (make bench conns and the 1,000-client fan-out), and the table goes to
+#   docs/BENCHMARKS.md.
 #   With names: those services; the table is printed only.
 #
 # Environment (besides the loadgen's REBUTTAL_LOAD_* settings):
@@ -20,9 +22,12 @@ SECS=${LOADTEST_SECS:-4}
 cd "$ROOT"
 
 ALL=(authsvc roomsvc msgsvc mediasvc)
-if (($# == 0)); then SVCS=("${ALL[@]}"); WRITE_DOC=1; else SVCS=("$@"); WRITE_DOC=0; fi
-for s in "${SVCS[@]}"; do
-    [[ " ${ALL[*]} " == *" $s "* ]] || { echo "loadtest.sh: unknown service $s (${ALL[*]})" >&2; exit 2; }
+GATEWAY=0
+if (($# == 0)); then SVCS=("${ALL[@]}"); WRITE_DOC=1; GATEWAY=1; else SVCS=(); WRITE_DOC=0; fi
+for s in "$@"; do
+    if [[ $s == gateway ]]; then GATEWAY=1; continue; fi
+    [[ " ${ALL[*]} " == *" $s "* ]] || { echo "loadtest.sh: unknown part $s (${ALL[*]} gateway)" >&2; exit 2; }
+    SVCS+=("$s")
 done
 
 # The step scenarios of each service: "scenario first-rate [VAR=value ...]".
@@ -48,6 +53,7 @@ OUT=${LOADTEST_OUT:-$(mktemp -d /tmp/rebuttal-loadout.XXXXXX)}
 mkdir -p "$OUT"
 : >"$OUT/results.jsonl"
 : >"$OUT/table.md"
+: >"$OUT/gateway.md"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$(date -u '+%F %H:%M UTC')
 DIR=""
@@ -125,6 +131,13 @@ for svc in "${SVCS[@]}"; do
     run_steps "$svc" "2 instances"
     stop_stack
 done
+if ((GATEWAY)); then
+    # The gateway is not driven over the bus: its per-connection memory and
+    # CPU per delivery come from the whole-stack benches (tests/bench.c).
+    echo "==== gateway (make bench conns fanout)"
+    BENCH_FANOUT_ONLY=1000 "$ROOT/scripts/bench.sh" conns fanout 2>&1 | tee "$OUT/gateway.md" |
+        grep '^|' || echo "loadtest.sh: the gateway benches failed; see $OUT/gateway.md"
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "results: $OUT/results.jsonl, table: $OUT/table.md"

@@ -271,7 +271,21 @@ static double cpu_of(int pid)
 
 #define MAX_PIDS 16
 static int pids[MAX_PIDS], npids;
-static int nats_pid; /* from the stack folder, 0 when unknown */
+static int nats_pid, pg_pid, redis_pid; /* from the stack folder, 0 when unknown */
+
+/* The pid in <stack>/pids/<name>.pid, or 0. */
+static int stack_pid(const char *name)
+{
+	char path[600];
+	int pid = 0;
+	snprintf(path, sizeof path, "%s/pids/%s.pid", G.cfg.stack_dir, name);
+	FILE *f = *G.cfg.stack_dir ? fopen(path, "r") : NULL;
+	if (f && fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	if (f)
+		fclose(f);
+	return pid;
+}
 
 /* The service's pids: REBUTTAL_LOAD_PIDS, else <stack>/pids/<part>.pid and
  * <part>-<n>.pid. */
@@ -302,12 +316,39 @@ static void find_pids(const char *part)
 	}
 	if (d)
 		closedir(d);
-	snprintf(dir, sizeof dir, "%s/pids/nats.pid", G.cfg.stack_dir);
-	FILE *f = *G.cfg.stack_dir ? fopen(dir, "r") : NULL;
-	if (f && fscanf(f, "%d", &nats_pid) != 1)
-		nats_pid = 0;
-	if (f)
-		fclose(f);
+	nats_pid = stack_pid("nats");
+	pg_pid = stack_pid("postgres");
+	redis_pid = stack_pid("redis");
+}
+
+/* CPU of Redis and of PostgreSQL: the postmaster and every backend (its
+ * children, found by their parent pid). */
+static double store_cpu(void)
+{
+	double s = redis_pid ? cpu_of(redis_pid) : 0;
+	if (!pg_pid)
+		return s;
+	s += cpu_of(pg_pid);
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		int pid = atoi(de->d_name);
+		char path[64], line[512];
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/stat", pid);
+		FILE *f = fopen(path, "r");
+		char *ok = f ? fgets(line, sizeof line, f) : NULL;
+		if (f)
+			fclose(f);
+		const char *p = ok ? strrchr(line, ')') : NULL;
+		int ppid = 0;
+		if (p && sscanf(p + 2, "%*c %d", &ppid) == 1 && ppid == pg_pid)
+			s += cpu_of(pid);
+	}
+	if (d)
+		closedir(d);
+	return s;
 }
 
 static double service_cpu(void)
@@ -380,7 +421,7 @@ static double part_metric(const char *part, const char *series)
 /* ------------------------------------------------------------- runs */
 
 typedef struct {
-	double rate, secs, svc_cpu, gen_cpu, nats_cpu, achieved, p50, p90, p99, p999, max;
+	double rate, secs, svc_cpu, gen_cpu, nats_cpu, store_cpu, achieved, p50, p90, p99, p999, max;
 	unsigned long ok, errors, timeouts, lists, list_bytes;
 	double compose_ms; /* room.*: roomsvc's mean updateUsers flush */
 	int behind; /* the sender could not keep the rate */
@@ -395,11 +436,12 @@ static void waitdrain(void)
 	}
 }
 
-static double n0; /* nats CPU at the start of a run */
+static double n0, st0; /* nats and store CPU at the start of a run */
 
 static void summarize(stats *s, result *r, double wall, double c0, double g0)
 {
 	r->nats_cpu = nats_pid ? (cpu_of(nats_pid) - n0) / wall : 0;
+	r->store_cpu = (store_cpu() - st0) / wall;
 	r->svc_cpu = (service_cpu() - c0) / wall;
 	r->gen_cpu = (cpu_of(0) - g0) / wall;
 	r->ok = atomic_load(&s->codes[0]);
@@ -429,6 +471,7 @@ static void run_open(double rate, result *r)
 	double s0 = rooms ? part_metric("roomsvc", csum) : 0, k0 = rooms ? part_metric("roomsvc", ccount) : 0;
 	double c0 = service_cpu(), g0 = cpu_of(0);
 	n0 = nats_pid ? cpu_of(nats_pid) : 0;
+	st0 = store_cpu();
 	uint64_t t0 = now_us(), n = (uint64_t)(rate * (double)G.cfg.secs), lag_max = 0;
 	for (uint64_t k = 0; k < n; k++) {
 		uint64_t due = t0 + (uint64_t)((double)k * 1e6 / rate), now = now_us();
@@ -467,6 +510,7 @@ static void run_closed(result *r)
 	cur = s;
 	double c0 = service_cpu(), g0 = cpu_of(0);
 	n0 = nats_pid ? cpu_of(nats_pid) : 0;
+	st0 = store_cpu();
 	uint64_t t0 = now_us();
 	atomic_store(&closed_stop, 0);
 	for (long k = 0; k < G.cfg.inflight; k++)
@@ -487,19 +531,19 @@ static void run_closed(result *r)
 static void report(const char *mode, const result *r)
 {
 	const char *sc = G.sc->name;
-	printf("| %-16s | %-6s | %-12s | %8.0f | %9.0f | %7.2f | %7.2f | %7.2f | %8.2f | %8.2f | %6lu | %6lu | %5.0f %% | %5.0f %% | %5.0f %% |%s\n",
+	printf("| %-16s | %-6s | %-12s | %8.0f | %9.0f | %7.2f | %7.2f | %7.2f | %8.2f | %8.2f | %6lu | %6lu | %5.0f %% | %5.0f %% | %5.0f %% | %5.0f %% |%s\n",
 	       sc, mode, G.cfg.label, r->rate, r->achieved, r->p50, r->p90, r->p99, r->p999, r->max,
-	       r->errors, r->timeouts, r->svc_cpu * 100, r->gen_cpu * 100, r->nats_cpu * 100,
+	       r->errors, r->timeouts, r->svc_cpu * 100, r->gen_cpu * 100, r->nats_cpu * 100, r->store_cpu * 100,
 	       r->behind ? " sender behind" : "");
 	fflush(stdout);
 	char line[1024];
 	snprintf(line, sizeof line,
 		 "{\"scenario\":\"%s\",\"mode\":\"%s\",\"label\":\"%s\",\"rate\":%.0f,\"achieved\":%.1f,"
 		 "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
-		 "\"ok\":%lu,\"errors\":%lu,\"timeouts\":%lu,\"svc_cpu\":%.3f,\"gen_cpu\":%.3f,\"nats_cpu\":%.3f,"
+		 "\"ok\":%lu,\"errors\":%lu,\"timeouts\":%lu,\"svc_cpu\":%.3f,\"gen_cpu\":%.3f,\"nats_cpu\":%.3f,\"store_cpu\":%.3f,"
 		 "\"svc_instances\":%d,\"lists\":%lu,\"list_bytes\":%lu,\"compose_ms\":%.3f,\"sender_behind\":%d}\n",
 		 sc, mode, G.cfg.label, r->rate, r->achieved, r->p50, r->p90, r->p99, r->p999, r->max,
-		 r->ok, r->errors, r->timeouts, r->svc_cpu, r->gen_cpu, r->nats_cpu, npids, r->lists, r->list_bytes,
+		 r->ok, r->errors, r->timeouts, r->svc_cpu, r->gen_cpu, r->nats_cpu, r->store_cpu, npids, r->lists, r->list_bytes,
 		 r->compose_ms, r->behind);
 	FILE *f = *G.cfg.json ? fopen(G.cfg.json, "a") : NULL;
 	if (f) {
@@ -511,10 +555,10 @@ static void report(const char *mode, const result *r)
 
 static void header(void)
 {
-	printf("| %-16s | %-6s | %-12s | %8s | %9s | %7s | %7s | %7s | %8s | %8s | %6s | %6s | %7s | %7s | %7s |\n",
+	printf("| %-16s | %-6s | %-12s | %8s | %9s | %7s | %7s | %7s | %8s | %8s | %6s | %6s | %7s | %7s | %7s | %7s |\n",
 	       "scenario", "mode", "label", "rate/s", "replies/s", "p50 ms", "p90 ms", "p99 ms",
-	       "p99.9 ms", "max ms", "errors", "t/outs", "svc CPU", "gen CPU", "NATS CPU");
-	printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	       "p99.9 ms", "max ms", "errors", "t/outs", "svc CPU", "gen CPU", "NATS CPU", "store CPU");
+	printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 }
 
 /* Rates rise by step_pct until p99 passes the limit, errors or timeouts
