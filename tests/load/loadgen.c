@@ -535,6 +535,9 @@ static void report(const char *mode, const result *r)
 	       sc, mode, G.cfg.label, r->rate, r->achieved, r->p50, r->p90, r->p99, r->p999, r->max,
 	       r->errors, r->timeouts, r->svc_cpu * 100, r->gen_cpu * 100, r->nats_cpu * 100, r->store_cpu * 100,
 	       r->behind ? " sender behind" : "");
+	if (r->lists)
+		printf("  updateUsers: %lu lists, %lu bytes each, %.2f ms per flush in roomsvc\n",
+		       r->lists, r->list_bytes, r->compose_ms);
 	fflush(stdout);
 	char line[1024];
 	snprintf(line, sizeof line,
