@@ -147,3 +147,14 @@ echo "results: $OUT/results.jsonl, table: $OUT/table.md"
 LOAD_BEFORE=$LOAD_BEFORE LOAD_AFTER=$LOAD_AFTER STARTED=$STARTED \
     "$ROOT/scripts/loadtest-doc.sh" "$OUT" >"$ROOT/docs/BENCHMARKS.md"
 echo "wrote docs/BENCHMARKS.md"
+# docs/CAPACITY.md's constants block: the same run's numbers.
+CAP=$ROOT/docs/CAPACITY.md
+if [[ -f $CAP ]] && grep -q '^<!-- constants:begin' "$CAP"; then
+    "$ROOT/scripts/capacity-constants.sh" "$OUT" >"$OUT/constants.md"
+    awk -v f="$OUT/constants.md" '
+        /^<!-- constants:begin/ { while ((getline l < f) > 0) print l; skip = 1; next }
+        /^<!-- constants:end/ { skip = 0; next }
+        !skip' "$CAP" >"$OUT/capacity.md"
+    cp "$OUT/capacity.md" "$CAP"
+    echo "updated the constants of docs/CAPACITY.md"
+fi

@@ -39,6 +39,7 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_LOAD_RATE_MAX", lg_config, rate_max, 20000, 1, 1000000, "step: highest rate tried"),
 	CFG_I("REBUTTAL_LOAD_STEP_PCT", lg_config, step_pct, 150, 101, 1000, "step: each rate is this percentage of the one before"),
 	CFG_I("REBUTTAL_LOAD_SECS", lg_config, secs, 5, 1, 600, "seconds per run (per step in step mode)"),
+	CFG_I("REBUTTAL_LOAD_RETRIES", lg_config, retries, 1, 0, 5, "step: a failed step is run again this often before it ends the search"),
 	CFG_I("REBUTTAL_LOAD_INFLIGHT", lg_config, inflight, 16, 1, 10000, "closed: requests in flight"),
 	CFG_I("REBUTTAL_LOAD_P99_MS", lg_config, p99_limit_ms, 50, 1, 60000, "step: the knee is the highest rate whose p99 stays under this"),
 	CFG_I("REBUTTAL_LOAD_TIMEOUT_MS", lg_config, timeout_ms, 2000, 10, 120000, "envelope deadline and reply wait"),
@@ -565,11 +566,12 @@ static void header(void)
 }
 
 /* Rates rise by step_pct until p99 passes the limit, errors or timeouts
- * pass 1 %, or the sender falls behind; the knee is the last rate that
- * passed. Returns it. */
+ * pass 1 %, or the sender falls behind (retries + 1 times at one rate);
+ * the knee is the last rate that passed. Returns it. */
 static double run_step(void)
 {
 	double knee = 0, rate = (double)G.cfg.rate;
+	long tries = 0;
 	result r;
 	while (rate <= (double)G.cfg.rate_max) {
 		memset(&r, 0, sizeof r);
@@ -578,8 +580,15 @@ static double run_step(void)
 		unsigned long total = r.ok + r.errors + r.timeouts;
 		int pass = r.p99 < (double)G.cfg.p99_limit_ms && !r.behind && total &&
 			   (r.errors + r.timeouts) * 100 <= total;
+		if (!pass && tries++ < G.cfg.retries) {
+			/* Once more at the same rate: on a shared machine one stall
+			 * of another process must not end the search. */
+			proc_sleep_ms(2000);
+			continue;
+		}
 		if (!pass)
 			break;
+		tries = 0;
 		knee = rate;
 		rate = ceil(rate * (double)G.cfg.step_pct / 100.0);
 		proc_sleep_ms(1000); /* let queues and lists settle */

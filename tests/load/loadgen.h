@@ -22,6 +22,7 @@ typedef struct {
 	long secs;              /* per run or per step */
 	long inflight;          /* closed loop */
 	long p99_limit_ms;      /* step: the knee is the last step under this */
+	long retries;           /* step: runs again of a failed step */
 	long timeout_ms;        /* envelope deadline and reply wait */
 	long accounts;          /* accounts to seed (room.lists: the directory size) */
 	long users;             /* distinct acting users / connections */
