@@ -86,7 +86,7 @@ BEGIN {
   printf "| what | load | need |\n|---|---|---|\n"
   printf "| logins (10 %% of users reconnect within a minute) | %.0f/s | %s authsvc cores at the default cost |\n", logins, (L + 0 > 0 ? sprintf("%d", ceil(logins / L)) : "?")
   printf "| messages (one per user every 2 min) | %.0f/s | %s msgsvc instances at half their knee |\n", msg_rate, (M + 0 > 0 ? sprintf("%d", ceil(msg_rate / (M / 2))) : "?")
-  printf "| deliveries (audience of 100 per message) | %.0f/s | %s gateway cores and %s NATS cores |\n", deliveries, (gus + 0 > 0 ? sprintf("%.1f", deliveries * gus / 1e6) : "?"), (nus + 0 > 0 ? sprintf("%.1f", deliveries * nus / 1e6) : "?")
+  printf "| deliveries (audience of 100 per message) | %.0f/s | %s gateway cores and %s NATS cores |\n", deliveries, (gus + 0 > 0 ? sprintf("%.2f", deliveries * gus / 1e6) : "?"), (nus + 0 > 0 ? sprintf("%.2f", deliveries * nus / 1e6) : "?")
   printf "| connections | %d | %s GiB of gateway memory |\n", U, (gkib + 0 > 0 ? sprintf("%.1f", U * gkib / 1048576) : "?")
   printf "| voice joins/leaves (one per user every 10 min) | %.0f/s | %s of one roomsvc at its knee |\n", U / 600, (J + 0 > 0 ? sprintf("%.2f", U / 600 / J) : "?")
   if (bpa + 0 > 0) {
