@@ -104,8 +104,8 @@ in every row (loadgen CPU, in cores). A step whose sender fell more than 200 ms
 behind its schedule is marked "sender behind" and ends the steps (the knee is then
 the generator's, not the service's). Its cost per request at the knees:
 
-| scenario | instances | loadgen CPU (cores) | µs of loadgen CPU per request | sender behind in any step |
-|---|---|---:|---:|---|
+| scenario | instances | loadgen CPU (cores) | µs of loadgen CPU per request | its ceiling on one core, req/s | sender behind in any step |
+|---|---|---:|---:|---:|---|
 DOC
 jq -rs '
   (map(select(.mode == "step"))) as $rows
@@ -113,7 +113,7 @@ jq -rs '
   | ($rows | map(select(.scenario == $k.scenario and .label == $k.label and .rate == $k.knee)) | last) as $r
   | ($rows | map(select(.scenario == $k.scenario and .label == $k.label and .sender_behind == 1)) | length) as $b
   | select($r != null and $r.achieved > 0)
-  | "| \($k.scenario) | \($k.label) | \(($r.gen_cpu * 100 | round) / 100) | \(($r.gen_cpu * 1e6 / $r.achieved) | round) | \(if $b > 0 then "yes" else "no" end) |"' "$R"
+  | "| \($k.scenario) | \($k.label) | \(($r.gen_cpu * 100 | round) / 100) | \(($r.gen_cpu * 1e6 / $r.achieved) | round) | \(if $r.gen_cpu > 0 then ($r.achieved / $r.gen_cpu | round) else "-" end) | \(if $b > 0 then "yes" else "no" end) |"' "$R"
 
 cat <<'DOC'
 

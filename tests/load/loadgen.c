@@ -657,5 +657,11 @@ out:
 	seed_stop(&G);
 	if (G.bus)
 		bus_close(G.bus);
+	for (size_t i = 0; i < G.nperms; i++)
+		free(G.perms[i]);
+	free(G.perms);
+	free(G.users);
+	free(G.image_b64);
+	free(G.text_rooms);
 	return rc;
 }
