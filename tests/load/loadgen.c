@@ -146,9 +146,10 @@ static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
 	}
 	int closed = q->closed;
 	free(q);
-	atomic_fetch_sub(&s->outstanding, 1);
+	/* The next one first: the run ends when nothing is outstanding. */
 	if (closed && !atomic_load(&closed_stop))
 		send_one(atomic_fetch_add(&seq, 1), now_us(), 1);
+	atomic_fetch_sub(&s->outstanding, 1);
 }
 
 /* ------------------------------------------------ connection events */
@@ -499,7 +500,9 @@ static void run_open(double rate, result *r)
 	r->compose_ms = dk > 0 ? (part_metric("roomsvc", csum) - s0) * 1e3 / dk : 0;
 	r->lists = atomic_load(&G.lists_seen) - l0;
 	r->list_bytes = r->lists ? (atomic_load(&G.lists_bytes) - b0) / r->lists : 0;
+	pthread_mutex_lock(&ring_mu); /* on_users_list reads cur under it */
 	cur = NULL;
+	pthread_mutex_unlock(&ring_mu);
 	free(s);
 }
 
