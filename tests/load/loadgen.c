@@ -425,6 +425,7 @@ static double part_metric(const char *part, const char *series)
 typedef struct {
 	double rate, secs, svc_cpu, gen_cpu, nats_cpu, store_cpu, achieved, p50, p90, p99, p999, max;
 	unsigned long ok, errors, timeouts, lists, list_bytes;
+	unsigned long codes[SVC_NCODES + 1]; /* replies by code; the last: undecodable or unsent */
 	double compose_ms; /* room.*: roomsvc's mean updateUsers flush */
 	int behind; /* the sender could not keep the rate */
 } result;
@@ -450,6 +451,8 @@ static void summarize(stats *s, result *r, double wall, double c0, double g0)
 	r->errors = 0;
 	for (size_t k = 1; k <= SVC_NCODES; k++)
 		r->errors += atomic_load(&s->codes[k]);
+	for (size_t k = 0; k <= SVC_NCODES; k++)
+		r->codes[k] = atomic_load(&s->codes[k]);
 	r->timeouts = atomic_load(&s->timeouts);
 	r->achieved = (double)atomic_load(&s->n) / r->secs;
 	r->p50 = pct_ms(s, 0.50);
@@ -543,15 +546,25 @@ static void report(const char *mode, const result *r)
 		printf("  updateUsers: %lu lists, %lu bytes each, %.2f ms per flush in roomsvc\n",
 		       r->lists, r->list_bytes, r->compose_ms);
 	fflush(stdout);
-	char line[1024];
+	/* Errors by code, as {"DENIED":3}: the names of rb.Code. */
+	char codes[256] = "";
+	size_t used = 0;
+	for (size_t k = 1; k <= SVC_NCODES && used < sizeof codes; k++) {
+		const ProtobufCEnumValue *v =
+			k < SVC_NCODES ? protobuf_c_enum_descriptor_get_value(&rb__code__descriptor, (int)k) : NULL;
+		if (r->codes[k])
+			used += (size_t)snprintf(codes + used, sizeof codes - used, "%s\"%s\":%lu",
+						 used ? "," : "", v ? v->name : "UNSENT", r->codes[k]);
+	}
+	char line[1400];
 	snprintf(line, sizeof line,
 		 "{\"scenario\":\"%s\",\"mode\":\"%s\",\"label\":\"%s\",\"rate\":%.0f,\"achieved\":%.1f,"
 		 "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
 		 "\"ok\":%lu,\"errors\":%lu,\"timeouts\":%lu,\"svc_cpu\":%.3f,\"gen_cpu\":%.3f,\"nats_cpu\":%.3f,\"store_cpu\":%.3f,"
-		 "\"svc_instances\":%d,\"lists\":%lu,\"list_bytes\":%lu,\"compose_ms\":%.3f,\"sender_behind\":%d}\n",
+		 "\"svc_instances\":%d,\"lists\":%lu,\"list_bytes\":%lu,\"compose_ms\":%.3f,\"sender_behind\":%d,\"codes\":{%s}}\n",
 		 sc, mode, G.cfg.label, r->rate, r->achieved, r->p50, r->p90, r->p99, r->p999, r->max,
 		 r->ok, r->errors, r->timeouts, r->svc_cpu, r->gen_cpu, r->nats_cpu, r->store_cpu, npids, r->lists, r->list_bytes,
-		 r->compose_ms, r->behind);
+		 r->compose_ms, r->behind, codes);
 	FILE *f = *G.cfg.json ? fopen(G.cfg.json, "a") : NULL;
 	if (f) {
 		fputs(line, f);
