@@ -33,6 +33,7 @@ login_min=$(knee auth.login "$L1" knee)
 login_min_store=$(knee auth.login "$L1" store_cpu)
 perms=$(knee auth.get_perms "$L1" knee)
 msg1=$(knee msg.message "$L1" knee) msg2=$(knee msg.message "$L2" knee)
+msg_room=$(knee msg.message "$L1, 1 room" knee)
 msg_cpu=$(knee msg.message "$L1" svc_cpu) msg_store=$(knee msg.message "$L1" store_cpu)
 msg_nats=$(knee msg.message "$L1" nats_cpu)
 hist1=$(knee msg.getmessages "$L1" knee) img1=$(knee msg.image "$L1" knee)
@@ -62,6 +63,7 @@ cat <<DOC
 | L_min | $(num "$login_min") logins/s at the minimum cost; store CPU there $(num "$login_min_store") cores (PostgreSQL: the limit at this cost) | auth.login, 1 instance |
 | P | $(num "$perms") get_perms/s | auth.get_perms, 1 instance |
 | M1, M2 | $(num "$msg1") / $(num "$msg2") messages/s, 8 rooms | msg.message, 1 / 2 instances |
+| M_room | $(num "$msg_room") messages/s into one room | msg.message, 1 instance, 1 room |
 | C_msg | msgsvc $(us "$msg_cpu" "$msg1") µs, stores $(us "$msg_store" "$msg1") µs, NATS $(us "$msg_nats" "$msg1") µs of CPU per message | msg.message knee row |
 | H | $(num "$hist1") getmessages/s | msg.getmessages, 1 instance |
 | I | $(num "$img1") 100 KiB images/s | msg.image, 1 instance |

@@ -54,8 +54,8 @@ jq -rs '
   | (map(select(.mode == "step"))) as $rows
   | ($knees | sort_by(.scenario, .label))[] as $k
   | ($rows | kneerow($k)) as $r
-  | ($knees | map(select(.scenario == $k.scenario and (.label | startswith("1 ")) and
-        (($k.label | test("default cost")) == (.label | test("default cost"))))) | first) as $one
+  | ($knees | map(select(.scenario == $k.scenario and
+        .label == ($k.label | sub("^2 instances"; "1 instance")))) | first) as $one
   | [$k.scenario, $k.label, ($k.knee | tostring), ($k.p99_limit_ms | tostring),
      (if $r then ($r.p50_ms * 100 | round / 100 | tostring) else "-" end),
      (if $r then ($r.p99_ms * 100 | round / 100 | tostring) else "-" end),

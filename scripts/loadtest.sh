@@ -129,6 +129,10 @@ for svc in "${SVCS[@]}"; do
         stop_stack
         start_stack
     fi
+    if [[ $svc == msgsvc ]]; then
+        # One room: its messages are ordered on one handler thread.
+        run msg.message "1 instance, 1 room" REBUTTAL_LOAD_MODE=step REBUTTAL_LOAD_RATE=100 REBUTTAL_LOAD_ROOMS=1
+    fi
     "$STACK" start-part "$DIR" "$svc" 2 2>/dev/null
     run_steps "$svc" "2 instances"
     stop_stack
