@@ -31,10 +31,10 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin rebuttal
 COPY --from=build /src/build/bin/ /usr/local/bin/
-# The bus-level load generator, for deploy/k8s/loadtest (tests/load/README.md).
-COPY --from=build /src/build/tests/loadgen /usr/local/bin/loadgen
 # Health check for docker-compose: bash's /dev/tcp, no curl or wget in the image.
 COPY deploy/rebuttal-health /usr/local/bin/rebuttal-health
+# The bus-level load generator, for deploy/k8s/loadtest (tests/load/README.md).
+COPY --from=build /src/build/tests/loadgen /usr/local/bin/loadgen
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 WORKDIR /tmp

@@ -23,7 +23,6 @@ frame *frame_new(const char *json, size_t len)
 		return NULL;
 	f->refs = 1;
 	f->list = FRAME_PACKET;
-	f->born = (struct timespec){0, 0};
 	f->len = len;
 	memcpy(f->data + LWS_PRE, json, len);
 	return f;
