@@ -152,6 +152,61 @@ static void fill(Rb__Envelope *e, const target *t, void *msgs[4])
 	}
 }
 
+/* Sends SENT requests of tg and checks its part's /metrics counted them
+ * and parses. */
+static void scrape_part(bus *b, const target *tg, void *msgs[4])
+{
+	int port = health_port(tg->part);
+	char count[160], name[160];
+	CHECK_MSG(port > 0, "no health port of %s", tg->part);
+	snprintf(count, sizeof count, "%s_request_duration_seconds_count{op=\"%s\"}", tg->part, tg->op);
+	long before = metric_at(port, count);
+	CHECK_MSG(before >= 0, "%s: no %s", tg->part, count);
+	for (int i = 0; i < SENT; i++) {
+		Rb__Envelope e = RB__ENVELOPE__INIT;
+		char rid[UUID_STR_LEN + 1];
+		uuid_new(rid);
+		e.request_id = rid;
+		fill(&e, tg, msgs);
+		rb__reply__free_unpacked(ask(b, tg->subject, &e), NULL);
+	}
+	/* Counted before the reply is sent: no wait needed. */
+	CHECK_EQ_INT(metric_at(port, count) - before, SENT);
+	char *body = metrics_of(port);
+	int series = check_exposition(tg->part, body);
+	CHECK_MSG(series >= 3, "%s: %d histogram series", tg->part, series);
+	static const char *const gauges[] = {"requests_in_flight", "handler_queue_depth",
+					     "bus_request_timeouts_total"};
+	for (size_t k = 0; k < sizeof gauges / sizeof *gauges; k++) {
+		snprintf(name, sizeof name, "\n%s_%s ", tg->part, gauges[k]);
+		CHECK_MSG(strstr(body, name), "%s: no %s", tg->part, name + 1);
+	}
+	free(body);
+}
+
+/* The gateway: after a login, its request histogram counted it, and its
+ * delivery histogram the login's lists. */
+static void scrape_gateway(void)
+{
+	wsc_ctx *ctx = wsc_ctx_new();
+	const char *auth = "rebuttal_gateway_request_duration_seconds_count{svc=\"auth\"}";
+	long before = metric_at(gw_port(), auth);
+	login(client(ctx), "root@localhost", admin_password());
+	long after = metric_at(gw_port(), auth);
+	CHECK_MSG(after >= before + 1, "gateway auth requests %ld -> %ld", before, after);
+	/* The login's lists come over the bus (rb.out.all), a moment later. */
+	long delivered = 0;
+	for (int i = 0; i < 100 && delivered <= 0; i++) {
+		wsc_service(ctx, 50);
+		delivered = metric_at(gw_port(), "rebuttal_gateway_delivery_duration_seconds_count");
+	}
+	CHECK_MSG(delivered > 0, "no delivery counted by the gateway");
+	char *body = metrics_of(gw_port());
+	CHECK(check_exposition("gateway", body) >= 5);
+	free(body);
+	wsc_ctx_free(ctx);
+}
+
 void test_metrics_histograms(void)
 {
 	static const target targets[] = {
@@ -172,61 +227,13 @@ void test_metrics_histograms(void)
 	CHECK_NOT_NULL(b);
 	for (int i = 0; i < 100 && !bus_connected(b); i++)
 		usleep(20000);
-
-	for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
-		const target *tg = &targets[t];
-		int port = health_port(tg->part);
-		char count[160];
-		CHECK_MSG(port > 0, "no health port of %s", tg->part);
-		snprintf(count, sizeof count, "%s_request_duration_seconds_count{op=\"%s\"}", tg->part,
-			 tg->op);
-		long before = metric_at(port, count);
-		CHECK_MSG(before >= 0, "%s: no %s", tg->part, count);
-		for (int i = 0; i < SENT; i++) {
-			Rb__Envelope e = RB__ENVELOPE__INIT;
-			char rid[UUID_STR_LEN + 1];
-			uuid_new(rid);
-			e.request_id = rid;
-			fill(&e, tg, msgs);
-			Rb__Reply *r = ask(b, tg->subject, &e);
-			rb__reply__free_unpacked(r, NULL);
-		}
-		/* Counted before the reply is sent: no wait needed. */
-		CHECK_EQ_INT(metric_at(port, count) - before, SENT);
-		char *body = metrics_of(port);
-		int series = check_exposition(tg->part, body);
-		CHECK_MSG(series >= 3, "%s: %d histogram series", tg->part, series);
-		char name[160];
-		snprintf(name, sizeof name, "\n%s_requests_in_flight ", tg->part);
-		CHECK_MSG(strstr(body, name), "%s: no requests_in_flight", tg->part);
-		snprintf(name, sizeof name, "\n%s_handler_queue_depth ", tg->part);
-		CHECK_MSG(strstr(body, name), "%s: no handler_queue_depth", tg->part);
-		snprintf(name, sizeof name, "\n%s_bus_request_timeouts_total ", tg->part);
-		CHECK_MSG(strstr(body, name), "%s: no bus_request_timeouts_total", tg->part);
-		free(body);
-	}
+	for (size_t t = 0; t < sizeof targets / sizeof *targets; t++)
+		scrape_part(b, &targets[t], msgs);
 	/* The stores: authsvc asked Postgres, roomsvc Redis. */
 	CHECK(metric_at(health_port("authsvc"), "authsvc_store_pg_round_trip_seconds_count") >= SENT);
 	CHECK(metric_at(health_port("roomsvc"), "roomsvc_store_redis_round_trip_seconds_count") >= SENT);
 	bus_close(b);
-
-	/* The gateway: after a login, its request histogram counted it. */
-	wsc_ctx *ctx = wsc_ctx_new();
-	long before = metric_at(gw_port(), "rebuttal_gateway_request_duration_seconds_count{svc=\"auth\"}");
-	login(client(ctx), "root@localhost", admin_password());
-	long after = metric_at(gw_port(), "rebuttal_gateway_request_duration_seconds_count{svc=\"auth\"}");
-	CHECK_MSG(after >= before + 1, "gateway auth requests %ld -> %ld", before, after);
-	/* The login's lists come over the bus (rb.out.all), a moment later. */
-	long delivered = 0;
-	for (int i = 0; i < 100 && delivered <= 0; i++) {
-		wsc_service(ctx, 50);
-		delivered = metric_at(gw_port(), "rebuttal_gateway_delivery_duration_seconds_count");
-	}
-	CHECK_MSG(delivered > 0, "no delivery counted by the gateway");
-	char *body = metrics_of(gw_port());
-	CHECK(check_exposition("gateway", body) >= 5);
-	free(body);
-	wsc_ctx_free(ctx);
+	scrape_gateway();
 }
 
 /* Runs loadgen SCENARIO with the settings given; returns its JSON line. */

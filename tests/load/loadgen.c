@@ -628,15 +628,15 @@ static double run_step(void)
 	return knee;
 }
 
-int main(int argc, char **argv)
+/* The command line and the settings: 0 to go on, else the exit status. */
+static int args(int argc, char **argv, int *mode)
 {
 	if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		printf("usage: loadgen SCENARIO   (settings from the environment)\nscenarios:\n");
 		lg_scenarios_print();
-		int help = argc == 2;
 		cfg_args(2, (char *[]){argv[0], "--help", NULL}, "loadgen: drives one service over NATS",
 			 settings, NSETTINGS);
-		return help ? 0 : 2;
+		return argc == 2 ? -1 : 2;
 	}
 	if (!(G.sc = lg_scenario_find(argv[1]))) {
 		fprintf(stderr, "loadgen: no scenario %s (loadgen --help lists them)\n", argv[1]);
@@ -644,20 +644,29 @@ int main(int argc, char **argv)
 	}
 	if (cfg_load(settings, NSETTINGS, &G.cfg) < 0)
 		return 2;
-	log_init("loadgen", LOG_WARN);
-	int is_step = !strcmp(G.cfg.mode, "step"), is_closed = !strcmp(G.cfg.mode, "closed");
-	if (!is_step && !is_closed && strcmp(G.cfg.mode, "open")) {
+	*mode = !strcmp(G.cfg.mode, "step") ? 's' : !strcmp(G.cfg.mode, "closed") ? 'c'
+		: !strcmp(G.cfg.mode, "open") ? 'o' : 0;
+	if (!*mode) {
 		fprintf(stderr, "loadgen: REBUTTAL_LOAD_MODE must be open, step or closed\n");
 		return 2;
 	}
-	if (is_closed && !G.sc->build) {
+	if (*mode == 'c' && !G.sc->build) {
 		fprintf(stderr, "loadgen: %s sends events, not requests: open or step only\n", G.sc->name);
 		return 2;
 	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int mode = 0, rc = args(argc, argv, &mode);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	log_init("loadgen", LOG_WARN);
 	if (!G.sc->build)
 		G.on_users_list = on_users_list;
 	find_pids(G.sc->part);
-	int rc = 1;
+	rc = 1;
 	if (seed_connect(&G) < 0 || G.sc->setup(&G) < 0) {
 		fprintf(stderr, "loadgen: %s: setup failed\n", G.sc->name);
 		goto out;
@@ -665,9 +674,9 @@ int main(int argc, char **argv)
 	result r;
 	memset(&r, 0, sizeof r);
 	header();
-	if (is_step) {
+	if (mode == 's') {
 		run_step();
-	} else if (is_closed) {
+	} else if (mode == 'c') {
 		run_closed(&r);
 		report("closed", &r);
 	} else {
