@@ -29,7 +29,7 @@ they mean for a deployment.
 | commit | $(git -C "$ROOT" rev-parse --short HEAD) ($(git -C "$ROOT" log -1 --format=%s | cut -c1-60)) |
 | CPU | $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') |
 | memory | $(free -m | awk '/^Mem:/ {print $2}') MiB |
-| load average (1/5/15 min) | before: ${LOAD_BEFORE:-?}; after: ${LOAD_AFTER:-?} (the machine was shared with other work) |
+| load average (1/5/15 min) | before: ${LOAD_BEFORE:-?}; after: ${LOAD_AFTER:-?} (the machine was shared with other work); at each service's start: $(paste -sd';' "$OUT/loadavg.txt" 2>/dev/null | sed 's/;/; /g') |
 | kernel | $(uname -r) |
 | nats-server | $(nats-server --version 2>/dev/null | awk '{print $NF}') |
 | redis-server | $(redis-server --version 2>/dev/null | awk '{print $3}' | sed 's/v=//') |

@@ -54,6 +54,7 @@ mkdir -p "$OUT"
 : >"$OUT/results.jsonl"
 : >"$OUT/table.md"
 : >"$OUT/gateway.md"
+: >"$OUT/loadavg.txt"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$(date -u '+%F %H:%M UTC')
 DIR=""
@@ -108,6 +109,7 @@ restart_auth_default_cost() {
 
 for svc in "${SVCS[@]}"; do
     echo "==== $svc"
+    echo "$svc: $(date -u '+%H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/loadavg.txt"
     start_stack
     run_steps "$svc" "1 instance"
     if [[ $svc == authsvc ]]; then
