@@ -69,6 +69,12 @@ jq -rs '
 
 cat <<'DOC'
 
+Reading these: on 2 shared cores a knee is usually the machine's, not the service's —
+add the four CPU columns at the knee (and the other work's load average above). The
+1 → 2 scaling factors therefore mostly measure noise (a second instance gets no core of
+its own here): use the per-request CPU (service CPU / rate) to size, as docs/CAPACITY.md
+does. A knee of 0 means the first step already failed twice (see "Every step" for its p99).
+
 ## Lists (roomsvc)
 
 Connections going offline and online again at 20 events/s for 10 s, with 1,000 and
