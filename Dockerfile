@@ -15,10 +15,11 @@ WORKDIR /src
 COPY . .
 # Explicit targets: plain `make` would also run scripts/deps.sh and build the tests.
 # A new part (folder with a main.c) must be added here.  rebuttalctl is the
-# operator's tool, e.g. `docker compose exec authsvc rebuttalctl list-users`.
+# operator's tool, e.g. `docker compose exec authsvc rebuttalctl list-users`; loadgen
+# the load generator of deploy/k8s/loadtest.
 RUN make -j"$(nproc)" \
       build/bin/gateway build/bin/authsvc build/bin/roomsvc build/bin/msgsvc build/bin/mediasvc \
-      build/bin/rebuttalctl
+      build/bin/rebuttalctl build/tests/loadgen
 
 # ---- runtime: only the shared libraries the binaries need (`readelf -d build/bin/*`,
 # lines NEEDED); their own dependencies (libssl3, libkrb5, …) come with them.
@@ -35,6 +36,8 @@ COPY --from=build /src/build/bin/ /usr/local/bin/
 COPY gateway/web/ /usr/local/share/rebuttal/web/
 # Health check for docker-compose: bash's /dev/tcp, no curl or wget in the image.
 COPY deploy/rebuttal-health /usr/local/bin/rebuttal-health
+# The bus-level load generator, for deploy/k8s/loadtest (tests/load/README.md).
+COPY --from=build /src/build/tests/loadgen /usr/local/bin/loadgen
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 WORKDIR /tmp

@@ -27,8 +27,8 @@ INTEG_SRC   := $(wildcard tests/integ_*.c)
 .SECONDEXPANSION:
 # Keep objects made by chained rules (no rebuild of a whole part each run).
 .SECONDARY:
-.PHONY: all deps run test bench bench-msg bench-relay deploy-check test-containers clean
-all: deps $(BINS) $(BUILD)/tests/unit $(BUILD)/tests/integ $(BUILD)/tests/bench
+.PHONY: all deps run test bench bench-msg bench-relay loadtest deploy-check test-containers clean
+all: deps $(BINS) $(BUILD)/tests/unit $(BUILD)/tests/integ $(BUILD)/tests/bench $(BUILD)/tests/loadgen
 
 deps:
 	@scripts/deps.sh
@@ -72,6 +72,11 @@ $(BUILD)/tests/bench: $(patsubst %.c,$(BUILD)/%.o,tests/bench.c tests/rawws.c te
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
+# The bus-level load generator (tests/load/README.md).
+$(BUILD)/tests/loadgen: $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/load/*.c)) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
 run: all
 	@scripts/run.sh
 
@@ -86,6 +91,11 @@ bench-msg: all
 	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/bench.sh msg history
 bench-relay: all
 	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/bench.sh relay
+
+# Per-service load tests against a fresh stack (SVC=authsvc|roomsvc|msgsvc|mediasvc for one;
+# without SVC every service at 1 and 2 instances, table to docs/BENCHMARKS.md).
+loadtest: all
+	@BIN_DIR=$(BUILD)/bin TEST_DIR=$(BUILD)/tests scripts/loadtest.sh $(SVC)
 
 # Offline checks of docker-compose.yml, Dockerfile and deploy/k8s (also in make test).
 deploy-check:

@@ -75,7 +75,9 @@ void deliver_bus_msg(void *ud, const bus_msg *m)
 	gw *g = ud;
 	gw_item *it = calloc(1, sizeof *it);
 	Rb__Delivery *d = NULL;
+	struct timespec arrived;
 
+	clock_gettime(CLOCK_MONOTONIC, &arrived);
 	if (!it)
 		return;
 	if (parse_target(g, m->subject, it) < 0 ||
@@ -106,6 +108,7 @@ void deliver_bus_msg(void *ud, const bus_msg *m)
 			return;
 		}
 		it->frame->list = list_kind(it->packet);
+		it->frame->born = arrived;
 	}
 	gw_post(g, it);
 }

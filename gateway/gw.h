@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "bus.h"
+#include "histo.h"
 #include "limits.h"
 #include "loopq.h"
 #include "netaddr.h"
@@ -104,6 +105,11 @@ typedef struct gw {
 	uint64_t lists_replaced; /* queued lists dropped for a newer one */
 	uint64_t replayed;       /* broadcasts sent again after a list */
 	uint64_t lists_stale;    /* updateUsers older than a member packet */
+	/* Latency histograms (any thread: atomics): request to reply per
+	 * service (request.c), and a delivery from the bus to its socket
+	 * write (deliver.c stamps the frame, session.c observes). */
+	histo req_dur[GW_SERVICES];
+	histo deliver_dur;
 } gw;
 
 /* gateway/session.c: frames, sessions, users, outbound queues */
@@ -112,6 +118,7 @@ typedef struct gw {
 struct frame {
 	int refs;
 	int list;     /* FRAME_*; set once, before the frame is shared */
+	struct timespec born; /* a delivery's arrival from the bus; 0 for others */
 	size_t len;
 	unsigned char data[]; /* LWS_PRE bytes of headroom, then len bytes of JSON */
 };

@@ -19,6 +19,7 @@ typedef struct {
 	gw *g;
 	char cid[24];
 	const packet_row *row;
+	struct timespec sent; /* for the request histogram */
 } req_ctx;
 
 /* A packed request waiting for the previous one to the same service. */
@@ -60,6 +61,7 @@ static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
 {
 	req_ctx *rc = ud;
 	gw_item *it = calloc(1, sizeof *it + len);
+	histo_observe_since(&rc->g->req_dur[svc_index(rc->row)], &rc->sent);
 	if (it) {
 		it->kind = IT_REPLY;
 		snprintf(it->key, sizeof it->key, "%s", rc->cid);
@@ -106,6 +108,7 @@ static void send_now(session *s, req_item *it)
 		rc->g = g;
 		snprintf(rc->cid, sizeof rc->cid, "%s", s->cid);
 		rc->row = it->row;
+		clock_gettime(CLOCK_MONOTONIC, &rc->sent);
 	}
 	if (!rc || bus_request(g->bus, subject, it->bytes, it->len, (int)(it->deadline - now),
 			       (int)g->cfg->req_attempt_ms, on_reply, rc) < 0) {
@@ -210,8 +213,34 @@ void request_tick(gw *g)
 	}
 }
 
+/* Loop thread: the largest queue of packets (not lists) of a connection
+ * now, in bytes. */
+static size_t conn_queue_max(gw *g)
+{
+	size_t max = 0;
+	for (size_t i = 0; i < GW_BUCKETS; i++)
+		for (session *s = g->by_id[i]; s; s = s->next_id)
+			if (s->out_bytes > max)
+				max = s->out_bytes;
+	return max;
+}
+
 void request_metrics(gw *g, buf *b)
 {
+	char labels[32];
+	histo_print_head(b, "rebuttal_gateway_request_duration_seconds",
+			 "client packet sent to a service until its reply or timeout, by service");
+	for (int k = 0; k < GW_SERVICES; k++) {
+		snprintf(labels, sizeof labels, "svc=\"%s\"", services[k]);
+		histo_print(b, "rebuttal_gateway_request_duration_seconds", labels, &g->req_dur[k]);
+	}
+	histo_print_head(b, "rebuttal_gateway_delivery_duration_seconds",
+			 "a delivery's arrival from the bus until its socket write, per connection");
+	histo_print(b, "rebuttal_gateway_delivery_duration_seconds", "", &g->deliver_dur);
+	buf_addf(b, "# TYPE rebuttal_gateway_conn_queue_bytes_max gauge\nrebuttal_gateway_conn_queue_bytes_max %zu\n",
+		 conn_queue_max(g));
+	buf_addf(b, "# TYPE rebuttal_gateway_bus_request_timeouts_total counter\nrebuttal_gateway_bus_request_timeouts_total %llu\n",
+		 (unsigned long long)bus_timeouts());
 	buf_addf(b, "# TYPE rebuttal_gateway_login_inflight gauge\nrebuttal_gateway_login_inflight %ld\n",
 		 g->login_inflight);
 	buf_addf(b, "# TYPE rebuttal_gateway_login_queue gauge\nrebuttal_gateway_login_queue %zu\n",

@@ -25,6 +25,7 @@ frame *frame_from_json(json_t *obj)
 		return NULL;
 	f->refs = 1;
 	f->list = FRAME_PACKET;
+	f->born = (struct timespec){0, 0};
 	f->len = json_dumpb(obj, (char *)f->data + LWS_PRE, len, JSON_COMPACT);
 	return f;
 }
@@ -450,6 +451,8 @@ static int write_frame(session *s)
 		return write_fragment(s);
 	outq_item *it = outq_pop(s);
 	int n = lws_write(s->wsi, it->f->data + LWS_PRE, it->f->len, LWS_WRITE_TEXT);
+	if (it->f->born.tv_sec)
+		histo_observe_since(&s->gw->deliver_dur, &it->f->born);
 	frame_unref(it->f);
 	free(it);
 	return n < 0 ? -1 : 1;
@@ -474,6 +477,8 @@ static int write_batch(session *s, int max)
 			used += ws_text_header(batch_buf + LWS_PRE + used, it->f->len);
 			memcpy(batch_buf + LWS_PRE + used, it->f->data + LWS_PRE, it->f->len);
 			used += it->f->len;
+			if (it->f->born.tv_sec)
+				histo_observe_since(&s->gw->deliver_dur, &it->f->born);
 			frame_unref(it->f);
 			n++;
 		}

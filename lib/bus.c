@@ -2,6 +2,7 @@
 
 #include <nats/nats.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,9 @@ struct bus_sub {
 	pthread_cond_t cv;
 	int complete, waiting;
 };
+
+/* Requests of the whole process that ran out of time (bus_timeouts). */
+static atomic_ulong timeouts_all;
 
 int64_t bus_now_ms(void)
 {
@@ -638,9 +642,15 @@ void bus_tick(bus *b)
 	while (expired) {
 		pending *p = expired;
 		expired = p->next;
+		atomic_fetch_add_explicit(&timeouts_all, 1, memory_order_relaxed);
 		p->fn(p->ud, BUS_TIMEOUT, NULL, 0);
 		pending_free(p);
 	}
+}
+
+uint64_t bus_timeouts(void)
+{
+	return atomic_load_explicit(&timeouts_all, memory_order_relaxed);
 }
 
 uint64_t bus_resends(bus *b)
@@ -707,6 +717,8 @@ int bus_request_sync(bus *b, const char *subject, const void *data, size_t len, 
 	}
 	if (s != NATS_OK) {
 		natsMsg_Destroy(reply);
+		if (s == NATS_TIMEOUT)
+			atomic_fetch_add_explicit(&timeouts_all, 1, memory_order_relaxed);
 		log_warn("bus: request %s: %s", subject, natsStatus_GetText(s));
 		return -1;
 	}

@@ -106,6 +106,9 @@ int bus_request(bus *b, const char *subject, const void *data, size_t len, int t
  * before the call (a message to our own inbox came back), or BUS_TIMEOUT
  * after timeout_ms. Same threads as bus_request. 0, or -1 (fn never called). */
 int bus_barrier(bus *b, int timeout_ms, bus_reply_fn fn, void *ud);
+/* Requests of this process (bus_request and bus_request_sync, every bus)
+ * that got no answer in time, so far (for /metrics). Any thread. */
+uint64_t bus_timeouts(void);
 /* Tries sent again so far (for /metrics). */
 uint64_t bus_resends(bus *b);
 /* Fires due retries and timeouts. Call it often (every ~50 ms) from one thread. */

@@ -11,8 +11,20 @@
 #include <sys/time.h>
 
 #include "bus.h"
+#include "histo.h"
 #include "log.h"
 #include "proc.h"
+
+/* Round trips of every connection of the process (kv_metrics). */
+static histo round_trips;
+
+void kv_metrics(buf *out, const char *part)
+{
+	char name[96];
+	snprintf(name, sizeof name, "%s_store_redis_round_trip_seconds", part);
+	histo_print_head(out, name, "Redis command and pipeline round trips");
+	histo_print(out, name, "", &round_trips);
+}
 
 #define CONNECT_TIMEOUT_MS 500
 #define COMMAND_TIMEOUT_MS 2000
@@ -208,6 +220,8 @@ kv_status kv_collect(kv *st, redisReply **out, size_t n)
 	kv_status s = KV_OK;
 	size_t got = 0;
 
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (size_t i = 0; i < n; i++)
 		out[i] = NULL;
 	/* Every queued reply must be read, or the next pipeline would see
@@ -233,6 +247,7 @@ kv_status kv_collect(kv *st, redisReply **out, size_t n)
 		s = KV_ERROR;
 	}
 	st->queued = 0;
+	histo_observe_since(&round_trips, &t0);
 	if (s != KV_OK)
 		kv_replies_free(out, n);
 	return s;
@@ -259,7 +274,10 @@ static kv_status run_once(kv *st, redisReply **out, int argc, const char **argv)
 {
 	if (connect_now(st) < 0)
 		return KV_DOWN;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	redisReply *r = redisCommandArgv(st->c, argc, argv, NULL);
+	histo_observe_since(&round_trips, &t0);
 	if (!r) {
 		drop(st, st->c->errstr[0] ? st->c->errstr : "connection lost");
 		return KV_DOWN;

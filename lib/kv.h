@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 #define KV_STATUS_MAP(X)                    \
 	X(KV_OK, "ok")                      \
 	X(KV_DOWN, "redis unreachable")     \
@@ -91,6 +93,10 @@ kv_status kv_eval_retry(kv *st, redisReply **out, const char *script, int nargs,
 			const char *const *args, int budget_ms);
 /* PING (KV_IDEMPOTENT). KV_OK when Redis answered PONG. */
 kv_status kv_ping(kv *st);
+
+/* Appends the histogram <part>_store_redis_round_trip_seconds: every
+ * command or pipeline of the process, one round trip each. Any thread. */
+void kv_metrics(buf *out, const char *part);
 
 /* Helpers for reading replies: NULL / def when r is not of the right type. */
 const char *kv_reply_str(const redisReply *r);            /* string or status */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "histo.h"
 #include "log.h"
 #include "proc.h"
 
@@ -157,6 +158,17 @@ static PGresult *prepare(pg *db, const stmt *q)
 	return res ? res : PQmakeEmptyPGresult(db->conn, PGRES_FATAL_ERROR);
 }
 
+/* Round trips of every connection of the process (pg_metrics). */
+static histo round_trips;
+
+void pg_metrics(buf *out, const char *part)
+{
+	char name[96];
+	snprintf(name, sizeof name, "%s_store_pg_round_trip_seconds", part);
+	histo_print_head(out, name, "PostgreSQL statement round trips");
+	histo_print(out, name, "", &round_trips);
+}
+
 static PGresult *exec(pg *db, const stmt *q)
 {
 	if (q->script)
@@ -175,7 +187,10 @@ static PGresult *exec(pg *db, const stmt *q)
 static pg_status run_once(pg *db, PGresult **out, const stmt *q)
 {
 	const char *sql = q->sql;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	PGresult *res = exec(db, q);
+	histo_observe_since(&round_trips, &t0);
 	ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 
 	if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {

@@ -14,6 +14,8 @@
 
 #include <libpq-fe.h>
 
+#include "buf.h"
+
 #define PG_STATUS_MAP(X)                       \
 	X(PG_OK, "ok")                         \
 	X(PG_DOWN, "database unreachable")     \
@@ -80,6 +82,11 @@ void pg_rollback(pg *db);
 
 /* A cheap round trip that also heals the connection; for readiness. */
 pg_status pg_ping(pg *db);
+
+/* Appends the histogram <part>_store_pg_round_trip_seconds: every statement
+ * of the process, one round trip each (a first use of a prepared statement
+ * counts its prepare too). Any thread. */
+void pg_metrics(buf *out, const char *part);
 
 /* Runs step(ud) until it returns PG_OK, sleeping retry_ms after each
  * failure (logged as "start: database not ready"), for start-up work that

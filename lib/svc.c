@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "idem.h"
+#include "kv.h"
 #include "log.h"
+#include "pg.h"
 #include "proc.h"
 
 /* A request held by this instance: queued for a handler thread, then
@@ -76,7 +78,7 @@ struct svc {
 };
 
 /* Process-wide figures for /metrics (one svc per process). */
-static atomic_ulong st_held, st_expired, st_dups, st_replayed, st_refused_full;
+static atomic_ulong st_held, st_running, st_expired, st_dups, st_replayed, st_refused_full;
 static atomic_int st_threads;
 
 static int expired(const Rb__Envelope *e)
@@ -132,15 +134,6 @@ static void refusal_shape(Rb__Reply *rep, int flags)
 		rep->has_close = rep->close = 1;
 }
 
-/* Microseconds since t0 (CLOCK_MONOTONIC), at least 0. */
-static long micros_since(const struct timespec *t0)
-{
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	long us = (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
-	return us > 0 ? us : 0;
-}
-
 /* Handler thread: one request of a row of the table. */
 static void serve(svc *s, svc_req *r, svc_route *rt)
 {
@@ -148,11 +141,13 @@ static void serve(svc *s, svc_req *r, svc_route *rt)
 	struct timespec t0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	atomic_fetch_add(&st_running, 1);
 	if (admit(s, r, rt))
 		rt->fn(r);
 	if (rep->code != RB__CODE__OK)
 		refusal_shape(rep, rt->flags);
-	long us = micros_since(&t0);
+	long us = histo_observe_since(&rt->count.dur, &t0);
+	atomic_fetch_sub(&st_running, 1);
 	size_t i = (size_t)rep->code < SVC_NCODES ? (size_t)rep->code : 0;
 	atomic_fetch_add(&rt->count.codes[i], 1);
 	atomic_fetch_add(&rt->count.micros, (unsigned long)us);
@@ -705,10 +700,22 @@ void svc_routes_print(buf *out, const char *part, const svc_route *routes, size_
 	for (size_t i = 0; i < n; i++)
 		buf_addf(out, "%s_request_seconds_total{op=\"%s\"} %.6f\n", part, routes[i].op,
 			 (double)atomic_load(&routes[i].count.micros) / 1e6);
+	char name[96], labels[96];
+	snprintf(name, sizeof name, "%s_request_duration_seconds", part);
+	histo_print_head(out, name, "time from a handler thread taking a request to its reply");
+	for (size_t i = 0; i < n; i++) {
+		snprintf(labels, sizeof labels, "op=\"%s\"", routes[i].op);
+		histo_print(out, name, labels, &routes[i].count.dur);
+	}
+	unsigned long held = atomic_load(&st_held), running = atomic_load(&st_running);
 	buf_addf(out, "# TYPE %s_handler_threads gauge\n%s_handler_threads %d\n", part, part,
 		 atomic_load(&st_threads));
-	buf_addf(out, "# TYPE %s_requests_held gauge\n%s_requests_held %lu\n", part, part,
-		 atomic_load(&st_held));
+	buf_addf(out, "# TYPE %s_requests_held gauge\n%s_requests_held %lu\n", part, part, held);
+	buf_addf(out, "# TYPE %s_requests_in_flight gauge\n%s_requests_in_flight %lu\n", part, part,
+		 running);
+	/* Two loads, not one snapshot: clamp a momentary inversion to 0. */
+	buf_addf(out, "# TYPE %s_handler_queue_depth gauge\n%s_handler_queue_depth %lu\n", part, part,
+		 held > running ? held - running : 0);
 	buf_addf(out, "# TYPE %s_requests_expired_total counter\n%s_requests_expired_total %lu\n",
 		 part, part, atomic_load(&st_expired));
 	buf_addf(out, "# TYPE %s_requests_duplicate_total counter\n%s_requests_duplicate_total %lu\n",
@@ -717,4 +724,8 @@ void svc_routes_print(buf *out, const char *part, const svc_route *routes, size_
 		 part, part, atomic_load(&st_replayed));
 	buf_addf(out, "# TYPE %s_requests_refused_full_total counter\n%s_requests_refused_full_total %lu\n",
 		 part, part, atomic_load(&st_refused_full));
+	buf_addf(out, "# TYPE %s_bus_request_timeouts_total counter\n%s_bus_request_timeouts_total %llu\n",
+		 part, part, (unsigned long long)bus_timeouts());
+	pg_metrics(out, part);
+	kv_metrics(out, part);
 }

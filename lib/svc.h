@@ -25,6 +25,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "bus.h"
+#include "histo.h"
 #include "rebuttal.pb-c.h"
 #include "strx.h"
 
@@ -40,12 +41,14 @@ typedef struct {
 
 typedef void (*svc_handler)(svc_req *r);
 
-/* Request counters of one route for /metrics, by reply code, and the time
- * spent: written by the request thread, read by the health thread. */
+/* Request counters of one route for /metrics, by reply code, the time
+ * spent and its distribution: written by the request thread, read by the
+ * health thread. */
 #define SVC_NCODES (RB__CODE__UNAVAILABLE + 1)
 typedef struct {
 	atomic_ulong codes[SVC_NCODES];
 	atomic_ulong micros;
+	histo dur; /* admission + handler, per request */
 } svc_counter;
 
 /* Row flags: what a route admits and how its refusals look. */
@@ -164,10 +167,13 @@ static inline uint64_t conn_digest(const char *conn_id)
 /* Whether the envelope's permission set holds perm. */
 int env_has_perm(const Rb__Envelope *e, const char *perm);
 
-/* Appends <part>_requests_total{op,code} and <part>_request_seconds_total{op}
- * of routes[0..n-1] in Prometheus text format, and the process's request
- * queue: held requests, threads, requests dropped past their deadline,
- * duplicates ignored, answers replayed. Any thread. */
+/* Appends <part>_requests_total{op,code}, <part>_request_seconds_total{op}
+ * and the histogram <part>_request_duration_seconds{op} of routes[0..n-1]
+ * in Prometheus text format, and the process's request queue: held
+ * requests, requests in flight (running), handler queue depth (waiting),
+ * threads, requests dropped past their deadline, duplicates ignored,
+ * answers replayed; then the bus request timeouts and the store round-trip
+ * histograms (pg_metrics, kv_metrics) of the process. Any thread. */
 void svc_routes_print(buf *out, const char *part, const svc_route *routes, size_t n);
 
 #endif

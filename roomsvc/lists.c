@@ -31,7 +31,8 @@ struct lists {
 	bus_sub *media_sub;
 	/* for /metrics */
 	atomic_ulong published[2]; /* [0] updateUsers, [1] updateRooms */
-	atomic_ulong marks, failures, compose_ms, users_gap;
+	atomic_ulong marks, failures, compose_ms, users_gap, users_bytes;
+	histo compose_users, compose_rooms; /* per flush, by the lists it made */
 };
 
 /* One account (or a member the directory does not know yet) as listed. */
@@ -318,7 +319,9 @@ static int publish(lists *l, compose *c, int which)
 		l->online = 0;
 		for (size_t i = 0; i < c->nlisted; i++)
 			l->online += c->people[i].u->status;
-		l->users_gap_ms = gap_ms(l, protobuf_c_message_get_packed_size(&d.base));
+		size_t bytes = protobuf_c_message_get_packed_size(&d.base);
+		atomic_store(&l->users_bytes, (unsigned long)bytes);
+		l->users_gap_ms = gap_ms(l, bytes);
 		atomic_store(&l->users_gap, (unsigned long)l->users_gap_ms);
 		if (deliver_all(l->app->bus, &d) < 0)
 			failed |= LISTS_USERS;
@@ -339,6 +342,9 @@ static int flush(lists *l, int which)
 	int64_t t0 = bus_now_ms();
 	int failed = which;
 
+	struct timespec t0s;
+	clock_gettime(CLOCK_MONOTONIC, &t0s);
+	int asked = which;
 	pthread_rwlock_wrlock(l->app->emit);
 	if (read_order(st, &c) == KV_OK && read_rooms(st, &c) == KV_OK) {
 		gather_people(l, &c, which);
@@ -354,6 +360,7 @@ static int flush(lists *l, int which)
 	pthread_rwlock_unlock(l->app->emit);
 	arena_free(&c.a);
 	atomic_fetch_add(&l->compose_ms, (unsigned long)(bus_now_ms() - t0));
+	histo_observe_since(asked & LISTS_USERS ? &l->compose_users : &l->compose_rooms, &t0s);
 	if (failed)
 		atomic_fetch_add(&l->failures, 1);
 	return failed;
@@ -574,6 +581,14 @@ void lists_metrics(lists *l, buf *out)
 	buf_adds(out, "# TYPE roomsvc_lists_pending gauge\n");
 	buf_addf(out, "roomsvc_lists_pending{list=\"updateUsers\"} %d\n", !!(dirty & LISTS_USERS));
 	buf_addf(out, "roomsvc_lists_pending{list=\"updateRooms\"} %d\n", !!(dirty & LISTS_ROOMS));
+	histo_print_head(out, "roomsvc_lists_compose_duration_seconds",
+			 "one flush: read the state, compose and publish (list=updateUsers: with it)");
+	histo_print(out, "roomsvc_lists_compose_duration_seconds", "list=\"updateUsers\"",
+		    &l->compose_users);
+	histo_print(out, "roomsvc_lists_compose_duration_seconds", "list=\"updateRooms\"",
+		    &l->compose_rooms);
+	buf_adds(out, "# TYPE roomsvc_lists_users_bytes gauge\n");
+	buf_addf(out, "roomsvc_lists_users_bytes %lu\n", atomic_load(&l->users_bytes));
 	buf_adds(out, "# TYPE roomsvc_lists_users_gap_seconds gauge\n");
 	buf_addf(out, "roomsvc_lists_users_gap_seconds %.3f\n",
 		 (double)atomic_load(&l->users_gap) / 1e3);

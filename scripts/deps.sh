@@ -20,6 +20,8 @@ PACKAGES=(
     nats-server redis-server postgresql
     # scripts/run.sh uses it to make passwords
     openssl
+    # scripts/loadtest-doc.sh: docs/BENCHMARKS.md from loadgen's JSON lines
+    jq
     # tests/fuzz: libFuzzer comes with clang (libclang-rt-14-dev)
     clang
     # tests/h2: HTTP/2 and WebSocket-over-HTTP/2 checks (node:http2)

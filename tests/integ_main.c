@@ -7,6 +7,7 @@
 #include "list_drain.h"
 #include "list_foundation.h"
 #include "list_limits.h"
+#include "list_load.h"
 #include "list_media.h"
 #include "list_msg.h"
 #include "list_policy.h"
@@ -17,7 +18,7 @@
  * side by side. */
 #define TEST_LIST(X) FOUNDATION_TESTS(X) ROOM_TESTS(X) ADMIN_TESTS(X) MSG_TESTS(X) MEDIA_TESTS(X) \
 	POLICY_TESTS(X) LIMITS_TESTS(X) STATIC_TESTS(X) BROWSER_TESTS(X) \
-	ACCESS_TESTS(X)
+	ACCESS_TESTS(X) LOAD_TESTS(X)
 
 /* The graceful stops and the mixed-version test (list_drain.h) last. */
 #define ALL_TESTS(X) TEST_LIST(X) DRAIN_TESTS(X)

@@ -230,6 +230,81 @@ L.check('k8s-probes-and-metrics', () => parts.flatMap((p) => {
   return out;
 }));
 
+// deploy/k8s/loadtest: a Job of the load generator against the deployment
+// above (its own kustomization: not applied with the parts).
+L.check('k8s-loadtest-job', () => {
+  const dir = path.join(DIR, 'loadtest');
+  const out = [];
+  const lobjs = [];
+  let lk = null;
+  for (const f of fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    const docs = yaml.loadAll(fs.readFileSync(path.join(dir, f), 'utf8')).filter((d) => d != null);
+    if (f === 'kustomization.yaml') lk = docs[0];
+    else docs.forEach((o) => lobjs.push({ file: f, o }));
+  }
+  if (!lk) return 'no deploy/k8s/loadtest/kustomization.yaml';
+  for (const r of lk.resources || []) if (!fs.existsSync(path.join(dir, r))) out.push(`lists ${r}, which does not exist`);
+  for (const f of new Set(lobjs.map((x) => x.file))) if (!(lk.resources || []).includes(f)) out.push(`${f} is not in resources`);
+  if (kust && lk.namespace !== kust.namespace) out.push(`namespace ${lk.namespace}, the deployment's is ${kust.namespace}`);
+  for (const { file, o } of lobjs) {
+    const m = model(o.apiVersion, o.kind);
+    if (!m) { out.push(`${file}: unknown apiVersion/kind ${o.apiVersion} ${o.kind}`); continue; }
+    try {
+      new m.M(o).validate();
+      const unknown = unknownFields(m.schema, o);
+      if (unknown.length) out.push(`${file}: unknown field ${unknown.join(', ')}`);
+    } catch (e) {
+      out.push(`${file}: ${(e.errors || [e]).map((x) => `${x.instancePath || ''} ${x.message}`.trim()).join(', ')}`);
+    }
+  }
+  const job = lobjs.map((x) => x.o).find((o) => o.kind === 'Job');
+  if (!job) return out.concat('no Job');
+  const spec = podSpec(job);
+  const c = (spec.containers || [])[0] || {};
+  const run = [...(c.command || []), ...(c.args || [])];
+  if (run[0] !== 'loadgen') out.push(`the Job runs ${JSON.stringify(run)}, not loadgen`);
+  const copied = df.copies.some((x) => x.from && x.src.some((s) => /build\/tests\/loadgen$/.test(s)) && x.dest === '/usr/local/bin/loadgen');
+  if (!copied) out.push('the Dockerfile does not copy build/tests/loadgen to /usr/local/bin/loadgen');
+  if (c.image && c.image.split(':')[0] !== partImage) out.push(`image ${c.image}, want ${partImage}`);
+  const scenarios = fs.readFileSync(path.join(L.ROOT, 'tests/load/scenarios.c'), 'utf8');
+  if (run[1] && !scenarios.includes(`{"${run[1]}",`)) out.push(`no scenario ${run[1]} in tests/load/scenarios.c`);
+  if (spec.restartPolicy !== 'Never') out.push('restartPolicy must be Never (a failed run is a result, not a crash)');
+  const problems = [];
+  const env = envOf(c, problems);
+  out.push(...problems);
+  if (!env.REBUTTAL_NATS_URL) out.push('no REBUTTAL_NATS_URL');
+  const known = fs.readFileSync(path.join(L.ROOT, 'tests/load/loadgen.c'), 'utf8');
+  for (const k of Object.keys(env)) if (/^REBUTTAL_LOAD_/.test(k) && !known.includes(`"${k}"`)) out.push(`${k} is not a loadgen setting`);
+  return out;
+});
+
+// deploy/prometheus.yml scrapes every part where it serves /metrics, and
+// every series deploy/grafana/rebuttal.json plots is one the code prints.
+L.check('prometheus-and-dashboard', () => {
+  const out = [];
+  const prom = yaml.load(fs.readFileSync(path.join(L.ROOT, 'deploy/prometheus.yml'), 'utf8'));
+  const compose = yaml.load(fs.readFileSync(path.join(L.ROOT, 'docker-compose.yml'), 'utf8'));
+  const job = (prom.scrape_configs || []).find((j) => j.static_configs);
+  const targets = job ? job.static_configs.flatMap((c) => c.targets) : [];
+  for (const { name } of parts) {
+    const env = ((compose.services || {})[name] || {}).environment || {};
+    const port = env.REBUTTAL_HEALTH_PORT || env.REBUTTAL_PORT;
+    if (!targets.includes(`${name}:${port}`)) out.push(`prometheus.yml does not scrape ${name}:${port}`);
+  }
+  const src = ['lib', ...parts.map((p) => p.name)].flatMap((d) => fs.readdirSync(path.join(L.ROOT, d))
+    .filter((f) => f.endsWith('.c')).map((f) => fs.readFileSync(path.join(L.ROOT, d, f), 'utf8'))).join('\n');
+  const dash = JSON.parse(fs.readFileSync(path.join(L.ROOT, 'deploy/grafana/rebuttal.json'), 'utf8'));
+  const names = new Set(dash.panels.flatMap((p) => p.targets.map((t) => t.expr))
+    .flatMap((e) => e.match(/\b(rebuttal_gateway|authsvc|roomsvc|msgsvc|mediasvc)_[a-z_]+/g) || []));
+  for (const n of names) {
+    const base = n.replace(/_(bucket|count|sum)$/, '');
+    const tail = base.replace(/^(authsvc|roomsvc|msgsvc|mediasvc)_/, '%s_');
+    if (!src.includes(base) && !src.includes(tail)) out.push(`dashboard plots ${n}, which no part prints`);
+  }
+  return out;
+});
+
+
 L.check('k8s-pods-resources-security', () => {
   const uid = Number(String(df.user).split(':')[0]);
   return parts.flatMap((p) => {
