@@ -153,6 +153,7 @@ struct session {
 	struct req_item *req_head[GW_SERVICES], *req_tail[GW_SERVICES];
 	int req_queued[GW_SERVICES], req_inflight[GW_SERVICES];
 	int close_code;                /* close after the queue drains, when set */
+	int close_now;                 /* ... or at once, dropping the queue (too slow) */
 	int peer_close;                /* the code of a close the client sent */
 	char close_reason[64];
 	conn_limits lim;               /* limits.c */

@@ -38,7 +38,7 @@ static const cfg_field settings[] = {
 	CFG_I("REBUTTAL_HEARTBEAT_MS", C, heartbeat_ms, 2000, 100, 60000, "gateway heartbeat period"),
 	CFG_I("REBUTTAL_LEASE_MS", C, lease_ms, 10000, 500, 600000, "lease announced in heartbeats"),
 	CFG_S("REBUTTAL_TRUSTED_PROXY", C, trusted_proxy, "", "proxies whose X-Forwarded-For is believed: addresses and CIDR ranges (IPv4, IPv6), separated by commas or spaces"),
-	CFG_I("REBUTTAL_ANON_TIMEOUT_MS", C, anon_timeout_ms, 120000, 100, 3600000, "a socket that sends no login or sign-up this long after opening (a person typing a password on the login page included) (or after its last one's answer) is closed (1008)"),
+	CFG_I("REBUTTAL_ANON_TIMEOUT_MS", C, anon_timeout_ms, 120000, 100, 3600000, "a socket that sends no login or sign-up this long after opening (or after its last one's answer) is closed (1008); long enough for a person typing a password on a page that opened the socket first"),
 	CFG_I("REBUTTAL_ANON_PER_ADDR", C, anon_per_addr, 32, 0, 10000000, "sockets not logged in from one client address at once; more are closed at once (1008); 0: no cap"),
 	CFG_S("REBUTTAL_ANON_CAP_EXEMPT", C, anon_cap_exempt, "127.0.0.0/8, ::1", "client addresses the per-address cap does not apply to (addresses and CIDR ranges): by default loopback, where a local proxy or a load test puts every client on one address"),
 	CFG_I("REBUTTAL_PARTIAL_TIMEOUT_MS", C, partial_timeout_ms, 10000, 100, 3600000, "a message begun must be complete within this, plus its size at REBUTTAL_PARTIAL_RATE, else close (1008)"),

@@ -306,6 +306,7 @@ void session_send(session *s, frame *f)
 			 s->gw->cfg->outq_max_bytes);
 		s->gw->kicked_slow++;
 		s->close_code = 1008;
+		s->close_now = 1;
 		snprintf(s->close_reason, sizeof s->close_reason, "too slow");
 		lws_callback_on_writable(s->wsi);
 		return;
@@ -491,7 +492,11 @@ static int write_batch(session *s, int max)
 
 int session_writable(session *s)
 {
-	if (s->close_code == 1008 || (!s->out_head && s->close_code)) {
+	/* Only a client too slow to read loses its queue; any other close goes
+	 * after what was queued (the `error`s that led to it), from a writable
+	 * callback, when libwebsockets holds nothing unsent: a close started
+	 * with bytes still buffered is a close without its close frame. */
+	if (s->close_now || (!s->out_head && s->close_code)) {
 		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
 				 (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
