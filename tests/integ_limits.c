@@ -478,7 +478,11 @@ void test_gateway_user_rate(void)
 	printf("user rate: 300 more -> closed with %d; refused in all %ld, closed %ld\n", code,
 	       metric_at(port, "rebuttal_gateway_rate_refused_total"),
 	       metric_at(port, "rebuttal_gateway_rate_closed_total"));
-	CHECK_EQ_INT(code, 1008);
+	/* The gateway sends close 1008 and closes; a client still sending
+	 * then may lose that frame to the TCP reset its unread packets cause
+	 * (a reset discards what the receiver has not read yet: seen under
+	 * ASan). The close itself must happen, and be the rate's. */
+	CHECK_MSG(code == 1008 || code == 0, "closed with %d, not 1008", code);
 	CHECK_EQ_INT(metric_at(port, "rebuttal_gateway_rate_closed_total"), 1);
 	CHECK(!wsc_is_closed(b.c) && !wsc_is_closed(a2));
 	send_many(b.c, 5);
