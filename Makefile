@@ -60,7 +60,7 @@ $(BUILD)/bin/%: $$(call objs_of,$$*) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # Unit tests link the gateway's pure modules, not its loop.
-$(BUILD)/tests/unit: $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC) tests/runner.c) $(BUILD)/gateway/packets.o $(BUILD)/gateway/pbjson.o $(LIB_A)
+$(BUILD)/tests/unit: $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC) tests/runner.c) $(BUILD)/gateway/parse.o $(BUILD)/gateway/pbjson.o $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 

@@ -2,7 +2,7 @@
  * finds the row, refuses what the row does not admit (shutdown, caller,
  * permission), runs the handler and counts the outcome; handlers only
  * check their fields.
- * All of it runs on the subscription's cnats thread, one request at a time. */
+ * Handler threads (svc's pool), each with its own Postgres connection. */
 #include "handlers.h"
 
 #include <string.h>
@@ -17,46 +17,20 @@
 #include "log.h"
 #include "migrations.h"
 #include "pw.h"
+#include "routes.h"
 #include "throttle.h"
 #include "users.h"
 #include "uuid.h"
 #include "valid.h"
 
-/* Every authsvc row keys replies by request_id, and its refusals carry
- * only their message. */
-#define ALL (SVC_IDEM | SVC_BARE_REFUSAL)
+AUTHSVC_ROUTES(SVC_DECLARE)
 
-/* payload case, op (= envelope member name), permission, flags. Each row
- * has one h_<op>: below, in users.c or in groups.c. updateuser has no
- * static permission: "yourself, or renameUser" is decided by h_updateuser.
- * A failed login also closes the connection (PROTOCOL.md §1). */
-#define ROUTES(X)                                                     \
-	X(LOGIN, login, NULL, SVC_CLOSE_ON_ERROR)                     \
-	X(SIGNUP, signup, NULL, 0)                                    \
-	X(INVITE, invite, "inviteUserAny", 0)                         \
-	X(CREATEUSER, createuser, "createUser", 0)                    \
-	X(UPDATEUSER, updateuser, NULL, 0)                            \
-	X(REMOVEUSER, removeuser, "removeUser", 0)                    \
-	X(SETUSERGROUP, setusergroup, "setUserGroup", 0)              \
-	X(CREATEGROUP, creategroup, "setGroupPerm", 0)                \
-	X(UPDATEGROUP, updategroup, "setGroupPerm", 0)                \
-	X(REMOVEGROUP, removegroup, "setGroupPerm", 0)                \
-	X(GET_PERMS, get_perms, NULL, 0)                              \
-	X(LIST_USERS, list_users, NULL, SVC_INTERNAL)                 \
-	X(ADMIN_CREATE_USER, admin_create_user, NULL, SVC_INTERNAL)   \
-	X(ADMIN_SET_PASSWORD, admin_set_password, NULL, SVC_INTERNAL) \
-	X(ADMIN_INVITE, admin_invite, NULL, SVC_INTERNAL)
-
-#define DECLARE(P, op, perm, flags) void h_##op(svc_req *r);
-ROUTES(DECLARE)
-#undef DECLARE
-
-/* Written by svc (counters) on the request thread. */
-#define ROW(P, name, need, fl)                                            \
-	{.payload = RB__ENVELOPE__PAYLOAD_##P, .op = #name, .perm = need, \
-	 .flags = (fl) | ALL, .fn = h_##name},
-static svc_route routes[] = {ROUTES(ROW)};
-#undef ROW
+/* Written by svc (counters) on the handler threads. Every route keys
+ * replies by request_id and its refusals carry only their message (main.c's
+ * svc flags). Each h_<type> is below, in users.c or in groups.c;
+ * updateuser has no static permission: "yourself, or renameUser" is
+ * decided by h_updateuser. */
+static svc_route routes[] = {AUTHSVC_ROUTES(SVC_ROUTE)};
 
 #define NROUTES (sizeof routes / sizeof *routes)
 

@@ -229,6 +229,7 @@ int main(int argc, char **argv)
 	if (h && pg_retry(prepare, &a, START_RETRY_MS) == 0) {
 		svc_opts o = {.name = "auth", .app = &a.app, .closing = &a.app.closing,
 			      .busy = &a.app.busy, .threads = (int)cfg.threads,
+			      .flags = SVC_IDEM | SVC_BARE_REFUSAL,
 			      .worker_app = worker_app, .worker_free = worker_free};
 		o.routes = handlers_routes(&o.nroutes);
 		s = svc_start(a.app.bus, &o);

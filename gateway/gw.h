@@ -14,6 +14,7 @@
 #include "limits.h"
 #include "loopq.h"
 #include "netaddr.h"
+#include "packet.h"
 #include "rebuttal.pb-c.h"
 #include "uuid.h"
 
@@ -41,7 +42,6 @@ typedef struct {
 	long drain_ms, drain_spread_ms;
 } gw_config;
 
-#define GW_SERVICES 4 /* auth, room, msg, media: see request.c */
 
 typedef struct frame frame;
 typedef struct session session;
@@ -108,7 +108,7 @@ typedef struct gw {
 	/* Latency histograms (any thread: atomics): request to reply per
 	 * service (request.c), and a delivery from the bus to its socket
 	 * write (deliver.c stamps the frame, session.c observes). */
-	histo req_dur[GW_SERVICES];
+	histo req_dur[PART_COUNT];
 	histo deliver_dur;
 } gw;
 
@@ -150,8 +150,8 @@ struct session {
 	/* Requests to one service are sent one at a time per connection, in
 	 * the order the client sent them (a WebRTC offer before its ICE
 	 * candidates, even across several instances of a service). */
-	struct req_item *req_head[GW_SERVICES], *req_tail[GW_SERVICES];
-	int req_queued[GW_SERVICES], req_inflight[GW_SERVICES];
+	struct req_item *req_head[PART_COUNT], *req_tail[PART_COUNT];
+	int req_queued[PART_COUNT], req_inflight[PART_COUNT];
 	int close_code;                /* close after the queue drains, when set */
 	int close_now;                 /* ... or at once, dropping the queue (too slow) */
 	int peer_close;                /* the code of a close the client sent */

@@ -18,7 +18,7 @@
 
 #include "gw.h"
 #include "log.h"
-#include "packets.h"
+#include "parse.h"
 #include "pbjson.h"
 #include "request.h"
 #include "svc.h"
@@ -245,7 +245,7 @@ static void anon_tick(gw *g, int64_t now)
 	}
 	for (timed_link *k = l->hashing.head, *next; k; k = next) {
 		next = k->next;
-		if (!request_pending(k->s, "auth"))
+		if (!request_pending(k->s, PART_AUTH))
 			timed_push(&l->anon, k, k->s, now + g->cfg->anon_timeout_ms);
 	}
 }

@@ -7,7 +7,7 @@
 
 #include "gw.h"
 #include "log.h"
-#include "packets.h"
+#include "parse.h"
 #include "pbjson.h"
 #include "rebuttal.pb-c.h"
 #include "request.h"
@@ -46,22 +46,13 @@ static long deadline_of(const gw *g, const packet_row *row)
 	return (row->flags & PKT_HASHES) ? g->cfg->login_deadline_ms : g->cfg->req_timeout_ms;
 }
 
-static const char *const services[GW_SERVICES] = {"auth", "room", "msg", "media"};
-
-static int svc_index(const packet_row *row)
-{
-	for (int i = 0; i < GW_SERVICES; i++)
-		if (!strcmp(services[i], row->svc))
-			return i;
-	return 0;
-}
 
 /* cnats thread (reply) or loop thread (timeout from bus_tick). */
 static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
 {
 	req_ctx *rc = ud;
 	gw_item *it = calloc(1, sizeof *it + len);
-	histo_observe_since(&rc->g->req_dur[svc_index(rc->row)], &rc->sent);
+	histo_observe_since(&rc->g->req_dur[rc->row->part], &rc->sent);
 	if (it) {
 		it->kind = IT_REPLY;
 		snprintf(it->key, sizeof it->key, "%s", rc->cid);
@@ -80,7 +71,7 @@ static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
 static void expire(session *s, req_item *it)
 {
 	char msg[128];
-	int k = svc_index(it->row);
+	int k = it->row->part;
 	snprintf(msg, sizeof msg, "%s: the server is busy, try again later", it->row->type);
 	session_send_error(s, msg);
 	s->gw->timeouts++;
@@ -96,14 +87,14 @@ static void send_now(session *s, req_item *it)
 	gw *g = s->gw;
 	char subject[96];
 	int64_t now = bus_now_ms();
-	int k = svc_index(it->row);
+	int k = it->row->part;
 
 	if (it->deadline <= now) {
 		expire(s, it);
 		return;
 	}
 	req_ctx *rc = calloc(1, sizeof *rc);
-	snprintf(subject, sizeof subject, "rb.%s.%s", it->row->svc, it->row->type);
+	snprintf(subject, sizeof subject, "rb.%s.%s", part_name(it->row->part), it->row->type);
 	if (rc) {
 		rc->g = g;
 		snprintf(rc->cid, sizeof rc->cid, "%s", s->cid);
@@ -164,7 +155,7 @@ static void login_admit(session *s, req_item *it)
 	g->login_tail = w;
 	g->login_queued++;
 	g->login_queue_bytes += sizeof *w + sizeof *it + it->len;
-	s->req_inflight[svc_index(it->row)] = 1;
+	s->req_inflight[it->row->part] = 1;
 	if (it->row->flags & PKT_LOGIN)
 		s->login_pending = 1;
 }
@@ -230,8 +221,8 @@ void request_metrics(gw *g, buf *b)
 	char labels[32];
 	histo_print_head(b, "rebuttal_gateway_request_duration_seconds",
 			 "client packet sent to a service until its reply or timeout, by service");
-	for (int k = 0; k < GW_SERVICES; k++) {
-		snprintf(labels, sizeof labels, "svc=\"%s\"", services[k]);
+	for (int k = 0; k < PART_COUNT; k++) {
+		snprintf(labels, sizeof labels, "svc=\"%s\"", part_name(k));
 		histo_print(b, "rebuttal_gateway_request_duration_seconds", labels, &g->req_dur[k]);
 	}
 	histo_print_head(b, "rebuttal_gateway_delivery_duration_seconds",
@@ -315,7 +306,7 @@ static req_item *pack_request(session *s, const packet_row *row, ProtobufCMessag
 void request_send(session *s, const void *rowp, ProtobufCMessage *payload)
 {
 	const packet_row *row = rowp;
-	int k = svc_index(row);
+	int k = row->part;
 
 	/* Packed now, with the permissions the connection has now. */
 	req_item *it = pack_request(s, row, payload);
@@ -359,7 +350,7 @@ void request_send(session *s, const void *rowp, ProtobufCMessage *payload)
 
 void request_queue_free(session *s)
 {
-	for (int k = 0; k < GW_SERVICES; k++) {
+	for (int k = 0; k < PART_COUNT; k++) {
 		while (s->req_head[k]) {
 			req_item *it = s->req_head[k];
 			s->req_head[k] = it->next;
@@ -498,9 +489,9 @@ void reply_handle(gw *g, gw_item *it)
 		if (row->flags & PKT_LOGIN)
 			s->login_pending = 0;
 		/* Whatever the outcome, the next packet to this service may go. */
-		s->req_inflight[svc_index(row)] = 0;
+		s->req_inflight[row->part] = 0;
 		reply_apply(g, s, it);
-		send_next(s, svc_index(row));
+		send_next(s, row->part);
 	}
 	login_pump(g);
 }
@@ -547,10 +538,7 @@ static void reply_apply(gw *g, session *s, gw_item *it)
 	rb__reply__free_unpacked(r, NULL);
 }
 
-int request_pending(const session *s, const char *svc)
+int request_pending(const session *s, enum part p)
 {
-	for (int k = 0; k < GW_SERVICES; k++)
-		if (!strcmp(services[k], svc))
-			return s->req_inflight[k] || s->req_queued[k];
-	return 0;
+	return s->req_inflight[p] || s->req_queued[p];
 }

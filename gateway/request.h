@@ -4,7 +4,7 @@
 #define GW_REQUEST_H
 
 #include "gw.h"
-#include "packets.h"
+#include "parse.h"
 #include "rebuttal.pb-c.h"
 
 enum item_kind { IT_DELIVERY, IT_REPLY, IT_HTTP_REPLY, IT_CONN_LIST, IT_PERMS, IT_BARRIER };
@@ -37,8 +37,8 @@ typedef struct gw_item {
 void gw_post(gw *g, gw_item *it);
 
 void reply_handle(gw *g, gw_item *it);
-/* 1 while s has a request to service svc ("auth", ...) waiting or in flight. */
-int request_pending(const session *s, const char *svc);
+/* 1 while s has a request to service p waiting or in flight. */
+int request_pending(const session *s, enum part p);
 void perms_reply_handle(gw *g, gw_item *it);
 void http_reply_handle(gw *g, gw_item *it);
 

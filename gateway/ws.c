@@ -6,7 +6,7 @@
 #include "gw.h"
 #include "log.h"
 #include "netaddr.h"
-#include "packets.h"
+#include "parse.h"
 #include "pbjson.h"
 #include "rebuttal.pb-c.h"
 #include "request.h"

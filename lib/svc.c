@@ -57,6 +57,7 @@ struct svc {
 	char name[32];
 	svc_route *routes;
 	size_t nroutes;
+	int flags;
 	void *app;
 	atomic_int *closing; /* the service's; may be NULL */
 	atomic_int *busy;    /* the service's; may be NULL */
@@ -89,8 +90,36 @@ static int expired(const Rb__Envelope *e)
 static svc_route *route_find(svc *s, Rb__Envelope__PayloadCase pc)
 {
 	for (size_t i = 0; i < s->nroutes; i++)
-		if (s->routes[i].payload == pc)
+		if (s->routes[i].row->payload == pc)
 			return &s->routes[i];
+	return NULL;
+}
+
+/* The row's ordering key of a request (dispatcher thread, before the
+ * request is checked: anything may be missing), or NULL. */
+static const char *route_key(const packet_row *row, const Rb__Envelope *e)
+{
+	const char *k = row->key;
+	if (!k)
+		return NULL;
+	if (!strcmp(k, "@user"))
+		return e->user_id;
+	if (!strcmp(k, "@conn"))
+		return e->conn_id;
+	const ProtobufCMessage *payload = envelope_payload(e);
+	char path[64];
+	while (payload && *k) {
+		size_t n = strcspn(k, "|");
+		const char *v = NULL;
+		if (n < sizeof path) {
+			memcpy(path, k, n);
+			path[n] = '\0';
+			v = packet_string_at(payload, path);
+		}
+		if (v)
+			return v;
+		k += n + (k[n] == '|');
+	}
 	return NULL;
 }
 
@@ -99,26 +128,30 @@ static svc_route *route_find(svc *s, Rb__Envelope__PayloadCase pc)
 static int admit(svc *s, svc_req *r, const svc_route *rt)
 {
 	const Rb__Envelope *e = r->env;
+	const packet_row *row = rt->row;
+	const ProtobufCMessage *payload = envelope_payload(e);
+	char why[256];
 
-	(void)s;
-	if (!envelope_payload(e))
+	if (!payload)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: the request has no payload", rt->op);
-	else if ((rt->flags & SVC_IDEM) && e->request_id &&
+	else if ((s->flags & SVC_IDEM) && e->request_id &&
 		 strlen(e->request_id) > IDEM_REQUEST_ID_MAX)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: request_id is too long", rt->op);
-	else if ((rt->flags & SVC_INTERNAL) && (str_set(e->user_id) || str_set(e->gateway_id)))
+	else if ((row->flags & PKT_INTERNAL) && (str_set(e->user_id) || str_set(e->gateway_id)))
 		svc_fail(r, RB__CODE__DENIED, "Permission denied");
-	else if ((rt->flags & SVC_USER) && !str_set(e->user_id))
+	else if (row->versions == PV1 && !str_set(e->user_id))
 		svc_fail(r, RB__CODE__DENIED, "Not logged in");
-	else if (rt->perm && !env_has_perm(e, rt->perm))
-		svc_fail(r, RB__CODE__DENIED, "Permission denied \"%s\"", rt->perm);
+	else if (row->perm && !env_has_perm(e, row->perm))
+		svc_fail(r, RB__CODE__DENIED, "Permission denied \"%s\"", row->perm);
+	else if (packet_check(row, payload, why, sizeof why) < 0)
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s", why);
 	else
 		return 1;
 	return 0;
 }
 
 /* What a reply that is not OK keeps, by the row's flags. */
-static void refusal_shape(Rb__Reply *rep, int flags)
+static void refusal_shape(Rb__Reply *rep, int flags, const packet_row *row)
 {
 	if (flags & SVC_BARE_REFUSAL) {
 		rep->n_deliver = 0;
@@ -130,7 +163,7 @@ static void refusal_shape(Rb__Reply *rep, int flags)
 		rep->content_type = NULL;
 		rep->has_close = rep->close = 0;
 	}
-	if (flags & SVC_CLOSE_ON_ERROR)
+	if (row->flags & PKT_CLOSE_ON_ERROR)
 		rep->has_close = rep->close = 1;
 }
 
@@ -145,14 +178,14 @@ static void serve(svc *s, svc_req *r, svc_route *rt)
 	if (admit(s, r, rt))
 		rt->fn(r);
 	if (rep->code != RB__CODE__OK)
-		refusal_shape(rep, rt->flags);
+		refusal_shape(rep, s->flags, rt->row);
 	long us = histo_observe_since(&rt->count.dur, &t0);
 	atomic_fetch_sub(&st_running, 1);
 	size_t i = (size_t)rep->code < SVC_NCODES ? (size_t)rep->code : 0;
 	atomic_fetch_add(&rt->count.codes[i], 1);
 	atomic_fetch_add(&rt->count.micros, (unsigned long)us);
 	log_debug("%s: code %d in %ld us", rt->op, (int)rep->code, us);
-	if (rep->code != RB__CODE__OK && (rt->flags & SVC_LOG_REFUSALS))
+	if (rep->code != RB__CODE__OK && (s->flags & SVC_LOG_REFUSALS))
 		log_info("%s from %s: code %d: %s", rt->op, r->env->user_id ? r->env->user_id : "-",
 			 (int)rep->code, rep->message ? rep->message : "");
 }
@@ -403,7 +436,7 @@ static void on_request(void *ud, const bus_msg *m)
 		reply.message = "unknown request";
 		goto answer;
 	}
-	if ((route->flags & SVC_INTERNAL) && !on_own_subject(s, route, m->subject)) {
+	if ((route->row->flags & PKT_INTERNAL) && !on_own_subject(s, route, m->subject)) {
 		log_warn("%s: %s refused: it came on %s", s->name, route->op, m->subject);
 		reply.code = RB__CODE__DENIED;
 		reply.message = "Permission denied";
@@ -458,7 +491,7 @@ static void on_request(void *ud, const bus_msg *m)
 					: "the service is overloaded, try again later";
 		goto answer;
 	}
-	const char *key = route->key ? route->key(env) : NULL;
+	const char *key = route_key(route->row, env);
 	job **head = &s->any_head, **tail = &s->any_tail;
 	if (key && *key && s->nworkers > 1) {
 		worker *w = &s->workers[str_hash(key) % (unsigned)s->nworkers];
@@ -533,10 +566,17 @@ svc *svc_start(bus *b, const svc_opts *o)
 
 	if (!s)
 		return NULL;
+	char why[256];
+	if (svc_routes_check(o->name, o->routes, o->nroutes, why, sizeof why) < 0) {
+		log_error("%s", why);
+		free(s);
+		return NULL;
+	}
 	s->bus = b;
 	snprintf(s->name, sizeof s->name, "%s", o->name);
 	s->routes = o->routes;
 	s->nroutes = o->nroutes;
+	s->flags = o->flags;
 	s->app = o->app;
 	s->closing = o->closing;
 	s->busy = o->busy;
@@ -600,14 +640,41 @@ void svc_drain(svc *s, int wait_ms)
 	svc_stop(s);
 }
 
-const char *svc_key_user(const Rb__Envelope *e)
+int svc_routes_check(const char *name, svc_route *routes, size_t n, char *err, size_t errlen)
 {
-	return e->user_id;
-}
+	size_t nrows;
+	const packet_row *t = packet_table(&nrows);
+	int part = part_find(name);
 
-const char *svc_key_conn(const Rb__Envelope *e)
-{
-	return e->conn_id;
+	*err = '\0';
+	if (part < 0) {
+		snprintf(err, errlen, "%s is not a part of the packet table", name);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		routes[i].row = packet_find(routes[i].op);
+		if (!routes[i].row || (int)routes[i].row->part != part) {
+			snprintf(err, errlen, "%s: handler h_%s has no row of part %s in lib/packet.c",
+				 name, routes[i].op, name);
+			return -1;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (routes[k].row == routes[i].row) {
+				snprintf(err, errlen, "%s: two handlers of %s", name, routes[i].op);
+				return -1;
+			}
+	}
+	for (size_t r = 0; r < nrows; r++) {
+		size_t i = 0;
+		while (i < n && routes[i].row != &t[r])
+			i++;
+		if ((int)t[r].part == part && i == n) {
+			snprintf(err, errlen, "%s: row %s has no handler (h_%s)", name, t[r].type,
+				 t[r].type);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 void svc_fail(svc_req *r, Rb__Code code, const char *fmt, ...)

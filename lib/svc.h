@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "bus.h"
 #include "histo.h"
+#include "packet.h"
 #include "rebuttal.pb-c.h"
 #include "strx.h"
 
@@ -51,51 +52,44 @@ typedef struct {
 	histo dur; /* admission + handler, per request */
 } svc_counter;
 
-/* Row flags: what a route admits and how its refusals look. */
+/* Service flags (svc_opts.flags): what every route of a service does. What
+ * a single packet needs is its row's (lib/packet.h): permission, caller
+ * (PKT_INTERNAL; a client packet without PV0 needs the acting user), field
+ * rules, PKT_CLOSE_ON_ERROR, ordering key. */
 enum {
-	/* Only for services and operator tools: refused (DENIED "Permission
-	 * denied") when the envelope names a user or a gateway (the gateway
-	 * always sets its id). */
-	SVC_INTERNAL = 1 << 0,
-	/* Needs the acting user: refused (DENIED "Not logged in") without. */
-	SVC_USER = 1 << 1,
-	/* The handler keys replies by request_id (idem.h): one longer than
+	/* The handlers key replies by request_id (idem.h): one longer than
 	 * IDEM_REQUEST_ID_MAX is refused (BAD_REQUEST). */
-	SVC_IDEM = 1 << 2,
+	SVC_IDEM = 1 << 0,
 	/* A reply that is not OK carries only its code and message: nothing
 	 * half built (deliveries, login, users, data) goes out with it. */
-	SVC_BARE_REFUSAL = 1 << 3,
-	/* A reply that is not OK also closes the connection (PROTOCOL.md §1:
-	 * a failed login is answered with error, then close). */
-	SVC_CLOSE_ON_ERROR = 1 << 4,
+	SVC_BARE_REFUSAL = 1 << 1,
 	/* Replies that are not OK are logged (info) with the acting user. */
-	SVC_LOG_REFUSALS = 1 << 5,
+	SVC_LOG_REFUSALS = 1 << 2,
 };
 
-/* One row of a service's table, in static storage the service owns (svc
- * writes the counter). svc finds the row by payload, admits the request
- * once (see svc_start), calls fn and counts the outcome; handlers only
- * check their own fields. */
+/* A service's handler of one packet type: all it supplies of a route.
+ * svc_start finds the row (packet_find(op)) and keeps it in row; svc
+ * writes the counter, so the table is static storage the service owns.
+ * Handlers are named h_<type>; SVC_ROUTE(type) makes the entry. */
 typedef struct {
-	Rb__Envelope__PayloadCase payload;
-	const char *op;   /* the envelope member name: messages and /metrics */
-	const char *perm; /* needed in the envelope's permission set, or NULL */
-	int flags;        /* SVC_* */
+	const char *op; /* the row's type: the envelope member name */
 	svc_handler fn;
-	/* Ordering key: requests with the same non-NULL key run one at a time,
-	 * in arrival order. NULL (the function or its result): any order. */
-	const char *(*key)(const Rb__Envelope *e);
+	const packet_row *row; /* set by svc_start */
 	svc_counter count;
 } svc_route;
+#define SVC_ROUTE(type) {.op = #type, .fn = h_##type},
+#define SVC_DECLARE(type) void h_##type(svc_req *r);
 
-/* Keys for svc_route.key. */
-const char *svc_key_user(const Rb__Envelope *e);
-const char *svc_key_conn(const Rb__Envelope *e);
+/* Whether routes[0..n-1] are exactly the handlers of the rows whose part
+ * is name: each route names a row of that part, each such row has one
+ * route. Sets each route's row. 0, or -1 with what differs in err. */
+int svc_routes_check(const char *name, svc_route *routes, size_t n, char *err, size_t errlen);
 
 typedef struct {
-	const char *name;    /* serves rb.<name>.> in queue group <name> */
+	const char *name;    /* serves rb.<name>.> in queue group <name>: a part_name */
 	svc_route *routes;   /* static: svc writes the counters */
 	size_t nroutes;
+	int flags;           /* SVC_* */
 	void *app;
 	atomic_int *closing; /* see svc_start */
 	atomic_int *busy;    /* requests held (queued or running) */
@@ -109,14 +103,17 @@ typedef struct {
 } svc_opts;
 
 /* Subscribes rb.<name>.> in queue group <name>. Returns NULL (logged) on
- * failure. routes must outlive the svc. Every request is admitted in this
- * order, each refusal with its code and text (<op> is the row's):
+ * failure, also when the routes are not the handlers of the part's rows
+ * (svc_routes_check). routes must outlive the svc. Every request is
+ * admitted by its row in this order, each refusal with its code and text
+ * (<op> is the row's type):
  *   *closing set     UNAVAILABLE "<op>: the service is shutting down, try again"
  *   no payload       BAD_REQUEST "<op>: the request has no payload"
  *   SVC_IDEM         BAD_REQUEST "<op>: request_id is too long"
- *   SVC_INTERNAL     DENIED "Permission denied"
- *   SVC_USER         DENIED "Not logged in"
+ *   PKT_INTERNAL     DENIED "Permission denied" (a user or gateway named)
+ *   v1-only packet   DENIED "Not logged in" (no acting user)
  *   perm not held    DENIED "Permission denied \"<perm>\""
+ *   field rules      BAD_REQUEST as the gateway's (packet_check)
  * The service owns closing (set at shutdown) and busy (requests inside svc's
  * request path, counted before closing is read, so that shutdown can set
  * closing and then wait for busy to drop); both may be NULL (never closing,

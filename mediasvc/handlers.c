@@ -2,32 +2,16 @@
 
 #include "media.h"
 #include "relay.h"
+#include "routes.h"
 #include "state.h"
 #include "talk.h"
 
-/* payload case, op (= envelope member name), permission, handler,
- * ordering key. The gateway checks the static permission too; the service
- * checks it again because the envelope, not the gateway's cache, is what it
- * trusts. Every media packet is a v1 packet: it always comes with the
- * logged-in user, so every row needs one; refusals are logged. A user's
- * state changes run in arrival order; a connection's relays too (an offer
- * before its candidates). */
-#define ROUTES(X)                                                                   \
-	X(VIDEO, video, NULL, relay_video, svc_key_conn)                            \
-	X(LETMESEE, letmesee, NULL, relay_letmesee, svc_key_conn)                   \
-	X(GOLIVE, golive, NULL, state_golive, svc_key_user)                         \
-	X(CHATDEV, chatdev, NULL, state_chatdev, svc_key_user)                      \
-	X(TALKING, talking, NULL, talk_request, svc_key_user)                       \
-	X(SERVERMUTE, servermute, "suppressUser", state_servermute, svc_key_user)   \
-	X(CONTEXTOPTION, contextoption, NULL, relay_ext, svc_key_conn)              \
-	X(WINDOWINPUT, windowinput, NULL, relay_ext, svc_key_conn)
-
-/* Written by svc (counters) on the handler threads. */
-#define ROW(P, name, need, handler, by)                                   \
-	{.payload = RB__ENVELOPE__PAYLOAD_##P, .op = #name, .perm = need, \
-	 .flags = SVC_USER | SVC_LOG_REFUSALS, .fn = handler, .key = by},
-static svc_route routes[] = {ROUTES(ROW)};
-#undef ROW
+/* Written by svc (counters) on the handler threads. The handlers are in
+ * relay.c, state.c and talk.c. Every media packet is a v1 packet, so the
+ * rows need the acting user; refusals are logged (main.c's svc flags). A
+ * user's state changes run in arrival order, a connection's relays too (an
+ * offer before its candidates): the rows' keys. */
+static svc_route routes[] = {MEDIASVC_ROUTES(SVC_ROUTE)};
 
 #define NROUTES (sizeof routes / sizeof *routes)
 

@@ -150,7 +150,7 @@ static int serve(mediasvc *m, const media_config *cfg)
 	if (h) {
 		svc_route *routes = handlers_routes(&n);
 		svc_opts o = {.name = "media", .routes = routes, .nroutes = n, .app = app,
-			      .closing = &app->closing, .busy = &app->busy,
+			      .closing = &app->closing, .busy = &app->busy, .flags = SVC_LOG_REFUSALS,
 			      .threads = (int)cfg->threads, .worker_app = worker_app,
 			      .worker_free = worker_free};
 		s = svc_start(app->bus, &o);

@@ -63,7 +63,7 @@ static void relay_to(svc_req *r, const char *to, Rb__Delivery *d)
 	atomic_fetch_add(&relayed, 1);
 }
 
-void relay_video(svc_req *r)
+void h_video(svc_req *r)
 {
 	const Rb__CVideo *c = r->env->video;
 	Rb__SVideo *v = arena_alloc(r->arena, sizeof *v);
@@ -80,7 +80,7 @@ void relay_video(svc_req *r)
 	relay_to(r, c->touserid, d);
 }
 
-void relay_letmesee(svc_req *r)
+void h_letmesee(svc_req *r)
 {
 	const Rb__CLetMeSee *c = r->env->letmesee;
 	Rb__SLetMeSee *l = arena_alloc(r->arena, sizeof *l);
@@ -99,7 +99,7 @@ void relay_letmesee(svc_req *r)
 /* contextoption / windowinput: no extension is built in; whoever adds one
  * subscribes to rb.evt.media.<type> and gets the whole request, so it can
  * answer the connection (rb.out.conn.<gateway>.<conn>) itself. */
-void relay_ext(svc_req *r)
+static void relay_ext(svc_req *r)
 {
 	media_app *app = r->app;
 	Rb__ExtEvent ev = RB__EXT_EVENT__INIT;
@@ -112,6 +112,16 @@ void relay_ext(svc_req *r)
 	if (bus_publish_pb(app->bus, subject, &ev.base) < 0)
 		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the message bus is unavailable, try again",
 			 envelope_type(r->env));
+}
+
+void h_contextoption(svc_req *r)
+{
+	relay_ext(r);
+}
+
+void h_windowinput(svc_req *r)
+{
+	relay_ext(r);
 }
 
 void relay_metrics(buf *out)

@@ -8,9 +8,10 @@
 #include "buf.h"
 #include "svc.h"
 
-void relay_video(svc_req *r);
-void relay_letmesee(svc_req *r);
-void relay_ext(svc_req *r);
+void h_video(svc_req *r);
+void h_letmesee(svc_req *r);
+void h_contextoption(svc_req *r);
+void h_windowinput(svc_req *r);
 /* Health thread. */
 void relay_metrics(buf *out);
 

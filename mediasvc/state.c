@@ -51,7 +51,7 @@ static redisReply *room_set(svc_req *r, const char *const *args, int nargs)
 	return rep;
 }
 
-void state_golive(svc_req *r)
+void h_golive(svc_req *r)
 {
 	media_app *app = r->app;
 	const Rb__CGoLive *c = r->env->golive;
@@ -79,7 +79,7 @@ out:
 		freeReplyObject(rep);
 }
 
-void state_chatdev(svc_req *r)
+void h_chatdev(svc_req *r)
 {
 	media_app *app = r->app;
 	const Rb__CChatDev *c = r->env->chatdev;
@@ -103,7 +103,7 @@ out:
 		freeReplyObject(rep);
 }
 
-void state_servermute(svc_req *r)
+void h_servermute(svc_req *r)
 {
 	media_app *app = r->app;
 	const Rb__CServerMute *c = r->env->servermute;

@@ -16,9 +16,9 @@
 #include "svc.h"
 
 /* Request thread. */
-void state_golive(svc_req *r);
-void state_chatdev(svc_req *r);
-void state_servermute(svc_req *r);
+void h_golive(svc_req *r);
+void h_chatdev(svc_req *r);
+void h_servermute(svc_req *r);
 
 /* Event threads. uid left room: clears talking, live, label, video, audio
  * (not the mute); `golive` false to the remaining members if uid was live;

@@ -3,7 +3,7 @@
  * file publishes the decisions and runs the timer that comes back for the
  * trailing value.
  *
- * Threads: talk_request on the request thread; the timer on its own thread;
+ * Threads: h_talking on the request thread; the timer on its own thread;
  * talk_hold/talk_publish also from the member_left event thread.
  * Lock order: pub, then lock (the timer never holds lock while taking pub). */
 #include "talk.h"
@@ -124,7 +124,7 @@ static int apply(talk *t, const char *uid, const redisReply *rep)
 	return 0;
 }
 
-void talk_request(svc_req *r)
+void h_talking(svc_req *r)
 {
 	media_app *app = r->app;
 	talk *t = app->talk;

@@ -25,7 +25,7 @@ talk *talk_start(media_app *app);
 void talk_stop(talk *t);
 
 /* Request thread: the `talking` packet. */
-void talk_request(svc_req *r);
+void h_talking(svc_req *r);
 
 /* Any thread. Taken around a talking decision and its publication, so that
  * within this process broadcasts leave in the order they were decided.

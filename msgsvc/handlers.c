@@ -21,68 +21,28 @@
 #include "msg.h"
 #include "outbox.h"
 #include "rooms.h"
+#include "routes.h"
 #include "strx.h"
 #include "valid.h"
 
-/* PROTOCOL.md §4 limits (the gateway checks them too). */
-#define TEXT_MAX_BYTES 8000
-#define TAGS_MAX 50
+/* A tag's bytes at most (the lengths of text, url, filename and the number
+ * of tags are the rows' rules in lib/packet.c, checked before a handler
+ * runs). */
 #define TAG_MAX_BYTES 256
-#define URL_MAX_BYTES 2048
-/* Characters of the client's file name kept in the stored name. */
 /* A sender missing from the directory makes it ask authsvc again, at
  * most this often, waiting this long. */
 #define DIR_MISS_GAP_MS 2000
 #define DIR_TIMEOUT_MS 1000
 
-static const char *key_message(const Rb__Envelope *e);
-static const char *key_change(const Rb__Envelope *e);
+MSGSVC_ROUTES(SVC_DECLARE)
 
-/* payload case, op (= envelope member name), permission, ordering key.
- * Every row keys replies by request_id, and its refusals carry only their
- * message. */
-#define ROUTES(X)                                                   \
-	X(MESSAGE, message, "sendMessage", key_message)             \
-	X(GETMESSAGES, getmessages, NULL, NULL)                     \
-	X(UPDATEMESSAGE, updatemessage, NULL, key_change)           \
-	X(REMOVEMESSAGE, removemessage, NULL, key_change)           \
-	X(GET_UPLOAD, get_upload, NULL, NULL)
-
-#define DECLARE(P, op, perm, key) static void h_##op(svc_req *r);
-ROUTES(DECLARE)
-#undef DECLARE
-
-/* Written by svc (counters) on the handler threads. */
-#define ROW(P, name, need, by)                                            \
-	{.payload = RB__ENVELOPE__PAYLOAD_##P, .op = #name, .perm = need, \
-	 .flags = SVC_IDEM | SVC_BARE_REFUSAL, .fn = h_##name, .key = by},
-static svc_route routes[] = {ROUTES(ROW)};
-#undef ROW
+/* Written by svc (counters) on the handler threads. Every route keys
+ * replies by request_id and its refusals carry only their message (main.c's
+ * svc flags); the rows key a room's writes by its id as sent, so they run
+ * one at a time in arrival order and its broadcasts leave in idx order. */
+static svc_route routes[] = {MSGSVC_ROUTES(SVC_ROUTE)};
 
 #define NROUTES (sizeof routes / sizeof *routes)
-
-/* Ordering keys (svc's dispatcher thread, before the request is checked:
- * anything may be missing). The room id as sent: the writes of one room
- * then run one at a time in arrival order, so its broadcasts leave in idx
- * order without waiting on each other's locks. An id sent in another case
- * lands on another thread: still correct (the store serializes the room),
- * only without that order between the two spellings. */
-static const char *key_message(const Rb__Envelope *e)
-{
-	return e->message ? e->message->roomid : NULL;
-}
-
-/* update/remove name the room at the top level, else in message.roomid
- * (target_of). */
-static const char *key_change(const Rb__Envelope *e)
-{
-	const Rb__CUpdateMessage *c = e->payload_case == RB__ENVELOPE__PAYLOAD_UPDATEMESSAGE
-					      ? e->updatemessage
-					      : e->removemessage;
-	if (!c)
-		return NULL;
-	return c->roomid ? c->roomid : c->message ? c->message->roomid : NULL;
-}
 
 svc_route *handlers_routes(size_t *n)
 {
@@ -152,18 +112,13 @@ static int room_check(svc_req *r, const char *room_id, int need_text)
 	}
 }
 
-/* Byte limit and UTF-8 of a client string field. 0, or -1 with the
- * refusal filled. */
-static int string_ok(svc_req *r, const char *field, const char *s, size_t max)
+/* UTF-8 of a client string field (its length is the row's rule). 0, or -1
+ * with the refusal filled. */
+static int string_ok(svc_req *r, const char *field, const char *s)
 {
-	size_t len = strlen(s);
-	if (len > max)
-		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: %s is longer than %zu bytes", op_of(r), field,
-			 max);
-	else if (utf8_chars(s, len) < 0)
-		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: %s is not valid UTF-8", op_of(r), field);
-	else
+	if (utf8_chars(s, strlen(s)) >= 0)
 		return 0;
+	svc_fail(r, RB__CODE__BAD_REQUEST, "%s: %s is not valid UTF-8", op_of(r), field);
 	return -1;
 }
 
@@ -171,15 +126,10 @@ static int string_ok(svc_req *r, const char *field, const char *s, size_t max)
  * Tags must be printable: the store joins them with a control character. */
 static int content_ok(svc_req *r, const Rb__MessageIn *in)
 {
-	if (in->text && string_ok(r, "message.text", in->text, TEXT_MAX_BYTES) < 0)
+	if (in->text && string_ok(r, "message.text", in->text) < 0)
 		return -1;
-	if (in->url && string_ok(r, "message.url", in->url, URL_MAX_BYTES) < 0)
+	if (in->url && string_ok(r, "message.url", in->url) < 0)
 		return -1;
-	if (in->n_tags > TAGS_MAX) {
-		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: message.tags has more than %d items", op_of(r),
-			 TAGS_MAX);
-		return -1;
-	}
 	for (size_t i = 0; i < in->n_tags; i++) {
 		if (strlen(in->tags[i]) > TAG_MAX_BYTES || !text_printable(in->tags[i])) {
 			svc_fail(r, RB__CODE__BAD_REQUEST,
@@ -254,13 +204,10 @@ static int message_fields(svc_req *r, outgoing *o)
 	}
 	if (room_id_ok(r, c->roomid, o->room_id) < 0)
 		return -1;
-	if (!(o->in = c->message) || !o->in->text) {
-		svc_fail(r, RB__CODE__BAD_REQUEST, "message: message.text is missing");
-		return -1;
-	}
+	o->in = c->message; /* message.text is required by the row */
 	if (content_ok(r, o->in) < 0)
 		return -1;
-	if (c->filename && string_ok(r, "filename", c->filename, 255) < 0)
+	if (c->filename && string_ok(r, "filename", c->filename) < 0)
 		return -1;
 	/* An empty rawfile is no attachment (a form with no file chosen). */
 	return c->rawfile && *c->rawfile ? attachment_size_ok(r, o, c->rawfile) : 0;
@@ -413,7 +360,7 @@ static void message_store(svc_req *r, const outgoing *o)
 	announce(r, &w, 1);
 }
 
-static void h_message(svc_req *r)
+void h_message(svc_req *r)
 {
 	outgoing o;
 	memset(&o, 0, sizeof o);
@@ -425,7 +372,7 @@ static void h_message(svc_req *r)
 
 /* --------------------------------------------------------- getmessages */
 
-static void h_getmessages(svc_req *r)
+void h_getmessages(svc_req *r)
 {
 	msg_app *app = r->app;
 	const Rb__CGetMessages *c = r->env->getmessages;
@@ -512,12 +459,12 @@ static void change_message(svc_req *r, const Rb__CUpdateMessage *c, int remove)
 	announce(r, &w, 0);
 }
 
-static void h_updatemessage(svc_req *r)
+void h_updatemessage(svc_req *r)
 {
 	change_message(r, r->env->updatemessage, 0);
 }
 
-static void h_removemessage(svc_req *r)
+void h_removemessage(svc_req *r)
 {
 	change_message(r, r->env->removemessage, 1);
 }
@@ -525,7 +472,7 @@ static void h_removemessage(svc_req *r)
 /* ---------------------------------------------------------- get_upload */
 
 /* "<uuid>/<name>" with the characters upload_path produces. */
-static void h_get_upload(svc_req *r)
+void h_get_upload(svc_req *r)
 {
 	msg_app *app = r->app;
 	const char *path = r->env->get_upload->path;

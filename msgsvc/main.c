@@ -213,6 +213,7 @@ static svc *start(msgsvc *m)
 		return NULL;
 	svc_opts o = {.name = "msg", .app = &m->app, .closing = &m->app.closing,
 		      .busy = &m->app.busy, .threads = (int)cfg->threads,
+		      .flags = SVC_IDEM | SVC_BARE_REFUSAL,
 		      .worker_app = worker_app, .worker_free = worker_free};
 	o.routes = handlers_routes(&o.nroutes);
 	return svc_start(m->app.bus, &o);

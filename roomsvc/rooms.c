@@ -1,8 +1,7 @@
-/* The route table and the room catalogue. Every request goes through svc's
- * request path, which finds the row, refuses what the envelope's permission
- * set does not allow (the gateway checked its cached copy; this is the
- * owner's check), runs the handler and counts the outcome. Subscription
- * thread, one request at a time. */
+/* The handlers and the room catalogue. Every request goes through svc's
+ * request path, which admits it by its row of lib/packet.c (permission:
+ * the gateway checked its cached copy, this is the owner's check; field
+ * rules), runs the handler and counts the outcome. Handler threads. */
 #include "rooms.h"
 
 #include <stdatomic.h>
@@ -12,37 +11,21 @@
 #include "lists.h"
 #include "log.h"
 #include "proc.h"
+#include "routes.h"
 #include "scripts.h"
 #include "valid.h"
 #include "voice.h"
 
-#define ROOM_NAME_MAX 64
-#define POSITION_LIMIT 1000000000 /* as the gateway's packet table */
 #define BOOTSTRAP_MARKER "roomsvc:bootstrapped"
 
-/* payload case, op (= envelope member name), permission, handler, ordering
- * key. One user's voice moves run in arrival order (a join after a leave
- * must not overtake it); the catalogue's changes are atomic scripts with a
- * state version, ordered per connection by the gateway already. */
-#define ROUTES(X)                                                           \
-	X(JOINROOM, joinroom, "joinVoiceRoom", voice_join, svc_key_user)    \
-	X(LEAVEROOM, leaveroom, NULL, voice_leave, svc_key_user)            \
-	X(CREATEROOM, createroom, "createRoom", room_create, NULL)          \
-	X(UPDATEROOM, updateroom, "renameRoom", room_update, NULL)          \
-	X(REMOVEROOM, removeroom, "removeRoom", room_remove, NULL)          \
-	X(GET_ROOM, get_room, NULL, room_get, NULL)
+ROOMSVC_ROUTES(SVC_DECLARE)
 
-static void room_create(svc_req *r);
-static void room_update(svc_req *r);
-static void room_remove(svc_req *r);
-static void room_get(svc_req *r);
-
-/* Written by svc (counters) on the request thread. */
-#define ROW(P, name, need, handler, by)                                           \
-	{.payload = RB__ENVELOPE__PAYLOAD_##P, .op = #name, .perm = need, .fn = handler, \
-	 .key = by},
-static svc_route routes[] = {ROUTES(ROW)};
-#undef ROW
+/* Written by svc (counters) on the handler threads. h_joinroom and
+ * h_leaveroom are in voice.c. One user's voice moves run in arrival order
+ * (a join after a leave must not overtake it: the rows' keys); the
+ * catalogue's changes are atomic scripts with a state version, ordered per
+ * connection by the gateway already. */
+static svc_route routes[] = {ROOMSVC_ROUTES(SVC_ROUTE)};
 
 #define NROUTES (sizeof routes / sizeof *routes)
 
@@ -98,39 +81,17 @@ static void publish_room_event(room_app *app, const char *what, const char *id, 
 	(void)bus_publish_pb(app->bus, subject, &ev.base);
 }
 
-static int name_ok(svc_req *r, const char *op, const char *name)
-{
-	if (name && text_name_ok(name, 1, ROOM_NAME_MAX))
-		return 1;
-	svc_fail(r, RB__CODE__BAD_REQUEST, "%s: roomName must be 1-%d printable characters", op,
-		 ROOM_NAME_MAX);
-	return 0;
-}
-
-static int position_ok(svc_req *r, const char *op, int has, int32_t pos)
-{
-	if (!has || (pos >= -POSITION_LIMIT && pos <= POSITION_LIMIT))
-		return 1;
-	svc_fail(r, RB__CODE__BAD_REQUEST, "%s: position must be within +-%d", op, POSITION_LIMIT);
-	return 0;
-}
-
 /* ------------------------------------------------------------ handlers */
+/* The fields (room id, type, name, position) are the rows' rules in
+ * lib/packet.c, checked before a handler runs. */
 
-static void room_create(svc_req *r)
+void h_createroom(svc_req *r)
 {
 	room_app *app = r->app;
 	const Rb__CCreateRoom *c = r->env->createroom;
 	char id[UUID_STR_LEN + 1], pos[16] = "";
 	redisReply *rep = NULL;
 
-	if (!c->roomtype || (strcmp(c->roomtype, "voice") && strcmp(c->roomtype, "text"))) {
-		svc_fail(r, RB__CODE__BAD_REQUEST, "createroom: roomType must be \"voice\" or \"text\"");
-		return;
-	}
-	if (!name_ok(r, "createroom", c->roomname) ||
-	    !position_ok(r, "createroom", c->has_position, c->position))
-		return;
 	if (c->has_position)
 		snprintf(pos, sizeof pos, "%d", c->position);
 	uuid_new(id);
@@ -149,20 +110,13 @@ static void room_create(svc_req *r)
 		freeReplyObject(rep);
 }
 
-static void room_update(svc_req *r)
+void h_updateroom(svc_req *r)
 {
 	room_app *app = r->app;
 	const Rb__CUpdateRoom *c = r->env->updateroom;
 	char pos[16] = "";
 	redisReply *rep = NULL;
 
-	if (!c->roomid || !uuid_valid(c->roomid)) {
-		svc_fail(r, RB__CODE__BAD_REQUEST, "updateroom: roomid must be a room id");
-		return;
-	}
-	if (!name_ok(r, "updateroom", c->roomname) ||
-	    !position_ok(r, "updateroom", c->has_position, c->position))
-		return;
 	if (c->has_position)
 		snprintf(pos, sizeof pos, "%d", c->position);
 	const char *args[] = {c->roomid, c->roomname, pos};
@@ -198,16 +152,12 @@ static void room_removed(room_app *app, const char *id, const redisReply *rep)
 	lists_dirty(app->lists, LISTS_BOTH);
 }
 
-static void room_remove(svc_req *r)
+void h_removeroom(svc_req *r)
 {
 	room_app *app = r->app;
 	const char *id = r->env->removeroom->roomid;
 	redisReply *rep = NULL;
 
-	if (!id || !uuid_valid(id)) {
-		svc_fail(r, RB__CODE__BAD_REQUEST, "removeroom: roomid must be a room id");
-		return;
-	}
 	const char *args[] = {request_id(r), id};
 	pthread_rwlock_wrlock(app->emit);
 	kv_status s = kv_eval(app->store, &rep, 0, script_room_remove, 2, args);
@@ -224,7 +174,7 @@ static void room_remove(svc_req *r)
 }
 
 /* Internal (msgsvc asks whether a room exists and what it is). */
-static void room_get(svc_req *r)
+void h_get_room(svc_req *r)
 {
 	room_app *app = r->app;
 	const char *id = r->env->get_room->room_id;

@@ -58,7 +58,7 @@ static int caller_ok(svc_req *r, const char *op)
 /* Subscription thread. Moving rooms announces the leave before the join;
  * the lists follow from the flusher (after both: same bus connection, and
  * the emit lock keeps the flusher out until they are published). */
-void voice_join(svc_req *r)
+void h_joinroom(svc_req *r)
 {
 	room_app *app = r->app;
 	const Rb__Envelope *e = r->env;
@@ -100,7 +100,7 @@ void voice_join(svc_req *r)
 
 /* Subscription thread. The client's roomid is ignored (clients send none;
  * a user is in one room at most). */
-void voice_leave(svc_req *r)
+void h_leaveroom(svc_req *r)
 {
 	room_app *app = r->app;
 	const Rb__Envelope *e = r->env;

@@ -13,8 +13,8 @@
 #include "svc.h"
 
 /* Route handlers (rooms.c's table; permission already checked). */
-void voice_join(svc_req *r);
-void voice_leave(svc_req *r);
+void h_joinroom(svc_req *r);
+void h_leaveroom(svc_req *r);
 
 /* After Redis says uid left room (through gateway/conn, '' when unknown):
  * `leaveRoom` {userid, roomid} to all, stamped with the state version the

@@ -14,6 +14,10 @@
 	X(table_signup_rules)                                                                 \
 	X(table_alias_and_limits)                                                             \
 	X(table_ok_packets)                                                                   \
+	X(table_rows_have_handlers)                                                           \
+	X(table_handler_mismatch_found)                                                       \
+	X(table_keys_name_fields)                                                             \
+	X(table_internal_rows_unknown_to_clients)                                             \
 	X(contract_kept)                                                                      \
 	X(contract_breaks_found)                                                              \
 	X(contract_release_recorded)                                                          \

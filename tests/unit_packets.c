@@ -1,7 +1,14 @@
-/* The packet table and its dispatcher front (gateway/packets.c). */
+/* The packet table (lib/packet.c), its JSON front (gateway/parse.c) and
+ * the services' handler lists (<part>svc/routes.h) against it. */
+#include <stdio.h>
 #include <string.h>
 
-#include "../gateway/packets.h"
+#include "../authsvc/routes.h"
+#include "../gateway/parse.h"
+#include "../mediasvc/routes.h"
+#include "../msgsvc/routes.h"
+#include "../roomsvc/routes.h"
+#include "svc.h"
 #include "../gateway/pbjson.h"
 #include "rebuttal.pb-c.h"
 #include "runner.h"
@@ -51,10 +58,14 @@ void test_table_rows_match_envelope(void)
 {
 	size_t n;
 	const packet_row *t = packet_table(&n);
-	CHECK(n >= 27);
+	CHECK(n >= 34);
 	for (size_t i = 0; i < n; i++) {
 		const ProtobufCFieldDescriptor *f = pbjson_field(&rb__envelope__descriptor, t[i].type);
 		CHECK_MSG(f && f->type == PROTOBUF_C_TYPE_MESSAGE, "row %s has no payload", t[i].type);
+		CHECK_MSG(f && f->id == (unsigned)t[i].payload, "row %s: payload case %d, member %u",
+			  t[i].type, (int)t[i].payload, f ? f->id : 0);
+		CHECK_MSG(packet_find(t[i].type) == &t[i], "row %s twice", t[i].type);
+		CHECK_MSG((unsigned)t[i].part < PART_COUNT, "row %s has no part", t[i].type);
 		for (int k = 0; k < PKT_MAX_RULES && t[i].rules[k].path; k++)
 			CHECK_MSG(path_exists(f->descriptor, t[i].rules[k].path),
 				  "row %s: rule path %s is not a field", t[i].type, t[i].rules[k].path);
@@ -245,4 +256,99 @@ void test_table_ok_packets(void)
 		CHECK_NOT_NULL(r.msg);
 		packet_result_free(&r);
 	}
+}
+
+/* ---------------------------------------------- handlers against rows */
+
+#define OP_NAME(type) {.op = #type},
+
+/* A part's handler list (its routes.h) is checked by svc_routes_check,
+ * the check svc_start makes before it serves. */
+static int check_list(const char *part, svc_route *r, size_t n, char *why, size_t len)
+{
+	return svc_routes_check(part, r, n, why, len);
+}
+
+/* Every row has exactly one handler in the service of its part, and every
+ * handler a row of that part. */
+void test_table_rows_have_handlers(void)
+{
+	svc_route auth[] = {AUTHSVC_ROUTES(OP_NAME)}, room[] = {ROOMSVC_ROUTES(OP_NAME)},
+		  msg[] = {MSGSVC_ROUTES(OP_NAME)}, media[] = {MEDIASVC_ROUTES(OP_NAME)};
+	struct {
+		const char *part;
+		svc_route *r;
+		size_t n;
+	} lists[] = {{"auth", auth, sizeof auth / sizeof *auth},
+		     {"room", room, sizeof room / sizeof *room},
+		     {"msg", msg, sizeof msg / sizeof *msg},
+		     {"media", media, sizeof media / sizeof *media}};
+	char why[256];
+	size_t rows, handlers = 0;
+	packet_table(&rows);
+	for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
+		CHECK_MSG(check_list(lists[i].part, lists[i].r, lists[i].n, why, sizeof why) == 0,
+			  "%s", why);
+		handlers += lists[i].n;
+	}
+	CHECK_EQ_INT(handlers, rows);
+}
+
+/* The check fails for a row without a handler, a handler without a row,
+ * a handler of another part's row and a row with two handlers. */
+void test_table_handler_mismatch_found(void)
+{
+	char why[256];
+	svc_route missing[] = {OP_NAME(message) OP_NAME(getmessages) OP_NAME(updatemessage)
+				       OP_NAME(removemessage)};
+	CHECK_EQ_INT(check_list("msg", missing, 4, why, sizeof why), -1);
+	CHECK_EQ_STR(why, "msg: row get_upload has no handler (h_get_upload)");
+
+	svc_route extra[] = {MSGSVC_ROUTES(OP_NAME) OP_NAME(sendpigeon)};
+	CHECK_EQ_INT(check_list("msg", extra, sizeof extra / sizeof *extra, why, sizeof why), -1);
+	CHECK(strstr(why, "h_sendpigeon has no row") != NULL);
+
+	svc_route other[] = {MSGSVC_ROUTES(OP_NAME) OP_NAME(joinroom)};
+	CHECK_EQ_INT(check_list("msg", other, sizeof other / sizeof *other, why, sizeof why), -1);
+	CHECK(strstr(why, "h_joinroom has no row of part msg") != NULL);
+
+	svc_route twice[] = {MSGSVC_ROUTES(OP_NAME) OP_NAME(message)};
+	CHECK_EQ_INT(check_list("msg", twice, sizeof twice / sizeof *twice, why, sizeof why), -1);
+	CHECK_EQ_STR(why, "msg: two handlers of message");
+
+	CHECK_EQ_INT(check_list("mail", NULL, 0, why, sizeof why), -1);
+}
+
+/* An ordering key names the caller or string fields of the payload. */
+void test_table_keys_name_fields(void)
+{
+	size_t n;
+	const packet_row *t = packet_table(&n);
+	for (size_t i = 0; i < n; i++) {
+		const char *k = t[i].key;
+		if (!k || !strcmp(k, "@user") || !strcmp(k, "@conn"))
+			continue;
+		const ProtobufCFieldDescriptor *f = pbjson_field(&rb__envelope__descriptor, t[i].type);
+		char path[64];
+		while (f && *k) {
+			size_t len = strcspn(k, "|");
+			CHECK(len < sizeof path);
+			snprintf(path, sizeof path, "%.*s", (int)len, k);
+			CHECK_MSG(path_exists(f->descriptor, path), "row %s: key %s is not a field",
+				  t[i].type, path);
+			k += len + (k[len] == '|');
+		}
+	}
+	CHECK_EQ_STR(packet_find("message")->key, "roomid");
+	CHECK_EQ_STR(packet_find("joinroom")->key, "@user");
+}
+
+/* Internal rows are not client packets: the gateway does not know them. */
+void test_table_internal_rows_unknown_to_clients(void)
+{
+	packet_result r = parse_v1("{\"type\":\"admin_create_user\"}");
+	CHECK_EQ_INT(r.status, PKT_ERROR);
+	CHECK_EQ_STR(r.error, "unknown packet type \"admin_create_user\"");
+	r = parse_v0("{\"type\":\"get_perms\"}");
+	CHECK_EQ_STR(r.error, "Not logged in");
 }
