@@ -13,7 +13,7 @@
 
 const char *kit_op(const svc_req *r)
 {
-	return envelope_type(r->env);
+	return svc_envelope_type(r->env);
 }
 
 void kit_fail_store(svc_req *r, pg_status s)
@@ -88,9 +88,9 @@ int kit_push_perms(svc_req *r, const char *uid, char **perms, size_t n)
 	up->n_perms = n;
 	packet->packet_case = RB__DELIVERY__PACKET_UPDATE_PERMS;
 	packet->updateperms = up;
-	if (deliver_user(r->bus, uid, control) < 0)
+	if (svc_deliver_user(r->bus, uid, control) < 0)
 		return -1;
-	return deliver_user(r->bus, uid, packet);
+	return svc_deliver_user(r->bus, uid, packet);
 }
 
 int kit_push_groups(svc_req *r)
@@ -106,7 +106,7 @@ int kit_push_groups(svc_req *r)
 	Rb__Delivery *d = svc_delivery(r);
 	d->packet_case = RB__DELIVERY__PACKET_UPDATE_GROUPS;
 	d->updategroups = groups;
-	return deliver_all(r->bus, d);
+	return svc_deliver_all(r->bus, d);
 }
 
 /* ------------------------------------------------------ administration */

@@ -131,7 +131,7 @@ void h_updateuser(svc_req *r)
 	if (!target_ok(r, c->userid, "userid"))
 		return;
 	int self = str_set(r->env->user_id) && !strcasecmp(r->env->user_id, c->userid);
-	if (!self && !env_has_perm(r->env, "renameUser")) {
+	if (!self && !svc_has_perm(r->env, "renameUser")) {
 		svc_fail(r, RB__CODE__DENIED, "Permission denied \"renameUser\"");
 		return;
 	}
@@ -168,7 +168,7 @@ static void remove_announce(svc_req *r, void *ctx)
 	k->reason = "removed";
 	d->packet_case = RB__DELIVERY__PACKET_KICK;
 	d->kick = k;
-	deliver_user(r->bus, op->u->id, d);
+	svc_deliver_user(r->bus, op->u->id, d);
 	event_user_removed(r->app, op->u, op->withvengence);
 }
 

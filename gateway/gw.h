@@ -98,7 +98,7 @@ typedef struct gw {
 	uint64_t login_waits, login_wait_ms_sum, login_wait_ms_max, login_expired, login_refused_full;
 	int64_t last_heartbeat;
 	/* counters for /metrics */
-	uint64_t conn_sum; /* conn_digest summed over logged-in sessions */
+	uint64_t conn_sum; /* svc_conn_digest summed over logged-in sessions */
 	uint64_t n_sessions, n_online, frames_out, frames_in, kicked_slow, requests, timeouts;
 	uint64_t outq_frames;    /* frames queued to connections now (gauge) */
 	uint64_t outq_bytes;     /* bytes of packets (not lists) among them */

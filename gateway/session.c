@@ -208,7 +208,7 @@ int session_login(session *s, const char *user_id, char *const *perms, size_t n)
 		g->online->prev_online = s;
 	g->online = s;
 	g->n_online++;
-	g->conn_sum += conn_digest(s->cid);
+	g->conn_sum += svc_conn_digest(s->cid);
 	limits_conn_login(s);
 	return 0;
 }
@@ -234,7 +234,7 @@ static void session_logout(session *s)
 	if (s->next_online)
 		s->next_online->prev_online = s->prev_online;
 	g->n_online--;
-	g->conn_sum -= conn_digest(s->cid);
+	g->conn_sum -= svc_conn_digest(s->cid);
 	s->logged_in = 0;
 	s->user = NULL;
 }

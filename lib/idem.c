@@ -77,7 +77,7 @@ static pg_status lookup(const idem_table *t, svc_req *r, pg *db, const char *id,
 	if (PQntuples(res) > 0) {
 		if (idem_replay(r, PQgetvalue(res, 0, 0)) == 0) {
 			*found = 1;
-			log_info("idem: %s %s answered with its stored reply", envelope_type(r->env), id);
+			log_info("idem: %s %s answered with its stored reply", svc_envelope_type(r->env), id);
 		}
 		else
 			log_warn("idem: stored reply of %s does not decode; serving it again", id);

@@ -106,7 +106,7 @@ static const char *route_key(const packet_row *row, const Rb__Envelope *e)
 		return e->user_id;
 	if (!strcmp(k, "@conn"))
 		return e->conn_id;
-	const ProtobufCMessage *payload = envelope_payload(e);
+	const ProtobufCMessage *payload = svc_envelope_payload(e);
 	char path[64];
 	while (payload && *k) {
 		size_t n = strcspn(k, "|");
@@ -129,7 +129,7 @@ static int admit(svc *s, svc_req *r, const svc_route *rt)
 {
 	const Rb__Envelope *e = r->env;
 	const packet_row *row = rt->row;
-	const ProtobufCMessage *payload = envelope_payload(e);
+	const ProtobufCMessage *payload = svc_envelope_payload(e);
 	char why[256];
 
 	if (!payload)
@@ -141,7 +141,7 @@ static int admit(svc *s, svc_req *r, const svc_route *rt)
 		svc_fail(r, RB__CODE__DENIED, "Permission denied");
 	else if (row->versions == PV1 && !str_set(e->user_id))
 		svc_fail(r, RB__CODE__DENIED, "Not logged in");
-	else if (row->perm && !env_has_perm(e, row->perm))
+	else if (row->perm && !svc_has_perm(e, row->perm))
 		svc_fail(r, RB__CODE__DENIED, "Permission denied \"%s\"", row->perm);
 	else if (packet_check(row, payload, why, sizeof why) < 0)
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s", why);
@@ -432,7 +432,7 @@ static void on_request(void *ud, const bus_msg *m)
 		return;
 	}
 	if (!route) {
-		log_warn("%s: no route for %s on %s", s->name, envelope_type(env), m->subject);
+		log_warn("%s: no route for %s on %s", s->name, svc_envelope_type(env), m->subject);
 		reply.message = "unknown request";
 		goto answer;
 	}
@@ -689,7 +689,7 @@ void svc_fail(svc_req *r, Rb__Code code, const char *fmt, ...)
 	r->reply->message = arena_strdup(r->arena, tmp);
 }
 
-Rb__Delivery *delivery_new(arena *a)
+Rb__Delivery *svc_delivery_new(arena *a)
 {
 	Rb__Delivery *d = arena_alloc(a, sizeof *d);
 	rb__delivery__init(d);
@@ -698,7 +698,7 @@ Rb__Delivery *delivery_new(arena *a)
 
 Rb__Delivery *svc_delivery(svc_req *r)
 {
-	return delivery_new(r->arena);
+	return svc_delivery_new(r->arena);
 }
 
 void svc_reply_deliver(svc_req *r, Rb__Delivery *d)
@@ -706,19 +706,19 @@ void svc_reply_deliver(svc_req *r, Rb__Delivery *d)
 	arena_push(r->arena, (void ***)&r->reply->deliver, &r->reply->n_deliver, d);
 }
 
-int deliver_all(bus *b, const Rb__Delivery *d)
+int svc_deliver_all(bus *b, const Rb__Delivery *d)
 {
 	return bus_publish_pb(b, "rb.out.all", &d->base);
 }
 
-int deliver_user(bus *b, const char *user_id, const Rb__Delivery *d)
+int svc_deliver_user(bus *b, const char *user_id, const Rb__Delivery *d)
 {
 	char subject[128];
 	snprintf(subject, sizeof subject, "rb.out.user.%s", user_id);
 	return bus_publish_pb(b, subject, &d->base);
 }
 
-int deliver_conn(bus *b, const char *gateway_id, const char *conn_id, const Rb__Delivery *d)
+int svc_deliver_conn(bus *b, const char *gateway_id, const char *conn_id, const Rb__Delivery *d)
 {
 	char subject[192];
 	snprintf(subject, sizeof subject, "rb.out.conn.%s.%s", gateway_id, conn_id);
@@ -733,19 +733,19 @@ static const char *oneof_name(const ProtobufCMessageDescriptor *desc, int pcase)
 	return f ? f->name : "";
 }
 
-const char *envelope_type(const Rb__Envelope *e)
+const char *svc_envelope_type(const Rb__Envelope *e)
 {
 	return oneof_name(&rb__envelope__descriptor, (int)e->payload_case);
 }
 
-const void *envelope_payload(const Rb__Envelope *e)
+const void *svc_envelope_payload(const Rb__Envelope *e)
 {
 	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
 		&rb__envelope__descriptor, (unsigned)e->payload_case);
 	return f ? *(const void *const *)((const char *)e + f->offset) : NULL;
 }
 
-int env_has_perm(const Rb__Envelope *e, const char *perm)
+int svc_has_perm(const Rb__Envelope *e, const char *perm)
 {
 	for (size_t i = 0; i < e->n_perms; i++)
 		if (!strcmp(e->perms[i], perm))

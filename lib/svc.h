@@ -136,33 +136,33 @@ void svc_drain(svc *s, int wait_ms);
 void svc_fail(svc_req *r, Rb__Code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A fresh delivery in r's arena. */
 Rb__Delivery *svc_delivery(svc_req *r);
-Rb__Delivery *delivery_new(arena *a);
+Rb__Delivery *svc_delivery_new(arena *a);
 /* Queues d to the requesting connection, after those queued before. */
 void svc_reply_deliver(svc_req *r, Rb__Delivery *d);
 
 /* Publishing deliveries (any thread). 0 or -1. */
-int deliver_all(bus *b, const Rb__Delivery *d);
-int deliver_user(bus *b, const char *user_id, const Rb__Delivery *d);
-int deliver_conn(bus *b, const char *gateway_id, const char *conn_id, const Rb__Delivery *d);
+int svc_deliver_all(bus *b, const Rb__Delivery *d);
+int svc_deliver_user(bus *b, const char *user_id, const Rb__Delivery *d);
+int svc_deliver_conn(bus *b, const char *gateway_id, const char *conn_id, const Rb__Delivery *d);
 
 /* Name of the oneof member set in an envelope ("joinroom"), or "" when
  * none. */
-const char *envelope_type(const Rb__Envelope *e);
+const char *svc_envelope_type(const Rb__Envelope *e);
 
 /* The oneof member itself (every member is a message): NULL when a sender
  * set the case without the message. Borrowed from e. */
-const void *envelope_payload(const Rb__Envelope *e);
+const void *svc_envelope_payload(const Rb__Envelope *e);
 
 /* A connection id's share of a gateway's connection digest: the heartbeat
  * carries the sum over its logged-in connections (wrapping), so roomsvc can
  * tell when its own record of that gateway differs, not just its count. */
-static inline uint64_t conn_digest(const char *conn_id)
+static inline uint64_t svc_conn_digest(const char *conn_id)
 {
 	return str_hash(conn_id);
 }
 
 /* Whether the envelope's permission set holds perm. */
-int env_has_perm(const Rb__Envelope *e, const char *perm);
+int svc_has_perm(const Rb__Envelope *e, const char *perm);
 
 /* Appends <part>_requests_total{op,code}, <part>_request_seconds_total{op}
  * and the histogram <part>_request_duration_seconds{op} of routes[0..n-1]

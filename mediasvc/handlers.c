@@ -25,9 +25,9 @@ void handlers_fail_store(svc_req *r, kv_status s)
 {
 	if (s == KV_DOWN)
 		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the media store is unavailable, try again",
-			 envelope_type(r->env));
+			 svc_envelope_type(r->env));
 	else
-		svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", envelope_type(r->env));
+		svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", svc_envelope_type(r->env));
 }
 
 void handlers_metrics(buf *out)

@@ -50,14 +50,14 @@ static void relay_to(svc_req *r, const char *to, Rb__Delivery *d)
 	 * from any other sender must not reach NATS. */
 	if (!to || !uuid_valid(to)) {
 		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: field touserid must be a UUID",
-			 envelope_type(r->env));
+			 svc_envelope_type(r->env));
 		return;
 	}
 	if (seen_before(r))
 		return;
-	if (deliver_user(app->bus, to, d) < 0) {
+	if (svc_deliver_user(app->bus, to, d) < 0) {
 		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the message bus is unavailable, try again",
-			 envelope_type(r->env));
+			 svc_envelope_type(r->env));
 		return;
 	}
 	atomic_fetch_add(&relayed, 1);
@@ -108,10 +108,10 @@ static void relay_ext(svc_req *r)
 	ev.user_id = r->env->user_id;
 	/* Packing only reads the envelope. */
 	ev.request = (Rb__Envelope *)r->env;
-	snprintf(subject, sizeof subject, "rb.evt.media.%s", envelope_type(r->env));
+	snprintf(subject, sizeof subject, "rb.evt.media.%s", svc_envelope_type(r->env));
 	if (bus_publish_pb(app->bus, subject, &ev.base) < 0)
 		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the message bus is unavailable, try again",
-			 envelope_type(r->env));
+			 svc_envelope_type(r->env));
 }
 
 void h_contextoption(svc_req *r)

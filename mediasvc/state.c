@@ -27,7 +27,7 @@ static void deliver_conns(media_app *app, const redisReply *rep, size_t from,
 	for (size_t i = from; i + 1 < rep->elements; i += 2) {
 		const char *gw = kv_reply_str(rep->element[i]);
 		const char *conn = kv_reply_str(rep->element[i + 1]);
-		if (gw && conn && deliver_conn(app->bus, gw, conn, d) == 0)
+		if (gw && conn && svc_deliver_conn(app->bus, gw, conn, d) == 0)
 			atomic_fetch_add(&room_deliveries, 1);
 	}
 }
@@ -41,7 +41,7 @@ static redisReply *room_set(svc_req *r, const char *const *args, int nargs)
 	redisReply *rep = NULL;
 	kv_status s = kv_eval(app->st, &rep, KV_IDEMPOTENT, script_room_set, nargs, args);
 	if (s == KV_OK && rep->type != REDIS_REPLY_ARRAY) {
-		log_error("%s: unexpected reply type %d", envelope_type(r->env), rep->type);
+		log_error("%s: unexpected reply type %d", svc_envelope_type(r->env), rep->type);
 		freeReplyObject(rep);
 		rep = NULL;
 		s = KV_ERROR;
@@ -131,7 +131,7 @@ void h_servermute(svc_req *r)
 	d->servermute = m;
 	d->has_media_version = version > 0;
 	d->media_version = (uint64_t)version;
-	(void)deliver_all(app->bus, d);
+	(void)svc_deliver_all(app->bus, d);
 	(void)events_media_changed(app, c->userid, "mute");
 }
 
@@ -163,7 +163,7 @@ static void end_stream(media_app *app, const char *room, const char *uid, const 
 	g->has_livestate = 1;
 	g->livestate = 0;
 	g->livelabel = "";
-	Rb__Delivery *d = delivery_new(&a);
+	Rb__Delivery *d = svc_delivery_new(&a);
 	d->packet_case = RB__DELIVERY__PACKET_GOLIVE;
 	d->golive = g;
 	deliver_conns(app, rep, 3, d);

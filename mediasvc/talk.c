@@ -70,7 +70,7 @@ void talk_publish(media_app *app, const char *uid, int value, uint64_t media_ver
 	d.talking = &s;
 	d.has_media_version = media_version != 0;
 	d.media_version = media_version;
-	if (deliver_all(app->bus, &d) == 0)
+	if (svc_deliver_all(app->bus, &d) == 0)
 		atomic_fetch_add(&app->talk->sent, 1);
 }
 

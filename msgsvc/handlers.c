@@ -60,7 +60,7 @@ void handlers_metrics(buf *out)
 
 static const char *op_of(const svc_req *r)
 {
-	return envelope_type(r->env);
+	return svc_envelope_type(r->env);
 }
 
 static void fail_store(svc_req *r, pg_status s)
@@ -443,7 +443,7 @@ static void change_message(svc_req *r, const Rb__CUpdateMessage *c, int remove)
 	if (target_of(r, c, &t) < 0 || (in && content_ok(r, in) < 0))
 		return;
 	hist_edit e = {t.room_id, t.idx, str_set(r->env->user_id) ? r->env->user_id : NULL,
-		       env_has_perm(r->env, "changeMessage"), remove, in ? in->text : NULL,
+		       svc_has_perm(r->env, "changeMessage"), remove, in ? in->text : NULL,
 		       in ? in->url : NULL, in ? in->tags : NULL, in ? in->n_tags : 0,
 		       in && in->n_tags > 0};
 	hist_once once = once_of(r);

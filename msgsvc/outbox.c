@@ -80,23 +80,23 @@ static int publish_sent(const msg_app *app, arena *a, Rb__Message *m)
 	rb__ssend_message__init(sm);
 	sm->roomid = m->roomid;
 	sm->message = m;
-	Rb__Delivery *d = delivery_new(a);
+	Rb__Delivery *d = svc_delivery_new(a);
 	d->packet_case = RB__DELIVERY__PACKET_SEND_MESSAGE;
 	d->sendmessage = sm;
 	d->dedup = arena_printf(a, "%s:%" PRId64, m->roomid, m->idx);
-	return deliver_all(app->bus, d);
+	return svc_deliver_all(app->bus, d);
 }
 
 /* The updateText of ut, then (once NATS has everything) 0; -1 logged. */
 static int publish_text(const msg_app *app, arena *a, Rb__SUpdateText *ut, const char *room_id,
 			int64_t idx)
 {
-	Rb__Delivery *d = delivery_new(a);
+	Rb__Delivery *d = svc_delivery_new(a);
 	d->packet_case = RB__DELIVERY__PACKET_UPDATE_TEXT;
 	d->updatetext = ut;
 	/* The flush: the next holder of the room's lock may publish on
 	 * another connection (instance), which must not overtake us. */
-	if (deliver_all(app->bus, d) < 0 || bus_flush(app->bus, FLUSH_TIMEOUT_MS) < 0) {
+	if (svc_deliver_all(app->bus, d) < 0 || bus_flush(app->bus, FLUSH_TIMEOUT_MS) < 0) {
 		log_warn("outbox: NATS did not take the broadcasts of %s:%" PRId64
 			 "; the drainer will retry",
 			 room_id, idx);

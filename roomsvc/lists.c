@@ -298,7 +298,7 @@ static int publish(lists *l, compose *c, int which)
 		sr.roomlist = c->rooms;
 		d.packet_case = RB__DELIVERY__PACKET_UPDATE_ROOMS;
 		d.updaterooms = &sr;
-		if (deliver_all(l->app->bus, &d) < 0)
+		if (svc_deliver_all(l->app->bus, &d) < 0)
 			failed |= LISTS_ROOMS;
 		else
 			atomic_fetch_add(&l->published[1], 1);
@@ -323,7 +323,7 @@ static int publish(lists *l, compose *c, int which)
 		atomic_store(&l->users_bytes, (unsigned long)bytes);
 		l->users_gap_ms = gap_ms(l, bytes);
 		atomic_store(&l->users_gap, (unsigned long)l->users_gap_ms);
-		if (deliver_all(l->app->bus, &d) < 0)
+		if (svc_deliver_all(l->app->bus, &d) < 0)
 			failed |= LISTS_USERS;
 		else
 			atomic_fetch_add(&l->published[0], 1);

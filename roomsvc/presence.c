@@ -68,7 +68,7 @@ static int conn_close(presence *p, const char *gw, const char *conn, int retry_m
 		su.userid = (char *)uid;
 		d.packet_case = RB__DELIVERY__PACKET_DISCONNECT;
 		d.disconnect = &su;
-		(void)deliver_all(app->bus, &d);
+		(void)svc_deliver_all(app->bus, &d);
 		if (room && *room)
 			voice_emit_left(app, room, uid, gw, conn, 0); /* both lists follow */
 		lists_dirty(app->lists, LISTS_BOTH);
@@ -213,7 +213,7 @@ static int record_differs(presence *p, const Rb__GwHeartbeat *hb)
 	for (size_t i = 0; i < r->elements; i++) {
 		const char *conn = kv_reply_str(r->element[i]);
 		if (conn)
-			sum += conn_digest(conn);
+			sum += svc_conn_digest(conn);
 	}
 	differs = r->elements != (size_t)hb->conns || sum != hb->conn_sum;
 out:

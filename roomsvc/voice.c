@@ -29,7 +29,7 @@ static void emit_member(room_app *app, int joined, const char *room, const char 
 		d.joinroom = &sm;
 	else
 		d.leaveroom = &sm;
-	(void)deliver_all(app->bus, &d);
+	(void)svc_deliver_all(app->bus, &d);
 	ev.room_id = (char *)room;
 	ev.user_id = (char *)uid;
 	ev.gateway_id = gw && *gw ? (char *)gw : NULL;

@@ -234,7 +234,7 @@ static void send_one(uint64_t i, uint64_t t0, int closed)
 		e.n_perms = G.nperms;
 		e.perms = G.perms;
 	}
-	snprintf(subject, sizeof subject, "rb.%s.%s", G.sc->svc, envelope_type(&e));
+	snprintf(subject, sizeof subject, "rb.%s.%s", G.sc->svc, svc_envelope_type(&e));
 	size_t len = protobuf_c_message_get_packed_size(&e.base);
 	uint8_t *p = malloc(len ? len : 1);
 	req *q = calloc(1, sizeof *q);

@@ -30,7 +30,7 @@ static uint64_t online_sum(lg *g, int32_t *n)
 	*n = 0;
 	for (size_t i = 0; i < g->nusers; i++)
 		if (atomic_load(&g->users[i].online)) {
-			sum += conn_digest(g->users[i].conn);
+			sum += svc_conn_digest(g->users[i].conn);
 			(*n)++;
 		}
 	return sum;
