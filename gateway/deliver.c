@@ -73,7 +73,7 @@ static int parse_target(gw *g, const char *subject, gw_item *it)
 void deliver_bus_msg(void *ud, const bus_msg *m)
 {
 	gw *g = ud;
-	gw_item *it = calloc(1, sizeof *it);
+	gw_item *it = item_new(IT_DELIVERY, NULL, NULL, 0);
 	Rb__Delivery *d = NULL;
 	struct timespec arrived;
 
@@ -86,7 +86,6 @@ void deliver_bus_msg(void *ud, const bus_msg *m)
 		free(it);
 		return;
 	}
-	it->kind = IT_DELIVERY;
 	it->packet = (int)d->packet_case;
 	it->version = d->has_version ? d->version : 0;
 	it->media_version = d->has_media_version ? d->media_version : 0;
@@ -110,7 +109,7 @@ void deliver_bus_msg(void *ud, const bus_msg *m)
 		it->frame->list = list_kind(it->packet);
 		it->frame->born = arrived;
 	}
-	gw_post(g, it);
+	item_post(g, it);
 }
 
 /* Lists carry a state version: never replace a newer list with an older
@@ -229,7 +228,7 @@ static int dedup_seen(gw *g, const char *key)
 	return 0;
 }
 
-static void route(gw *g, gw_item *it)
+void deliver_handle(gw *g, gw_item *it)
 {
 	if (it->dedup[0] && dedup_seen(g, it->dedup))
 		return;
@@ -257,73 +256,20 @@ static void route(gw *g, gw_item *it)
 	}
 }
 
-void gw_post(gw *g, gw_item *it)
-{
-	/* A wake-up per item made the loop and the cnats thread take turns
-	 * (a context switch each) for every reply under load. */
-	if (loopq_push(&g->inbox, &it->link)) {
-		pthread_mutex_lock(&g->wake_lock);
-		if (g->wake)
-			lws_cancel_service(g->wake);
-		pthread_mutex_unlock(&g->wake_lock);
-	}
-}
-
-static void item_free(gw_item *it)
-{
-	frame_unref(it->frame);
-	if (it->control)
-		rb__delivery__free_unpacked(it->control, NULL);
-	free(it);
-}
-
-void deliver_drain(gw *g)
-{
-	loopq_item *li = loopq_take_all(&g->inbox);
-	while (li) {
-		gw_item *it = (gw_item *)li;
-		li = li->next;
-		if (it->kind == IT_REPLY)
-			reply_handle(g, it);
-		else if (it->kind == IT_HTTP_REPLY)
-			http_reply_handle(g, it);
-		else if (it->kind == IT_PERMS)
-			perms_reply_handle(g, it);
-		else if (it->kind == IT_CONN_LIST)
-			conn_list_reply(g, (const char *)it->data);
-		else if (it->kind == IT_BARRIER)
-			session_user_ready(g, it->key, it->http_id);
-		else
-			route(g, it);
-		item_free(it);
-	}
-}
-
-void deliver_discard(gw *g)
-{
-	for (loopq_item *li = loopq_take_all(&g->inbox); li;) {
-		gw_item *it = (gw_item *)li;
-		li = li->next;
-		item_free(it);
-	}
-}
-
 /* cnats thread: roomsvc asks for our connections; the loop answers. */
 static void on_conn_list(void *ud, const bus_msg *m)
 {
 	gw *g = ud;
 	size_t n = m->reply ? strlen(m->reply) : 0;
-	gw_item *it = n ? calloc(1, sizeof *it + n + 1) : NULL;
-	if (!it)
-		return;
-	it->kind = IT_CONN_LIST;
-	memcpy(it->data, m->reply, n + 1);
-	gw_post(g, it);
+	gw_item *it = n ? item_new(IT_CONN_LIST, NULL, m->reply, n + 1) : NULL;
+	if (it)
+		item_post(g, it);
 }
 
 /* Loop thread: every logged-in connection, as (gateway, conn, user). */
-void conn_list_reply(gw *g, const char *reply_to)
+void conn_list_handle(gw *g, gw_item *it)
 {
+	const char *reply_to = (const char *)it->data;
 	Rb__ConnList list = RB__CONN_LIST__INIT;
 	size_t n = 0;
 	for (session *s = g->online; s; s = s->next_online)

@@ -66,7 +66,7 @@ typedef struct gw {
 	char id[UUID_STR_LEN + 1];      /* this gateway process, new at every start */
 	int64_t start_time;
 	struct lws_context *lws;
-	/* What gw_post wakes: the context once it exists, NULL again before
+	/* What item_post wakes: the context once it exists, NULL again before
 	 * it is destroyed (under wake_lock, so no other thread is inside
 	 * lws_cancel_service then). */
 	pthread_mutex_t wake_lock;
@@ -180,7 +180,6 @@ session *session_find(gw *g, const char *cid);
 int session_login(session *s, const char *user_id, char *const *perms, size_t n);
 /* Loop thread: barrier `barrier` of the user's subscription came back (or
  * timed out): their sessions write again. */
-void session_user_ready(gw *g, const char *user_id, uint64_t barrier);
 void session_set_perms(session *s, char *const *perms, size_t n);
 user_entry *user_find(gw *g, const char *user_id);
 /* Queues f (takes a reference). A connection whose queue of packets passes
@@ -245,10 +244,7 @@ int files_bound(struct lws *wsi);
 /* gateway/deliver.c */
 int deliver_start(gw *g);                       /* subscribes rb.out.all and rb.out.conn.<gw>.> */
 void deliver_stop(gw *g);
-void deliver_drain(gw *g);                      /* loop thread: handle everything in g->inbox */
-void deliver_discard(gw *g);                    /* shutdown, after NATS is closed: free what is left unhandled */
 void deliver_bus_msg(void *ud, const bus_msg *m); /* cnats thread */
-void conn_list_reply(gw *g, const char *reply_to);
 /* Renders a server packet: {"type": <member name>, ...its fields}. NULL
  * for control deliveries and on allocation failure. */
 frame *render_delivery(const Rb__Delivery *d);

@@ -181,15 +181,11 @@ typedef struct {
 static void on_upload_reply(void *ud, enum bus_result r, const void *data, size_t len)
 {
 	http_ctx *hc = ud;
-	gw_item *it = calloc(1, sizeof *it + len);
+	gw_item *it = item_new(IT_HTTP_REPLY, NULL, data, len);
 	if (it) {
-		it->kind = IT_HTTP_REPLY;
-		it->http_id = hc->id;
+		it->id = hc->id;
 		it->timeout = r == BUS_TIMEOUT;
-		it->len = len;
-		if (len)
-			memcpy(it->data, data, len);
-		gw_post(hc->g, it);
+		item_post(hc->g, it);
 	}
 	free(hc);
 }
@@ -257,13 +253,13 @@ static int upload_start(struct lws *wsi, gw_pss *p, const char *path)
 
 void http_reply_handle(gw *g, gw_item *it)
 {
-	struct http_wait *w = http_wait_take(g, it->http_id);
+	struct http_wait *w = http_wait_take(g, it->id);
 	if (!w)
 		return; /* the client went away */
 	struct lws *wsi = w->wsi;
 	gw_pss *p = lws_wsi_user(wsi);
 	free(w);
-	if (!p || p->http_id != it->http_id)
+	if (!p || p->http_id != it->id)
 		return;
 	p->http_id = 0;
 	Rb__Reply *r = it->timeout ? NULL : rb__reply__unpack(NULL, it->len, it->data);

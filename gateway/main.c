@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "gw.h"
+#include "item.h"
 #include "log.h"
 #include "proc.h"
 #include "rebuttal.pb-c.h"
@@ -182,10 +183,10 @@ int main(void)
 	g.wake = NULL; /* replies and user deliveries may still come: queued only */
 	pthread_mutex_unlock(&g.wake_lock);
 	lws_context_destroy(g.lws); /* closes every connection (session_free) */
-	deliver_drain(&g);          /* what is queued; no session is left */
+	items_run(&g);              /* what is queued; no session is left */
 	bus_close(g.bus);
 	nats_CloseAndWait(2000);    /* no NATS callback runs after this */
-	deliver_discard(&g);        /* what came meanwhile: freed, not handled */
+	items_discard(&g);          /* what came meanwhile: freed, not handled */
 	free(g.dedup);
 	free(g.webroot);
 	replay_free(&g);

@@ -51,17 +51,12 @@ static long deadline_of(const gw *g, const packet_row *row)
 static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
 {
 	req_ctx *rc = ud;
-	gw_item *it = calloc(1, sizeof *it + len);
+	gw_item *it = item_new(IT_REPLY, rc->cid, data, len);
 	histo_observe_since(&rc->g->req_dur[rc->row->part], &rc->sent);
 	if (it) {
-		it->kind = IT_REPLY;
-		snprintf(it->key, sizeof it->key, "%s", rc->cid);
 		it->row = rc->row;
 		it->timeout = r == BUS_TIMEOUT;
-		it->len = len;
-		if (len)
-			memcpy(it->data, data, len);
-		gw_post(rc->g, it);
+		item_post(rc->g, it);
 	}
 	free(rc);
 }
@@ -383,14 +378,9 @@ static void refuse(session *s, const packet_row *row, const char *msg)
 static void on_perms_reply(void *ud, enum bus_result r, const void *data, size_t len)
 {
 	req_ctx *rc = ud;
-	gw_item *it = r == BUS_REPLY ? calloc(1, sizeof *it + len) : NULL;
-	if (it) {
-		it->kind = IT_PERMS;
-		snprintf(it->key, sizeof it->key, "%s", rc->cid);
-		it->len = len;
-		memcpy(it->data, data, len);
-		gw_post(rc->g, it);
-	}
+	gw_item *it = r == BUS_REPLY ? item_new(IT_PERMS, rc->cid, data, len) : NULL;
+	if (it)
+		item_post(rc->g, it);
 	free(rc);
 }
 
@@ -466,14 +456,36 @@ void perms_reply_handle(gw *g, gw_item *it)
 		rb__reply__free_unpacked(r, NULL);
 }
 
-static void login_done(session *s, const Rb__LoginResult *lr)
+static void send_deliveries(session *s, const Rb__Reply *r)
 {
-	if (!lr->user_id || session_login(s, lr->user_id, lr->perms, lr->n_perms) < 0) {
+	for (size_t i = 0; i < r->n_deliver; i++) {
+		frame *f = render_delivery(r->deliver[i]);
+		if (f) {
+			session_send(s, f);
+			frame_unref(f);
+		}
+	}
+}
+
+/* A login's OK reply, the whole of completing a login, in its order: the
+ * connection joins its user (session_login: the user's subscription and
+ * its barrier), the reply's packets go out, then roomsvc hears of the
+ * connection and the permissions are read again (perms_refresh). */
+static void login_finish(gw *g, session *s, const Rb__Reply *r)
+{
+	const Rb__LoginResult *lr = r->login;
+	if (lr && (!lr->user_id || session_login(s, lr->user_id, lr->perms, lr->n_perms) < 0)) {
 		session_send_error(s, "login: internal error");
 		session_close_after(s, 1011, "login");
 		return;
 	}
-	log_info("conn %s: logged in as %s", s->cid, s->user_id);
+	if (lr)
+		log_info("conn %s: logged in as %s", s->cid, s->user_id);
+	send_deliveries(s, r);
+	if (s->logged_in) {
+		request_conn_event(g, s, "conn_opened");
+		perms_refresh(s);
+	}
 }
 
 static void reply_apply(gw *g, session *s, gw_item *it);
@@ -519,19 +531,10 @@ static void reply_apply(gw *g, session *s, gw_item *it)
 		if (r->close)
 			session_close_after(s, 1000, row->type);
 	} else {
-		if ((row->flags & PKT_LOGIN) && r->login)
-			login_done(s, r->login);
-		for (size_t i = 0; i < r->n_deliver; i++) {
-			frame *f = render_delivery(r->deliver[i]);
-			if (f) {
-				session_send(s, f);
-				frame_unref(f);
-			}
-		}
-		if ((row->flags & PKT_LOGIN) && s->logged_in) {
-			request_conn_event(g, s, "conn_opened");
-			perms_refresh(s);
-		}
+		if (row->flags & PKT_LOGIN)
+			login_finish(g, s, r);
+		else
+			send_deliveries(s, r);
 		if (r->close)
 			session_close_after(s, 1000, row->type);
 	}

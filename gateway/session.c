@@ -118,21 +118,21 @@ typedef struct {
 static void on_barrier(void *ud, enum bus_result r, const void *data, size_t len)
 {
 	barrier_ctx *bc = ud;
-	gw_item *it = calloc(1, sizeof *it);
+	gw_item *it = item_new(IT_BARRIER, bc->user_id, NULL, 0);
 	(void)data, (void)len;
 	if (r != BUS_REPLY)
 		log_warn("user %s: NATS did not confirm the subscription in time", bc->user_id);
 	if (it) {
-		it->kind = IT_BARRIER;
-		it->http_id = bc->id;
-		snprintf(it->key, sizeof it->key, "%s", bc->user_id);
-		gw_post(bc->g, it);
+		it->id = bc->id;
+		item_post(bc->g, it);
 	}
 	free(bc);
 }
 
-void session_user_ready(gw *g, const char *user_id, uint64_t barrier)
+void barrier_handle(gw *g, gw_item *it)
 {
+	const char *user_id = it->key;
+	uint64_t barrier = it->id;
 	user_entry *u = user_find(g, user_id);
 	if (!u || u->barrier != barrier) /* gone, or subscribed anew since */
 		return;
@@ -333,7 +333,7 @@ void session_send(session *s, frame *f)
 		s->gw->outq_bytes += f->len;
 	}
 	s->gw->outq_frames++;
-	/* A held session is woken by session_user_ready: a writable callback
+	/* A held session is woken by barrier_handle: a writable callback
 	 * now would only find it held again. */
 	if (!s->held)
 		lws_callback_on_writable(s->wsi);
@@ -502,7 +502,7 @@ int session_writable(session *s)
 		return -1;
 	}
 	if (s->held)
-		return 0; /* session_user_ready asks for the callback again */
+		return 0; /* barrier_handle asks for the callback again */
 	int batch = lws_get_network_wsi(s->wsi) == s->wsi;
 	for (int written = 0; written < WRITES_PER_WAKE && s->out_head;) {
 		/* After a partial write lws holds the rest and reports the pipe

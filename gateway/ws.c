@@ -195,7 +195,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (g)
-			deliver_drain(g);
+			items_run(g);
 		return 0;
 	default:
 		return http_callback(wsi, reason, user, in, len);
