@@ -12,8 +12,7 @@
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
  * Strings point into the environment or the table. */
 typedef struct {
-	const char *nats_url;
-	const char *nats_user, *nats_password; /* password: read from its file */
+	bus_addr nats; /* password: read from its file */
 	const char *pg;
 	const char *pg_password; /* read from its file */
 	const char *admin_password;

@@ -13,6 +13,7 @@
 #include "handlers.h"
 #include "health.h"
 #include "log.h"
+#include "part.h"
 #include "migrations.h"
 #include "proc.h"
 #include "pw.h"
@@ -36,21 +37,9 @@ _Static_assert(crypto_pwhash_MEMLIMIT_MIN == 8192 && crypto_pwhash_OPSLIMIT_MIN 
 #define STOP_WAIT_MS 10000
 
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", auth_config, nats_url, "nats://127.0.0.1:4222",
-	      "NATS server URL, or several separated by commas (a cluster)"),
-	CFG_S("REBUTTAL_NATS_USER", auth_config, nats_user, "",
-	      "NATS user (empty: connect without authentication)"),
-	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", auth_config, nats_password,
-			"file holding the NATS user's password"),
-	CFG_S("REBUTTAL_PG", auth_config, pg,
-	      "host=127.0.0.1 port=5432 dbname=rebuttal user=authsvc gssencmode=disable",
-	      "libpq connection string of the database holding schema auth"),
-	CFG_SECRET_FILE("REBUTTAL_PG_PASSWORD_FILE", auth_config, pg_password,
-			"file holding the password of the user in REBUTTAL_PG"),
-	CFG_S("REBUTTAL_HEALTH_ADDR", auth_config, health_addr, "127.0.0.1",
-	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),
-	CFG_I("REBUTTAL_HEALTH_PORT", auth_config, health_port, 9101, 1, 65535,
-	      "port of /healthz, /readyz and /metrics"),
+	PART_CFG_NATS(auth_config),
+	PART_CFG_PG(auth_config, "authsvc", "auth"),
+	PART_CFG_HEALTH(auth_config, 9101),
 	CFG_SECRET("REBUTTAL_ADMIN_PASSWORD", auth_config, admin_password,
 		   "root@localhost's password at first start; empty: random, logged once"),
 	CFG_I("REBUTTAL_PWHASH_OPSLIMIT", auth_config, pwhash_opslimit, 2, 1, 1000,
@@ -164,28 +153,7 @@ static pg_status prepare(void *ud)
 }
 
 /* Handler thread i's state: the shared one with a connection of its own. */
-static void *worker_app(void *ud, int i)
-{
-	const auth_app *shared = ud;
-	char name[32];
-	auth_app *w = malloc(sizeof *w);
-	if (!w)
-		return NULL;
-	*w = *shared;
-	snprintf(name, sizeof name, "requests-%d", i);
-	if (!(w->db = pg_open(shared->cfg->pg, name))) {
-		free(w);
-		return NULL;
-	}
-	return w;
-}
-
-static void worker_free(void *ud)
-{
-	auth_app *w = ud;
-	pg_close(w->db);
-	free(w);
-}
+PART_WORKERS_PG(auth_app, db, NULL)
 
 /* Main thread until SIGTERM/SIGINT: keeps readiness honest and prunes. */
 static void run(authsvc *a)
@@ -220,8 +188,7 @@ int main(int argc, char **argv)
 		return help;
 	if (proc_init("authsvc") < 0 || app_init(&a, &cfg) < 0)
 		return 1;
-	bus_addr nats = {cfg.nats_url, cfg.nats_user, cfg.nats_password};
-	a.app.bus = bus_open(&nats, "authsvc", BUS_SEND_ASAP);
+	a.app.bus = bus_open(&cfg.nats, "authsvc", BUS_SEND_ASAP);
 	pg_password_set(cfg.pg_password);
 	a.maint = pg_open(cfg.pg, "main");
 	if (a.app.bus && a.maint)

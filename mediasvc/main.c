@@ -9,6 +9,7 @@
 #include "handlers.h"
 #include "health.h"
 #include "log.h"
+#include "part.h"
 #include "media.h"
 #include "proc.h"
 #include "relay.h"
@@ -21,23 +22,9 @@
 #define STOP_WAIT_MS 10000
 
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", media_config, nats_url, "nats://127.0.0.1:4222",
-	      "NATS server URL, or several separated by commas (a cluster)"),
-	CFG_S("REBUTTAL_NATS_USER", media_config, nats_user, "",
-	      "NATS user (empty: connect without authentication)"),
-	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", media_config, nats_password,
-			"file holding the NATS user's password"),
-	CFG_S("REBUTTAL_REDIS_HOST", media_config, redis_host, "127.0.0.1",
-	      "Redis host (shared with roomsvc)"),
-	CFG_I("REBUTTAL_REDIS_PORT", media_config, redis_port, 6379, 1, 65535, "Redis port"),
-	CFG_S("REBUTTAL_REDIS_USER", media_config, redis_user, "",
-	      "Redis ACL user (empty: the default user)"),
-	CFG_SECRET_FILE("REBUTTAL_REDIS_PASSWORD_FILE", media_config, redis_password,
-			"file holding the Redis password (empty: no AUTH)"),
-	CFG_S("REBUTTAL_HEALTH_ADDR", media_config, health_addr, "127.0.0.1",
-	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),
-	CFG_I("REBUTTAL_HEALTH_PORT", media_config, health_port, 9104, 1, 65535,
-	      "port of /healthz, /readyz and /metrics"),
+	PART_CFG_NATS(media_config),
+	PART_CFG_REDIS(media_config, "Redis host (shared with roomsvc)"),
+	PART_CFG_HEALTH(media_config, 9104),
 	CFG_I("REBUTTAL_TALKING_BURST", media_config, talking_burst, 20, 1, 100000,
 	      "talking broadcasts a user may send at once before shaping starts"),
 	CFG_I("REBUTTAL_TALKING_RATE", media_config, talking_rate, 50, 0, 100000,
@@ -75,29 +62,7 @@ static void metrics(void *ud, buf *out)
 
 /* Handler thread i's state: the shared one with a Redis connection of its
  * own. */
-static void *worker_app(void *ud, int i)
-{
-	const media_app *shared = ud;
-	media_app *w = malloc(sizeof *w);
-	(void)i;
-	if (!w)
-		return NULL;
-	*w = *shared;
-	const media_config *c = shared->cfg;
-	kv_addr redis = {c->redis_host, (int)c->redis_port, c->redis_user, c->redis_password};
-	if (!(w->st = kv_open(&redis))) {
-		free(w);
-		return NULL;
-	}
-	return w;
-}
-
-static void worker_free(void *ud)
-{
-	media_app *w = ud;
-	kv_close(w->st);
-	free(w);
-}
+PART_WORKERS_KV(media_app, st)
 
 /* Main thread until SIGTERM/SIGINT: a ping now and then finds a Redis that
  * went away (and reconnects) before a request has to. */
@@ -137,10 +102,8 @@ static int serve(mediasvc *m, const media_config *cfg)
 	svc *s = NULL;
 	size_t n;
 
-	kv_addr redis = {cfg->redis_host, (int)cfg->redis_port, cfg->redis_user, cfg->redis_password};
-	bus_addr nats = {cfg->nats_url, cfg->nats_user, cfg->nats_password};
-	app->st = kv_open(&redis);
-	app->bus = bus_open(&nats, "mediasvc", BUS_SEND_ASAP);
+	app->st = kv_open(&cfg->redis);
+	app->bus = bus_open(&cfg->nats, "mediasvc", BUS_SEND_ASAP);
 	if (app->st && app->bus)
 		app->talk = talk_start(app);
 	if (app->talk)

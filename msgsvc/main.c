@@ -11,6 +11,7 @@
 #include "handlers.h"
 #include "health.h"
 #include "log.h"
+#include "part.h"
 #include "migrations.h"
 #include "msg.h"
 #include "outbox.h"
@@ -32,20 +33,9 @@
 #define ROOM_TIMEOUT_MS 1000
 
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", msg_config, nats_url, "nats://127.0.0.1:4222", "NATS server URL, or several separated by commas (a cluster)"),
-	CFG_S("REBUTTAL_NATS_USER", msg_config, nats_user, "",
-	      "NATS user (empty: connect without authentication)"),
-	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", msg_config, nats_password,
-			"file holding the NATS user's password"),
-	CFG_S("REBUTTAL_PG", msg_config, pg,
-	      "host=127.0.0.1 port=5432 dbname=rebuttal user=msgsvc gssencmode=disable",
-	      "libpq connection string of the database holding schema msg"),
-	CFG_SECRET_FILE("REBUTTAL_PG_PASSWORD_FILE", msg_config, pg_password,
-			"file holding the password of the user in REBUTTAL_PG"),
-	CFG_S("REBUTTAL_HEALTH_ADDR", msg_config, health_addr, "127.0.0.1",
-	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),
-	CFG_I("REBUTTAL_HEALTH_PORT", msg_config, health_port, 9103, 1, 65535,
-	      "port of /healthz, /readyz and /metrics"),
+	PART_CFG_NATS(msg_config),
+	PART_CFG_PG(msg_config, "msgsvc", "msg"),
+	PART_CFG_HEALTH(msg_config, 9103),
 	CFG_I("REBUTTAL_SEGMENT_SIZE", msg_config, segment_size, 5, 1, 1000,
 	      "messages per history segment (deployed clients expect 5)"),
 	CFG_I("REBUTTAL_UPLOAD_MAX", msg_config, upload_max, 8388608, 0, 12582912,
@@ -113,28 +103,7 @@ static pg_status prepare(void *ud)
 #define CLIENT_CHECK "-c client_connection_check_interval=1000"
 
 /* Handler thread i's state: the shared one with a connection of its own. */
-static void *worker_app(void *ud, int i)
-{
-	const msg_app *shared = ud;
-	char name[32];
-	msg_app *w = malloc(sizeof *w);
-	if (!w)
-		return NULL;
-	*w = *shared;
-	snprintf(name, sizeof name, "requests-%d", i);
-	if (!(w->db = pg_open_with(shared->cfg->pg, name, CLIENT_CHECK))) {
-		free(w);
-		return NULL;
-	}
-	return w;
-}
-
-static void worker_free(void *ud)
-{
-	msg_app *w = ud;
-	pg_close(w->db);
-	free(w);
-}
+PART_WORKERS_PG(msg_app, db, CLIENT_CHECK)
 
 /* Timers of the main loop. */
 typedef struct {
@@ -187,8 +156,7 @@ static int app_init(msgsvc *m, msg_config *cfg)
 		return -1;
 	cfg_print(settings, NSETTINGS, cfg);
 	m->app.cfg = cfg;
-	bus_addr nats = {cfg->nats_url, cfg->nats_user, cfg->nats_password};
-	m->app.bus = bus_open(&nats, "msgsvc", BUS_SEND_ASAP);
+	m->app.bus = bus_open(&cfg->nats, "msgsvc", BUS_SEND_ASAP);
 	pg_password_set(cfg->pg_password);
 	m->maint = pg_open(cfg->pg, "main");
 	if (!m->app.bus || !m->maint)

@@ -9,6 +9,7 @@
 #include "health.h"
 #include "lists.h"
 #include "log.h"
+#include "part.h"
 #include "presence.h"
 #include "proc.h"
 #include "rooms.h"
@@ -16,20 +17,9 @@
 
 #define C room_config
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", C, nats_url, "nats://127.0.0.1:4222", "NATS server URL, or several separated by commas (a cluster)"),
-	CFG_S("REBUTTAL_NATS_USER", C, nats_user, "",
-	      "NATS user (empty: connect without authentication)"),
-	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", C, nats_password,
-			"file holding the NATS user's password"),
-	CFG_S("REBUTTAL_REDIS_HOST", C, redis_host, "127.0.0.1", "Redis host"),
-	CFG_I("REBUTTAL_REDIS_PORT", C, redis_port, 6379, 1, 65535, "Redis port"),
-	CFG_S("REBUTTAL_REDIS_USER", C, redis_user, "",
-	      "Redis ACL user (empty: the default user)"),
-	CFG_SECRET_FILE("REBUTTAL_REDIS_PASSWORD_FILE", C, redis_password,
-			"file holding the Redis password (empty: no AUTH)"),
-	CFG_S("REBUTTAL_HEALTH_ADDR", C, health_addr, "127.0.0.1",
-	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),
-	CFG_I("REBUTTAL_HEALTH_PORT", C, health_port, 9102, 1, 65535, "port of /healthz, /readyz, /metrics"),
+	PART_CFG_NATS(C),
+	PART_CFG_REDIS(C, "Redis host"),
+	PART_CFG_HEALTH(C, 9102),
 	CFG_I("REBUTTAL_COALESCE_MS", C, coalesce_ms, 30, 0, 60000, "least time between two publishes of a list"),
 	CFG_I("REBUTTAL_LIST_BUDGET", C, list_budget, 5000000, 1000, 100000000000, "bytes per second of updateUsers fan-out (list size x users online) to aim at: bigger lists go out less often"),
 	CFG_I("REBUTTAL_SWEEP_MS", C, sweep_ms, 500, 50, 60000, "period of the check for gateways whose lease ran out"),
@@ -61,29 +51,7 @@ static void metrics(void *ud, buf *out)
 
 /* Handler thread i's state: the shared one with a Redis connection of its
  * own (the lock of a shared one would make the threads take turns). */
-static void *worker_app(void *ud, int i)
-{
-	const room_app *shared = ud;
-	room_app *w = malloc(sizeof *w);
-	(void)i;
-	if (!w)
-		return NULL;
-	*w = *shared;
-	const room_config *c = shared->cfg;
-	kv_addr redis = {c->redis_host, (int)c->redis_port, c->redis_user, c->redis_password};
-	if (!(w->store = kv_open(&redis))) {
-		free(w);
-		return NULL;
-	}
-	return w;
-}
-
-static void worker_free(void *ud)
-{
-	room_app *w = ud;
-	kv_close(w->store);
-	free(w);
-}
+PART_WORKERS_KV(room_app, store)
 
 /* The lists' state first (everything marks them dirty), their flusher
  * after the directory it reads, the request subscription last (handlers
@@ -125,10 +93,8 @@ int main(void)
 		return 1;
 	pthread_rwlockattr_destroy(&attr);
 	app.emit = &emit;
-	bus_addr nats = {cfg.nats_url, cfg.nats_user, cfg.nats_password};
-	kv_addr redis = {cfg.redis_host, (int)cfg.redis_port, cfg.redis_user, cfg.redis_password};
-	app.bus = bus_open(&nats, "roomsvc", BUS_SEND_ASAP);
-	app.store = kv_open(&redis);
+	app.bus = bus_open(&cfg.nats, "roomsvc", BUS_SEND_ASAP);
+	app.store = kv_open(&cfg.redis);
 	if (!app.bus || !app.store)
 		goto out;
 	h = health_start(cfg.health_addr, (int)cfg.health_port, ready, metrics, &app);

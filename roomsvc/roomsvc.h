@@ -18,11 +18,8 @@
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards. */
 typedef struct {
-	const char *nats_url;
-	const char *nats_user, *nats_password; /* password: read from its file */
-	const char *redis_host;
-	long redis_port;
-	const char *redis_user, *redis_password; /* password: read from its file */
+	bus_addr nats; /* password: read from its file */
+	kv_addr redis; /* password: read from its file */
 	const char *health_addr;
 	long health_port;
 	long coalesce_ms;
