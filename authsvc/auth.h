@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "bus.h"
+#include "part.h"
 #include "pg.h"
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
@@ -19,8 +20,7 @@ typedef struct {
 	const char *public_url;
 	const char *infinite_signup;
 	const char *gravatar;
-	const char *health_addr;
-	long health_port;
+	part_addr health; /* of /healthz, /readyz, /metrics */
 	long pwhash_opslimit;
 	long pwhash_memlimit;
 	long invite_ttl;

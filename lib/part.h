@@ -5,15 +5,19 @@
  *
  * The rows go into a part's cfg_field table; the struct they fill has the
  * members the macro names (bus_addr nats, kv_addr redis, const char *pg and
- * *pg_password, const char *health_addr and long health_port). */
+ * *pg_password, part_addr health). */
 #ifndef RB_PART_H
 #define RB_PART_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
+#include "bus.h"
 #include "config.h"
+#include "health.h"
 #include "kv.h"
 #include "pg.h"
+#include "svc.h"
 
 /* REBUTTAL_NATS_URL, _USER, _PASSWORD_FILE into st's bus_addr nats. */
 #define PART_CFG_NATS(st)                                                            \
@@ -43,13 +47,81 @@
 	CFG_SECRET_FILE("REBUTTAL_REDIS_PASSWORD_FILE", st, redis.password,              \
 			"file holding the Redis password (empty: no AUTH)")
 
-/* REBUTTAL_HEALTH_ADDR and _PORT (default port) into st's health_addr and
- * health_port. */
-#define PART_CFG_HEALTH(st, port)                                                    \
-	CFG_S("REBUTTAL_HEALTH_ADDR", st, health_addr, "127.0.0.1",                      \
+/* Where a service's /healthz, /readyz and /metrics listen. */
+typedef struct {
+	const char *addr;
+	long port;
+} part_addr;
+
+/* REBUTTAL_HEALTH_ADDR and _PORT (default def_port) into st's part_addr
+ * health. */
+#define PART_CFG_HEALTH(st, def_port)                                                \
+	CFG_S("REBUTTAL_HEALTH_ADDR", st, health.addr, "127.0.0.1",                      \
 	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),   \
-	CFG_I("REBUTTAL_HEALTH_PORT", st, health_port, port, 1, 65535,                   \
+	CFG_I("REBUTTAL_HEALTH_PORT", st, health.port, def_port, 1, 65535,               \
 	      "port of /healthz, /readyz and /metrics")
+
+/* REBUTTAL_THREADS into st's threads: the service's handler threads (help:
+ * what each holds). */
+#define PART_CFG_THREADS(st, help) CFG_I("REBUTTAL_THREADS", st, threads, 0, 0, 256, help)
+
+/* A service's main, as steps the skeleton (part_main) runs in its order;
+ * each hook gets the ud given to part_main. */
+typedef struct {
+	const char *name;  /* "authsvc": the process in logs */
+	const char *about; /* --help's first line */
+	const cfg_field *settings;
+	size_t nsettings;
+	void *cfg; /* what the settings fill */
+	/* Where /healthz, /readyz, /metrics listen (in *cfg) and what they
+	 * answer (health thread; ready is asked only while part_serving()). */
+	const part_addr *health;
+	health_ready_fn ready;
+	health_metrics_fn metrics;
+	/* Settings loaded: their own checks, derived values, stores, the bus
+	 * (into *bus). 0, or -1 (logged). */
+	int (*open)(void *ud);
+	bus **bus;
+	/* Probes up: the schema, events, svc_start. NULL on failure (logged). */
+	svc *(*start)(void *ud);
+	/* While serving, every tick_ms: pings, refreshes, pruning (NULL: none). */
+	void (*tick)(void *ud);
+	int tick_ms;
+	/* After the drain: stop what still runs (events, timers), before the
+	 * probes and the bus go (NULL: nothing). */
+	void (*quiesce)(void *ud);
+	/* Last, with cnats' threads joined: free the stores and the rest. */
+	void (*release)(void *ud);
+} part_service;
+
+/* How long a stop waits for the requests the service holds (svc_drain). */
+#define PART_STOP_WAIT_MS 10000
+
+/* Runs a service until SIGTERM/SIGINT: part_begin; open; the probes;
+ * start; serving (tick) until asked to stop; then not serving, svc_drain
+ * (leave the queue group, finish what is held), quiesce, the probes
+ * stopped, part_bus_end, release. A step that fails skips to the stop.
+ * Returns the exit status: 0 after serving or when asked to stop during
+ * start-up, else 1 (or cfg_args' status for the command line). */
+int part_main(int argc, char **argv, const part_service *p, void *ud);
+/* A service's main(): part_main of the part_service p with its state ud. */
+#define PART_MAIN(p, ud)                                                             \
+	int main(int argc, char **argv)                                              \
+	{                                                                            \
+		return part_main(argc, argv, p, ud);                                 \
+	}
+/* Any thread: 1 while part_main serves (start done, no stop asked). */
+int part_serving(void);
+
+/* A part's start: --help and bad arguments (cfg_args: the exit status is
+ * returned), the process (proc_init "name"), the settings loaded into cfg
+ * and printed. Returns -1 to go on, else the status to exit with (1 when
+ * the process or a setting is wrong: logged). */
+int part_begin(int argc, char **argv, const char *name, const char *about,
+	       const cfg_field *settings, size_t n, void *cfg);
+/* A part's end on the bus: closes b and joins cnats' threads (up to 2 s,
+ * else logged), so no NATS callback can still be using anything after. */
+void part_bus_end(bus *b);
 
 /* A handler thread's state for a service whose state (size bytes) holds
  * its Postgres connection at db_off (a pg *): a copy of shared with a

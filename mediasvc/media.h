@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "part.h"
 #include "kv.h"
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
@@ -13,8 +14,7 @@
 typedef struct {
 	bus_addr nats; /* password: read from its file */
 	kv_addr redis; /* password: read from its file */
-	const char *health_addr;
-	long health_port;
+	part_addr health; /* of /healthz, /readyz, /metrics */
 	long talking_burst, talking_rate;
 	long threads;
 } media_config;

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "bus.h"
+#include "part.h"
 #include "pg.h"
 #include "uuid.h"
 
@@ -15,8 +16,7 @@ typedef struct {
 	bus_addr nats; /* password: read from its file */
 	const char *pg;
 	const char *pg_password; /* read from its file */
-	const char *health_addr;
-	long health_port;
+	part_addr health; /* of /healthz, /readyz, /metrics */
 	long segment_size;  /* S: messages per segment */
 	long upload_max;    /* largest decoded attachment, bytes */
 	long image_max_pixels; /* width x height of an attachment at most */

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 
 #include "bus.h"
+#include "part.h"
 #include "kv.h"
 #include "uuid.h"
 
@@ -20,8 +21,7 @@
 typedef struct {
 	bus_addr nats; /* password: read from its file */
 	kv_addr redis; /* password: read from its file */
-	const char *health_addr;
-	long health_port;
+	part_addr health; /* of /healthz, /readyz, /metrics */
 	long coalesce_ms;
 	long list_budget;
 	long sweep_ms;
@@ -61,7 +61,6 @@ typedef struct {
 	 * (started earlier, to answer while Redis is awaited) reads the
 	 * modules only after it. */
 	atomic_int started;
-	atomic_int stopping; /* from SIGTERM: /readyz says not ready */
 } room_app;
 
 #endif
