@@ -140,22 +140,16 @@ static int name_key(const char *name, char key[ACCT_NAME_KEY_MAX])
  * committed. */
 static pg_status name_taken(pg *db, const char *key, const char *except_id, int *taken)
 {
-	PGresult *res;
 	const char *lk[] = {key}, *p[] = {key, except_id};
 	pg_status s = pg_query(db, NULL,
 			       "SELECT pg_advisory_xact_lock(hashtextextended('auth.name:' || $1, 0))",
 			       1, lk);
 	if (s != PG_OK)
 		return s;
-	s = pg_query(db, &res,
-		     "SELECT EXISTS (SELECT 1 FROM auth.users WHERE name_key = $1"
-		     " AND id IS DISTINCT FROM $2::uuid)",
-		     2, p);
-	if (s != PG_OK)
-		return s;
-	*taken = !strcmp(PQgetvalue(res, 0, 0), "t");
-	PQclear(res);
-	return PG_OK;
+	return pg_exists(db, taken,
+			 "SELECT EXISTS (SELECT 1 FROM auth.users WHERE name_key = $1"
+			 " AND id IS DISTINCT FROM $2::uuid)",
+			 2, p);
 }
 
 pg_status acct_user_insert(pg *db, const acct_user *u, acct_insert *result)
@@ -170,14 +164,10 @@ pg_status acct_user_insert(pg *db, const acct_user *u, acct_insert *result)
 	/* A taken email is the answer before a taken name, as it was before
 	 * names were unique. */
 	const char *e[] = {u->email};
-	pg_status s = pg_query(db, &res, "SELECT EXISTS (SELECT 1 FROM auth.users WHERE email = $1)",
-			       1, e);
-	if (s != PG_OK)
+	pg_status s = pg_exists(db, &taken,
+				"SELECT EXISTS (SELECT 1 FROM auth.users WHERE email = $1)", 1, e);
+	if (s != PG_OK || taken)
 		return s;
-	taken = !strcmp(PQgetvalue(res, 0, 0), "t");
-	PQclear(res);
-	if (taken)
-		return PG_OK;
 	s = name_taken(db, key, NULL, &taken);
 	if (s != PG_OK || taken) {
 		*result = ACCT_NAME_TAKEN;
@@ -354,16 +344,10 @@ pg_status acct_user_delete(pg *db, arena *a, const char *id, acct_user **out)
 
 pg_status acct_admins_exist(pg *db, int *yes)
 {
-	PGresult *res;
-	pg_status s = pg_query(db, &res,
-			       "SELECT EXISTS (SELECT 1 FROM auth.users u JOIN auth.group_perms p"
-			       " ON p.grp = u.grp AND p.perm = 'setGroupPerm')",
-			       0, NULL);
-	if (s != PG_OK)
-		return s;
-	*yes = !strcmp(PQgetvalue(res, 0, 0), "t");
-	PQclear(res);
-	return PG_OK;
+	return pg_exists(db, yes,
+			 "SELECT EXISTS (SELECT 1 FROM auth.users u JOIN auth.group_perms p"
+			 " ON p.grp = u.grp AND p.perm = 'setGroupPerm')",
+			 0, NULL);
 }
 
 /* -------------------------------------------------------------- groups */

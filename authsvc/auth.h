@@ -7,21 +7,20 @@
 #include <stddef.h>
 
 #include "bus.h"
+#include "part.h"
 #include "pg.h"
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
  * Strings point into the environment or the table. */
 typedef struct {
-	const char *nats_url;
-	const char *nats_user, *nats_password; /* password: read from its file */
+	bus_addr nats; /* password: read from its file */
 	const char *pg;
 	const char *pg_password; /* read from its file */
 	const char *admin_password;
 	const char *public_url;
 	const char *infinite_signup;
 	const char *gravatar;
-	const char *health_addr;
-	long health_port;
+	part_addr health; /* of /healthz, /readyz, /metrics */
 	long pwhash_opslimit;
 	long pwhash_memlimit;
 	long invite_ttl;

@@ -13,6 +13,7 @@
 #include "handlers.h"
 #include "health.h"
 #include "log.h"
+#include "part.h"
 #include "migrations.h"
 #include "proc.h"
 #include "pw.h"
@@ -33,24 +34,11 @@ _Static_assert(crypto_pwhash_MEMLIMIT_MIN == 8192 && crypto_pwhash_OPSLIMIT_MIN 
  * column, cheap enough. */
 #define PRUNE_EVERY_MS (60 * 1000)
 #define START_RETRY_MS 2000
-#define STOP_WAIT_MS 10000
 
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", auth_config, nats_url, "nats://127.0.0.1:4222",
-	      "NATS server URL, or several separated by commas (a cluster)"),
-	CFG_S("REBUTTAL_NATS_USER", auth_config, nats_user, "",
-	      "NATS user (empty: connect without authentication)"),
-	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", auth_config, nats_password,
-			"file holding the NATS user's password"),
-	CFG_S("REBUTTAL_PG", auth_config, pg,
-	      "host=127.0.0.1 port=5432 dbname=rebuttal user=authsvc gssencmode=disable",
-	      "libpq connection string of the database holding schema auth"),
-	CFG_SECRET_FILE("REBUTTAL_PG_PASSWORD_FILE", auth_config, pg_password,
-			"file holding the password of the user in REBUTTAL_PG"),
-	CFG_S("REBUTTAL_HEALTH_ADDR", auth_config, health_addr, "127.0.0.1",
-	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),
-	CFG_I("REBUTTAL_HEALTH_PORT", auth_config, health_port, 9101, 1, 65535,
-	      "port of /healthz, /readyz and /metrics"),
+	PART_CFG_NATS(auth_config),
+	PART_CFG_PG(auth_config, "authsvc", "auth"),
+	PART_CFG_HEALTH(auth_config, 9101),
 	CFG_SECRET("REBUTTAL_ADMIN_PASSWORD", auth_config, admin_password,
 		   "root@localhost's password at first start; empty: random, logged once"),
 	CFG_I("REBUTTAL_PWHASH_OPSLIMIT", auth_config, pwhash_opslimit, 2, 1, 1000,
@@ -82,22 +70,22 @@ static const cfg_field settings[] = {
 	      "a slowed email admits one attempt per this many seconds from unknown addresses"),
 	CFG_I("REBUTTAL_LOGIN_KNOWN_DAYS", auth_config, login_known_days, 30, 0, 3650,
 	      "days an address an account logged in from stays known to it; 0: none is"),
-	CFG_I("REBUTTAL_THREADS", auth_config, threads, 0, 0, 256,
-	      "handler threads (password hashing runs on them); 0: one per online CPU"),
+	PART_CFG_THREADS(auth_config,
+			 "handler threads (password hashing runs on them); 0: one per online CPU"),
 };
 #define NSETTINGS (sizeof settings / sizeof *settings)
 
 typedef struct {
 	auth_app app;
 	pg *maint;	    /* main thread's connection: start-up, pings, pruning */
-	atomic_int serving; /* svc started; read by the health thread */
+	int64_t next_ping, next_prune; /* main thread's timers */
 } authsvc;
 
 /* Health thread. */
 static int ready(void *ud)
 {
 	authsvc *a = ud;
-	return atomic_load(&a->serving) && bus_connected(a->app.bus) && pg_up(a->maint);
+	return part_serving() && bus_connected(a->app.bus) && pg_up(a->maint);
 }
 
 /* Health thread. */
@@ -130,16 +118,16 @@ static int config_check(const auth_config *c)
 	return rc;
 }
 
-/* Settings, the derived values and the dummy hash. 0 or -1 (logged). */
-static int app_init(authsvc *a, auth_config *cfg)
+/* The settings' checks, the derived values and the dummy hash. 0 or -1
+ * (logged). */
+static int app_init(authsvc *a)
 {
+	const auth_config *cfg = a->app.cfg;
 	char pw[32];
 	size_t len;
 
-	if (cfg_load(settings, NSETTINGS, cfg) < 0 || config_check(cfg) < 0)
+	if (config_check(cfg) < 0)
 		return -1;
-	cfg_print(settings, NSETTINGS, cfg);
-	a->app.cfg = cfg;
 	/* Invite links are "<public url>/?invite=": no double slash. */
 	for (len = strlen(cfg->public_url); len > 0 && cfg->public_url[len - 1] == '/'; len--)
 		;
@@ -164,92 +152,71 @@ static pg_status prepare(void *ud)
 }
 
 /* Handler thread i's state: the shared one with a connection of its own. */
-static void *worker_app(void *ud, int i)
+PART_WORKERS_PG(auth_app, db, NULL)
+
+/* Main thread, while serving: keeps readiness honest and prunes. */
+static void tick(void *ud)
 {
-	const auth_app *shared = ud;
-	char name[32];
-	auth_app *w = malloc(sizeof *w);
-	if (!w)
+	authsvc *a = ud;
+	int64_t now = bus_now_ms();
+
+	if (now >= a->next_ping) {
+		(void)pg_ping(a->maint); /* pg_up reflects the outcome */
+		a->next_ping = now + PING_EVERY_MS;
+	}
+	if (now >= a->next_prune) {
+		/* Failures are logged; next minute then. */
+		if (idem_prune(&auth_replies, a->maint) == PG_OK)
+			(void)throttle_prune(a->maint, a->app.cfg);
+		a->next_prune = now + PRUNE_EVERY_MS;
+	}
+}
+
+/* The settings' checks and derived values, the bus and the main thread's
+ * connection. 0 or -1 (logged). */
+static int open_all(void *ud)
+{
+	authsvc *a = ud;
+	const auth_config *cfg = a->app.cfg;
+
+	if (app_init(a) < 0)
+		return -1;
+	a->app.bus = bus_open(&cfg->nats, "authsvc", BUS_SEND_ASAP);
+	pg_password_set(cfg->pg_password);
+	a->maint = pg_open(cfg->pg, "main");
+	return a->app.bus && a->maint ? 0 : -1;
+}
+
+/* Schema and first-start rows (retried until the database is there), then
+ * the requests. */
+static svc *start(void *ud)
+{
+	authsvc *a = ud;
+
+	if (pg_retry(prepare, a, START_RETRY_MS) < 0)
 		return NULL;
-	*w = *shared;
-	snprintf(name, sizeof name, "requests-%d", i);
-	if (!(w->db = pg_open(shared->cfg->pg, name))) {
-		free(w);
-		return NULL;
-	}
-	return w;
+	svc_opts o = {.name = "auth", .app = &a->app, .closing = &a->app.closing,
+		      .busy = &a->app.busy, .threads = (int)a->app.cfg->threads,
+		      .flags = SVC_IDEM | SVC_BARE_REFUSAL,
+		      .worker_app = worker_app, .worker_free = worker_free};
+	o.routes = handlers_routes(&o.nroutes);
+	a->next_ping = bus_now_ms() + PING_EVERY_MS;
+	a->next_prune = bus_now_ms() + PRUNE_EVERY_MS;
+	return svc_start(a->app.bus, &o);
 }
 
-static void worker_free(void *ud)
+static void release(void *ud)
 {
-	auth_app *w = ud;
-	pg_close(w->db);
-	free(w);
+	authsvc *a = ud;
+	pg_close(a->maint);
 }
 
-/* Main thread until SIGTERM/SIGINT: keeps readiness honest and prunes. */
-static void run(authsvc *a)
-{
-	int64_t next_ping = bus_now_ms() + PING_EVERY_MS, next_prune = bus_now_ms() + PRUNE_EVERY_MS;
+static auth_config cfg;
+static authsvc a = {.app.cfg = &cfg};
+static const part_service service = {
+	.name = "authsvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
+	.cfg = &cfg, .health = &cfg.health, .ready = ready, .metrics = metrics,
+	.open = open_all, .bus = &a.app.bus, .start = start,
+	.tick = tick, .tick_ms = 200, .release = release};
 
-	while (!proc_stopping()) {
-		proc_sleep_ms(200);
-		int64_t now = bus_now_ms();
-		if (now >= next_ping) {
-			(void)pg_ping(a->maint); /* pg_up reflects the outcome */
-			next_ping = now + PING_EVERY_MS;
-		}
-		if (now >= next_prune) {
-			/* Failures are logged; next minute then. */
-			if (idem_prune(&auth_replies, a->maint) == PG_OK)
-				(void)throttle_prune(a->maint, a->app.cfg);
-			next_prune = now + PRUNE_EVERY_MS;
-		}
-	}
-}
-
-int main(int argc, char **argv)
-{
-	static authsvc a;
-	static auth_config cfg;
-	health *h = NULL;
-	svc *s = NULL;
-	int rc = 1, help = cfg_args(argc, argv, ABOUT, settings, NSETTINGS);
-
-	if (help >= 0)
-		return help;
-	if (proc_init("authsvc") < 0 || app_init(&a, &cfg) < 0)
-		return 1;
-	bus_addr nats = {cfg.nats_url, cfg.nats_user, cfg.nats_password};
-	a.app.bus = bus_open(&nats, "authsvc", BUS_SEND_ASAP);
-	pg_password_set(cfg.pg_password);
-	a.maint = pg_open(cfg.pg, "main");
-	if (a.app.bus && a.maint)
-		h = health_start(cfg.health_addr, (int)cfg.health_port, ready, metrics, &a);
-	if (h && pg_retry(prepare, &a, START_RETRY_MS) == 0) {
-		svc_opts o = {.name = "auth", .app = &a.app, .closing = &a.app.closing,
-			      .busy = &a.app.busy, .threads = (int)cfg.threads,
-			      .flags = SVC_IDEM | SVC_BARE_REFUSAL,
-			      .worker_app = worker_app, .worker_free = worker_free};
-		o.routes = handlers_routes(&o.nroutes);
-		s = svc_start(a.app.bus, &o);
-	}
-	if (s) {
-		atomic_store(&a.serving, 1);
-		run(&a);
-		/* Lets the request in flight finish: new ones are refused. */
-		atomic_store(&a.serving, 0);
-		svc_drain(s, STOP_WAIT_MS);
-	}
-	/* Asked to stop, even before start-up finished: a clean exit. */
-	if (proc_stopping())
-		rc = 0;
-	log_info("stopping");
-	health_stop(h);
-	bus_close(a.app.bus);
-	/* Joins cnats' threads, so no callback can still be using a store. */
-	if (nats_CloseAndWait(2000) != NATS_OK)
-		log_warn("NATS library did not shut down within 2 s");
-	pg_close(a.maint);
-	return rc;
-}
+PART_MAIN(&service, &a)

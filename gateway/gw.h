@@ -19,8 +19,7 @@
 #include "uuid.h"
 
 typedef struct {
-	const char *nats_url;
-	const char *nats_user, *nats_password; /* password: read from its file */
+	bus_addr nats; /* password: read from its file */
 	long port;
 	const char *tls_cert, *tls_key;
 	const char *webroot;

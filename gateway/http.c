@@ -1,5 +1,6 @@
 /* Plain HTTP on the WebSocket port: probes, metrics, the invite redirect,
  * uploads, and the web client's static files (files.c). Loop thread. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,36 +132,51 @@ static int respond_text(struct lws *wsi, gw_pss *p, unsigned status, const char 
 	return respond(wsi, p, status, "text/plain", NULL, text, strlen(text));
 }
 
+/* The gateway's own numbers in /metrics: rebuttal_gateway_<name>, each a
+ * uint64_t member of gw, written on the loop thread. */
+typedef struct {
+	const char *name;
+	size_t off;
+} gw_stat;
+
+static const gw_stat gw_counters[] = {
+	{"frames_in_total", offsetof(gw, frames_in)},
+	{"frames_out_total", offsetof(gw, frames_out)},
+	{"requests_total", offsetof(gw, requests)},
+	{"request_timeouts_total", offsetof(gw, timeouts)},
+	{"slow_consumers_total", offsetof(gw, kicked_slow)},
+	{"lists_replaced_total", offsetof(gw, lists_replaced)},
+	{"broadcasts_replayed_total", offsetof(gw, replayed)},
+	{"lists_stale_total", offsetof(gw, lists_stale)},
+};
+
+static const gw_stat gw_gauges[] = {
+	{"connections", offsetof(gw, n_sessions)},
+	{"logged_in", offsetof(gw, n_online)},
+	{"outq_frames", offsetof(gw, outq_frames)},
+	{"outq_bytes", offsetof(gw, outq_bytes)},
+};
+
+static void stat_print(buf *b, const char *type, const char *name, unsigned long long v)
+{
+	buf_addf(b, "# TYPE rebuttal_gateway_%s %s\nrebuttal_gateway_%s %llu\n", name, type, name, v);
+}
+
+static void stats_print(buf *b, const gw *g, const char *type, const gw_stat *st, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v;
+		memcpy(&v, (const char *)g + st[i].off, sizeof v);
+		stat_print(b, type, st[i].name, v);
+	}
+}
+
 static void metrics_text(gw *g, buf *b)
 {
-	buf_addf(b, "# TYPE rebuttal_gateway_connections gauge\nrebuttal_gateway_connections %llu\n",
-		 (unsigned long long)g->n_sessions);
-	buf_addf(b, "# TYPE rebuttal_gateway_logged_in gauge\nrebuttal_gateway_logged_in %llu\n",
-		 (unsigned long long)g->n_online);
-	buf_addf(b, "# TYPE rebuttal_gateway_frames_in_total counter\nrebuttal_gateway_frames_in_total %llu\n",
-		 (unsigned long long)g->frames_in);
-	buf_addf(b, "# TYPE rebuttal_gateway_frames_out_total counter\nrebuttal_gateway_frames_out_total %llu\n",
-		 (unsigned long long)g->frames_out);
-	buf_addf(b, "# TYPE rebuttal_gateway_requests_total counter\nrebuttal_gateway_requests_total %llu\n",
-		 (unsigned long long)g->requests);
-	buf_addf(b, "# TYPE rebuttal_gateway_request_timeouts_total counter\nrebuttal_gateway_request_timeouts_total %llu\n",
-		 (unsigned long long)g->timeouts);
-	buf_addf(b, "# TYPE rebuttal_gateway_slow_consumers_total counter\nrebuttal_gateway_slow_consumers_total %llu\n",
-		 (unsigned long long)g->kicked_slow);
-	buf_addf(b, "# TYPE rebuttal_gateway_outq_frames gauge\nrebuttal_gateway_outq_frames %llu\n",
-		 (unsigned long long)g->outq_frames);
-	buf_addf(b, "# TYPE rebuttal_gateway_outq_bytes gauge\nrebuttal_gateway_outq_bytes %llu\n",
-		 (unsigned long long)g->outq_bytes);
-	buf_addf(b, "# TYPE rebuttal_gateway_lists_replaced_total counter\nrebuttal_gateway_lists_replaced_total %llu\n",
-		 (unsigned long long)g->lists_replaced);
-	buf_addf(b, "# TYPE rebuttal_gateway_broadcasts_replayed_total counter\nrebuttal_gateway_broadcasts_replayed_total %llu\n",
-		 (unsigned long long)g->replayed);
-	buf_addf(b, "# TYPE rebuttal_gateway_lists_stale_total counter\nrebuttal_gateway_lists_stale_total %llu\n",
-		 (unsigned long long)g->lists_stale);
-	buf_addf(b, "# TYPE rebuttal_gateway_pending_requests gauge\nrebuttal_gateway_pending_requests %zu\n",
-		 bus_pending(g->bus));
-	buf_addf(b, "# TYPE rebuttal_gateway_request_resends_total counter\nrebuttal_gateway_request_resends_total %llu\n",
-		 (unsigned long long)bus_resends(g->bus));
+	stats_print(b, g, "gauge", gw_gauges, sizeof gw_gauges / sizeof *gw_gauges);
+	stats_print(b, g, "counter", gw_counters, sizeof gw_counters / sizeof *gw_counters);
+	stat_print(b, "gauge", "pending_requests", bus_pending(g->bus));
+	stat_print(b, "counter", "request_resends_total", bus_resends(g->bus));
 	request_metrics(g, b);
 	limits_metrics(g, b);
 }

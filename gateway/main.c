@@ -10,17 +10,14 @@
 #include "gw.h"
 #include "item.h"
 #include "log.h"
+#include "part.h"
 #include "proc.h"
 #include "rebuttal.pb-c.h"
 
 
 #define C gw_config
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", C, nats_url, "nats://127.0.0.1:4222", "NATS server URL, or several separated by commas (a cluster)"),
-	CFG_S("REBUTTAL_NATS_USER", C, nats_user, "",
-	      "NATS user (empty: connect without authentication)"),
-	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", C, nats_password,
-			"file holding the NATS user's password"),
+	PART_CFG_NATS(C),
 	CFG_I("REBUTTAL_PORT", C, port, 9000, 1, 65535, "WebSocket and HTTP port"),
 	CFG_S("REBUTTAL_TLS_CERT", C, tls_cert, "", "PEM certificate: serve HTTPS/WSS when set with the key"),
 	CFG_S("REBUTTAL_TLS_KEY", C, tls_key, "", "PEM private key for REBUTTAL_TLS_CERT"),
@@ -152,8 +149,7 @@ int main(void)
 		return 1;
 	g.webroot = files_root(cfg.webroot);
 	pthread_mutex_init(&g.wake_lock, NULL);
-	bus_addr nats = {cfg.nats_url, cfg.nats_user, cfg.nats_password};
-	g.bus = bus_open(&nats, "gateway", BUS_ORDERED | BUS_SEND_ASAP);
+	g.bus = bus_open(&cfg.nats, "gateway", BUS_ORDERED | BUS_SEND_ASAP);
 	if (!g.bus)
 		return 1;
 	/* The context before the subscriptions: a broadcast that arrives at

@@ -147,7 +147,7 @@ kv *kv_open(const kv_addr *addr)
 		return NULL;
 	}
 	st->host = addr->host;
-	st->port = addr->port;
+	st->port = (int)addr->port;
 	st->user = addr->user ? addr->user : "";
 	st->password = addr->password ? addr->password : "";
 	pthread_mutex_lock(&st->lock);

@@ -44,7 +44,7 @@ typedef struct kv kv;
  * with AUTH (an ACL user when user is set, else the default user). */
 typedef struct {
 	const char *host;
-	int port;
+	long port;            /* 1-65535 (a config table fills it) */
 	const char *user;     /* NULL or "": the default user */
 	const char *password; /* NULL or "": no AUTH */
 } kv_addr;

@@ -6,70 +6,84 @@
 #include "rebuttal.pb-c.h"
 #include "state.h"
 
+/* What each consumed event does, once decoded and valid. */
+typedef struct {
+	const char *subject;
+	const ProtobufCMessageDescriptor *type;
+	void (*apply)(media_app *app, const ProtobufCMessage *ev, const char *subject);
+} consumed;
+
+static void member_left(media_app *app, const ProtobufCMessage *msg, const char *subject)
+{
+	const Rb__MemberEvent *ev = (const Rb__MemberEvent *)msg;
+	if (ev->room_id && *ev->room_id && ev->user_id && *ev->user_id)
+		state_leave(app, ev->room_id, ev->user_id);
+	else
+		log_warn("events: %s without room_id or user_id", subject);
+}
+
+static void user_removed(media_app *app, const ProtobufCMessage *msg, const char *subject)
+{
+	const Rb__UserEvent *ev = (const Rb__UserEvent *)msg;
+	(void)subject;
+	if (ev->id && *ev->id)
+		state_forget(app, ev->id);
+}
+
+static const consumed table[] = {
+	{"rb.evt.room.member_left", &rb__member_event__descriptor, member_left},
+	{"rb.evt.auth.user_removed", &rb__user_event__descriptor, user_removed},
+};
+#define NCONSUMED (sizeof table / sizeof *table)
+
+/* One subscription: its row and the state it changes. */
+typedef struct {
+	const consumed *row;
+	media_app *app;
+	bus_sub *sub;
+} subscription;
+
 struct events {
-	bus_sub *left;
-	bus_sub *removed;
+	subscription subs[NCONSUMED];
 };
 
-/* cnats thread of the member_left subscription. */
-static void on_member_left(void *ud, const bus_msg *m)
+/* cnats thread of one subscription. */
+static void on_event(void *ud, const bus_msg *m)
 {
-	media_app *app = ud;
-	Rb__MemberEvent *ev = rb__member_event__unpack(NULL, m->len, m->data);
+	const subscription *s = ud;
+	ProtobufCMessage *ev = protobuf_c_message_unpack(s->row->type, NULL, m->len, m->data);
 	if (!ev) {
 		log_warn("events: undecodable %s", m->subject);
 		return;
 	}
 	/* Shutdown waits for busy to drop before it stops the talking timer. */
-	atomic_fetch_add(&app->busy, 1);
-	if (ev->room_id && *ev->room_id && ev->user_id && *ev->user_id)
-		state_leave(app, ev->room_id, ev->user_id);
-	else
-		log_warn("events: %s without room_id or user_id", m->subject);
-	atomic_fetch_sub(&app->busy, 1);
-	rb__member_event__free_unpacked(ev, NULL);
-}
-
-/* cnats thread of the user_removed subscription. */
-static void on_user_removed(void *ud, const bus_msg *m)
-{
-	media_app *app = ud;
-	Rb__UserEvent *ev = rb__user_event__unpack(NULL, m->len, m->data);
-	if (!ev) {
-		log_warn("events: undecodable %s", m->subject);
-		return;
-	}
-	atomic_fetch_add(&app->busy, 1);
-	if (ev->id && *ev->id)
-		state_forget(app, ev->id);
-	atomic_fetch_sub(&app->busy, 1);
-	rb__user_event__free_unpacked(ev, NULL);
+	atomic_fetch_add(&s->app->busy, 1);
+	s->row->apply(s->app, ev, m->subject);
+	atomic_fetch_sub(&s->app->busy, 1);
+	protobuf_c_message_free_unpacked(ev, NULL);
 }
 
 events *events_start(media_app *app)
 {
 	events *e = calloc(1, sizeof *e);
-	if (!e)
-		return NULL;
-	e->left = bus_subscribe(app->bus, "rb.evt.room.member_left", "media", on_member_left, app);
-	e->removed =
-		bus_subscribe(app->bus, "rb.evt.auth.user_removed", "media", on_user_removed, app);
-	if (!e->left || !e->removed) {
-		log_error("events: cannot subscribe");
-		events_stop(e);
-		return NULL;
+	for (size_t i = 0; e && i < NCONSUMED; i++) {
+		subscription *s = &e->subs[i];
+		*s = (subscription){&table[i], app, NULL};
+		s->sub = bus_subscribe(app->bus, table[i].subject, "media", on_event, s);
+		if (!s->sub) {
+			log_error("events: cannot subscribe to %s", table[i].subject);
+			events_stop(e);
+			return NULL;
+		}
 	}
 	return e;
 }
 
 void events_stop(events *e)
 {
-	if (!e)
-		return;
-	if (e->left)
-		bus_sub_close(e->left);
-	if (e->removed)
-		bus_sub_close(e->removed);
+	/* Each callback's ud is in e: wait until none runs before freeing. */
+	for (size_t i = 0; e && i < NCONSUMED; i++)
+		bus_sub_close_wait(e->subs[i].sub);
 	free(e);
 }
 

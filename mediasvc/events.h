@@ -16,7 +16,8 @@ typedef struct events events;
 
 /* Subscribes. NULL (logged) on failure. app must outlive the result. */
 events *events_start(media_app *app);
-/* Unsubscribes; callbacks already running may still finish. NULL: no-op. */
+/* Unsubscribes and waits (up to 5 s each) for callbacks still running,
+ * then frees e. Main thread, never from a callback. NULL: no-op. */
 void events_stop(events *e);
 
 /* Any thread: publishes rb.evt.media.changed for uid. 0 or -1 (logged). */

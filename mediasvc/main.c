@@ -9,6 +9,7 @@
 #include "handlers.h"
 #include "health.h"
 #include "log.h"
+#include "part.h"
 #include "media.h"
 #include "proc.h"
 #include "relay.h"
@@ -18,45 +19,31 @@
 
 #define ABOUT "mediasvc: WebRTC relay, live/talking/device state and server mute of Rebuttal."
 #define PING_EVERY_MS 1000
-#define STOP_WAIT_MS 10000
 
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", media_config, nats_url, "nats://127.0.0.1:4222",
-	      "NATS server URL, or several separated by commas (a cluster)"),
-	CFG_S("REBUTTAL_NATS_USER", media_config, nats_user, "",
-	      "NATS user (empty: connect without authentication)"),
-	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", media_config, nats_password,
-			"file holding the NATS user's password"),
-	CFG_S("REBUTTAL_REDIS_HOST", media_config, redis_host, "127.0.0.1",
-	      "Redis host (shared with roomsvc)"),
-	CFG_I("REBUTTAL_REDIS_PORT", media_config, redis_port, 6379, 1, 65535, "Redis port"),
-	CFG_S("REBUTTAL_REDIS_USER", media_config, redis_user, "",
-	      "Redis ACL user (empty: the default user)"),
-	CFG_SECRET_FILE("REBUTTAL_REDIS_PASSWORD_FILE", media_config, redis_password,
-			"file holding the Redis password (empty: no AUTH)"),
-	CFG_S("REBUTTAL_HEALTH_ADDR", media_config, health_addr, "127.0.0.1",
-	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),
-	CFG_I("REBUTTAL_HEALTH_PORT", media_config, health_port, 9104, 1, 65535,
-	      "port of /healthz, /readyz and /metrics"),
+	PART_CFG_NATS(media_config),
+	PART_CFG_REDIS(media_config, "Redis host (shared with roomsvc)"),
+	PART_CFG_HEALTH(media_config, 9104),
 	CFG_I("REBUTTAL_TALKING_BURST", media_config, talking_burst, 20, 1, 100000,
 	      "talking broadcasts a user may send at once before shaping starts"),
 	CFG_I("REBUTTAL_TALKING_RATE", media_config, talking_rate, 50, 0, 100000,
 	      "talking broadcasts per user per second once the burst is spent (0: no shaping)"),
-	CFG_I("REBUTTAL_THREADS", media_config, threads, 0, 0, 256,
-	      "handler threads, each with its own Redis connection; 0: one per online CPU"),
+	PART_CFG_THREADS(media_config,
+			 "handler threads, each with its own Redis connection; 0: one per online CPU"),
 };
 #define NSETTINGS (sizeof settings / sizeof *settings)
 
 typedef struct {
 	media_app app;
-	atomic_int serving; /* svc started; read by the health thread */
+	events *events;
+	int64_t next_ping;    /* main thread's */
 } mediasvc;
 
 /* Health thread. A real PING: readiness must not lag behind Redis. */
 static int ready(void *ud)
 {
 	mediasvc *m = ud;
-	return atomic_load(&m->serving) && bus_connected(m->app.bus) &&
+	return part_serving() && bus_connected(m->app.bus) &&
 	       kv_ping(m->app.st) == KV_OK;
 }
 
@@ -75,116 +62,77 @@ static void metrics(void *ud, buf *out)
 
 /* Handler thread i's state: the shared one with a Redis connection of its
  * own. */
-static void *worker_app(void *ud, int i)
-{
-	const media_app *shared = ud;
-	media_app *w = malloc(sizeof *w);
-	(void)i;
-	if (!w)
-		return NULL;
-	*w = *shared;
-	const media_config *c = shared->cfg;
-	kv_addr redis = {c->redis_host, (int)c->redis_port, c->redis_user, c->redis_password};
-	if (!(w->st = kv_open(&redis))) {
-		free(w);
-		return NULL;
-	}
-	return w;
-}
+PART_WORKERS_KV(media_app, st)
 
-static void worker_free(void *ud)
+/* Main thread, while serving: a ping now and then finds a Redis that went
+ * away (and reconnects) before a request has to. */
+static void tick(void *ud)
 {
-	media_app *w = ud;
-	kv_close(w->st);
-	free(w);
-}
-
-/* Main thread until SIGTERM/SIGINT: a ping now and then finds a Redis that
- * went away (and reconnects) before a request has to. */
-static void run(mediasvc *m)
-{
-	int64_t next_ping = bus_now_ms() + PING_EVERY_MS;
-	while (!proc_stopping()) {
-		proc_sleep_ms(100);
-		if (bus_now_ms() >= next_ping) {
-			(void)kv_ping(m->app.st); /* kv_up reflects the outcome */
-			next_ping = bus_now_ms() + PING_EVERY_MS;
-		}
+	mediasvc *m = ud;
+	if (bus_now_ms() >= m->next_ping) {
+		(void)kv_ping(m->app.st); /* kv_up reflects the outcome */
+		m->next_ping = bus_now_ms() + PING_EVERY_MS;
 	}
 }
 
-/* Stops taking requests and events and lets those in flight finish, so
- * that nothing uses the talking timer or the store after this. */
-static void quiesce(mediasvc *m, svc *s, events *ev)
+/* The store, the bus, the talking timer and the event subscriptions. */
+static int open_all(void *ud)
 {
-	atomic_store(&m->serving, 0);
-	svc_drain(s, STOP_WAIT_MS); /* out of the queue group; held requests finish */
-	atomic_store(&m->app.closing, 1);
-	events_stop(ev);
-	for (int waited = 0; atomic_load(&m->app.busy) && waited < STOP_WAIT_MS; waited += 10)
-		proc_sleep_ms(10);
-	/* A callback may still be between its last use of busy and its return. */
-	proc_sleep_ms(100);
-}
-
-/* Everything after the settings: store, bus, timer, subscriptions, probes,
- * then serving until asked to stop. 0 on a clean stop. */
-static int serve(mediasvc *m, const media_config *cfg)
-{
+	mediasvc *m = ud;
 	media_app *app = &m->app;
-	events *ev = NULL;
-	health *h = NULL;
-	svc *s = NULL;
-	size_t n;
 
-	kv_addr redis = {cfg->redis_host, (int)cfg->redis_port, cfg->redis_user, cfg->redis_password};
-	bus_addr nats = {cfg->nats_url, cfg->nats_user, cfg->nats_password};
-	app->st = kv_open(&redis);
-	app->bus = bus_open(&nats, "mediasvc", BUS_SEND_ASAP);
+	app->st = kv_open(&app->cfg->redis);
+	app->bus = bus_open(&app->cfg->nats, "mediasvc", BUS_SEND_ASAP);
 	if (app->st && app->bus)
 		app->talk = talk_start(app);
 	if (app->talk)
-		ev = events_start(app);
-	if (ev)
-		h = health_start(cfg->health_addr, (int)cfg->health_port, ready, metrics, m);
-	if (h) {
-		svc_route *routes = handlers_routes(&n);
-		svc_opts o = {.name = "media", .routes = routes, .nroutes = n, .app = app,
-			      .closing = &app->closing, .busy = &app->busy, .flags = SVC_LOG_REFUSALS,
-			      .threads = (int)cfg->threads, .worker_app = worker_app,
-			      .worker_free = worker_free};
-		s = svc_start(app->bus, &o);
-	}
-	if (s) {
-		atomic_store(&m->serving, 1);
-		run(m);
-	}
-	log_info("stopping");
-	quiesce(m, s, ev);
-	talk_stop(app->talk); /* after the last request and event: nothing schedules */
-	health_stop(h);
-	bus_close(app->bus);
-	int rc = s ? 0 : 1;
-	if (nats_CloseAndWait(2000) != NATS_OK)
-		log_warn("nats: threads did not stop in time");
-	kv_close(app->st);
-	return rc;
+		m->events = events_start(app);
+	return m->events ? 0 : -1;
 }
 
-int main(int argc, char **argv)
+static svc *start(void *ud)
 {
-	static mediasvc m;
-	static media_config cfg;
+	mediasvc *m = ud;
+	media_app *app = &m->app;
+	size_t n;
+	svc_route *routes = handlers_routes(&n);
+	svc_opts o = {.name = "media", .routes = routes, .nroutes = n, .app = app,
+		      .closing = &app->closing, .busy = &app->busy, .flags = SVC_LOG_REFUSALS,
+		      .threads = (int)app->cfg->threads, .worker_app = worker_app,
+		      .worker_free = worker_free};
 
-	int help = cfg_args(argc, argv, ABOUT, settings, NSETTINGS);
-
-	if (help >= 0)
-		return help;
-	if (proc_init("mediasvc") < 0)
-		return 1;
-	if (cfg_load(settings, NSETTINGS, &cfg) < 0)
-		return 1;
-	cfg_print(settings, NSETTINGS, &cfg);
-	m.app.cfg = &cfg;
-	return serve(&m, &cfg);
+	m->next_ping = bus_now_ms() + PING_EVERY_MS;
+	return svc_start(app->bus, &o);
 }
+
+/* After the drain: stops taking events and lets those in flight finish,
+ * so that nothing uses the talking timer or the store after this; then
+ * the timer. */
+static void quiesce(void *ud)
+{
+	mediasvc *m = ud;
+
+	atomic_store(&m->app.closing, 1);
+	events_stop(m->events);
+	for (int waited = 0; atomic_load(&m->app.busy) && waited < PART_STOP_WAIT_MS; waited += 10)
+		proc_sleep_ms(10);
+	/* A callback may still be between its last use of busy and its return. */
+	proc_sleep_ms(100);
+	talk_stop(m->app.talk); /* after the last request and event: nothing schedules */
+}
+
+static void release(void *ud)
+{
+	mediasvc *m = ud;
+	kv_close(m->app.st);
+}
+
+static media_config cfg;
+static mediasvc m = {.app.cfg = &cfg};
+static const part_service service = {
+	.name = "mediasvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
+	.cfg = &cfg, .health = &cfg.health, .ready = ready, .metrics = metrics,
+	.open = open_all, .bus = &m.app.bus, .start = start,
+	.tick = tick, .tick_ms = 100, .quiesce = quiesce, .release = release};
+
+PART_MAIN(&service, &m)

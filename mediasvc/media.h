@@ -6,18 +6,15 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "part.h"
 #include "kv.h"
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
  * Strings point into the environment or the table. */
 typedef struct {
-	const char *nats_url;
-	const char *nats_user, *nats_password; /* password: read from its file */
-	const char *redis_host;
-	long redis_port;
-	const char *redis_user, *redis_password; /* password: read from its file */
-	const char *health_addr;
-	long health_port;
+	bus_addr nats; /* password: read from its file */
+	kv_addr redis; /* password: read from its file */
+	part_addr health; /* of /healthz, /readyz, /metrics */
 	long talking_burst, talking_rate;
 	long threads;
 } media_config;

@@ -41,9 +41,40 @@ static int seen_before(svc_req *r)
 	return seen;
 }
 
-/* Publishes d to every connection of `to`. A user without connections has
- * no subscriber on rb.out.user.<to>: the packet is dropped, as specified. */
-static void relay_to(svc_req *r, const char *to, Rb__Delivery *d)
+/* The delivery of a relay: kind's packet (video or letmesee) from the
+ * sender the gateway names (never what the client wrote) to `to`, with the
+ * client's bytes as they came. Allocated in the request's arena. */
+static Rb__Delivery *relay_packet(svc_req *r, Rb__Delivery__PacketCase kind, char *to,
+				  protobuf_c_boolean has, ProtobufCBinaryData bytes)
+{
+	Rb__Delivery *d = svc_delivery(r);
+
+	d->packet_case = kind;
+	if (kind == RB__DELIVERY__PACKET_VIDEO) {
+		Rb__SVideo *v = arena_alloc(r->arena, sizeof *v);
+		rb__svideo__init(v);
+		v->fromuserid = r->env->user_id;
+		v->touserid = to;
+		v->has_payload = has;
+		v->payload = bytes;
+		d->video = v;
+	} else {
+		Rb__SLetMeSee *l = arena_alloc(r->arena, sizeof *l);
+		rb__slet_me_see__init(l);
+		l->fromuserid = r->env->user_id;
+		l->touserid = to;
+		l->has_message = has;
+		l->message = bytes;
+		d->letmesee = l;
+	}
+	return d;
+}
+
+/* Publishes kind's packet to every connection of `to`. A user without
+ * connections has no subscriber on rb.out.user.<to>: the packet is
+ * dropped, as specified. */
+static void relay_to(svc_req *r, Rb__Delivery__PacketCase kind, char *to,
+		     protobuf_c_boolean has, ProtobufCBinaryData bytes)
 {
 	media_app *app = r->app;
 	/* The gateway checked it; it still goes into a subject, so a bad one
@@ -55,7 +86,7 @@ static void relay_to(svc_req *r, const char *to, Rb__Delivery *d)
 	}
 	if (seen_before(r))
 		return;
-	if (svc_deliver_user(app->bus, to, d) < 0) {
+	if (svc_deliver_user(app->bus, to, relay_packet(r, kind, to, has, bytes)) < 0) {
 		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the message bus is unavailable, try again",
 			 svc_envelope_type(r->env));
 		return;
@@ -66,34 +97,13 @@ static void relay_to(svc_req *r, const char *to, Rb__Delivery *d)
 void h_video(svc_req *r)
 {
 	const Rb__CVideo *c = r->env->video;
-	Rb__SVideo *v = arena_alloc(r->arena, sizeof *v);
-	Rb__Delivery *d = svc_delivery(r);
-
-	rb__svideo__init(v);
-	/* The sender is who the gateway says it is, never what the client wrote. */
-	v->fromuserid = r->env->user_id;
-	v->touserid = c->touserid;
-	v->has_payload = c->has_payload;
-	v->payload = c->payload;
-	d->packet_case = RB__DELIVERY__PACKET_VIDEO;
-	d->video = v;
-	relay_to(r, c->touserid, d);
+	relay_to(r, RB__DELIVERY__PACKET_VIDEO, c->touserid, c->has_payload, c->payload);
 }
 
 void h_letmesee(svc_req *r)
 {
 	const Rb__CLetMeSee *c = r->env->letmesee;
-	Rb__SLetMeSee *l = arena_alloc(r->arena, sizeof *l);
-	Rb__Delivery *d = svc_delivery(r);
-
-	rb__slet_me_see__init(l);
-	l->fromuserid = r->env->user_id;
-	l->touserid = c->touserid;
-	l->has_message = c->has_message;
-	l->message = c->message;
-	d->packet_case = RB__DELIVERY__PACKET_LETMESEE;
-	d->letmesee = l;
-	relay_to(r, c->touserid, d);
+	relay_to(r, RB__DELIVERY__PACKET_LETMESEE, c->touserid, c->has_message, c->message);
 }
 
 /* contextoption / windowinput: no extension is built in; whoever adds one

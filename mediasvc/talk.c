@@ -244,6 +244,16 @@ static int init_sync(talk *t)
 	return rc;
 }
 
+/* Undoes init_sync and frees t (its thread has ended or never began). */
+static void talk_free(talk *t)
+{
+	pthread_cond_destroy(&t->wake);
+	pthread_mutex_destroy(&t->lock);
+	pthread_mutex_destroy(&t->pub);
+	free(t->items);
+	free(t);
+}
+
 talk *talk_start(media_app *app)
 {
 	talk *t = calloc(1, sizeof *t);
@@ -257,10 +267,7 @@ talk *talk_start(media_app *app)
 	snprintf(t->rate, sizeof t->rate, "%ld", app->cfg->talking_rate);
 	if (pthread_create(&t->thread, NULL, timer_main, t) != 0) {
 		log_error("talk: cannot start the timer thread");
-		pthread_cond_destroy(&t->wake);
-		pthread_mutex_destroy(&t->lock);
-		pthread_mutex_destroy(&t->pub);
-		free(t);
+		talk_free(t);
 		return NULL;
 	}
 	return t;
@@ -278,11 +285,7 @@ void talk_stop(talk *t)
 	pthread_cond_signal(&t->wake);
 	pthread_mutex_unlock(&t->lock);
 	pthread_join(t->thread, NULL);
-	pthread_cond_destroy(&t->wake);
-	pthread_mutex_destroy(&t->lock);
-	pthread_mutex_destroy(&t->pub);
-	free(t->items);
-	free(t);
+	talk_free(t);
 }
 
 void talk_metrics(talk *t, buf *out)

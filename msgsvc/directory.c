@@ -16,9 +16,8 @@ typedef struct {
 
 struct dir {
 	bus *bus;
-	pthread_mutex_t lock;
+	idmap_locked users;       /* its lock guards every field below too */
 	pthread_cond_t refreshed; /* a refresh in flight ended */
-	idmap *users;
 	uint64_t seq; /* events applied so far */
 	int loaded;
 	/* A question to authsvc is out: others wait for its answer instead of
@@ -40,15 +39,12 @@ static void person_free(void *v)
 dir *dir_new(bus *b)
 {
 	dir *d = calloc(1, sizeof *d);
-	if (!d)
-		return NULL;
-	d->bus = b;
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->refreshed, NULL);
-	if (!(d->users = idmap_new(person_free))) {
+	if (!d || idmap_locked_init(&d->users, person_free) < 0) {
 		free(d);
 		return NULL;
 	}
+	d->bus = b;
+	pthread_cond_init(&d->refreshed, NULL);
 	return d;
 }
 
@@ -56,18 +52,17 @@ void dir_free(dir *d)
 {
 	if (!d)
 		return;
-	idmap_free(d->users);
 	pthread_cond_destroy(&d->refreshed);
-	pthread_mutex_destroy(&d->lock);
+	idmap_locked_destroy(&d->users);
 	free(d);
 }
 
 char *dir_name(dir *d, const char *user_id, arena *a)
 {
-	pthread_mutex_lock(&d->lock);
-	person *p = idmap_get(d->users, user_id);
+	pthread_mutex_lock(&d->users.lock);
+	person *p = idmap_get(d->users.map, user_id);
 	char *name = p ? arena_strdup(a, p->name) : NULL;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->users.lock);
 	return name;
 }
 
@@ -80,7 +75,7 @@ static void set_locked(dir *d, const char *id, const char *name, uint64_t seq)
 		return;
 	}
 	p->seq = seq;
-	(void)idmap_put(d->users, id, p); /* on failure the name is fetched again later */
+	(void)idmap_put(d->users.map, id, p); /* on failure the name is fetched again later */
 }
 
 void dir_event(dir *d, const char *what, const Rb__UserEvent *ev)
@@ -91,9 +86,9 @@ void dir_event(dir *d, const char *what, const Rb__UserEvent *ev)
 		log_warn("directory: ignoring %s without id or name", what);
 		return;
 	}
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->users.lock);
 	set_locked(d, ev->id, removed ? NULL : ev->name, ++d->seq);
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->users.lock);
 }
 
 /* Asks rb.auth.list_users; the reply (caller frees) or NULL. */
@@ -134,7 +129,7 @@ static int wait_refresh(dir *d, int timeout_ms)
 		until.tv_nsec -= 1000000000L;
 	}
 	while (d->refreshing)
-		if (pthread_cond_timedwait(&d->refreshed, &d->lock, &until) != 0)
+		if (pthread_cond_timedwait(&d->refreshed, &d->users.lock, &until) != 0)
 			return -1;
 	return d->last_ok ? 0 : -1;
 }
@@ -153,7 +148,7 @@ static void merge(dir *d, const Rb__Reply *rep, uint64_t start)
 		const Rb__User *u = rep->users[i];
 		if (!uuid_valid(u->id) || !u->name)
 			continue;
-		person *p = idmap_get(d->users, u->id);
+		person *p = idmap_get(d->users.map, u->id);
 		/* An event newer than the question knows better than the list. */
 		if (!p || p->seq <= start)
 			set_locked(d, u->id, u->name, start);
@@ -166,21 +161,21 @@ static void merge(dir *d, const Rb__Reply *rep, uint64_t start)
 
 int dir_refresh(dir *d, int timeout_ms)
 {
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->users.lock);
 	if (d->refreshing) {
 		int rc = wait_refresh(d, timeout_ms);
-		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_unlock(&d->users.lock);
 		return rc;
 	}
 	d->refreshing = 1;
 	uint64_t start = d->seq;
 	d->last_refresh_ms = bus_now_ms();
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->users.lock);
 
 	Rb__Reply *rep = ask(d, timeout_ms);
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->users.lock);
 	merge(d, rep, start);
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->users.lock);
 	if (rep)
 		rb__reply__free_unpacked(rep, NULL);
 	return rep ? 0 : -1;
@@ -188,31 +183,31 @@ int dir_refresh(dir *d, int timeout_ms)
 
 int dir_refresh_soon(dir *d, int timeout_ms, int min_gap_ms)
 {
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->users.lock);
 	/* Until the first load succeeded, every sender is unknown: ask now
 	 * rather than refuse a message from an account that exists. */
 	int due = !d->loaded || d->refreshing || bus_now_ms() - d->last_refresh_ms >= min_gap_ms;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->users.lock);
 	return due ? dir_refresh(d, timeout_ms) : -1;
 }
 
 int dir_loaded(dir *d)
 {
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->users.lock);
 	int loaded = d->loaded;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->users.lock);
 	return loaded;
 }
 
 void dir_metrics(dir *d, buf *out)
 {
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->users.lock);
 	buf_addf(out,
 		 "# TYPE msgsvc_directory_accounts gauge\nmsgsvc_directory_accounts %zu\n"
 		 "# TYPE msgsvc_directory_loaded gauge\nmsgsvc_directory_loaded %d\n"
 		 "# TYPE msgsvc_directory_refreshes_total counter\n"
 		 "msgsvc_directory_refreshes_total{result=\"ok\"} %lu\n"
 		 "msgsvc_directory_refreshes_total{result=\"failed\"} %lu\n",
-		 idmap_size(d->users), d->loaded, d->refreshes, d->refresh_failures);
-	pthread_mutex_unlock(&d->lock);
+		 idmap_size(d->users.map), d->loaded, d->refreshes, d->refresh_failures);
+	pthread_mutex_unlock(&d->users.lock);
 }

@@ -103,3 +103,20 @@ size_t idmap_size(const idmap *m)
 {
 	return m->n;
 }
+
+int idmap_locked_init(idmap_locked *m, idmap_free_fn free_value)
+{
+	idmap *map = idmap_new(free_value);
+	if (!map || pthread_mutex_init(&m->lock, NULL) != 0) {
+		idmap_free(map);
+		return -1;
+	}
+	m->map = map;
+	return 0;
+}
+
+void idmap_locked_destroy(idmap_locked *m)
+{
+	idmap_free(m->map);
+	pthread_mutex_destroy(&m->lock);
+}

@@ -11,6 +11,7 @@
 #include "handlers.h"
 #include "health.h"
 #include "log.h"
+#include "part.h"
 #include "migrations.h"
 #include "msg.h"
 #include "outbox.h"
@@ -22,7 +23,6 @@
 #define PING_EVERY_MS 5000
 #define PRUNE_EVERY_MS (3600 * 1000)
 #define START_RETRY_MS 2000
-#define STOP_WAIT_MS 10000
 /* Directory: tries until authsvc first answers, then a full refresh now
  * and then (events may be lost while NATS is away). */
 #define DIR_RETRY_MS 2000
@@ -32,20 +32,9 @@
 #define ROOM_TIMEOUT_MS 1000
 
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", msg_config, nats_url, "nats://127.0.0.1:4222", "NATS server URL, or several separated by commas (a cluster)"),
-	CFG_S("REBUTTAL_NATS_USER", msg_config, nats_user, "",
-	      "NATS user (empty: connect without authentication)"),
-	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", msg_config, nats_password,
-			"file holding the NATS user's password"),
-	CFG_S("REBUTTAL_PG", msg_config, pg,
-	      "host=127.0.0.1 port=5432 dbname=rebuttal user=msgsvc gssencmode=disable",
-	      "libpq connection string of the database holding schema msg"),
-	CFG_SECRET_FILE("REBUTTAL_PG_PASSWORD_FILE", msg_config, pg_password,
-			"file holding the password of the user in REBUTTAL_PG"),
-	CFG_S("REBUTTAL_HEALTH_ADDR", msg_config, health_addr, "127.0.0.1",
-	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),
-	CFG_I("REBUTTAL_HEALTH_PORT", msg_config, health_port, 9103, 1, 65535,
-	      "port of /healthz, /readyz and /metrics"),
+	PART_CFG_NATS(msg_config),
+	PART_CFG_PG(msg_config, "msgsvc", "msg"),
+	PART_CFG_HEALTH(msg_config, 9103),
 	CFG_I("REBUTTAL_SEGMENT_SIZE", msg_config, segment_size, 5, 1, 1000,
 	      "messages per history segment (deployed clients expect 5)"),
 	CFG_I("REBUTTAL_UPLOAD_MAX", msg_config, upload_max, 8388608, 0, 12582912,
@@ -56,8 +45,8 @@ static const cfg_field settings[] = {
 	      "largest width or height of an attached image, in pixels"),
 	CFG_I("REBUTTAL_OUTBOX_AGE_MS", msg_config, outbox_age_ms, 2000, 100, 600000,
 	      "age after which any instance publishes a broadcast its writer left behind"),
-	CFG_I("REBUTTAL_THREADS", msg_config, threads, 0, 0, 256,
-	      "handler threads, each with its own Postgres connection; 0: one per online CPU"),
+	PART_CFG_THREADS(msg_config,
+			 "handler threads, each with its own Postgres connection; 0: one per online CPU"),
 	CFG_B("REBUTTAL_TEST_HOOKS", msg_config, test_hooks, 0,
 	      "tests only: a message waits after its commit on the advisory lock"
 	      " 'msg.hook:after_commit' (one more round trip)"),
@@ -68,7 +57,9 @@ typedef struct {
 	msg_app app;
 	pg *maint;	    /* main thread's connection: start-up, pings, pruning */
 	events *events;
-	atomic_int serving; /* svc started; read by the health thread */
+	/* The main thread's timers, and whether NATS was up at the last tick. */
+	int64_t next_ping, next_prune, next_dir;
+	int was_connected;
 } msgsvc;
 
 /* Health thread. */
@@ -77,7 +68,7 @@ static int ready(void *ud)
 	msgsvc *m = ud;
 	/* Not ready before the account directory is loaded: messages would be
 	 * refused with "try again". */
-	return atomic_load(&m->serving) && bus_connected(m->app.bus) && pg_up(m->maint) &&
+	return part_serving() && bus_connected(m->app.bus) && pg_up(m->maint) &&
 	       dir_loaded(m->app.dir);
 }
 
@@ -90,7 +81,7 @@ static void metrics(void *ud, buf *out)
 	rooms_metrics(m->app.rooms, out);
 	dir_metrics(m->app.dir, out);
 	outbox_metrics(m->app.outbox, out);
-	if (atomic_load(&m->serving))
+	if (part_serving())
 		events_metrics(m->events, out);
 }
 
@@ -113,82 +104,49 @@ static pg_status prepare(void *ud)
 #define CLIENT_CHECK "-c client_connection_check_interval=1000"
 
 /* Handler thread i's state: the shared one with a connection of its own. */
-static void *worker_app(void *ud, int i)
-{
-	const msg_app *shared = ud;
-	char name[32];
-	msg_app *w = malloc(sizeof *w);
-	if (!w)
-		return NULL;
-	*w = *shared;
-	snprintf(name, sizeof name, "requests-%d", i);
-	if (!(w->db = pg_open_with(shared->cfg->pg, name, CLIENT_CHECK))) {
-		free(w);
-		return NULL;
-	}
-	return w;
-}
-
-static void worker_free(void *ud)
-{
-	msg_app *w = ud;
-	pg_close(w->db);
-	free(w);
-}
-
-/* Timers of the main loop. */
-typedef struct {
-	int64_t ping, prune, dir;
-	int was_connected;
-} timers;
+PART_WORKERS_PG(msg_app, db, CLIENT_CHECK)
 
 /* After a NATS outage events may be lost: forget cached rooms and ask
  * for the accounts again. */
-static void on_bus_state(msgsvc *m, timers *t, int64_t now)
+static void on_bus_state(msgsvc *m, int64_t now)
 {
 	int up = bus_connected(m->app.bus);
-	if (up && !t->was_connected) {
+	if (up && !m->was_connected) {
 		rooms_forget_all(m->app.rooms);
-		t->dir = now;
+		m->next_dir = now;
 	}
-	t->was_connected = up;
+	m->was_connected = up;
 }
 
-/* Main thread until SIGTERM/SIGINT: readiness, directory, pruning. */
-static void run(msgsvc *m)
+/* Main thread, while serving: readiness, directory, pruning. */
+static void tick(void *ud)
 {
+	msgsvc *m = ud;
 	int64_t now = bus_now_ms();
-	timers t = {now + PING_EVERY_MS, now + PRUNE_EVERY_MS, now, 1};
 
-	while (!proc_stopping()) {
-		proc_sleep_ms(200);
-		now = bus_now_ms();
-		on_bus_state(m, &t, now);
-		if (now >= t.ping) {
-			(void)pg_ping(m->maint); /* pg_up reflects the outcome */
-			t.ping = now + PING_EVERY_MS;
-		}
-		if (now >= t.dir) {
-			int ok = dir_refresh(m->app.dir, DIR_TIMEOUT_MS) == 0;
-			t.dir = bus_now_ms() + (ok ? DIR_REFRESH_MS : DIR_RETRY_MS);
-		}
-		if (now >= t.prune) {
-			/* Failures are logged; next hour then. */
-			(void)idem_prune(&msg_replies, m->maint);
-			t.prune = now + PRUNE_EVERY_MS;
-		}
+	on_bus_state(m, now);
+	if (now >= m->next_ping) {
+		(void)pg_ping(m->maint); /* pg_up reflects the outcome */
+		m->next_ping = now + PING_EVERY_MS;
+	}
+	if (now >= m->next_dir) {
+		int ok = dir_refresh(m->app.dir, DIR_TIMEOUT_MS) == 0;
+		m->next_dir = bus_now_ms() + (ok ? DIR_REFRESH_MS : DIR_RETRY_MS);
+	}
+	if (now >= m->next_prune) {
+		/* Failures are logged; next hour then. */
+		(void)idem_prune(&msg_replies, m->maint);
+		m->next_prune = now + PRUNE_EVERY_MS;
 	}
 }
 
-/* Everything that needs no server. 0 or -1 (logged). */
-static int app_init(msgsvc *m, msg_config *cfg)
+/* Everything that needs no server yet. 0 or -1 (logged). */
+static int app_init(void *ud)
 {
-	if (cfg_load(settings, NSETTINGS, cfg) < 0)
-		return -1;
-	cfg_print(settings, NSETTINGS, cfg);
-	m->app.cfg = cfg;
-	bus_addr nats = {cfg->nats_url, cfg->nats_user, cfg->nats_password};
-	m->app.bus = bus_open(&nats, "msgsvc", BUS_SEND_ASAP);
+	msgsvc *m = ud;
+	const msg_config *cfg = m->app.cfg;
+
+	m->app.bus = bus_open(&cfg->nats, "msgsvc", BUS_SEND_ASAP);
 	pg_password_set(cfg->pg_password);
 	m->maint = pg_open(cfg->pg, "main");
 	if (!m->app.bus || !m->maint)
@@ -201,9 +159,16 @@ static int app_init(msgsvc *m, msg_config *cfg)
 
 /* Connections and subscriptions, in the order that loses nothing: events
  * before the directory's first load, the drainer before requests. */
-static svc *start(msgsvc *m)
+static svc *start(void *ud)
 {
+	msgsvc *m = ud;
 	const msg_config *cfg = m->app.cfg;
+	int64_t now = bus_now_ms();
+
+	m->next_ping = now + PING_EVERY_MS;
+	m->next_prune = now + PRUNE_EVERY_MS;
+	m->next_dir = now;
+	m->was_connected = 1;
 
 	if (pg_retry(prepare, m, START_RETRY_MS) < 0)
 		return NULL;
@@ -219,38 +184,30 @@ static svc *start(msgsvc *m)
 	return svc_start(m->app.bus, &o);
 }
 
-int main(int argc, char **argv)
+/* What the handlers and the loops left, once nothing runs. */
+static void quiesce(void *ud)
 {
-	static msgsvc m;
-	static msg_config cfg;
-	health *h = NULL;
-	svc *s = NULL;
-	int rc = 1, help = cfg_args(argc, argv, ABOUT, settings, NSETTINGS);
-
-	if (help >= 0)
-		return help;
-	if (proc_init("msgsvc") < 0)
-		return 1;
-	if (app_init(&m, &cfg) == 0)
-		h = health_start(cfg.health_addr, (int)cfg.health_port, ready, metrics, &m);
-	if (h && (s = start(&m))) {
-		atomic_store(&m.serving, 1);
-		run(&m);
-		/* Lets the request in flight finish: new ones are refused. */
-		atomic_store(&m.serving, 0);
-		svc_drain(s, STOP_WAIT_MS);
-		rc = 0;
-	}
-	log_info("stopping");
-	outbox_stop(m.app.outbox);
-	events_stop(m.events);
-	health_stop(h);
-	bus_close(m.app.bus);
-	nats_CloseAndWait(2000);
-	events_free(m.events);
-	outbox_free(m.app.outbox);
-	dir_free(m.app.dir);
-	rooms_free(m.app.rooms);
-	pg_close(m.maint);
-	return rc;
+	msgsvc *m = ud;
+	outbox_stop(m->app.outbox);
+	events_stop(m->events);
 }
+
+static void release(void *ud)
+{
+	msgsvc *m = ud;
+	events_free(m->events);
+	outbox_free(m->app.outbox);
+	dir_free(m->app.dir);
+	rooms_free(m->app.rooms);
+	pg_close(m->maint);
+}
+
+static msg_config cfg;
+static msgsvc m = {.app.cfg = &cfg};
+static const part_service service = {
+	.name = "msgsvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
+	.cfg = &cfg, .health = &cfg.health, .ready = ready, .metrics = metrics,
+	.open = app_init, .bus = &m.app.bus, .start = start,
+	.tick = tick, .tick_ms = 200, .quiesce = quiesce, .release = release};
+
+PART_MAIN(&service, &m)

@@ -6,18 +6,17 @@
 #include <stdatomic.h>
 
 #include "bus.h"
+#include "part.h"
 #include "pg.h"
 #include "uuid.h"
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
  * Strings point into the environment or the table. */
 typedef struct {
-	const char *nats_url;
-	const char *nats_user, *nats_password; /* password: read from its file */
+	bus_addr nats; /* password: read from its file */
 	const char *pg;
 	const char *pg_password; /* read from its file */
-	const char *health_addr;
-	long health_port;
+	part_addr health; /* of /healthz, /readyz, /metrics */
 	long segment_size;  /* S: messages per segment */
 	long upload_max;    /* largest decoded attachment, bytes */
 	long image_max_pixels; /* width x height of an attachment at most */

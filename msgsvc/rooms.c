@@ -21,8 +21,7 @@ typedef struct {
 struct rooms {
 	bus *bus;
 	int timeout_ms;
-	pthread_mutex_t lock;
-	idmap *cache;
+	idmap_locked cache; /* its lock guards gen too */
 	/* Bumped by every forget: an answer that was in flight meanwhile may
 	 * predate the change, so it is used but not cached. */
 	uint64_t gen;
@@ -40,15 +39,12 @@ static void cached_free(void *v)
 rooms *rooms_new(bus *b, int timeout_ms)
 {
 	rooms *rs = calloc(1, sizeof *rs);
-	if (!rs)
-		return NULL;
-	rs->bus = b;
-	rs->timeout_ms = timeout_ms;
-	pthread_mutex_init(&rs->lock, NULL);
-	if (!(rs->cache = idmap_new(cached_free))) {
+	if (!rs || idmap_locked_init(&rs->cache, cached_free) < 0) {
 		free(rs);
 		return NULL;
 	}
+	rs->bus = b;
+	rs->timeout_ms = timeout_ms;
 	return rs;
 }
 
@@ -56,22 +52,21 @@ void rooms_free(rooms *rs)
 {
 	if (!rs)
 		return;
-	idmap_free(rs->cache);
-	pthread_mutex_destroy(&rs->lock);
+	idmap_locked_destroy(&rs->cache);
 	free(rs);
 }
 
 /* Copies the cached entry into *out; 1 when there was one. */
 static int from_cache(rooms *rs, const char *id, arena *a, rooms_info *out, uint64_t *gen)
 {
-	pthread_mutex_lock(&rs->lock);
-	cached *c = idmap_get(rs->cache, id);
+	pthread_mutex_lock(&rs->cache.lock);
+	cached *c = idmap_get(rs->cache.map, id);
 	if (c) {
 		out->name = arena_strdup(a, c->name);
 		out->is_text = c->is_text;
 	}
 	*gen = rs->gen;
-	pthread_mutex_unlock(&rs->lock);
+	pthread_mutex_unlock(&rs->cache.lock);
 	return c != NULL;
 }
 
@@ -83,15 +78,15 @@ static void to_cache(rooms *rs, const char *id, const rooms_info *info, uint64_t
 		return;
 	}
 	c->is_text = info->is_text;
-	pthread_mutex_lock(&rs->lock);
+	pthread_mutex_lock(&rs->cache.lock);
 	if (rs->gen != gen) {
 		cached_free(c);
 	} else {
-		if (idmap_size(rs->cache) >= CACHE_MAX)
-			idmap_clear(rs->cache);
-		(void)idmap_put(rs->cache, id, c); /* a failure only costs a later miss */
+		if (idmap_size(rs->cache.map) >= CACHE_MAX)
+			idmap_clear(rs->cache.map);
+		(void)idmap_put(rs->cache.map, id, c); /* a failure only costs a later miss */
 	}
-	pthread_mutex_unlock(&rs->lock);
+	pthread_mutex_unlock(&rs->cache.lock);
 }
 
 /* Interprets roomsvc's reply. */
@@ -159,18 +154,18 @@ enum rooms_status rooms_get(rooms *rs, const char *room_id, arena *a, rooms_info
 
 void rooms_forget(rooms *rs, const char *room_id)
 {
-	pthread_mutex_lock(&rs->lock);
-	idmap_del(rs->cache, room_id);
+	pthread_mutex_lock(&rs->cache.lock);
+	idmap_del(rs->cache.map, room_id);
 	rs->gen++;
-	pthread_mutex_unlock(&rs->lock);
+	pthread_mutex_unlock(&rs->cache.lock);
 }
 
 void rooms_forget_all(rooms *rs)
 {
-	pthread_mutex_lock(&rs->lock);
-	idmap_clear(rs->cache);
+	pthread_mutex_lock(&rs->cache.lock);
+	idmap_clear(rs->cache.map);
 	rs->gen++;
-	pthread_mutex_unlock(&rs->lock);
+	pthread_mutex_unlock(&rs->cache.lock);
 }
 
 void rooms_metrics(rooms *rs, buf *out)

@@ -10,23 +10,19 @@
 #include "bus.h"
 #include "config.h"
 #include "log.h"
+#include "part.h"
 #include "proc.h"
 #include "rebuttal.pb-c.h"
 #include "uuid.h"
 
 typedef struct {
-	const char *nats_url;
-	const char *nats_user, *nats_password; /* password: read from its file */
+	bus_addr nats; /* password: read from its file */
 	long timeout_ms;
 	long tries;
 } ctl_config;
 
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", ctl_config, nats_url, "nats://127.0.0.1:4222", "NATS server URL, or several separated by commas (a cluster)"),
-	CFG_S("REBUTTAL_NATS_USER", ctl_config, nats_user, "",
-	      "NATS user (empty: connect without authentication)"),
-	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", ctl_config, nats_password,
-			"file holding the NATS user's password"),
+	PART_CFG_NATS(ctl_config),
 	CFG_I("REBUTTAL_CTL_TIMEOUT_MS", ctl_config, timeout_ms, 5000, 100, 600000,
 	      "milliseconds to wait for each try of a request"),
 	CFG_I("REBUTTAL_CTL_TRIES", ctl_config, tries, 3, 1, 100,
@@ -69,7 +65,7 @@ static Rb__Reply *request(ctl *c, const char *op, Rb__Envelope *env)
 	free(bytes);
 	if (rc < 0) {
 		fprintf(stderr, "rebuttalctl: %s: no answer from authsvc over %s (%ld tries of %ld ms)\n",
-			op, c->cfg.nats_url, c->cfg.tries, c->cfg.timeout_ms);
+			op, c->cfg.nats.url, c->cfg.tries, c->cfg.timeout_ms);
 		return NULL;
 	}
 	Rb__Reply *r = rb__reply__unpack(NULL, outlen, out);
@@ -110,9 +106,9 @@ static int wait_connected(ctl *c)
 		if (waited >= c->cfg.timeout_ms) {
 			/* NATS refuses a wrong user or password the same way as
 			 * no server at all, as far as cnats tells. */
-			fprintf(stderr, "rebuttalctl: cannot reach NATS at %s%s%s%s\n", c->cfg.nats_url,
-				*c->cfg.nats_user ? " as user " : " (no REBUTTAL_NATS_USER set)",
-				c->cfg.nats_user, *c->cfg.nats_user ? " (or the password is wrong)" : "");
+			fprintf(stderr, "rebuttalctl: cannot reach NATS at %s%s%s%s\n", c->cfg.nats.url,
+				*c->cfg.nats.user ? " as user " : " (no REBUTTAL_NATS_USER set)",
+				c->cfg.nats.user, *c->cfg.nats.user ? " (or the password is wrong)" : "");
 			return -1;
 		}
 		proc_sleep_ms(20);
@@ -263,8 +259,7 @@ int main(int argc, char **argv)
 	if (cfg_load(settings, NSETTINGS, &c.cfg) < 0)
 		return EXIT_USAGE;
 	int rc = EXIT_FAILED;
-	bus_addr nats = {c.cfg.nats_url, c.cfg.nats_user, c.cfg.nats_password};
-	if ((c.bus = bus_open(&nats, "rebuttalctl", 0)) && wait_connected(&c) == 0)
+	if ((c.bus = bus_open(&c.cfg.nats, "rebuttalctl", 0)) && wait_connected(&c) == 0)
 		rc = commands[i].fn(&c, argv + 2, argc - 2);
 	bus_close(c.bus);
 	/* Joins cnats' threads: nothing of the library outlives main. */

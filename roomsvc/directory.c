@@ -6,6 +6,7 @@
 
 #include "lists.h"
 #include "log.h"
+#include "subthread.h"
 #include "proc.h"
 #include "rebuttal.pb-c.h"
 
@@ -31,10 +32,7 @@ struct directory {
 	size_t n, cap;
 	int loaded;
 	early_event *early, **early_tail;
-	bus_sub *sub;
-	pthread_t loader;
-	int loader_running;
-	atomic_int stop;
+	subthread run; /* account events and the loader */
 };
 
 /* What each account event does to the directory. */
@@ -227,10 +225,10 @@ static void *loader_main(void *arg)
 	int tries = 0, wait = 100;
 	/* Lists wait for the directory, so ask often at first (authsvc usually
 	 * comes up within a second of us), then every LOAD_RETRY_MS. */
-	while (!atomic_load(&d->stop) && load_once(d) < 0) {
+	while (!subthread_stopping(&d->run) && load_once(d) < 0) {
 		if (++tries == 1)
 			log_warn("directory: authsvc does not answer yet; asking again");
-		for (int slept = 0; slept < wait && !atomic_load(&d->stop); slept += 50)
+		for (int slept = 0; slept < wait && !subthread_stopping(&d->run); slept += 50)
 			proc_sleep_ms(50);
 		wait = wait * 2 > LOAD_RETRY_MS ? LOAD_RETRY_MS : wait * 2;
 	}
@@ -246,27 +244,17 @@ directory *dir_start(room_app *app)
 	}
 	d->app = app;
 	d->early_tail = &d->early;
-	/* Subscribe before asking, so no change falls between the two. */
-	d->sub = bus_subscribe(app->bus, "rb.evt.auth.>", NULL, on_auth_event, d);
-	if (!d->sub || pthread_create(&d->loader, NULL, loader_main, d) != 0) {
-		log_error("directory: cannot start");
-		bus_sub_close(d->sub);
+	/* Subscribed before the loader asks, so no change falls between the two. */
+	if (subthread_start(&d->run, app->bus, "rb.evt.auth.>", NULL, on_auth_event, loader_main, d,
+			    "directory") < 0)
 		return NULL; /* d stays allocated: a callback may still run */
-	}
-	d->loader_running = 1;
 	return d;
 }
 
 void dir_stop(directory *d)
 {
-	if (!d)
-		return;
-	atomic_store(&d->stop, 1);
-	if (d->loader_running)
-		pthread_join(d->loader, NULL);
-	d->loader_running = 0;
-	bus_sub_close(d->sub);
-	d->sub = NULL;
+	if (d)
+		subthread_stop(&d->run);
 }
 
 void dir_free(directory *d)

@@ -9,43 +9,32 @@
 #include "health.h"
 #include "lists.h"
 #include "log.h"
+#include "part.h"
 #include "presence.h"
 #include "proc.h"
 #include "rooms.h"
 #include "roomsvc.h"
 
+#define ABOUT "roomsvc: rooms, voice membership, presence and the user and room lists of Rebuttal."
+
 #define C room_config
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", C, nats_url, "nats://127.0.0.1:4222", "NATS server URL, or several separated by commas (a cluster)"),
-	CFG_S("REBUTTAL_NATS_USER", C, nats_user, "",
-	      "NATS user (empty: connect without authentication)"),
-	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", C, nats_password,
-			"file holding the NATS user's password"),
-	CFG_S("REBUTTAL_REDIS_HOST", C, redis_host, "127.0.0.1", "Redis host"),
-	CFG_I("REBUTTAL_REDIS_PORT", C, redis_port, 6379, 1, 65535, "Redis port"),
-	CFG_S("REBUTTAL_REDIS_USER", C, redis_user, "",
-	      "Redis ACL user (empty: the default user)"),
-	CFG_SECRET_FILE("REBUTTAL_REDIS_PASSWORD_FILE", C, redis_password,
-			"file holding the Redis password (empty: no AUTH)"),
-	CFG_S("REBUTTAL_HEALTH_ADDR", C, health_addr, "127.0.0.1",
-	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),
-	CFG_I("REBUTTAL_HEALTH_PORT", C, health_port, 9102, 1, 65535, "port of /healthz, /readyz, /metrics"),
+	PART_CFG_NATS(C),
+	PART_CFG_REDIS(C, "Redis host"),
+	PART_CFG_HEALTH(C, 9102),
 	CFG_I("REBUTTAL_COALESCE_MS", C, coalesce_ms, 30, 0, 60000, "least time between two publishes of a list"),
 	CFG_I("REBUTTAL_LIST_BUDGET", C, list_budget, 5000000, 1000, 100000000000, "bytes per second of updateUsers fan-out (list size x users online) to aim at: bigger lists go out less often"),
 	CFG_I("REBUTTAL_SWEEP_MS", C, sweep_ms, 500, 50, 60000, "period of the check for gateways whose lease ran out"),
-	CFG_I("REBUTTAL_THREADS", C, threads, 0, 0, 256, "handler threads, each with its own Redis connection; 0: one per online CPU"),
+	PART_CFG_THREADS(C, "handler threads, each with its own Redis connection; 0: one per online CPU"),
 };
 #undef C
 #define NSETTINGS (sizeof settings / sizeof *settings)
-
-/* How long a stop waits for the requests this instance holds. */
-#define STOP_WAIT_MS 10000
 
 /* Health thread. */
 static int ready(void *ud)
 {
 	room_app *app = ud;
-	return !atomic_load(&app->stopping) && bus_connected(app->bus) && kv_cmdf(app->store, NULL, "PING") == KV_OK;
+	return part_serving() && bus_connected(app->bus) && kv_cmdf(app->store, NULL, "PING") == KV_OK;
 }
 
 /* Health thread. */
@@ -61,101 +50,82 @@ static void metrics(void *ud, buf *out)
 
 /* Handler thread i's state: the shared one with a Redis connection of its
  * own (the lock of a shared one would make the threads take turns). */
-static void *worker_app(void *ud, int i)
-{
-	const room_app *shared = ud;
-	room_app *w = malloc(sizeof *w);
-	(void)i;
-	if (!w)
-		return NULL;
-	*w = *shared;
-	const room_config *c = shared->cfg;
-	kv_addr redis = {c->redis_host, (int)c->redis_port, c->redis_user, c->redis_password};
-	if (!(w->store = kv_open(&redis))) {
-		free(w);
-		return NULL;
-	}
-	return w;
-}
+PART_WORKERS_KV(room_app, store)
 
-static void worker_free(void *ud)
+/* The emit lock (writers first), the bus and the store. */
+static int open_all(void *ud)
 {
-	room_app *w = ud;
-	kv_close(w->store);
-	free(w);
+	room_app *app = ud;
+	static pthread_rwlock_t emit;
+	pthread_rwlockattr_t attr;
+
+	uuid_new(app->instance);
+	if (pthread_rwlockattr_init(&attr) != 0)
+		return -1;
+	int rc = pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	if (rc == 0)
+		rc = pthread_rwlock_init(&emit, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	if (rc != 0)
+		return -1;
+	app->emit = &emit;
+	app->bus = bus_open(&app->cfg->nats, "roomsvc", BUS_SEND_ASAP);
+	app->store = kv_open(&app->cfg->redis);
+	return app->bus && app->store ? 0 : -1;
 }
 
 /* The lists' state first (everything marks them dirty), their flusher
  * after the directory it reads, the request subscription last (handlers
  * use everything). */
-static int start(room_app *app, svc **s)
+static svc *start(void *ud)
 {
+	room_app *app = ud;
 	size_t nroutes;
 	svc_route *routes = rooms_routes(&nroutes);
 
 	if (rooms_bootstrap(app) < 0 || !(app->lists = lists_new(app)) ||
 	    !(app->dir = dir_start(app)) || lists_start(app->lists) < 0 ||
 	    !(app->presence = presence_start(app)))
-		return -1;
+		return NULL;
 	svc_opts o = {.name = ROOM_QUEUE, .routes = routes, .nroutes = nroutes, .app = app,
 		      .threads = (int)app->cfg->threads, .worker_app = worker_app,
 		      .worker_free = worker_free};
-	*s = svc_start(app->bus, &o);
-	return *s ? 0 : -1;
+	svc *s = svc_start(app->bus, &o);
+	if (s) {
+		atomic_store(&app->started, 1);
+		log_info("roomsvc %s running", app->instance);
+	}
+	return s;
 }
 
-int main(void)
+static void quiesce(void *ud)
 {
-	static room_config cfg;
-	static room_app app;
-	svc *s = NULL;
-	health *h = NULL;
-	int rc = 1;
-
-	if (proc_init("roomsvc") < 0 || cfg_load(settings, NSETTINGS, &cfg) < 0)
-		return 1;
-	cfg_print(settings, NSETTINGS, &cfg);
-	app.cfg = &cfg;
-	uuid_new(app.instance);
-	static pthread_rwlock_t emit;
-	pthread_rwlockattr_t attr;
-	if (pthread_rwlockattr_init(&attr) != 0 ||
-	    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP) != 0 ||
-	    pthread_rwlock_init(&emit, &attr) != 0)
-		return 1;
-	pthread_rwlockattr_destroy(&attr);
-	app.emit = &emit;
-	bus_addr nats = {cfg.nats_url, cfg.nats_user, cfg.nats_password};
-	kv_addr redis = {cfg.redis_host, (int)cfg.redis_port, cfg.redis_user, cfg.redis_password};
-	app.bus = bus_open(&nats, "roomsvc", BUS_SEND_ASAP);
-	app.store = kv_open(&redis);
-	if (!app.bus || !app.store)
-		goto out;
-	h = health_start(cfg.health_addr, (int)cfg.health_port, ready, metrics, &app);
-	if (!h || start(&app, &s) < 0)
-		goto out;
-	atomic_store(&app.started, 1);
-	log_info("roomsvc %s running", app.instance);
-	while (!proc_stopping())
-		proc_sleep_ms(200);
-	rc = 0;
-out:
-	log_info("roomsvc stopping");
-	atomic_store(&app.stopping, 1); /* /readyz: not ready */
-	svc_drain(s, STOP_WAIT_MS);
-	presence_stop(app.presence);
-	dir_stop(app.dir);
-	lists_stop(app.lists); /* a last flush of what is dirty */
-	health_stop(h);
+	room_app *app = ud;
+	presence_stop(app->presence);
+	dir_stop(app->dir);
+	lists_stop(app->lists); /* a last flush of what is dirty */
 	/* Callbacks already running finish before the connection goes. */
-	if (app.bus)
-		(void)bus_flush(app.bus, 1000);
-	bus_close(app.bus);
-	nats_CloseAndWait(2000);
-	presence_free(app.presence);
-	dir_free(app.dir);
-	lists_free(app.lists);
-	kv_close(app.store);
-	pthread_rwlock_destroy(app.emit);
-	return rc;
+	if (app->bus)
+		(void)bus_flush(app->bus, 1000);
 }
+
+static void release(void *ud)
+{
+	room_app *app = ud;
+	presence_free(app->presence);
+	dir_free(app->dir);
+	lists_free(app->lists);
+	kv_close(app->store);
+	if (app->emit)
+		pthread_rwlock_destroy(app->emit);
+}
+
+static room_config cfg;
+static room_app app = {.cfg = &cfg};
+static const part_service service = {
+	.name = "roomsvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
+	.cfg = &cfg, .health = &cfg.health, .ready = ready, .metrics = metrics,
+	.open = open_all, .bus = &app.bus, .start = start,
+	.tick_ms = 200, .quiesce = quiesce, .release = release};
+
+PART_MAIN(&service, &app)

@@ -6,6 +6,7 @@
 
 #include "lists.h"
 #include "log.h"
+#include "subthread.h"
 #include "proc.h"
 #include "rebuttal.pb-c.h"
 #include "scripts.h"
@@ -22,10 +23,7 @@
 
 struct presence {
 	room_app *app;
-	bus_sub *sub;
-	pthread_t sweeper;
-	int running;
-	atomic_int stop;
+	subthread run; /* gateway events and the sweeper */
 	/* for /metrics */
 	atomic_ulong heartbeats, opened, closed, swept_gateways, swept_conns, stale;
 };
@@ -307,7 +305,7 @@ static void sweep_gateway(presence *p, const char *gw)
 	r = NULL;
 	if (kv_cmdf(st, &r, "HKEYS gw:%s:conns", gw) == KV_OK && r->type == REDIS_REPLY_ARRAY) {
 		n = r->elements;
-		for (; done < n && !atomic_load(&p->stop); done++)
+		for (; done < n && !subthread_stopping(&p->run); done++)
 			if (!kv_reply_str(r->element[done]) ||
 			    conn_close(p, gw, r->element[done]->str, 0) < 0)
 				break;
@@ -339,7 +337,7 @@ static void sweep(presence *p)
 		kv_appendf(st, "EXISTS gw:%s:lease", kv_reply_str(gws->element[i]) ?: "");
 	kv_status s = kv_collect(st, leases, n);
 	kv_end(st);
-	for (size_t i = 0; s == KV_OK && i < n && !atomic_load(&p->stop); i++) {
+	for (size_t i = 0; s == KV_OK && i < n && !subthread_stopping(&p->run); i++) {
 		const char *gw = kv_reply_str(gws->element[i]);
 		if (gw && kv_reply_int(leases[i], 1) == 0 && presence_id_ok(gw))
 			sweep_gateway(p, gw);
@@ -359,7 +357,7 @@ static void *sweeper_main(void *arg)
 {
 	presence *p = arg;
 	int64_t bus_up_since = 0;
-	while (!atomic_load(&p->stop)) {
+	while (!subthread_stopping(&p->run)) {
 		int64_t now = bus_now_ms(), store_since = kv_up_since(p->app->store);
 		if (!bus_connected(p->app->bus))
 			bus_up_since = 0;
@@ -383,26 +381,16 @@ presence *presence_start(room_app *app)
 	if (!p)
 		return NULL;
 	p->app = app;
-	p->sub = bus_subscribe(app->bus, "rb.evt.gw.*", ROOM_QUEUE, on_gw_event, p);
-	if (!p->sub || pthread_create(&p->sweeper, NULL, sweeper_main, p) != 0) {
-		log_error("presence: cannot start");
-		bus_sub_close(p->sub);
+	if (subthread_start(&p->run, app->bus, "rb.evt.gw.*", ROOM_QUEUE, on_gw_event, sweeper_main,
+			    p, "presence") < 0)
 		return NULL; /* p stays allocated: a callback may still run */
-	}
-	p->running = 1;
 	return p;
 }
 
 void presence_stop(presence *p)
 {
-	if (!p)
-		return;
-	atomic_store(&p->stop, 1);
-	if (p->running)
-		pthread_join(p->sweeper, NULL);
-	p->running = 0;
-	bus_sub_close(p->sub);
-	p->sub = NULL;
+	if (p)
+		subthread_stop(&p->run);
 }
 
 void presence_free(presence *p)

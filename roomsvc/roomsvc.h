@@ -13,18 +13,15 @@
 #include <stdatomic.h>
 
 #include "bus.h"
+#include "part.h"
 #include "kv.h"
 #include "uuid.h"
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards. */
 typedef struct {
-	const char *nats_url;
-	const char *nats_user, *nats_password; /* password: read from its file */
-	const char *redis_host;
-	long redis_port;
-	const char *redis_user, *redis_password; /* password: read from its file */
-	const char *health_addr;
-	long health_port;
+	bus_addr nats; /* password: read from its file */
+	kv_addr redis; /* password: read from its file */
+	part_addr health; /* of /healthz, /readyz, /metrics */
 	long coalesce_ms;
 	long list_budget;
 	long sweep_ms;
@@ -64,7 +61,6 @@ typedef struct {
 	 * (started earlier, to answer while Redis is awaited) reads the
 	 * modules only after it. */
 	atomic_int started;
-	atomic_int stopping; /* from SIGTERM: /readyz says not ready */
 } room_app;
 
 #endif

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the part binaries of the last release — the commit named in
-# proto/released/COMMIT — for the mixed-version upgrade test, once: the
+# tests/contract/released/COMMIT — for the mixed-version upgrade test, once: the
 # result is kept in build/prev/<commit>/bin and printed on stdout.
 #
 # Usage: scripts/prev.sh
@@ -11,8 +11,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-COMMIT=$(grep -v '^#' "$ROOT/proto/released/COMMIT" | head -n 1)
-[[ $COMMIT =~ ^[0-9a-f]{40}$ ]] || { echo "prev.sh: proto/released/COMMIT names no commit" >&2; exit 1; }
+COMMIT=$(grep -v '^#' "$ROOT/tests/contract/released/COMMIT" | head -n 1)
+[[ $COMMIT =~ ^[0-9a-f]{40}$ ]] || { echo "prev.sh: tests/contract/released/COMMIT names no commit" >&2; exit 1; }
 OUT=$ROOT/build/prev/$COMMIT
 
 if [[ -f $OUT/done ]]; then

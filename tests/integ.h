@@ -63,6 +63,10 @@ typedef struct {
 /* A fresh account in `group` (made by an invite), logged in on the gateway
  * at `port`; fails the test on any error. */
 void user_at(wsc_ctx *ctx, wsc *adm, const char *group, const char *name, int port, who *w);
+/* user_at for several accounts of group "user" on the gateway at port:
+ * the arguments after port are pairs of a name and the who it fills,
+ * ended by NULL: users_at(ctx, adm, gw_port(), "alice", &a, "bob", &b, NULL). */
+void users_at(wsc_ctx *ctx, wsc *adm, int port, ...);
 /* Another connection of the same account at `port` (caller closes). */
 wsc *second_conn(wsc_ctx *ctx, const who *w, int port);
 /* Starts (or finds running) the gateway instance `part` ("gateway NAME");

@@ -190,6 +190,17 @@ void user_at(wsc_ctx *ctx, wsc *adm, const char *group, const char *name, int po
 	snprintf(w->id, sizeof w->id, "%s", login(w->c, w->email, TEST_PASSWORD));
 }
 
+void users_at(wsc_ctx *ctx, wsc *adm, int port, ...)
+{
+	va_list ap;
+	const char *name;
+
+	va_start(ap, port);
+	while ((name = va_arg(ap, const char *)))
+		user_at(ctx, adm, "user", name, port, va_arg(ap, who *));
+	va_end(ap);
+}
+
 wsc *second_conn(wsc_ctx *ctx, const who *w, int port)
 {
 	wsc *c = client_at(ctx, port);

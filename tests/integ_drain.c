@@ -232,7 +232,7 @@ static void up_check_history(wsc *v, const char *room, int n)
 static const char *const up_services[] = {"authsvc", "roomsvc", "msgsvc", "mediasvc"};
 #define UP_NSVC (sizeof up_services / sizeof *up_services)
 
-/* The parts of the last release (proto/released/COMMIT, built by
+/* The parts of the last release (tests/contract/released/COMMIT, built by
  * scripts/prev.sh into REBUTTAL_PREV_BIN_DIR) run beside the new ones in
  * the same queue groups, and a gateway of each; clients on both chat:
  * no `error`, every line reaches every client once, the history has no gap.

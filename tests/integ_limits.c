@@ -450,8 +450,7 @@ void test_gateway_user_rate(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who a, b;
-	user_at(ctx, adm, "user", "rater", port, &a);
-	user_at(ctx, adm, "user", "bystander", port, &b);
+	users_at(ctx, adm, port, "rater", &a, "bystander", &b, NULL);
 	wsc *a2 = second_conn(ctx, &a, port);
 	wsc_service(ctx, 300);
 	json_t *j;

@@ -153,10 +153,8 @@ void test_media_video_relay(void)
 	int p1 = gw_port(), p2 = gw2_port();
 	wsc *adm = admin(ctx);
 	who a, b, c, bar;
-	user_at(ctx, adm, "user", "vsender", p1, &a);
-	user_at(ctx, adm, "user", "vtarget", p1, &b);
-	user_at(ctx, adm, "user", "vbystander", p2, &c);
-	user_at(ctx, adm, "user", "vbarrier", p2, &bar);
+	users_at(ctx, adm, p1, "vsender", &a, "vtarget", &b, NULL);
+	users_at(ctx, adm, p2, "vbystander", &c, "vbarrier", &bar, NULL);
 	wsc *b2 = second_conn(ctx, &b, p2);
 
 	/* A fromuserid written by the client is ignored: the sender is A. */
@@ -229,8 +227,7 @@ void test_media_relay_offline_dropped(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who a, off, bar;
-	user_at(ctx, adm, "user", "dsender", gw_port(), &a);
-	user_at(ctx, adm, "user", "doffline", gw_port(), &off);
+	users_at(ctx, adm, gw_port(), "dsender", &a, "doffline", &off, NULL);
 	user_at(ctx, adm, "user", "dbarrier", gw2_port(), &bar);
 	wsc_close(off.c); /* an account without connections */
 
@@ -262,8 +259,7 @@ void test_media_ext_hooks_accepted(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who a, bar;
-	user_at(ctx, adm, "user", "extuser", gw_port(), &a);
-	user_at(ctx, adm, "user", "extbarrier", gw_port(), &bar);
+	users_at(ctx, adm, gw_port(), "extuser", &a, "extbarrier", &bar, NULL);
 	sendp(a.c, "{\"type\":\"contextoption\",\"context\":\"user\",\"option\":\"kick\","
 		   "\"value\":{\"id\":\"%s\"}}", a.id);
 	sendp(a.c, "{\"type\":\"windowinput\",\"inputid\":\"i1\",\"value\":\"v\","
@@ -576,8 +572,7 @@ void test_media_talking_flood(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who a, b, c;
-	user_at(ctx, adm, "user", "talker", gw_port(), &a);
-	user_at(ctx, adm, "user", "tlisten1", gw_port(), &b);
+	users_at(ctx, adm, gw_port(), "talker", &a, "tlisten1", &b, NULL);
 	user_at(ctx, adm, "user", "tlisten2", gw2_port(), &c);
 	wsc *listeners[] = {b.c, c.c};
 	/* Ends on false: the true sent at once must be followed by the final
@@ -601,8 +596,7 @@ void test_media_talking_burst(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who a, b, c;
-	user_at(ctx, adm, "user", "quick", gw_port(), &a);
-	user_at(ctx, adm, "user", "qlisten1", gw_port(), &b);
+	users_at(ctx, adm, gw_port(), "quick", &a, "qlisten1", &b, NULL);
 	user_at(ctx, adm, "user", "qlisten2", gw2_port(), &c);
 	int media = health_port("mediasvc");
 	long trailing = metric_at(media, "mediasvc_talking_trailing_total");

@@ -472,8 +472,7 @@ void test_room_remove(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who u, o;
-	user_at(ctx, adm, "user", "removemem", gw_port(), &u);
-	user_at(ctx, adm, "user", "removeobs", gw_port(), &o);
+	users_at(ctx, adm, gw_port(), "removemem", &u, "removeobs", &o, NULL);
 	char vid[64], vname[64], tid[64], tname[64];
 	room_new(adm, "voice", "", vid, vname);
 	room_new(adm, "text", "", tid, tname);

@@ -305,8 +305,7 @@ void test_room_lists_overtaken(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who u, o;
-	user_at(ctx, adm, "user", "ovtalker", gw_port(), &u);
-	user_at(ctx, adm, "user", "ovobs", gw_port(), &o);
+	users_at(ctx, adm, gw_port(), "ovtalker", &u, "ovobs", &o, NULL);
 	char room[64], name[64];
 	room_new(adm, "voice", "", room, name);
 	bus *b = bus_as("tester", "integ-room-lists");

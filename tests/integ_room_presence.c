@@ -67,8 +67,7 @@ void test_room_join_lists(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who u, o;
-	user_at(ctx, adm, "user", "joiner", gw_port(), &u);
-	user_at(ctx, adm, "user", "joinobs", gw_port(), &o);
+	users_at(ctx, adm, gw_port(), "joiner", &u, "joinobs", &o, NULL);
 	char id[64], name[64];
 	room_new(adm, "voice", "", id, name);
 
@@ -153,8 +152,7 @@ void test_room_move_order(void)
 	wsc *adm = admin(ctx);
 	int p2 = gateway_at(ROOM_GW2);
 	who u, o, o2;
-	user_at(ctx, adm, "user", "mover", gw_port(), &u);
-	user_at(ctx, adm, "user", "moveobs", gw_port(), &o);
+	users_at(ctx, adm, gw_port(), "mover", &u, "moveobs", &o, NULL);
 	user_at(ctx, adm, "user", "moveobs2", p2, &o2);
 	char r1[64], n1[64], r2[64], n2[64];
 	room_new(adm, "voice", "", r1, n1);
@@ -181,9 +179,7 @@ void test_room_leave(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who u, o, f;
-	user_at(ctx, adm, "user", "leaver", gw_port(), &u);
-	user_at(ctx, adm, "user", "leaveobs", gw_port(), &o);
-	user_at(ctx, adm, "user", "neverjoined", gw_port(), &f);
+	users_at(ctx, adm, gw_port(), "leaver", &u, "leaveobs", &o, "neverjoined", &f, NULL);
 	char id[64], name[64], other[64], oname[64];
 	room_new(adm, "voice", "", id, name);
 	room_new(adm, "voice", "", other, oname);
@@ -273,8 +269,7 @@ void test_room_two_conns(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who u, o;
-	user_at(ctx, adm, "user", "twoconns", gw_port(), &u);
-	user_at(ctx, adm, "user", "twoobs", gw_port(), &o);
+	users_at(ctx, adm, gw_port(), "twoconns", &u, "twoobs", &o, NULL);
 	wsc *u2 = second_conn(ctx, &u, gw_port());
 	char id[64], name[64];
 	room_new(adm, "voice", "", id, name);
@@ -377,8 +372,7 @@ static void survive(const char *const *outage, size_t n)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who u, o;
-	user_at(ctx, adm, "user", "survivor", gw_port(), &u);
-	user_at(ctx, adm, "user", "survobs", gw_port(), &o);
+	users_at(ctx, adm, gw_port(), "survivor", &u, "survobs", &o, NULL);
 	char vid[64], vname[64], tid[64], tname[64];
 	room_new(adm, "voice", "", vid, vname);
 	room_new(adm, "text", "-5", tid, tname);
@@ -445,8 +439,7 @@ void test_room_resync_after_outage(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who gone, late, obs;
-	user_at(ctx, adm, "user", "rsgone", gw_port(), &gone);
-	user_at(ctx, adm, "user", "rsobs", gw_port(), &obs);
+	users_at(ctx, adm, gw_port(), "rsgone", &gone, "rsobs", &obs, NULL);
 	char lemail[64];
 	signup_user(ctx, adm, "user", "rslate", lemail);
 	json_decref(wait_user(obs.c, gone.id, 1, NULL));

@@ -1,5 +1,5 @@
 /* The bus contract guard (docs/DESIGN.md "Contract"): proto/rebuttal.proto
- * must keep everything the last released contract (proto/released/) has.
+ * must keep everything the last released contract (tests/contract/released/) has.
  * Both are compiled by protoc-c into FileDescriptorSets, which are read
  * here (the protobuf wire format of descriptor.proto, field numbers below)
  * into facts — one per file, message, field, enum and enum value — and
@@ -270,12 +270,12 @@ void test_contract_kept(void)
 {
 	facts old = {0}, new = {0};
 	buf why = BUF_INIT;
-	facts_of("proto/released", "rebuttal.proto", &old);
+	facts_of("tests/contract/released", "rebuttal.proto", &old);
 	facts_of("proto", "rebuttal.proto", &new);
 	int n = breaks(&old, &new, &why);
 	printf("released contract: %zu facts; working one: %zu\n", old.n, new.n);
 	CHECK_MSG(!n,
-		  "proto/rebuttal.proto breaks the released bus contract (proto/released/) in %d "
+		  "proto/rebuttal.proto breaks the released bus contract (tests/contract/released/) in %d "
 		  "place(s): fields and enum values are only ever added (docs/DESIGN.md "
 		  "\"Contract\"):\n%s",
 		  n, why.ptr);
@@ -356,21 +356,21 @@ void test_contract_breaks_found(void)
 void test_contract_release_recorded(void)
 {
 	char line[128] = "", cmd[512];
-	FILE *f = fopen("proto/released/COMMIT", "r");
+	FILE *f = fopen("tests/contract/released/COMMIT", "r");
 	CHECK_NOT_NULL(f);
 	while (fgets(line, sizeof line, f) && line[0] == '#')
 		;
 	fclose(f);
 	line[strcspn(line, "\n")] = '\0';
 	CHECK_MSG(strlen(line) == 40 && strspn(line, "0123456789abcdef") == 40,
-		  "proto/released/COMMIT names no commit: \"%s\"", line);
+		  "tests/contract/released/COMMIT names no commit: \"%s\"", line);
 	snprintf(cmd, sizeof cmd, "git cat-file -e %s^{commit} 2>/dev/null", line);
 	if (system(cmd) != 0) {
 		printf("commit %s is not in this checkout: the copy is not compared\n", line);
 		return;
 	}
 	snprintf(cmd, sizeof cmd,
-		 "git show %s:proto/rebuttal.proto | cmp -s - proto/released/rebuttal.proto", line);
+		 "git show %s:proto/rebuttal.proto | cmp -s - tests/contract/released/rebuttal.proto", line);
 	CHECK_MSG(system(cmd) == 0,
-		  "proto/released/rebuttal.proto is not proto/rebuttal.proto of %s", line);
+		  "tests/contract/released/rebuttal.proto is not proto/rebuttal.proto of %s", line);
 }

@@ -26,16 +26,15 @@
 #include "config.h"
 #include "loadgen.h"
 #include "log.h"
+#include "part.h"
 #include "proc.h"
 #include "svc.h"
 #include "uuid.h"
 
 static const cfg_field settings[] = {
-	CFG_S("REBUTTAL_NATS_URL", lg_config, nats_url, "nats://127.0.0.1:4222", "NATS server URL"),
-	CFG_S("REBUTTAL_NATS_USER", lg_config, nats_user, "",
-	      "NATS user (empty: connect without authentication); it publishes requests of every service and the gateway's events"),
-	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", lg_config, nats_password,
-			"file holding the NATS user's password"),
+	/* Its NATS user publishes requests of every service and the gateway's
+	 * events. */
+	PART_CFG_NATS(lg_config),
 	CFG_S("REBUTTAL_STACK_DIR", lg_config, stack_dir, "", "stack folder: the service's pids are in its pids/ (for CPU)"),
 	CFG_S("REBUTTAL_LOAD_PIDS", lg_config, pids, "", "pids of the service's instances, comma-separated (instead of the stack folder)"),
 	CFG_S("REBUTTAL_LOAD_MODE", lg_config, mode, "open", "open (fixed rate), step (rising rate to the knee) or closed (N in flight)"),

@@ -12,8 +12,7 @@
 #include "rebuttal.pb-c.h"
 
 typedef struct {
-	const char *nats_url;
-	const char *nats_user, *nats_password; /* password: read from its file */
+	bus_addr nats; /* password: read from its file */
 	const char *stack_dir;  /* for the service's pids (CPU); "" when unknown */
 	const char *pids;       /* explicit pids of the service, comma-separated */
 	const char *mode;       /* open | step | closed */

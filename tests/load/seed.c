@@ -141,12 +141,11 @@ int seed_connect(lg *g)
 	for (size_t i = 0; i < 12; i++)
 		g->password[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[(unsigned char)rid[i] % 36];
 	memcpy(g->password + 12, "-Load1", 7);
-	bus_addr nats = {g->cfg.nats_url, g->cfg.nats_user, g->cfg.nats_password};
-	g->bus = bus_open(&nats, "loadgen", BUS_SEND_ASAP);
+	g->bus = bus_open(&g->cfg.nats, "loadgen", BUS_SEND_ASAP);
 	for (int waited = 0; g->bus && !bus_connected(g->bus); waited += 20) {
 		if (waited >= 5000) {
-			fprintf(stderr, "loadgen: cannot reach NATS at %s%s%s\n", g->cfg.nats_url,
-				*g->cfg.nats_user ? " as user " : "", g->cfg.nats_user);
+			fprintf(stderr, "loadgen: cannot reach NATS at %s%s%s\n", g->cfg.nats.url,
+				*g->cfg.nats.user ? " as user " : "", g->cfg.nats.user);
 			return -1;
 		}
 		proc_sleep_ms(20);
