@@ -71,7 +71,7 @@ static void on_account(struct events *ev, const bus_msg *m, const char *what)
 			log_warn("events: undecodable %s", m->subject);
 			return;
 		}
-		dir_event(ev->app->dir, what, ue);
+		dir_event(ev->app->dir, !strcmp(what, "user_removed"), ue);
 		rb__user_event__free_unpacked(ue, NULL);
 		return;
 	}

@@ -79,7 +79,7 @@ static void metrics(void *ud, buf *out)
 	buf_addf(out, "# TYPE msgsvc_db_up gauge\nmsgsvc_db_up %d\n", pg_up(m->maint));
 	handlers_metrics(out);
 	rooms_metrics(m->app.rooms, out);
-	dir_metrics(m->app.dir, out);
+	dir_metrics(m->app.dir, out, "msgsvc");
 	outbox_metrics(m->app.outbox, out);
 	if (part_serving())
 		events_metrics(m->events, out);
@@ -152,7 +152,7 @@ static int app_init(void *ud)
 	if (!m->app.bus || !m->maint)
 		return -1;
 	m->app.rooms = rooms_new(m->app.bus, ROOM_TIMEOUT_MS);
-	m->app.dir = dir_new(m->app.bus);
+	m->app.dir = dir_new(m->app.bus, NULL, NULL);
 	m->app.outbox = outbox_new(&m->app);
 	return m->app.rooms && m->app.dir && m->app.outbox ? 0 : -1;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "config.h"
+#include "accounts.h"
 #include "directory.h"
 #include "health.h"
 #include "lists.h"
@@ -46,6 +47,7 @@ static void metrics(void *ud, buf *out)
 		return;
 	lists_metrics(app->lists, out);
 	presence_metrics(app->presence, out);
+	dir_metrics(app->dir, out, "roomsvc");
 }
 
 /* Handler thread i's state: the shared one with a Redis connection of its
@@ -84,7 +86,7 @@ static svc *start(void *ud)
 	svc_route *routes = rooms_routes(&nroutes);
 
 	if (rooms_bootstrap(app) < 0 || !(app->lists = lists_new(app)) ||
-	    !(app->dir = dir_start(app)) || lists_start(app->lists) < 0 ||
+	    !(app->accounts = accounts_start(app)) || lists_start(app->lists) < 0 ||
 	    !(app->presence = presence_start(app)))
 		return NULL;
 	svc_opts o = {.name = ROOM_QUEUE, .routes = routes, .nroutes = nroutes, .app = app,
@@ -102,7 +104,7 @@ static void quiesce(void *ud)
 {
 	room_app *app = ud;
 	presence_stop(app->presence);
-	dir_stop(app->dir);
+	accounts_stop(app->accounts);
 	lists_stop(app->lists); /* a last flush of what is dirty */
 	/* Callbacks already running finish before the connection goes. */
 	if (app->bus)
@@ -113,7 +115,7 @@ static void release(void *ud)
 {
 	room_app *app = ud;
 	presence_free(app->presence);
-	dir_free(app->dir);
+	accounts_free(app->accounts);
 	lists_free(app->lists);
 	kv_close(app->store);
 	if (app->emit)

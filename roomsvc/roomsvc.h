@@ -3,9 +3,9 @@
  * Threads of the process (each module labels its callbacks):
  * - the request subscription's cnats thread: the route table (rooms.c);
  * - one cnats thread per event subscription: gateway events (presence.c),
- *   account events (directory.c), media events (lists.c);
+ *   account events (accounts.c), media events (lists.c);
  * - the sweeper (presence.c), the flusher (lists.c), the directory loader
- *   (directory.c), the health listener (lib/health.c) and main. */
+ *   (accounts.c), the health listener (lib/health.c) and main. */
 #ifndef ROOM_ROOMSVC_H
 #define ROOM_ROOMSVC_H
 
@@ -29,7 +29,8 @@ typedef struct {
 } room_config;
 
 typedef struct lists lists;
-typedef struct directory directory;
+typedef struct dir dir; /* lib/directory.h */
+typedef struct accounts accounts;
 typedef struct presence presence;
 
 /* The queue group of every subscription that must reach one instance. */
@@ -54,7 +55,8 @@ typedef struct {
 	 * copy of the app. */
 	pthread_rwlock_t *emit;
 	lists *lists;
-	directory *dir;
+	dir *dir;            /* the accounts (lib/directory.h), kept by accounts.c */
+	accounts *accounts;
 	presence *presence;
 	char instance[UUID_STR_LEN + 1]; /* this process, for sweep locks */
 	/* Set by main once every module above exists; the health thread

@@ -2,8 +2,8 @@
  * value the map owns: the room cache and the account directory keep their
  * entries in one, with the lock they hold around it (idmap_locked). The
  * map itself is not thread-safe. */
-#ifndef MSG_IDMAP_H
-#define MSG_IDMAP_H
+#ifndef RB_IDMAP_H
+#define RB_IDMAP_H
 
 #include <pthread.h>
 #include <stddef.h>
