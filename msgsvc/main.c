@@ -188,7 +188,7 @@ static int app_init(msgsvc *m, msg_config *cfg)
 	cfg_print(settings, NSETTINGS, cfg);
 	m->app.cfg = cfg;
 	bus_addr nats = {cfg->nats_url, cfg->nats_user, cfg->nats_password};
-	m->app.bus = bus_open(&nats, "msgsvc", BUS_SEND_ASAP);
+	m->app.bus = bus_open(&nats, "msgsvc", BUS_BATCH);
 	pg_password_set(cfg->pg_password);
 	m->maint = pg_open(cfg->pg, "main");
 	if (!m->app.bus || !m->maint)

@@ -471,7 +471,7 @@ start_nats() {
         echo "}"
     } >"$DIR/nats.conf.tmp"
     mv -f "$DIR/nats.conf.tmp" "$DIR/nats.conf"
-    launch nats : nats-server -a 127.0.0.1 -p "$NATS_PORT" -c "$DIR/nats.conf"
+    launch nats : nats-server -a 127.0.0.1 -p "$NATS_PORT" ${NATS_MONITOR_PORT:+-m "$NATS_MONITOR_PORT"} -c "$DIR/nats.conf"
     wait_up nats "$NATS_PORT" "$INFRA_TIMEOUT"
     log "nats up on 127.0.0.1:$NATS_PORT (pid $(<"$DIR/pids/nats.pid"))"
 }
