@@ -37,6 +37,8 @@
 #   REBUTTAL_*        passed to the parts and written to DIR/env; they win
 #                     over the values this script computes
 #   REBUTTAL_BIN_DIR or BIN_DIR  where the part binaries are (ROOT/build/bin)
+#   NATS_MONITOR_PORT  nats-server's monitoring port (/varz, /connz), for
+#       profiling; none by default
 #   STACK_INFRA_TIMEOUT (20) / STACK_PART_TIMEOUT (10)  seconds to wait
 #
 # Everything but `port=N` (start-part of a gateway) and `status` goes to
