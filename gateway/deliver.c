@@ -32,6 +32,26 @@ json_t *render_delivery_json(const Rb__Delivery *d)
 
 frame *render_delivery(const Rb__Delivery *d)
 {
+	/* Written straight from the message when pbjson can (the same bytes
+	 * as the tree's dump), else through the tree. */
+	const ProtobufCFieldDescriptor *fd = pbjson_oneof_set(&d->base);
+	if (!fd || fd->id >= RB__DELIVERY__PACKET_SET_PERMS)
+		return NULL;
+	size_t len;
+	const ProtobufCMessage *m = *(ProtobufCMessage *const *)((const char *)d + fd->offset);
+	char *text = pbjson_dump_typed(fd->name, m, &len);
+	if (text) {
+		frame *f = malloc(sizeof *f + LWS_PRE + len);
+		if (f) {
+			f->refs = 1;
+			f->list = FRAME_PACKET;
+			f->born = (struct timespec){0, 0};
+			f->len = len;
+			memcpy(f->data + LWS_PRE, text, len);
+		}
+		free(text);
+		return f;
+	}
 	json_t *o = render_delivery_json(d);
 	if (!o)
 		return NULL;

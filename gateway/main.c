@@ -149,7 +149,7 @@ int main(void)
 		return 1;
 	g.webroot = files_root(cfg.webroot);
 	pthread_mutex_init(&g.wake_lock, NULL);
-	g.bus = bus_open(&cfg.nats, "gateway", BUS_ORDERED | BUS_SEND_ASAP);
+	g.bus = bus_open(&cfg.nats, "gateway", BUS_ORDERED | BUS_BATCH);
 	if (!g.bus)
 		return 1;
 	/* The context before the subscriptions: a broadcast that arrives at
@@ -168,9 +168,16 @@ int main(void)
 		 cfg.tls_cert[0] ? "wss" : "ws", cfg.port);
 	lws_sul_schedule(g.lws, 0, &g.tick, on_tick, 50 * LWS_US_PER_MS);
 	/* Until SIGTERM and the drain after it (drain.c) are over. */
-	while (!drain_done(&g))
-		if (lws_service(g.lws, 0) < 0)
+	/* The requests and events of a pass go to NATS in one write, after it
+	 * (lib/bus.h, bus_write_batch). */
+	bus_write_batch(g.bus, 1);
+	while (!drain_done(&g)) {
+		int rc = lws_service(g.lws, 0);
+		bus_write_pending(g.bus);
+		if (rc < 0)
 			break;
+	}
+	bus_write_batch(g.bus, 0);
 
 	log_info("gateway stopping");
 	drain_free(&g);

@@ -366,3 +366,244 @@ int pbjson_oneof_put(ProtobufCMessage *m, const char *name, ProtobufCMessage *su
 	*(ProtobufCMessage **)FIELD_PTR(m, f) = sub;
 	return 0;
 }
+
+/* ------------------------------------------ protobuf -> JSON text, direct */
+
+/* What json_dumpb(…, JSON_COMPACT) makes of pbjson_to_json's tree, written
+ * straight from the message: a reply or delivery is rendered once per
+ * request, and building the tree (an object per message, a hash insert per
+ * field) cost more than the rest of the gateway's work on it. Anything the
+ * writer does not do exactly as jansson would (bytes fields, maps, a string
+ * jansson refuses) makes it give up, and the caller renders the tree. */
+typedef struct {
+	char *p;
+	size_t len, cap;
+	int fail;
+} jw;
+
+static void jw_put(jw *w, const char *s, size_t n)
+{
+	if (w->fail)
+		return;
+	if (w->len + n > w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 1024;
+		while (cap < w->len + n)
+			cap *= 2;
+		char *p = realloc(w->p, cap);
+		if (!p) {
+			w->fail = 1;
+			return;
+		}
+		w->p = p;
+		w->cap = cap;
+	}
+	memcpy(w->p + w->len, s, n);
+	w->len += n;
+}
+
+#define JW_LIT(w, s) jw_put((w), (s), sizeof(s) - 1)
+
+/* Bytes in the UTF-8 sequence starting at s (of at most n), 0 when
+ * jansson's utf8_iterate would refuse it. */
+static size_t utf8_seq(const unsigned char *s, size_t n, int32_t *cp)
+{
+	unsigned char u = s[0];
+	size_t k;
+	int32_t v;
+	if (u < 0x80) {
+		*cp = u;
+		return 1;
+	}
+	if (u >= 0xC2 && u <= 0xDF)
+		k = 2, v = u & 0x1F;
+	else if (u >= 0xE0 && u <= 0xEF)
+		k = 3, v = u & 0x0F;
+	else if (u >= 0xF0 && u <= 0xF4)
+		k = 4, v = u & 0x07;
+	else
+		return 0;
+	if (k > n)
+		return 0;
+	for (size_t i = 1; i < k; i++) {
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+		v = (v << 6) + (s[i] & 0x3F);
+	}
+	if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (k == 2 && v < 0x80) ||
+	    (k == 3 && v < 0x800) || (k == 4 && v < 0x10000))
+		return 0;
+	*cp = v;
+	return k;
+}
+
+/* jansson's dump_string without flags; invalid UTF-8 fails the writer
+ * (json_string refuses it, and the tree leaves the field out). */
+static void jw_string(jw *w, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str, *run = s;
+	size_t n = strlen(str);
+	const unsigned char *end = s + n;
+	JW_LIT(w, "\"");
+	while (s < end) {
+		int32_t cp;
+		size_t k = utf8_seq(s, (size_t)(end - s), &cp);
+		if (!k) {
+			w->fail = 1;
+			return;
+		}
+		if (cp != '\\' && cp != '"' && cp >= 0x20) {
+			s += k;
+			continue;
+		}
+		jw_put(w, (const char *)run, (size_t)(s - run));
+		char seq[8];
+		const char *text = seq;
+		size_t len = 2;
+		switch (cp) {
+		case '\\': text = "\\\\"; break;
+		case '"': text = "\\\""; break;
+		case '\b': text = "\\b"; break;
+		case '\f': text = "\\f"; break;
+		case '\n': text = "\\n"; break;
+		case '\r': text = "\\r"; break;
+		case '\t': text = "\\t"; break;
+		default:
+			snprintf(seq, sizeof seq, "\\u%04X", (unsigned)cp);
+			len = 6;
+		}
+		jw_put(w, text, len);
+		s += k;
+		run = s;
+	}
+	jw_put(w, (const char *)run, (size_t)(s - run));
+	JW_LIT(w, "\"");
+}
+
+static void jw_int(jw *w, long long v)
+{
+	char b[24];
+	int n = snprintf(b, sizeof b, "%lld", v);
+	jw_put(w, b, (size_t)n);
+}
+
+static void jw_object(jw *w, const ProtobufCMessage *m, const char *type);
+
+static void jw_value(jw *w, const ProtobufCFieldDescriptor *f, const void *p)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)p;
+		if (s)
+			jw_string(w, s);
+		else
+			JW_LIT(w, "null");
+		return;
+	}
+	case PROTOBUF_C_TYPE_BOOL:
+		if (*(const protobuf_c_boolean *)p)
+			JW_LIT(w, "true");
+		else
+			JW_LIT(w, "false");
+		return;
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_ENUM:
+		jw_int(w, *(const int32_t *)p);
+		return;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		jw_int(w, *(const uint32_t *)p);
+		return;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		jw_int(w, (long long)*(const int64_t *)p);
+		return;
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		jw_int(w, (long long)(json_int_t) * (const uint64_t *)p);
+		return;
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
+		if (sub)
+			jw_object(w, sub, NULL);
+		else
+			JW_LIT(w, "null");
+		return;
+	}
+	default: /* bytes (parsed JSON), floats: the tree's way */
+		w->fail = 1;
+	}
+}
+
+static void jw_repeated(jw *w, const ProtobufCFieldDescriptor *f, const ProtobufCMessage *m)
+{
+	size_t n = *(const size_t *)QUANT_PTR(m, f), sz = value_size(f);
+	const char *arr = *(char *const *)FIELD_PTR(m, f);
+	if (f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f)) {
+		w->fail = 1; /* a repeated key keeps the last value, in the first place */
+		return;
+	}
+	JW_LIT(w, "[");
+	for (size_t i = 0; i < n && !w->fail; i++) {
+		if (i)
+			JW_LIT(w, ",");
+		jw_value(w, f, arr + i * sz);
+	}
+	JW_LIT(w, "]");
+}
+
+/* m as an object; with type, {"type":type} first (render_delivery_json). */
+static void jw_object(jw *w, const ProtobufCMessage *m, const char *type)
+{
+	const ProtobufCMessageDescriptor *d = m ? m->descriptor : NULL;
+	int first = 1;
+	if (d && is_list_wrapper(d)) {
+		if (type)
+			w->fail = 1; /* the tree would drop the list */
+		else
+			jw_repeated(w, &d->fields[0], m);
+		return;
+	}
+	JW_LIT(w, "{");
+	if (type) {
+		JW_LIT(w, "\"type\":");
+		jw_string(w, type);
+		first = 0;
+	}
+	for (unsigned i = 0; d && i < d->n_fields && !w->fail; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		int set = f->label == PROTOBUF_C_LABEL_REPEATED || field_is_set(f, m);
+		if (!set && ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || is_absent_when_unset(f->name)))
+			continue;
+		if (type && !strcmp(f->name, "type")) {
+			w->fail = 1; /* would replace the type in place */
+			return;
+		}
+		if (!first)
+			JW_LIT(w, ",");
+		first = 0;
+		jw_string(w, f->name);
+		JW_LIT(w, ":");
+		if (f->label == PROTOBUF_C_LABEL_REPEATED)
+			jw_repeated(w, f, m);
+		else if (!set)
+			JW_LIT(w, "null");
+		else
+			jw_value(w, f, FIELD_PTR(m, f));
+	}
+	JW_LIT(w, "}");
+}
+
+char *pbjson_dump_typed(const char *type, const ProtobufCMessage *m, size_t *len)
+{
+	jw w = {0};
+	jw_object(&w, m, type);
+	if (w.fail) {
+		free(w.p);
+		return NULL;
+	}
+	*len = w.len;
+	return w.p;
+}

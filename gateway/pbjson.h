@@ -22,6 +22,12 @@
 ProtobufCMessage *pbjson_from_json(const ProtobufCMessageDescriptor *desc, json_t *obj, char *err,
 				   size_t errlen);
 json_t *pbjson_to_json(const ProtobufCMessage *m);
+/* The compact text of {"type": type} followed by pbjson_to_json(m)'s
+ * members (m may be NULL), byte for byte what jansson would dump, written
+ * without the tree: malloc'd, *len bytes, not NUL-terminated. NULL when it
+ * cannot say it exactly so (bytes fields, maps, a string jansson would
+ * refuse, ...) or out of memory: then render the tree. */
+char *pbjson_dump_typed(const char *type, const ProtobufCMessage *m, size_t *len);
 
 /* The member of a oneof set in m: its field descriptor, or NULL. */
 const ProtobufCFieldDescriptor *pbjson_oneof_set(const ProtobufCMessage *m);

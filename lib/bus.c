@@ -1,12 +1,17 @@
+#define _GNU_SOURCE /* ppoll */
 #include "bus.h"
 
+#include <errno.h>
 #include <nats/nats.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -27,8 +32,32 @@ typedef struct pending {
 	void *ud;
 } pending;
 
+/* BUS_BATCH: the thread that polls the NATS socket for cnats (its
+ * event-loop mode). cnats calls the callbacks below with its connection
+ * lock held (publishers, its reconnect thread, this thread): they only
+ * note what to poll for and wake this thread when it sleeps in poll. */
+typedef struct {
+	pthread_mutex_t mu;
+	/* Held around natsConnection_ProcessWriteEvent: two writers would
+	 * race, and cnats takes a write of an empty buffer for a closed
+	 * connection (it reconnects). */
+	pthread_mutex_t wmu;
+	natsConnection *nc;
+	int fd;           /* the connection's socket, -1 when none */
+	int want_read;    /* cnats's read interest */
+	int want_write;   /* cnats has bytes buffered to write */
+	int polling;      /* the thread is in poll (or about to be) with no
+			   * timeout: a change must wake it */
+	int64_t last_write; /* io_now_us() of the last write */
+	int stop;
+	int wake;         /* eventfd */
+	pthread_t th;
+	int started;
+} bus_io;
+
 struct bus {
 	natsConnection *nc;
+	bus_io *io; /* BUS_BATCH */
 	natsOptions *opts;
 	natsSubscription *inbox_sub;
 	char user[BUS_USER_MAX + 1]; /* "" without authentication */
@@ -259,6 +288,237 @@ static natsStatus set_servers(natsOptions *o, const char *url)
 	return n ? natsOptions_SetServers(o, servers, n) : NATS_INVALID_ARG;
 }
 
+/* ------------------------------------------------- BUS_BATCH socket thread */
+
+static void io_wake(bus_io *io)
+{
+	uint64_t one = 1;
+	ssize_t n;
+	do
+		n = write(io->wake, &one, sizeof one);
+	while (n < 0 && errno == EINTR);
+}
+
+/* The thread that writes its own publishes (bus_write_batch), if this is
+ * it. */
+static __thread bus_io *io_self_writer;
+
+/* Under io->mu: wakes the thread if it sleeps (it reads the state again
+ * before every poll otherwise). */
+static void io_changed(bus_io *io)
+{
+	if (io->polling) {
+		io->polling = 0;
+		io_wake(io);
+	}
+}
+
+static natsStatus io_attach(void **ud, void *loop, natsConnection *nc, natsSock sock)
+{
+	bus_io *io = loop;
+	pthread_mutex_lock(&io->mu);
+	io->nc = nc;
+	io->fd = (int)sock;
+	io->want_read = 1;
+	io->want_write = 0;
+	io_changed(io);
+	pthread_mutex_unlock(&io->mu);
+	*ud = io;
+	return NATS_OK;
+}
+
+static natsStatus io_read(void *ud, bool add)
+{
+	bus_io *io = ud;
+	pthread_mutex_lock(&io->mu);
+	io->want_read = add;
+	if (add)
+		io_changed(io);
+	pthread_mutex_unlock(&io->mu);
+	return NATS_OK;
+}
+
+/* A publisher (add, once per buffered batch) or this thread (remove, all
+ * written). */
+static natsStatus io_write(void *ud, bool add)
+{
+	bus_io *io = ud;
+	pthread_mutex_lock(&io->mu);
+	io->want_write = add;
+	/* The loop that batches writes them at the end of its pass. */
+	if (add && io_self_writer != io)
+		io_changed(io);
+	pthread_mutex_unlock(&io->mu);
+	return NATS_OK;
+}
+
+static natsStatus io_detach(void *ud)
+{
+	bus_io *io = ud;
+	pthread_mutex_lock(&io->mu);
+	io->fd = -1;
+	io->want_read = io->want_write = 0;
+	io_changed(io);
+	pthread_mutex_unlock(&io->mu);
+	return NATS_OK;
+}
+
+/* Publishes of other threads wait at most this long after the previous
+ * write, so that a busy part writes a few at once: each write costs the
+ * server a read and a wake-up too. An idle part writes at once. */
+#define IO_GATHER_US 500
+
+static int64_t io_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Writes what cnats has buffered, if anything. */
+static void io_write_now(bus_io *io)
+{
+	pthread_mutex_lock(&io->wmu);
+	pthread_mutex_lock(&io->mu);
+	natsConnection *nc = io->want_write && io->fd >= 0 ? io->nc : NULL;
+	pthread_mutex_unlock(&io->mu);
+	if (nc) {
+		natsConnection_ProcessWriteEvent(nc);
+		int64_t now = io_now_us();
+		pthread_mutex_lock(&io->mu);
+		io->last_write = now;
+		pthread_mutex_unlock(&io->mu);
+	}
+	pthread_mutex_unlock(&io->wmu);
+}
+
+static void *io_main(void *arg)
+{
+	bus_io *io = arg;
+	for (;;) {
+		struct pollfd p[2] = {{.fd = io->wake, .events = POLLIN}, {.fd = -1}};
+		pthread_mutex_lock(&io->mu);
+		if (io->stop) {
+			pthread_mutex_unlock(&io->mu);
+			return NULL;
+		}
+		natsConnection *nc = io->nc;
+		int rd = io->want_read, wr = io->want_write;
+		/* Within IO_GATHER_US of the last write, a sleep until then
+		 * (no wake-up needed for a publish meanwhile), and the write
+		 * after it. */
+		int64_t wait_us = io->last_write + IO_GATHER_US - io_now_us();
+		if (wait_us > 0)
+			wr = 0;
+		p[1].fd = io->fd;
+		p[1].events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
+		io->polling = wait_us <= 0;
+		pthread_mutex_unlock(&io->mu);
+		/* No interest: the socket is left out (poll reports a hang-up
+		 * even for no events, and cnats may be closing it). */
+		int nfds = p[1].fd >= 0 && p[1].events ? 2 : 1;
+		struct timespec ts = {0, wait_us * 1000};
+		int n = ppoll(p, (nfds_t)nfds, wait_us > 0 ? &ts : NULL, NULL);
+		pthread_mutex_lock(&io->mu);
+		io->polling = 0;
+		pthread_mutex_unlock(&io->mu);
+		if (n < 0)
+			continue; /* EINTR */
+		if (p[0].revents & POLLIN) {
+			uint64_t v;
+			(void)!read(io->wake, &v, sizeof v);
+		}
+		if (nfds < 2 || !p[1].revents)
+			continue;
+		/* cnats checks that the socket is still the connection's. */
+		if (rd && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			natsConnection_ProcessReadEvent(nc);
+		if (wr && (p[1].revents & (POLLOUT | POLLERR)))
+			io_write_now(io);
+	}
+}
+
+static bus_io *io_start(void)
+{
+	bus_io *io = calloc(1, sizeof *io);
+	if (!io)
+		return NULL;
+	pthread_mutex_init(&io->mu, NULL);
+	pthread_mutex_init(&io->wmu, NULL);
+	io->fd = -1;
+	io->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (io->wake < 0 || pthread_create(&io->th, NULL, io_main, io) != 0) {
+		if (io->wake >= 0)
+			close(io->wake);
+		pthread_mutex_destroy(&io->mu);
+		pthread_mutex_destroy(&io->wmu);
+		free(io);
+		return NULL;
+	}
+	io->started = 1;
+	return io;
+}
+
+void bus_write_batch(bus *b, int on)
+{
+	if (!b->io)
+		return;
+	if (on) {
+		io_self_writer = b->io;
+		return;
+	}
+	io_self_writer = NULL;
+	pthread_mutex_lock(&b->io->mu);
+	if (b->io->want_write)
+		io_changed(b->io);
+	pthread_mutex_unlock(&b->io->mu);
+}
+
+void bus_write_pending(bus *b)
+{
+	bus_io *io = b->io;
+	if (!io || io_self_writer != io)
+		return;
+	/* All buffered, in one write; what the socket did not take is left
+	 * to io_main, which waits for it to drain. */
+	io_write_now(io);
+	pthread_mutex_lock(&io->mu);
+	if (io->want_write)
+		io_changed(io);
+	pthread_mutex_unlock(&io->mu);
+}
+
+/* A call that waits for the server on this thread: what it sends must not
+ * wait for the end of the pass. */
+static bus_io *io_defer_off(void)
+{
+	bus_io *was = io_self_writer;
+	if (was) {
+		io_self_writer = NULL;
+		pthread_mutex_lock(&was->mu);
+		if (was->want_write)
+			io_changed(was);
+		pthread_mutex_unlock(&was->mu);
+	}
+	return was;
+}
+
+/* After the connection is closed (cnats detached it). */
+static void io_stop(bus_io *io)
+{
+	if (!io)
+		return;
+	pthread_mutex_lock(&io->mu);
+	io->stop = 1;
+	io_wake(io);
+	pthread_mutex_unlock(&io->mu);
+	pthread_join(io->th, NULL);
+	close(io->wake);
+	pthread_mutex_destroy(&io->mu);
+	pthread_mutex_destroy(&io->wmu);
+	free(io);
+}
+
 bus *bus_open(const bus_addr *addr, const char *name, int flags)
 {
 	const char *url = addr->url, *user = addr->user ? addr->user : "";
@@ -306,8 +566,16 @@ bus *bus_open(const bus_addr *addr, const char *name, int flags)
 		s = natsOptions_SetClosedCB(b->opts, on_closed, b);
 	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(b->opts, on_error, b);
-	if (s == NATS_OK && (flags & BUS_SEND_ASAP))
+	/* With BUS_BATCH too: no flusher thread, a flush asks io_main to
+	 * write. */
+	if (s == NATS_OK && (flags & (BUS_SEND_ASAP | BUS_BATCH)))
 		s = natsOptions_SetSendAsap(b->opts, true);
+	if (s == NATS_OK && (flags & BUS_BATCH)) {
+		b->io = io_start();
+		s = b->io ? natsOptions_SetEventLoop(b->opts, b->io, io_attach, io_read, io_write,
+						     io_detach)
+			  : NATS_NO_MEMORY;
+	}
 	if (s == NATS_OK && (flags & BUS_ORDERED)) {
 		s = natsOptions_UseGlobalMessageDelivery(b->opts, true);
 		if (s == NATS_OK)
@@ -355,8 +623,13 @@ void bus_close(bus *b)
 				break;
 		}
 		pthread_mutex_unlock(&b->close_mu);
+		/* Closed: cnats has detached the socket and calls the thread's
+		 * entry points no more. */
+		io_stop(b->io);
+		b->io = NULL;
 		natsConnection_Destroy(b->nc);
 	}
+	io_stop(b->io);
 	natsOptions_Destroy(b->opts);
 	for (size_t i = 0; i < PENDING_BUCKETS; i++) {
 		while (b->buckets[i]) {
@@ -411,7 +684,10 @@ int bus_publish_pb(bus *b, const char *subject, const ProtobufCMessage *m)
 
 int bus_flush(bus *b, int timeout_ms)
 {
-	return natsConnection_FlushTimeout(b->nc, timeout_ms) == NATS_OK ? 0 : -1;
+	bus_io *was = io_defer_off();
+	int rc = natsConnection_FlushTimeout(b->nc, timeout_ms) == NATS_OK ? 0 : -1;
+	io_self_writer = was;
+	return rc;
 }
 
 /* cnats thread. */
@@ -696,6 +972,7 @@ int bus_request_sync(bus *b, const char *subject, const void *data, size_t len, 
 	natsSubscription *sub = NULL;
 	natsMsg *reply = NULL;
 	int64_t deadline = bus_now_ms() + timeout_ms;
+	bus_io *was = io_defer_off();
 	natsStatus s = inbox_new(b, inbox, sizeof inbox);
 	if (s == NATS_OK)
 		s = natsConnection_SubscribeSync(&sub, b->nc, inbox);
@@ -715,6 +992,7 @@ int bus_request_sync(bus *b, const char *subject, const void *data, size_t len, 
 		natsSubscription_Unsubscribe(sub);
 		natsSubscription_Destroy(sub);
 	}
+	io_self_writer = was;
 	if (s != NATS_OK) {
 		natsMsg_Destroy(reply);
 		if (s == NATS_TIMEOUT)

@@ -47,6 +47,11 @@ typedef void (*bus_reply_fn)(void *ud, enum bus_result r, const void *data, size
 enum bus_flags {
 	BUS_ORDERED = 1,   /* global delivery, one thread: publish order across subjects */
 	BUS_SEND_ASAP = 2, /* flush every publish: lower latency for request/reply */
+	/* One thread of the bus reads and writes the socket (cnats's event-loop
+	 * mode, lib/bus.c): a publish is written at once when the socket is
+	 * idle, and the publishes made while a write is pending go in one
+	 * write. Implies BUS_SEND_ASAP's latency without a write per publish. */
+	BUS_BATCH = 4,
 };
 
 /* Where a part connects, and as whom. With a user, the server checks the
@@ -64,6 +69,13 @@ typedef struct {
  * NATS. addr's strings are copied. */
 bus *bus_open(const bus_addr *addr, const char *name, int flags);
 void bus_close(bus *b);
+/* BUS_BATCH: on (1), the calling thread's publishes wait in the buffer
+ * until it calls bus_write_pending (a loop: at the end of each pass, before
+ * it sleeps), so a pass's publishes go in one write; off (0) hands what
+ * waits to the bus's thread. bus_flush and bus_request_sync on that thread
+ * still send at once. No effect without BUS_BATCH. */
+void bus_write_batch(bus *b, int on);
+void bus_write_pending(bus *b);
 int bus_connected(bus *b);
 
 /* 0 on success, -1 on failure (logged). Thread-safe. */

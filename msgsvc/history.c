@@ -206,10 +206,17 @@ pg_status hist_segment(pg *db, arena *a, const char *room_id, int64_t seg, long 
 	}
 	num lo = num_of(seg * S), hi = num_of(seg * S + S);
 	const char *p[] = {room_id, lo.s, hi.s};
-	pg_status s = pg_prepared(db, &res, "hist_segment",
-				  "SELECT " MESSAGE_COLS " FROM msg.messages WHERE room_id = $1"
-				  " AND idx >= $2 AND idx < $3 ORDER BY idx",
-				  3, p, NULL, NULL, 0);
+	/* LIMIT S changes no answer (idx is unique in a room) but lets
+	 * Postgres keep one generic plan: without it, it plans every call
+	 * again (its estimate of an unknown range made the generic plan look
+	 * dearer), which cost more than running the query. S is the same for
+	 * every call of this process, as a prepared statement needs. */
+	char sql[320];
+	snprintf(sql, sizeof sql,
+		 "SELECT " MESSAGE_COLS " FROM msg.messages WHERE room_id = $1"
+		 " AND idx >= $2 AND idx < $3 ORDER BY idx LIMIT %ld",
+		 S);
+	pg_status s = pg_prepared(db, &res, "hist_segment", sql, 3, p, NULL, NULL, 0);
 	if (s != PG_OK)
 		return s;
 	segment_init(a, out, room_id, seg, PQntuples(res));

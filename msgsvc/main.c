@@ -146,7 +146,7 @@ static int app_init(void *ud)
 	msgsvc *m = ud;
 	const msg_config *cfg = m->app.cfg;
 
-	m->app.bus = bus_open(&cfg->nats, "msgsvc", BUS_SEND_ASAP);
+	m->app.bus = bus_open(&cfg->nats, "msgsvc", BUS_BATCH);
 	pg_password_set(cfg->pg_password);
 	m->maint = pg_open(cfg->pg, "main");
 	if (!m->app.bus || !m->maint)

@@ -37,6 +37,8 @@
 #   REBUTTAL_*        passed to the parts and written to DIR/env; they win
 #                     over the values this script computes
 #   REBUTTAL_BIN_DIR or BIN_DIR  where the part binaries are (ROOT/build/bin)
+#   NATS_MONITOR_PORT  nats-server's monitoring port (/varz, /connz), for
+#       profiling; none by default
 #   STACK_INFRA_TIMEOUT (20) / STACK_PART_TIMEOUT (10)  seconds to wait
 #
 # Everything but `port=N` (start-part of a gateway) and `status` goes to
@@ -471,7 +473,7 @@ start_nats() {
         echo "}"
     } >"$DIR/nats.conf.tmp"
     mv -f "$DIR/nats.conf.tmp" "$DIR/nats.conf"
-    launch nats : nats-server -a 127.0.0.1 -p "$NATS_PORT" -c "$DIR/nats.conf"
+    launch nats : nats-server -a 127.0.0.1 -p "$NATS_PORT" ${NATS_MONITOR_PORT:+-m "$NATS_MONITOR_PORT"} -c "$DIR/nats.conf"
     wait_up nats "$NATS_PORT" "$INFRA_TIMEOUT"
     log "nats up on 127.0.0.1:$NATS_PORT (pid $(<"$DIR/pids/nats.pid"))"
 }

@@ -958,16 +958,39 @@ static void bench_presence(void)
 /* What the parts and the bench itself spend while a run lasts: a share of
  * one core and microseconds per unit of work (delivery, request), a figure
  * the other load on the machine changes much less than the rate. */
-static const char *const cpu_parts[] = {"gateway", "msgsvc", "nats"};
+static const char *const cpu_parts[] = {"gateway", "msgsvc", "nats", "postgres"};
 #define CPU_PARTS (sizeof cpu_parts / sizeof *cpu_parts)
 typedef struct {
 	double cpu0[CPU_PARTS + 1]; /* the last one: this process */
 } cpu_meter;
 
+/* A part's CPU; Postgres's is its server processes' (the postmaster and
+ * its children now: backends, writers, autovacuum), a close figure as
+ * long as none of them ends during the run. */
+static double part_cpu_s(const char *part)
+{
+	int pid = part_pid(part);
+	double s = cpu_s(pid);
+	if (strcmp(part, "postgres"))
+		return s;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
+	FILE *f = fopen(path, "r");
+	int child;
+	while (f && fscanf(f, "%d", &child) == 1) {
+		snprintf(path, sizeof path, "/proc/%d/stat", child);
+		if (access(path, R_OK) == 0)
+			s += cpu_s(child);
+	}
+	if (f)
+		fclose(f);
+	return s;
+}
+
 static void cpu_start(cpu_meter *m)
 {
 	for (size_t i = 0; i < CPU_PARTS; i++)
-		m->cpu0[i] = cpu_s(part_pid(cpu_parts[i]));
+		m->cpu0[i] = part_cpu_s(cpu_parts[i]);
 	m->cpu0[CPU_PARTS] = cpu_s(0);
 }
 
@@ -975,7 +998,7 @@ static void cpu_report(const cpu_meter *m, double secs, uint64_t units, char *ou
 {
 	int used = 0;
 	for (size_t i = 0; i <= CPU_PARTS && (size_t)used < cap; i++) {
-		double s = cpu_s(i < CPU_PARTS ? part_pid(cpu_parts[i]) : 0) - m->cpu0[i];
+		double s = (i < CPU_PARTS ? part_cpu_s(cpu_parts[i]) : cpu_s(0)) - m->cpu0[i];
 		used += snprintf(out + used, cap - (size_t)used, "%s%s %.0f%% %.2f us", i ? ", " : "",
 				 i < CPU_PARTS ? cpu_parts[i] : "bench", 100 * s / secs,
 				 units ? 1e6 * s / (double)units : 0);

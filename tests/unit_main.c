@@ -25,6 +25,7 @@
 	X(pbjson_opaque_json_round_trip)                                                      \
 	X(pbjson_to_json_nulls_and_absent)                                                    \
 	X(pbjson_groups_map_and_lists)                                                        \
+	X(pbjson_dump_matches_tree)                                                           \
 	X(valid_text_rules)                                                                   \
 	X(netaddr_list_parse)                                                                 \
 	X(netaddr_match)                                                                      \

@@ -1,5 +1,6 @@
 /* Generic JSON <-> protobuf translation (gateway/pbjson.c). */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,4 +153,109 @@ void test_valid_text_rules(void)
 	CHECK(valid_email("root@localhost") != NULL); /* sign-up needs a dot */
 	CHECK(valid_email("a@b.c") == NULL);
 	CHECK(valid_email("ab.c") != NULL);
+}
+
+/* What the gateway's render_delivery_json dumps: the tree's way. */
+static char *tree_typed(const char *type, const ProtobufCMessage *m)
+{
+	json_t *o = json_pack("{s:s}", "type", type);
+	json_t *fields = m ? pbjson_to_json(m) : json_object();
+	json_object_update(o, fields);
+	json_decref(fields);
+	char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/* pbjson_dump_typed writes what the tree would, or gives up (NULL). */
+static int same_as_tree(const char *type, const ProtobufCMessage *m)
+{
+	size_t len = 0;
+	char *fast = pbjson_dump_typed(type, m, &len);
+	char *tree = tree_typed(type, m);
+	int ok = -1;
+	if (fast) {
+		ok = len == strlen(tree) && !memcmp(fast, tree, len);
+		if (!ok)
+			fprintf(stderr, "fast: %.*s\ntree: %s\n", (int)len, fast, tree);
+	}
+	free(fast);
+	free(tree);
+	return ok; /* 1 same, 0 different, -1 not written */
+}
+
+void test_pbjson_dump_matches_tree(void)
+{
+	/* Every packet a delivery can carry, empty. */
+	const ProtobufCMessageDescriptor *dd = &rb__delivery__descriptor;
+	for (unsigned i = 0; i < dd->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &dd->fields[i];
+		if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		const ProtobufCMessageDescriptor *pd = f->descriptor;
+		ProtobufCMessage *m = calloc(1, pd->sizeof_message);
+		pd->message_init(m);
+		CHECK(same_as_tree(f->name, m) != 0);
+		free(m);
+	}
+	CHECK_EQ_INT(same_as_tree("updateText", NULL), 1);
+
+	/* A history page with every kind of string. */
+	static const char *texts[] = {
+		"plain", "", "quote \" backslash \\ slash /", "tab\tnl\ncr\rbs\bff\f",
+		"ctl \x01\x1f del \x7f", "utf8 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xa8",
+	};
+	enum { N = sizeof texts / sizeof *texts };
+	Rb__Message msgs[N], *mp[N];
+	char *tags[] = {"a", "b\"c", "\xe2\x82\xac"};
+	for (size_t i = 0; i < N; i++) {
+		rb__message__init(&msgs[i]);
+		msgs[i].roomid = "room";
+		msgs[i].has_idx = 1;
+		msgs[i].idx = (int64_t)i * 1000000007LL - 3;
+		msgs[i].userid = i % 2 ? NULL : "user";
+		msgs[i].username = (char *)texts[(i + 1) % N];
+		msgs[i].text = (char *)texts[i];
+		msgs[i].tags = tags;
+		msgs[i].n_tags = i % 4;
+		msgs[i].url = i == 3 ? "http://x/y?a=1&b=<2>" : NULL;
+		msgs[i].img = i == 4 ? "uploads/x.png" : NULL;
+		msgs[i].has_width = msgs[i].has_height = i == 4;
+		msgs[i].width = -1;
+		msgs[i].height = 2147483647;
+		mp[i] = &msgs[i];
+	}
+	Rb__SUpdateText ut = RB__SUPDATE_TEXT__INIT;
+	ut.roomid = "room";
+	ut.has_segment = 1;
+	ut.segment = 9223372036854775807LL;
+	ut.messages = mp;
+	ut.n_messages = N;
+	CHECK_EQ_INT(same_as_tree("updateText", &ut.base), 1);
+	ut.n_messages = 0;
+	CHECK_EQ_INT(same_as_tree("updateText", &ut.base), 1);
+
+	/* Users: avatar absent when unset, present when set. */
+	Rb__User u = RB__USER__INIT;
+	u.id = "u";
+	u.name = "n";
+	u.has_status = 1;
+	u.status = 1;
+	CHECK_EQ_INT(same_as_tree("x", &u.base), 1);
+	u.avatar = "a.png";
+	CHECK_EQ_INT(same_as_tree("x", &u.base), 1);
+
+	/* Invalid UTF-8 (the tree leaves the field out): not written. */
+	ut.n_messages = 1;
+	msgs[0].text = "bad \xc3\x28";
+	CHECK_EQ_INT(same_as_tree("updateText", &ut.base), -1);
+	msgs[0].text = "surrogate \xed\xa0\x80";
+	CHECK_EQ_INT(same_as_tree("updateText", &ut.base), -1);
+	msgs[0].text = "overlong \xc0\xaf";
+	CHECK_EQ_INT(same_as_tree("updateText", &ut.base), -1);
+	msgs[0].text = "cut \xe2\x82";
+	CHECK_EQ_INT(same_as_tree("updateText", &ut.base), -1);
+
+	/* A member named "type" at the top: the tree's way. */
+	CHECK_EQ_INT(same_as_tree("sendMessage", &msgs[1].base), -1);
 }
