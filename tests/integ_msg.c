@@ -1,7 +1,7 @@
 /* msgsvc: sending, history segments, images, edits and removals; over the
  * real gateway, and over the bus where a test needs what no client can do.
- * Ordering, retries, the outbox and crashes are in integ_msg_crash.c,
- * consumed events and several instances in integ_msg_events.c; the helpers
+ * Ordering, retries and the outbox are in integ_msg_race.c, crashes and
+ * stops in integ_msg_crash.c, consumed events and several instances in integ_msg_events.c; the helpers
  * they share are declared in list_msg.h (prefix mt_). */
 #define _GNU_SOURCE
 #include <sodium.h>

@@ -1,8 +1,8 @@
 /* msgsvc beside other parts and instances: the events it consumes (a user
  * removed or renamed, a room removed) and several instances serving one
- * room. Racing clients, retries, the outbox and crashes are in
- * integ_msg_crash.c. Helpers shared with integ_msg.c and integ_msg_crash.c
- * are declared in list_msg.h (prefix mt_). */
+ * room. Racing clients, retries and the outbox are in integ_msg_race.c,
+ * crashes and stops in integ_msg_crash.c. Helpers shared with the other
+ * integ_msg*.c are declared in list_msg.h (prefix mt_). */
 #define _GNU_SOURCE
 #include <libpq-fe.h>
 #include <stdio.h>
