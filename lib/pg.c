@@ -23,16 +23,7 @@ struct pg {
 	atomic_int up; /* read by the health thread */
 };
 
-static const char *const status_text[] = {
-#define PG_TEXT(name, text) text,
-	PG_STATUS_MAP(PG_TEXT)
-#undef PG_TEXT
-};
-
-const char *pg_status_text(pg_status s)
-{
-	return (size_t)s < sizeof status_text / sizeof *status_text ? status_text[s] : "?";
-}
+STATUS_TEXT_FN(pg_status_text, pg_status, PG_STATUS_MAP)
 
 /* libpq prints notices (e.g. "relation already exists, skipping") straight to
  * stderr, which would break the one-line log format. */
@@ -163,10 +154,8 @@ static histo round_trips;
 
 void pg_metrics(buf *out, const char *part)
 {
-	char name[96];
-	snprintf(name, sizeof name, "%s_store_pg_round_trip_seconds", part);
-	histo_print_head(out, name, "PostgreSQL statement round trips");
-	histo_print(out, name, "", &round_trips);
+	histo_print_one(out, part, "store_pg_round_trip_seconds", "PostgreSQL statement round trips",
+			&round_trips);
 }
 
 static PGresult *exec(pg *db, const stmt *q)

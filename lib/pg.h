@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "buf.h"
+#include "status.h"
 
 #define PG_STATUS_MAP(X)                       \
 	X(PG_OK, "ok")                         \
@@ -22,9 +23,7 @@
 	X(PG_ERROR, "statement failed")
 
 typedef enum {
-#define PG_ENUM(name, text) name,
-	PG_STATUS_MAP(PG_ENUM)
-#undef PG_ENUM
+	PG_STATUS_MAP(STATUS_ENUM_ROW)
 } pg_status;
 
 /* A static string; "?" for a value outside the enum. */
