@@ -72,6 +72,12 @@ wsc *second_conn(wsc_ctx *ctx, const who *w, int port);
 /* Starts (or finds running) the gateway instance `part` ("gateway NAME");
  * returns its port. */
 int gateway_at(const char *part);
+/* gateway_at with settings of its own on top of the stack's: "VAR=value"
+ * strings, NULL-ended (set for this start only). */
+int gateway_with(const char *part, const char *const *settings);
+/* Creates a room of type named name as adm and waits for the updateRooms
+ * that lists it; its id into id (64 bytes). */
+void room_made(wsc *adm, const char *type, const char *name, char *id);
 int jbool(json_t *o, const char *key);
 /* Both set and equal. */
 int streq(const char *a, const char *b);

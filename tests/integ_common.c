@@ -217,6 +217,33 @@ int gateway_at(const char *part)
 	return atoi(out + 5);
 }
 
+int gateway_with(const char *part, const char *const *settings)
+{
+	char name[128];
+	for (size_t i = 0; settings[i]; i++)
+		CHECK(putenv((char *)settings[i]) == 0);
+	int port = gateway_at(part);
+	for (size_t i = 0; settings[i]; i++) {
+		snprintf(name, sizeof name, "%.*s", (int)strcspn(settings[i], "="), settings[i]);
+		unsetenv(name);
+	}
+	return port;
+}
+
+void room_made(wsc *adm, const char *type, const char *name, char *id)
+{
+	sendp(adm, "{\"type\":\"createroom\",\"roomType\":\"%s\",\"roomName\":\"%s\"}", type,
+	      name);
+	for (*id = '\0'; !*id;) {
+		json_t *j = expect(adm, "updateRooms");
+		json_t *list = json_object_get(j, "roomList");
+		for (size_t i = 0; i < json_array_size(list); i++)
+			if (streq(jstr(json_array_get(list, i), "name"), name))
+				snprintf(id, 64, "%s", jstr(json_array_get(list, i), "id"));
+		json_decref(j);
+	}
+}
+
 int jbool(json_t *o, const char *key)
 {
 	return json_is_true(json_object_get(o, key));

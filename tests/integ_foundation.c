@@ -657,16 +657,12 @@ void test_authsvc_kill9_restart(void)
 {
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *a = admin(ctx);
-	char email[64], out[64];
+	char email[64];
 	signup_user(ctx, a, "user", "survivor", email);
 
 	/* A second gateway with a short login deadline, to see the deadline. */
-	setenv("REBUTTAL_LOGIN_DEADLINE_MS", "2000", 1);
-	int rc = stack("start-part gateway shortlogin", out, sizeof out);
-	unsetenv("REBUTTAL_LOGIN_DEADLINE_MS");
-	CHECK_EQ_INT(rc, 0);
-	int port2 = 0;
-	CHECK(sscanf(out, "port=%d", &port2) == 1);
+	static const char *const deadline[] = {"REBUTTAL_LOGIN_DEADLINE_MS=2000", NULL};
+	int port2 = gateway_with("gateway shortlogin", deadline);
 
 	CHECK_EQ_INT(stack("kill authsvc KILL", NULL, 0), 0);
 	/* A login while authsvc is down waits (NATS says "no responders"; the
