@@ -117,6 +117,14 @@ int tls_gateway(const char *name, const char *webroot);
 /* Runs a shell command (a check script), copying its output to ours;
  * keeps its last line in last. Returns pclose's status (0: success). */
 int run_shown(const char *cmd, char *last, size_t lastlen);
+/* Runs a shell command, what it prints into out (outlen bytes at most,
+ * NUL-terminated); returns its exit status (128 when it did not exit). */
+int run_out(const char *cmd, char *out, size_t outlen);
+/* Waits until `until` (now_ms) for bytes on fd and appends them to buf
+ * (cap bytes, *len used, kept NUL-terminated). 1 when some came, 0 when
+ * time ran out, -1 at the end of the stream, on an error or when buf is
+ * full. */
+int fd_read_by(int fd, char *buf, size_t cap, size_t *len, long long until);
 /* Resident memory (VmRSS) of a stack process ("gateway") in KiB. (bench.c
  * has its own static copy, rss_kib, left alone so that this branch merges
  * cleanly with main's bench.c; it can call this one instead.) */

@@ -748,12 +748,7 @@ static int ctl_in(const char *input, char *out, size_t outlen, const char *fmt, 
 	else
 		snprintf(cmd, sizeof cmd, "%s '%s/rebuttalctl' %s 2>&1 </dev/null", as,
 			 rt_env("REBUTTAL_BIN_DIR"), args);
-	FILE *p = popen(cmd, "r");
-	CHECK_NOT_NULL(p);
-	size_t n = fread(out, 1, outlen - 1, p);
-	out[n] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	return run_out(cmd, out, outlen);
 }
 #define ctl(...) ctl_in(NULL, __VA_ARGS__)
 

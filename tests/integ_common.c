@@ -491,6 +491,32 @@ int run_shown(const char *cmd, char *last, size_t lastlen)
 	return pclose(p);
 }
 
+int run_out(const char *cmd, char *out, size_t outlen)
+{
+	FILE *p = popen(cmd, "r");
+	CHECK_NOT_NULL(p);
+	size_t n = fread(out, 1, outlen - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+int fd_read_by(int fd, char *buf, size_t cap, size_t *len, long long until)
+{
+	for (long long left; *len < cap - 1 && (left = until - now_ms()) > 0;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, (int)(left < 100 ? left : 100)) <= 0)
+			continue;
+		ssize_t n = read(fd, buf + *len, cap - 1 - *len);
+		if (n <= 0)
+			return -1;
+		*len += (size_t)n;
+		buf[*len] = '\0';
+		return 1;
+	}
+	return *len < cap - 1 ? 0 : -1;
+}
+
 int wait_ms(void)
 {
 	static int ms;

@@ -478,15 +478,7 @@ static void read_statuses(int fd, int want, int ms, char *out, size_t outlen)
 	int seen = 0;
 	long long end = now_ms() + ms;
 	out[0] = '\0';
-	while (seen < want && now_ms() < end && len < sizeof acc - 1) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		ssize_t n = read(fd, acc + len, sizeof acc - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		acc[len] = '\0';
+	while (seen < want && fd_read_by(fd, acc, sizeof acc, &len, end) > 0) {
 		/* Count complete answers: status line, headers, body. */
 		seen = 0;
 		out[0] = '\0';
