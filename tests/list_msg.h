@@ -45,6 +45,8 @@ long mt_seg_size(void);
 void mt_new_room(wsc *adm, const char *type, char *out);
 /* A fresh account in group user, logged in; its id into uid (64 bytes). */
 wsc *mt_new_user(wsc_ctx *ctx, wsc *adm, const char *name, char *uid);
+/* mt_new_user, then a new text room (its id into room, 64 bytes). */
+wsc *mt_user_and_room(wsc_ctx *ctx, wsc *adm, const char *name, char *uid, char *room);
 /* Sends a message packet with only a text. */
 void mt_say(wsc *c, const char *room, const char *text);
 /* The next sendMessage's message object (caller decrefs the frame *f). */
