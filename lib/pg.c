@@ -237,6 +237,17 @@ pg_status pg_exists(pg *db, int *yes, const char *sql, int nparams, const char *
 	return PG_OK;
 }
 
+pg_status pg_changed(pg *db, long *rows, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *res;
+	pg_status s = pg_query(db, &res, sql, nparams, params);
+	if (s != PG_OK)
+		return s;
+	*rows = atol(PQcmdTuples(res));
+	PQclear(res);
+	return PG_OK;
+}
+
 pg_status pg_prepared(pg *db, PGresult **res, const char *name, const char *sql, int nparams,
 		      const char *const *params, const int *lengths, const int *formats,
 		      int binary_result)

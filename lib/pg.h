@@ -59,6 +59,9 @@ pg_status pg_query(pg *db, PGresult **res, const char *sql, int nparams,
 /* Runs sql, a query whose one row's first column is a boolean (SELECT
  * EXISTS (...)), and sets *yes to it; *yes is left alone on failure. */
 pg_status pg_exists(pg *db, int *yes, const char *sql, int nparams, const char *const *params);
+/* Runs sql, an INSERT, UPDATE or DELETE, and sets *rows to the rows it
+ * touched; *rows is left alone on failure. */
+pg_status pg_changed(pg *db, long *rows, const char *sql, int nparams, const char *const *params);
 /* pg_query with per-parameter lengths and formats (1 = binary, for bytea;
  * NULL arrays mean all text) and, when binary_result, every result column
  * in binary format (a bytea comes back as its raw bytes). Same ownership. */
