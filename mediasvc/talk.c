@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "events.h"
+#include "grow.h"
 #include "handlers.h"
 #include "log.h"
 #include "scripts.h"
@@ -83,9 +84,8 @@ static void schedule(talk *t, const char *uid, int64_t delay_ms, int tries)
 	size_t i = 0;
 	while (i < t->n && strcmp(t->items[i].uid, uid))
 		i++;
-	if (i == t->n && t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		due_item *p = realloc(t->items, cap * sizeof *p);
+	if (i == t->n) {
+		due_item *p = grow_for(t->items, &t->cap, t->n, sizeof *p);
 		if (!p) {
 			pthread_mutex_unlock(&t->lock);
 			atomic_fetch_add(&t->dropped, 1);
@@ -93,7 +93,6 @@ static void schedule(talk *t, const char *uid, int64_t delay_ms, int tries)
 			return;
 		}
 		t->items = p;
-		t->cap = cap;
 	}
 	if (i == t->n) {
 		snprintf(t->items[i].uid, sizeof t->items[i].uid, "%s", uid);

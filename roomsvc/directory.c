@@ -4,11 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "lists.h"
 #include "log.h"
-#include "subthread.h"
 #include "proc.h"
 #include "rebuttal.pb-c.h"
+#include "subthread.h"
 
 #define LOAD_TIMEOUT_MS 2000
 #define LOAD_RETRY_MS 1000
@@ -72,14 +73,10 @@ static int entry_put(directory *d, const char *id, const char *name, const char 
 	if (!nm || (avatar && *avatar && !av))
 		goto fail;
 	if (!e) {
-		if (d->n == d->cap) {
-			size_t cap = d->cap ? d->cap * 2 : 64;
-			entry *v = realloc(d->v, cap * sizeof *v);
-			if (!v)
-				goto fail;
-			d->v = v;
-			d->cap = cap;
-		}
+		entry *v = grow_for(d->v, &d->cap, d->n, sizeof *v);
+		if (!v)
+			goto fail;
+		d->v = v;
 		e = &d->v[d->n];
 		memset(e, 0, sizeof *e);
 		if (!(e->id = strdup(id)))
