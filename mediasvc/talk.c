@@ -19,6 +19,7 @@
 #include "grow.h"
 #include "handlers.h"
 #include "log.h"
+#include "proc.h"
 #include "scripts.h"
 #include "uuid.h"
 
@@ -182,11 +183,7 @@ static long earliest(const talk *t)
 /* lock held: sleeps until `due` (bus_now_ms clock) or a signal. */
 static void wait_until(talk *t, int64_t due)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t ns = (int64_t)ts.tv_nsec + (due - bus_now_ms()) * 1000000LL;
-	ts.tv_sec += (time_t)(ns / 1000000000LL);
-	ts.tv_nsec = (long)(ns % 1000000000LL);
+	struct timespec ts = proc_deadline(CLOCK_MONOTONIC, due - bus_now_ms());
 	pthread_cond_timedwait(&t->wake, &t->lock, &ts);
 }
 

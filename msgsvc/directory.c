@@ -7,6 +7,7 @@
 
 #include "idmap.h"
 #include "log.h"
+#include "proc.h"
 #include "uuid.h"
 
 typedef struct {
@@ -120,14 +121,7 @@ static Rb__Reply *ask(dir *d, int timeout_ms)
  * 0 when it succeeded. */
 static int wait_refresh(dir *d, int timeout_ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = proc_deadline(CLOCK_REALTIME, timeout_ms);
 	while (d->refreshing)
 		if (pthread_cond_timedwait(&d->refreshed, &d->users.lock, &until) != 0)
 			return -1;
