@@ -237,6 +237,20 @@ pg_status pg_exists(pg *db, int *yes, const char *sql, int nparams, const char *
 	return PG_OK;
 }
 
+pg_status pg_number(pg *db, int64_t *n, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *res;
+	pg_status s = pg_query(db, &res, sql, nparams, params);
+	if (s != PG_OK)
+		return s;
+	if (PQntuples(res) < 1 || PQnfields(res) < 1)
+		s = PG_ERROR;
+	else
+		*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return s;
+}
+
 pg_status pg_changed(pg *db, long *rows, const char *sql, int nparams, const char *const *params)
 {
 	PGresult *res;

@@ -13,6 +13,7 @@
 #define RB_PG_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "status.h"
@@ -59,6 +60,10 @@ pg_status pg_query(pg *db, PGresult **res, const char *sql, int nparams,
 /* Runs sql, a query whose one row's first column is a boolean (SELECT
  * EXISTS (...)), and sets *yes to it; *yes is left alone on failure. */
 pg_status pg_exists(pg *db, int *yes, const char *sql, int nparams, const char *const *params);
+/* Runs sql, whose first row's first column is a number (a count, a max,
+ * INSERT ... RETURNING id), and sets *n to it; *n is left alone on failure
+ * (PG_ERROR when there is no row). */
+pg_status pg_number(pg *db, int64_t *n, const char *sql, int nparams, const char *const *params);
 /* Runs sql, an INSERT, UPDATE or DELETE, and sets *rows to the rows it
  * touched; *rows is left alone on failure. */
 pg_status pg_changed(pg *db, long *rows, const char *sql, int nparams, const char *const *params);

@@ -47,19 +47,12 @@ void outbox_free(outbox *ob)
 pg_status outbox_add(pg *db, const char *kind, const char *room_id, int64_t idx,
 		     int64_t *id)
 {
-	PGresult *res;
 	char i[24];
 	snprintf(i, sizeof i, "%" PRId64, idx);
 	const char *p[] = {kind, room_id, i};
-	pg_status s = pg_query(db, &res,
-			       "INSERT INTO msg.outbox (kind, room_id, idx) VALUES ($1, $2, $3)"
-			       " RETURNING id",
-			       3, p);
-	if (s != PG_OK)
-		return s;
-	*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return PG_OK;
+	return pg_number(db, id,
+			 "INSERT INTO msg.outbox (kind, room_id, idx) VALUES ($1, $2, $3) RETURNING id", 3,
+			 p);
 }
 
 /* The stored message (room, idx) within its segment, or NULL. */
