@@ -138,6 +138,23 @@ static int near(stack_job *j, long long t)
 	return j->started && t >= j->t0 - 2000 && t <= end + 8000;
 }
 
+/* Two msgsvc instances, both ready, and n clients (new users named
+ * <prefix><k>) with a new text room (its id into room, 64 bytes): the
+ * start of the tests that stop one instance while the clients send. */
+static mt_sender *senders_on_two(wsc_ctx *ctx, wsc *adm, int n, const char *prefix, char *room)
+{
+	char name[32];
+	CHECK_EQ_INT(stack("start-part msgsvc 2", NULL, 0), 0);
+	wait_ready("msgsvc"), wait_ready("msgsvc-2");
+	mt_sender *ss = mt_senders_new(n);
+	mt_new_room(adm, "text", room);
+	for (int k = 0; k < n; k++) {
+		snprintf(name, sizeof name, "%s%d", prefix, k);
+		ss[k].c = mt_new_user(ctx, adm, name, ss[k].uid);
+	}
+	return ss;
+}
+
 enum { CLIENTS = 3, TOTAL = 1000, KILL_AT = 300, RESTART_AT = 700 };
 /* A message without an outcome this long is given up on (the checks then
  * tell whether it was stored and seen): 3 tries of 2 s + the outbox age. */
@@ -145,19 +162,13 @@ enum { CLIENTS = 3, TOTAL = 1000, KILL_AT = 300, RESTART_AT = 700 };
 
 void test_msg_crash_kill9(void)
 {
-	CHECK_EQ_INT(stack("start-part msgsvc 2", NULL, 0), 0);
-	wait_ready("msgsvc"), wait_ready("msgsvc-2");
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
+	char room[64];
+	mt_sender *ss = senders_on_two(ctx, adm, CLIENTS, "crasher", room);
 	PGconn *pg = mt_test_pg();
-	mt_sender *ss = mt_senders_new(CLIENTS);
-	char room[64], name[32];
-	mt_new_room(adm, "text", room);
-	for (int k = 0; k < CLIENTS; k++) {
-		snprintf(name, sizeof name, "crasher%d", k);
-		ss[k].c = mt_new_user(ctx, adm, name, ss[k].uid);
+	for (int k = 0; k < CLIENTS; k++)
 		ss[k].quota = TOTAL / CLIENTS + (k < TOTAL % CLIENTS);
-	}
 	wsc_close(adm);
 	tap *t = tap_open(room);
 	long drained0 = metric("msgsvc", DRAINED), before_kill = -1;
@@ -405,17 +416,10 @@ void test_msg_retry_after_kill(void)
 void test_msg_drain_term(void)
 {
 	enum { N = 3, EACH = 60, TERM_AT = 45 };
-	CHECK_EQ_INT(stack("start-part msgsvc 2", NULL, 0), 0);
-	wait_ready("msgsvc"), wait_ready("msgsvc-2");
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
-	mt_sender *ss = mt_senders_new(N);
-	char room[64], name[32];
-	mt_new_room(adm, "text", room);
-	for (int k = 0; k < N; k++) {
-		snprintf(name, sizeof name, "drainer%d", k);
-		ss[k].c = mt_new_user(ctx, adm, name, ss[k].uid);
-	}
+	char room[64];
+	mt_sender *ss = senders_on_two(ctx, adm, N, "drainer", room);
 	int pid = stack_number("pids", "msgsvc-2.pid"), sent = 0, resolved = 0;
 	long served = -1;
 	CHECK(pid > 0);

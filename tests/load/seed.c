@@ -80,13 +80,7 @@ static void on_conns(void *ud, const bus_msg *m)
 	}
 	cl.n_conns = n;
 	cl.conns = ptrs;
-	size_t len = protobuf_c_message_get_packed_size(&cl.base);
-	uint8_t *p = malloc(len ? len : 1);
-	if (p) {
-		protobuf_c_message_pack(&cl.base, p);
-		bus_publish(g->bus, m->reply, p, len);
-	}
-	free(p);
+	(void)bus_publish_pb(g->bus, m->reply, &cl.base);
 out:
 	free(evs);
 	free(ptrs);
