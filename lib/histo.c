@@ -43,11 +43,11 @@ void histo_print_head(buf *out, const char *name, const char *help)
 	buf_addf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 }
 
-void histo_print_one(buf *out, const char *part, const char *what, const char *help,
-		     const histo *h)
+void histo_print_one(buf *out, const char *help, const histo *h, const char *name_fmt,
+		     const char *part)
 {
 	char name[128];
-	snprintf(name, sizeof name, "%s_%s", part, what);
+	snprintf(name, sizeof name, name_fmt, part);
 	histo_print_head(out, name, help);
 	histo_print(out, name, "", h);
 }

@@ -20,8 +20,8 @@ static histo round_trips;
 
 void kv_metrics(buf *out, const char *part)
 {
-	histo_print_one(out, part, "store_redis_round_trip_seconds",
-			"Redis command and pipeline round trips", &round_trips);
+	histo_print_one(out, "Redis command and pipeline round trips", &round_trips,
+			"%s_store_redis_round_trip_seconds", part);
 }
 
 #define CONNECT_TIMEOUT_MS 500

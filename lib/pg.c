@@ -154,8 +154,8 @@ static histo round_trips;
 
 void pg_metrics(buf *out, const char *part)
 {
-	histo_print_one(out, part, "store_pg_round_trip_seconds", "PostgreSQL statement round trips",
-			&round_trips);
+	histo_print_one(out, "PostgreSQL statement round trips", &round_trips,
+			"%s_store_pg_round_trip_seconds", part);
 }
 
 static PGresult *exec(pg *db, const stmt *q)
