@@ -49,12 +49,12 @@
 	CFG_SECRET_FILE("REBUTTAL_REDIS_PASSWORD_FILE", st, redis.password,              \
 			"file holding the Redis password (empty: no AUTH)")
 
-/* What every service's settings have: the first member, part, of each. */
+/* What every service's settings have: the member `part` of each. */
 typedef struct {
-	bus_addr nats;	     /* password: read from its file */
+	bus_addr nats;           /* password: read from its file */
 	const char *health_addr; /* of /healthz, /readyz, /metrics */
 	long health_port;
-	long threads; /* handler threads; 0: one per online CPU */
+	long threads;            /* handler threads; 0: one per online CPU */
 } part_config;
 
 /* The rows of st's part_config part: NATS, REBUTTAL_HEALTH_ADDR and _PORT
@@ -70,7 +70,7 @@ typedef struct {
 /* A service's main, as steps the skeleton (part_main) runs in its order;
  * each hook gets the ud given to part_main. */
 typedef struct {
-	const char *name;  /* "authsvc": the process in logs */
+	const char *name;  /* "authsvc": the process in logs and on the bus */
 	const char *about; /* --help's first line */
 	const cfg_field *settings;
 	size_t nsettings;
