@@ -105,12 +105,12 @@ static acct_user *user_from_row(arena *a, const PGresult *res, int row)
 	return u;
 }
 
-pg_status acct_user_by_email(pg *db, arena *a, const char *email, acct_user **out)
+/* Runs a statement that returns at most one account row. */
+static pg_status user_one(pg *db, arena *a, acct_user **out, const char *sql, int n,
+			  const char *const *p)
 {
 	PGresult *res;
-	const char *p[] = {email};
-	pg_status s = pg_query(db, &res, "SELECT " USER_COLS " FROM auth.users WHERE email = $1",
-			       1, p);
+	pg_status s = pg_query(db, &res, sql, n, p);
 
 	*out = NULL;
 	if (s != PG_OK)
@@ -119,6 +119,12 @@ pg_status acct_user_by_email(pg *db, arena *a, const char *email, acct_user **ou
 		*out = user_from_row(a, res, 0);
 	PQclear(res);
 	return PG_OK;
+}
+
+pg_status acct_user_by_email(pg *db, arena *a, const char *email, acct_user **out)
+{
+	const char *p[] = {email};
+	return user_one(db, a, out, "SELECT " USER_COLS " FROM auth.users WHERE email = $1", 1, p);
 }
 
 /* ---------------------------------------------------------- name keys */
@@ -154,7 +160,6 @@ static pg_status name_taken(pg *db, const char *key, const char *except_id, int 
 
 pg_status acct_user_insert(pg *db, const acct_user *u, acct_insert *result)
 {
-	PGresult *res;
 	char key[ACCT_NAME_KEY_MAX];
 	int taken = 0;
 
@@ -176,16 +181,15 @@ pg_status acct_user_insert(pg *db, const acct_user *u, acct_insert *result)
 	const char *p[] = {u->id, u->email, u->name, u->pwhash, u->grp, u->hidden ? "t" : "f", key};
 	/* ON CONFLICT instead of catching the unique violation: an error would
 	 * abort the caller's transaction, a skipped row lets it decide. */
-	s = pg_query(db, &res,
-		     "INSERT INTO auth.users (" USER_COLS ", name_key)"
-		     " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-		     " ON CONFLICT (email) DO NOTHING",
-		     7, p);
-	if (s != PG_OK)
-		return s;
-	*result = !strcmp(PQcmdTuples(res), "1") ? ACCT_INSERTED : ACCT_EMAIL_TAKEN;
-	PQclear(res);
-	return PG_OK;
+	long rows = 0;
+	s = pg_changed(db, &rows,
+		       "INSERT INTO auth.users (" USER_COLS ", name_key)"
+		       " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+		       " ON CONFLICT (email) DO NOTHING",
+		       7, p);
+	if (s == PG_OK)
+		*result = rows == 1 ? ACCT_INSERTED : ACCT_EMAIL_TAKEN;
+	return s;
 }
 
 /* Rows the version's folding has not keyed yet, oldest first: the older
@@ -210,18 +214,17 @@ static pg_status keys_fill_rows(pg *db)
 		 * server's lock table. A signup on a running instance racing
 		 * this makes one of the two fail on the unique index, once:
 		 * pg_retry runs the fill again, or the client retries. */
-		PGresult *upd;
 		const char *p[] = {id, key};
-		s = pg_query(db, &upd,
-			     "UPDATE auth.users SET name_key = $2 WHERE id = $1 AND NOT EXISTS"
-			     " (SELECT 1 FROM auth.users WHERE name_key = $2)",
-			     2, p);
+		long keyed = 0;
+		s = pg_changed(db, &keyed,
+			       "UPDATE auth.users SET name_key = $2 WHERE id = $1 AND NOT EXISTS"
+			       " (SELECT 1 FROM auth.users WHERE name_key = $2)",
+			       2, p);
 		if (s != PG_OK)
 			break;
-		if (!strcmp(PQcmdTuples(upd), "0"))
+		if (!keyed)
 			log_warn("account %s: name \"%s\" looks like an older account's; kept,"
 				 " but without a name key", id, name);
-		PQclear(upd);
 	}
 	PQclear(res);
 	return s;
@@ -265,15 +268,13 @@ pg_status acct_name_keys_fill(pg *db)
 
 pg_status acct_user_set_pwhash(pg *db, const char *email, const char *pwhash, int *found)
 {
-	PGresult *res;
 	const char *p[] = {email, pwhash};
+	long rows = 0;
 	pg_status s =
-		pg_query(db, &res, "UPDATE auth.users SET pwhash = $2 WHERE email = $1", 2, p);
-	if (s != PG_OK)
-		return s;
-	*found = strcmp(PQcmdTuples(res), "0") != 0;
-	PQclear(res);
-	return PG_OK;
+		pg_changed(db, &rows, "UPDATE auth.users SET pwhash = $2 WHERE email = $1", 2, p);
+	if (s == PG_OK)
+		*found = rows != 0;
+	return s;
 }
 
 pg_status acct_user_list(pg *db, arena *a, acct_user ***out, size_t *n)
@@ -288,22 +289,6 @@ pg_status acct_user_list(pg *db, arena *a, acct_user ***out, size_t *n)
 		return s;
 	for (int i = 0; i < PQntuples(res); i++)
 		arena_push(a, (void ***)out, n, user_from_row(a, res, i));
-	PQclear(res);
-	return PG_OK;
-}
-
-/* Runs a statement that returns at most one account row. */
-static pg_status user_one(pg *db, arena *a, acct_user **out, const char *sql, int n,
-			  const char *const *p)
-{
-	PGresult *res;
-	pg_status s = pg_query(db, &res, sql, n, p);
-
-	*out = NULL;
-	if (s != PG_OK)
-		return s;
-	if (PQntuples(res) > 0)
-		*out = user_from_row(a, res, 0);
 	PQclear(res);
 	return PG_OK;
 }
@@ -354,16 +339,13 @@ pg_status acct_admins_exist(pg *db, int *yes)
 
 pg_status acct_group_ensure(pg *db, const char *name, int *created)
 {
-	PGresult *res;
 	const char *p[] = {name};
-	pg_status s = pg_query(
-		db, &res, "INSERT INTO auth.groups (name) VALUES ($1) ON CONFLICT DO NOTHING", 1, p);
-	if (s != PG_OK)
-		return s;
-	if (created)
-		*created = !strcmp(PQcmdTuples(res), "1");
-	PQclear(res);
-	return PG_OK;
+	long rows = 0;
+	pg_status s = pg_changed(
+		db, &rows, "INSERT INTO auth.groups (name) VALUES ($1) ON CONFLICT DO NOTHING", 1, p);
+	if (s == PG_OK && created)
+		*created = rows == 1;
+	return s;
 }
 
 pg_status acct_group_revoke(pg *db, const char *name, const char *perm)

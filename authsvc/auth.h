@@ -13,14 +13,13 @@
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
  * Strings point into the environment or the table. */
 typedef struct {
-	bus_addr nats; /* password: read from its file */
+	part_config part; /* NATS, probes, handler threads */
 	const char *pg;
 	const char *pg_password; /* read from its file */
 	const char *admin_password;
 	const char *public_url;
 	const char *infinite_signup;
 	const char *gravatar;
-	part_addr health; /* of /healthz, /readyz, /metrics */
 	long pwhash_opslimit;
 	long pwhash_memlimit;
 	long invite_ttl;
@@ -31,7 +30,6 @@ typedef struct {
 	long login_lock_s;
 	long login_slow_s;
 	long login_known_days;
-	long threads;
 } auth_config;
 
 typedef struct {

@@ -16,15 +16,6 @@ typedef struct {
 	size_t nmembers;
 } group_op;
 
-static int name_ok(svc_req *r, const char *name)
-{
-	if (text_name_ok(name, 1, 64))
-		return 1;
-	svc_fail(r, RB__CODE__BAD_REQUEST, "%s: groupName must be 1-64 printable characters",
-		 kit_op(r));
-	return 0;
-}
-
 /* updateGroups to all, then the members' new set to each of them. */
 static void announce(svc_req *r, void *ctx)
 {
@@ -55,7 +46,7 @@ void h_creategroup(svc_req *r)
 	static const kit_admin_op create = {create_writes, announce, 0};
 	group_op op = {.name = r->env->creategroup->groupname};
 
-	if (name_ok(r, op.name))
+	if (kit_group_ok(r, op.name))
 		kit_admin_run(r, &create, &op);
 }
 
@@ -107,7 +98,7 @@ void h_updategroup(svc_req *r)
 	const Rb__CUpdateGroup *c = r->env->updategroup;
 	group_op op = {.name = c->groupname, .changes = c, .perms_changed = 1};
 
-	if (name_ok(r, op.name) && changes_ok(r, c))
+	if (kit_group_ok(r, op.name) && changes_ok(r, c))
 		kit_admin_run(r, &update, &op);
 }
 
@@ -132,6 +123,6 @@ void h_removegroup(svc_req *r)
 	static const kit_admin_op remove_op = {remove_writes, announce, KIT_GUARD};
 	group_op op = {.name = r->env->removegroup->groupname, .perms_changed = 1};
 
-	if (name_ok(r, op.name))
+	if (kit_group_ok(r, op.name))
 		kit_admin_run(r, &remove_op, &op);
 }

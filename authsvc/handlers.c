@@ -269,11 +269,8 @@ static void make_invite(svc_req *r, const char *grp)
 	char *code = arena_alloc(r->arena, UUID_STR_LEN + 1);
 	int replayed;
 
-	if (!text_name_ok(grp, 1, 64)) {
-		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: groupName must be 1-64 printable characters",
-			 kit_op(r));
+	if (!kit_group_ok(r, grp))
 		return;
-	}
 	uuid_new(code);
 	Rb__SInvite *inv = NEW(r, Rb__SInvite, RB__SINVITE__INIT);
 	inv->invite_code = code;

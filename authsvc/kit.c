@@ -16,6 +16,15 @@ const char *kit_op(const svc_req *r)
 	return svc_envelope_type(r->env);
 }
 
+int kit_group_ok(svc_req *r, const char *name)
+{
+	if (text_name_ok(name, 1, 64))
+		return 1;
+	svc_fail(r, RB__CODE__BAD_REQUEST, "%s: groupName must be 1-64 printable characters",
+		 kit_op(r));
+	return 0;
+}
+
 void kit_fail_store(svc_req *r, pg_status s)
 {
 	if (s == PG_DOWN)

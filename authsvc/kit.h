@@ -25,6 +25,9 @@
 
 /* The request's op, e.g. "createuser" (static storage). */
 const char *kit_op(const svc_req *r);
+/* 1 when name is a group name (1-64 printable characters); else 0 after
+ * BAD_REQUEST "<op>: groupName must be 1-64 printable characters". */
+int kit_group_ok(svc_req *r, const char *name);
 /* UNAVAILABLE "<op>: the account store is unavailable, try again" when the
  * database is down, else INTERNAL. */
 void kit_fail_store(svc_req *r, pg_status s);

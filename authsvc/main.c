@@ -36,9 +36,9 @@ _Static_assert(crypto_pwhash_MEMLIMIT_MIN == 8192 && crypto_pwhash_OPSLIMIT_MIN 
 #define START_RETRY_MS 2000
 
 static const cfg_field settings[] = {
-	PART_CFG_NATS(auth_config),
+	PART_CFG_SERVICE(auth_config, 9101,
+			 "handler threads (password hashing runs on them); 0: one per online CPU"),
 	PART_CFG_PG(auth_config, "authsvc", "auth"),
-	PART_CFG_HEALTH(auth_config, 9101),
 	CFG_SECRET("REBUTTAL_ADMIN_PASSWORD", auth_config, admin_password,
 		   "root@localhost's password at first start; empty: random, logged once"),
 	CFG_I("REBUTTAL_PWHASH_OPSLIMIT", auth_config, pwhash_opslimit, 2, 1, 1000,
@@ -70,8 +70,6 @@ static const cfg_field settings[] = {
 	      "a slowed email admits one attempt per this many seconds from unknown addresses"),
 	CFG_I("REBUTTAL_LOGIN_KNOWN_DAYS", auth_config, login_known_days, 30, 0, 3650,
 	      "days an address an account logged in from stays known to it; 0: none is"),
-	PART_CFG_THREADS(auth_config,
-			 "handler threads (password hashing runs on them); 0: one per online CPU"),
 };
 #define NSETTINGS (sizeof settings / sizeof *settings)
 
@@ -172,7 +170,7 @@ static void tick(void *ud)
 	}
 }
 
-/* The settings' checks and derived values, the bus and the main thread's
+/* The settings' checks and derived values and the main thread's
  * connection. 0 or -1 (logged). */
 static int open_all(void *ud)
 {
@@ -181,10 +179,9 @@ static int open_all(void *ud)
 
 	if (app_init(a) < 0)
 		return -1;
-	a->app.bus = bus_open(&cfg->nats, "authsvc", BUS_SEND_ASAP);
 	pg_password_set(cfg->pg_password);
 	a->maint = pg_open(cfg->pg, "main");
-	return a->app.bus && a->maint ? 0 : -1;
+	return a->maint ? 0 : -1;
 }
 
 /* Schema and first-start rows (retried until the database is there), then
@@ -196,7 +193,7 @@ static svc *start(void *ud)
 	if (pg_retry(prepare, a, START_RETRY_MS) < 0)
 		return NULL;
 	svc_opts o = {.name = "auth", .app = &a->app, .closing = &a->app.closing,
-		      .busy = &a->app.busy, .threads = (int)a->app.cfg->threads,
+		      .busy = &a->app.busy, .threads = (int)a->app.cfg->part.threads,
 		      .flags = SVC_IDEM | SVC_BARE_REFUSAL,
 		      .worker_app = worker_app, .worker_free = worker_free};
 	o.routes = handlers_routes(&o.nroutes);
@@ -215,7 +212,7 @@ static auth_config cfg;
 static authsvc a = {.app.cfg = &cfg};
 static const part_service service = {
 	.name = "authsvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
-	.cfg = &cfg, .health = &cfg.health, .ready = ready, .metrics = metrics,
+	.cfg = &cfg, .part = &cfg.part, .ready = ready, .metrics = metrics,
 	.open = open_all, .bus = &a.app.bus, .start = start,
 	.tick = tick, .tick_ms = 200, .release = release};
 

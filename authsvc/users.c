@@ -20,15 +20,6 @@ typedef struct {
 	size_t nperms;
 } user_op;
 
-static int group_ok(svc_req *r, const char *grp)
-{
-	if (text_name_ok(grp, 1, 64))
-		return 1;
-	svc_fail(r, RB__CODE__BAD_REQUEST, "%s: groupName must be 1-64 printable characters",
-		 kit_op(r));
-	return 0;
-}
-
 static int target_ok(svc_req *r, const char *id, const char *field)
 {
 	if (uuid_valid(id))
@@ -80,7 +71,7 @@ void h_createuser(svc_req *r)
 	acct_user u = {0};
 	user_op op = {.u = &u};
 
-	if (!group_ok(r, c->groupname))
+	if (!kit_group_ok(r, c->groupname))
 		return;
 	pw_random(pw, USERS_PASSWORD_CHARS);
 	if (kit_account_from(r, &u, c->email, c->username, pw) == 0) {
@@ -226,6 +217,6 @@ void h_setusergroup(svc_req *r)
 	const Rb__CSetUserGroup *c = r->env->setusergroup;
 	user_op op = {.id = c->userid, .value = c->groupname};
 
-	if (target_ok(r, c->userid, "userid") && group_ok(r, c->groupname))
+	if (target_ok(r, c->userid, "userid") && kit_group_ok(r, c->groupname))
 		kit_admin_run(r, &setgroup, &op);
 }

@@ -110,45 +110,66 @@ static int open_inside(const char *root, const char *rel, struct stat *st)
 	return fd;
 }
 
+/* One item of a comma-separated header value: its text (n bytes, up to a
+ * space, comma or `;`) and its parameters (np bytes, up to the next comma). */
+typedef struct {
+	const char *text, *params;
+	size_t n, np;
+} list_item;
+
+/* Calls fn on each item of header tok until it returns non-zero: returns
+ * that, or 0 (also when the header is absent or longer than 512 bytes). */
+static int header_each(struct lws *wsi, enum lws_token_indexes tok,
+		       int (*fn)(const list_item *it, const char *want), const char *want)
+{
+	char v[512];
+	const char *t = v;
+	list_item it;
+	int r = 0;
+
+	if (lws_hdr_copy(wsi, v, sizeof v, tok) <= 0)
+		return 0;
+	while (!r && *(t += strspn(t, " ,"))) {
+		it.text = t;
+		it.n = strcspn(t, " ,;");
+		it.params = t + it.n;
+		it.np = strcspn(it.params, ",");
+		t = it.params + it.np;
+		r = fn(&it, want);
+	}
+	return r;
+}
+
+/* Accept-Encoding: 1 for the coding wanted, -1 when it comes with q=0. */
+static int coding_is(const list_item *it, const char *coding)
+{
+	size_t cl = strlen(coding);
+	if (it->n != cl || strncasecmp(it->text, coding, cl))
+		return 0;
+	const char *q = strstr(it->params, "q=");
+	return q && q < it->params + it->np && strtod(q + 2, NULL) <= 0.0 ? -1 : 1;
+}
+
+/* If-None-Match: "*" or the etag wanted (weak comparison). */
+static int etag_is(const list_item *it, const char *etag)
+{
+	const char *v = it->text;
+	size_t n = it->n, el = strlen(etag);
+	if (n >= 2 && !strncmp(v, "W/", 2))
+		v += 2, n -= 2;
+	return (n == 1 && *v == '*') || (n == el && !strncmp(v, etag, el));
+}
+
 /* 1 when the client accepts `coding` (Accept-Encoding, q=0 refuses). */
 static int accepts(struct lws *wsi, const char *coding)
 {
-	char ae[256];
-	if (lws_hdr_copy(wsi, ae, sizeof ae, WSI_TOKEN_HTTP_ACCEPT_ENCODING) <= 0)
-		return 0;
-	size_t cl = strlen(coding);
-	for (char *t = ae; *t;) {
-		t += strspn(t, " ,");
-		size_t n = strcspn(t, " ,;");
-		int match = n == cl && !strncasecmp(t, coding, cl);
-		t += n;
-		size_t param = strcspn(t, ",");
-		if (match) {
-			const char *q = strstr(t, "q=");
-			return !(q && q < t + param && strtod(q + 2, NULL) <= 0.0);
-		}
-		t += param;
-	}
-	return 0;
+	return header_each(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING, coding_is, coding) > 0;
 }
 
-/* If-None-Match: "*" or a list holding etag (weak comparison). */
+/* If-None-Match: "*" or a list holding etag. */
 static int etag_matches(struct lws *wsi, const char *etag)
 {
-	char inm[512];
-	if (lws_hdr_copy(wsi, inm, sizeof inm, WSI_TOKEN_HTTP_IF_NONE_MATCH) <= 0)
-		return 0;
-	size_t el = strlen(etag);
-	for (char *t = inm; *t;) {
-		t += strspn(t, " ,");
-		if (!strncmp(t, "W/", 2))
-			t += 2;
-		size_t n = strcspn(t, " ,");
-		if ((n == 1 && *t == '*') || (n == el && !strncmp(t, etag, el)))
-			return 1;
-		t += n;
-	}
-	return 0;
+	return header_each(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH, etag_is, etag) > 0;
 }
 
 enum range_result { RANGE_NONE, RANGE_OK, RANGE_BAD };
@@ -247,9 +268,9 @@ static int open_encoded(struct lws *wsi, const char *root, const char *rel, stru
 	} codings[] = {{"br", ".br"}, {"gzip", ".gz"}};
 	char alt[PATH_IN_MAX + 16];
 	for (size_t i = 0; i < sizeof codings / sizeof *codings; i++) {
-		if (!accepts(wsi, codings[i].coding))
+		int len = snprintf(alt, sizeof alt, "%s%s", rel, codings[i].suffix);
+		if (len < 0 || (size_t)len >= sizeof alt || !accepts(wsi, codings[i].coding))
 			continue;
-		snprintf(alt, sizeof alt, "%s%s", rel, codings[i].suffix);
 		int fd = open_inside(root, alt, st);
 		if (fd >= 0) {
 			a->encoding = codings[i].coding;

@@ -132,34 +132,34 @@ static int respond_text(struct lws *wsi, gw_pss *p, unsigned status, const char 
 	return respond(wsi, p, status, "text/plain", NULL, text, strlen(text));
 }
 
-/* The gateway's own numbers in /metrics: rebuttal_gateway_<name>, each a
- * uint64_t member of gw, written on the loop thread. */
+/* The gateway's own numbers in /metrics, each a uint64_t member of gw,
+ * written on the loop thread. */
 typedef struct {
 	const char *name;
 	size_t off;
 } gw_stat;
 
 static const gw_stat gw_counters[] = {
-	{"frames_in_total", offsetof(gw, frames_in)},
-	{"frames_out_total", offsetof(gw, frames_out)},
-	{"requests_total", offsetof(gw, requests)},
-	{"request_timeouts_total", offsetof(gw, timeouts)},
-	{"slow_consumers_total", offsetof(gw, kicked_slow)},
-	{"lists_replaced_total", offsetof(gw, lists_replaced)},
-	{"broadcasts_replayed_total", offsetof(gw, replayed)},
-	{"lists_stale_total", offsetof(gw, lists_stale)},
+	{"rebuttal_gateway_frames_in_total", offsetof(gw, frames_in)},
+	{"rebuttal_gateway_frames_out_total", offsetof(gw, frames_out)},
+	{"rebuttal_gateway_requests_total", offsetof(gw, requests)},
+	{"rebuttal_gateway_request_timeouts_total", offsetof(gw, timeouts)},
+	{"rebuttal_gateway_slow_consumers_total", offsetof(gw, kicked_slow)},
+	{"rebuttal_gateway_lists_replaced_total", offsetof(gw, lists_replaced)},
+	{"rebuttal_gateway_broadcasts_replayed_total", offsetof(gw, replayed)},
+	{"rebuttal_gateway_lists_stale_total", offsetof(gw, lists_stale)},
 };
 
 static const gw_stat gw_gauges[] = {
-	{"connections", offsetof(gw, n_sessions)},
-	{"logged_in", offsetof(gw, n_online)},
-	{"outq_frames", offsetof(gw, outq_frames)},
-	{"outq_bytes", offsetof(gw, outq_bytes)},
+	{"rebuttal_gateway_connections", offsetof(gw, n_sessions)},
+	{"rebuttal_gateway_logged_in", offsetof(gw, n_online)},
+	{"rebuttal_gateway_outq_frames", offsetof(gw, outq_frames)},
+	{"rebuttal_gateway_outq_bytes", offsetof(gw, outq_bytes)},
 };
 
 static void stat_print(buf *b, const char *type, const char *name, unsigned long long v)
 {
-	buf_addf(b, "# TYPE rebuttal_gateway_%s %s\nrebuttal_gateway_%s %llu\n", name, type, name, v);
+	buf_addf(b, "# TYPE %s %s\n%s %llu\n", name, type, name, v);
 }
 
 static void stats_print(buf *b, const gw *g, const char *type, const gw_stat *st, size_t n)
@@ -175,8 +175,8 @@ static void metrics_text(gw *g, buf *b)
 {
 	stats_print(b, g, "gauge", gw_gauges, sizeof gw_gauges / sizeof *gw_gauges);
 	stats_print(b, g, "counter", gw_counters, sizeof gw_counters / sizeof *gw_counters);
-	stat_print(b, "gauge", "pending_requests", bus_pending(g->bus));
-	stat_print(b, "counter", "request_resends_total", bus_resends(g->bus));
+	stat_print(b, "gauge", "rebuttal_gateway_pending_requests", bus_pending(g->bus));
+	stat_print(b, "counter", "rebuttal_gateway_request_resends_total", bus_resends(g->bus));
 	request_metrics(g, b);
 	limits_metrics(g, b);
 }

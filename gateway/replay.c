@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "gw.h"
 #include "log.h"
 
@@ -56,14 +57,10 @@ static replay_entry *entry_new(struct replay *r)
 				oldest = i;
 		entry_drop(r, oldest);
 	}
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		replay_entry *e = realloc(r->e, cap * sizeof *e);
-		if (!e)
-			return NULL;
-		r->e = e;
-		r->cap = cap;
-	}
+	replay_entry *e = grow_for(r->e, &r->cap, r->n, sizeof *e);
+	if (!e)
+		return NULL;
+	r->e = e;
 	return &r->e[r->n++];
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc.h"
 
 #define PENDING_BUCKETS 1024
 #define BUS_USER_MAX 32
@@ -774,14 +775,7 @@ void bus_sub_close(bus_sub *s)
  * it was closed), then frees s if it came. */
 static void sub_wait_complete(bus_sub *s, int ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = proc_deadline(CLOCK_REALTIME, ms);
 	pthread_mutex_lock(&s->mu);
 	while (!s->complete)
 		if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)

@@ -6,8 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "grow.h"
 #include "idmap.h"
 #include "log.h"
+#include "proc.h"
 #include "uuid.h"
 
 typedef struct {
@@ -95,14 +97,10 @@ static account *live(dir *d, const char *id)
 	account *a = idmap_get(d->by_id, id);
 	if (a && !a->removed)
 		return a;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		account **v = realloc(d->order, cap * sizeof *v);
-		if (!v)
-			return NULL;
-		d->order = v;
-		d->cap = cap;
-	}
+	account **v = grow_for(d->order, &d->cap, d->n, sizeof *v);
+	if (!v)
+		return NULL;
+	d->order = v;
 	if (!a) {
 		if (!(a = calloc(1, sizeof *a)))
 			return NULL;
@@ -210,14 +208,7 @@ static Rb__Reply *ask(dir *d, int timeout_ms)
  * when it succeeded. */
 static int wait_refresh(dir *d, int timeout_ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = proc_deadline(CLOCK_REALTIME, timeout_ms);
 	while (d->refreshing)
 		if (pthread_cond_timedwait(&d->refreshed, &d->lock, &until) != 0)
 			return -1;

@@ -1,5 +1,7 @@
 #include "histo.h"
 
+#include <stdio.h>
+
 /* Upper bounds in microseconds; the printed le values are the same in
  * seconds (the text of both from one table). */
 static const struct {
@@ -39,6 +41,15 @@ long histo_observe_since(histo *h, const struct timespec *t0)
 void histo_print_head(buf *out, const char *name, const char *help)
 {
 	buf_addf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+}
+
+void histo_print_one(buf *out, const char *help, const histo *h, const char *name_fmt,
+		     const char *part)
+{
+	char name[128];
+	snprintf(name, sizeof name, name_fmt, part);
+	histo_print_head(out, name, help);
+	histo_print(out, name, "", h);
 }
 
 void histo_print(buf *out, const char *name, const char *labels, const histo *h)

@@ -27,5 +27,9 @@ long histo_observe_since(histo *h, const struct timespec *t0);
  * histo_print per label set. labels: "" or e.g. "op=\"login\"" (no braces). */
 void histo_print_head(buf *out, const char *name, const char *help);
 void histo_print(buf *out, const char *name, const char *labels, const histo *h);
+/* A family of one histogram without labels, named name_fmt with its %s
+ * replaced by part ("%s_store_pg_round_trip_seconds"). */
+void histo_print_one(buf *out, const char *help, const histo *h, const char *name_fmt,
+		     const char *part);
 
 #endif

@@ -20,10 +20,8 @@ static histo round_trips;
 
 void kv_metrics(buf *out, const char *part)
 {
-	char name[96];
-	snprintf(name, sizeof name, "%s_store_redis_round_trip_seconds", part);
-	histo_print_head(out, name, "Redis command and pipeline round trips");
-	histo_print(out, name, "", &round_trips);
+	histo_print_one(out, "Redis command and pipeline round trips", &round_trips,
+			"%s_store_redis_round_trip_seconds", part);
 }
 
 #define CONNECT_TIMEOUT_MS 500
@@ -45,15 +43,7 @@ struct kv {
 	atomic_llong up_since;
 };
 
-const char *kv_status_text(kv_status s)
-{
-	static const char *texts[] = {
-#define KV_TEXT(name, text) text,
-		KV_STATUS_MAP(KV_TEXT)
-#undef KV_TEXT
-	};
-	return (size_t)s < sizeof texts / sizeof *texts ? texts[s] : "?";
-}
+STATUS_TEXT_FN(kv_status_text, kv_status, KV_STATUS_MAP)
 
 static struct timeval tv_ms(int ms)
 {

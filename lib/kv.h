@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "status.h"
 
 #define KV_STATUS_MAP(X)                    \
 	X(KV_OK, "ok")                      \
@@ -26,9 +27,7 @@
 	X(KV_ERROR, "redis command failed")
 
 typedef enum {
-#define KV_ENUM(name, text) name,
-	KV_STATUS_MAP(KV_ENUM)
-#undef KV_ENUM
+	KV_STATUS_MAP(STATUS_ENUM_ROW)
 } kv_status;
 
 /* A static string; "?" for a value outside the enum. */

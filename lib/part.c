@@ -104,8 +104,10 @@ int part_main(int argc, char **argv, const part_service *p, void *ud)
 
 	if (rc >= 0)
 		return rc;
-	if (p->open(ud) == 0)
-		h = health_start(p->health->addr, (int)p->health->port, p->ready, p->metrics, ud);
+	*p->bus = bus_open(&p->part->nats, p->name, p->bus_flags ? p->bus_flags : BUS_SEND_ASAP);
+	if (*p->bus && p->open(ud) == 0)
+		h = health_start(p->part->health_addr, (int)p->part->health_port, p->ready,
+				 p->metrics, ud);
 	if (h && (s = p->start(ud))) {
 		atomic_store(&serving, 1);
 		while (!proc_stopping()) {

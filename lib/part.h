@@ -1,11 +1,12 @@
-/* What the mains of the parts share: the settings rows every part has
- * (NATS; a service's Postgres or Redis, health endpoint) and the state of a
- * service's handler threads (svc_opts.worker_app): a copy of the shared
- * state with a store connection of its own.
+/* What the mains of the parts share: the settings every part has (NATS;
+ * a service's health endpoint and handler threads, its Postgres or Redis),
+ * the service skeleton (part_main) and the state of a service's handler
+ * threads (svc_opts.worker_app): a copy of the shared state with a store
+ * connection of its own.
  *
  * The rows go into a part's cfg_field table; the struct they fill has the
- * members the macro names (bus_addr nats, kv_addr redis, const char *pg and
- * *pg_password, part_addr health). */
+ * members the macro names (bus_addr nats; a service's part_config part;
+ * kv_addr redis; const char *pg and *pg_password). */
 #ifndef RB_PART_H
 #define RB_PART_H
 
@@ -20,12 +21,13 @@
 #include "svc.h"
 
 /* REBUTTAL_NATS_URL, _USER, _PASSWORD_FILE into st's bus_addr nats. */
-#define PART_CFG_NATS(st)                                                            \
-	CFG_S("REBUTTAL_NATS_URL", st, nats.url, "nats://127.0.0.1:4222",                \
+#define PART_CFG_NATS(st) PART_CFG_NATS_AT(st, nats)
+#define PART_CFG_NATS_AT(st, m)                                                      \
+	CFG_S("REBUTTAL_NATS_URL", st, m.url, "nats://127.0.0.1:4222",                   \
 	      "NATS server URL, or several separated by commas (a cluster)"),            \
-	CFG_S("REBUTTAL_NATS_USER", st, nats.user, "",                                   \
+	CFG_S("REBUTTAL_NATS_USER", st, m.user, "",                                      \
 	      "NATS user (empty: connect without authentication)"),                      \
-	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", st, nats.password,                \
+	CFG_SECRET_FILE("REBUTTAL_NATS_PASSWORD_FILE", st, m.password,                   \
 			"file holding the NATS user's password")
 
 /* REBUTTAL_PG and _PG_PASSWORD_FILE into st's pg and pg_password; user is
@@ -47,41 +49,43 @@
 	CFG_SECRET_FILE("REBUTTAL_REDIS_PASSWORD_FILE", st, redis.password,              \
 			"file holding the Redis password (empty: no AUTH)")
 
-/* Where a service's /healthz, /readyz and /metrics listen. */
+/* What every service's settings have: the member `part` of each. */
 typedef struct {
-	const char *addr;
-	long port;
-} part_addr;
+	bus_addr nats;           /* password: read from its file */
+	const char *health_addr; /* of /healthz, /readyz, /metrics */
+	long health_port;
+	long threads;            /* handler threads; 0: one per online CPU */
+} part_config;
 
-/* REBUTTAL_HEALTH_ADDR and _PORT (default def_port) into st's part_addr
- * health. */
-#define PART_CFG_HEALTH(st, def_port)                                                \
-	CFG_S("REBUTTAL_HEALTH_ADDR", st, health.addr, "127.0.0.1",                      \
+/* The rows of st's part_config part: NATS, REBUTTAL_HEALTH_ADDR and _PORT
+ * (default def_port), REBUTTAL_THREADS (threads_help: what each holds). */
+#define PART_CFG_SERVICE(st, def_port, threads_help)                                 \
+	PART_CFG_NATS_AT(st, part.nats),                                                 \
+	CFG_S("REBUTTAL_HEALTH_ADDR", st, part.health_addr, "127.0.0.1",                 \
 	      "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)"),   \
-	CFG_I("REBUTTAL_HEALTH_PORT", st, health.port, def_port, 1, 65535,               \
-	      "port of /healthz, /readyz and /metrics")
-
-/* REBUTTAL_THREADS into st's threads: the service's handler threads (help:
- * what each holds). */
-#define PART_CFG_THREADS(st, help) CFG_I("REBUTTAL_THREADS", st, threads, 0, 0, 256, help)
+	CFG_I("REBUTTAL_HEALTH_PORT", st, part.health_port, def_port, 1, 65535,          \
+	      "port of /healthz, /readyz and /metrics"),                                 \
+	CFG_I("REBUTTAL_THREADS", st, part.threads, 0, 0, 256, threads_help)
 
 /* A service's main, as steps the skeleton (part_main) runs in its order;
  * each hook gets the ud given to part_main. */
 typedef struct {
-	const char *name;  /* "authsvc": the process in logs */
+	const char *name;  /* "authsvc": the process in logs and on the bus */
 	const char *about; /* --help's first line */
 	const cfg_field *settings;
 	size_t nsettings;
-	void *cfg; /* what the settings fill */
-	/* Where /healthz, /readyz, /metrics listen (in *cfg) and what they
-	 * answer (health thread; ready is asked only while part_serving()). */
-	const part_addr *health;
+	void *cfg;		 /* what the settings fill */
+	const part_config *part; /* its part_config */
+	/* What /healthz, /readyz, /metrics answer (health thread). */
 	health_ready_fn ready;
 	health_metrics_fn metrics;
-	/* Settings loaded: their own checks, derived values, stores, the bus
-	 * (into *bus). 0, or -1 (logged). */
-	int (*open)(void *ud);
+	/* Where the bus goes: part_main opens it (named name) once the
+	 * settings are loaded, before open, with bus_flags (0: BUS_SEND_ASAP). */
 	bus **bus;
+	int bus_flags;
+	/* Settings loaded, bus opened: their own checks, derived values,
+	 * stores. 0, or -1 (logged). */
+	int (*open)(void *ud);
 	/* Probes up: the schema, events, svc_start. NULL on failure (logged). */
 	svc *(*start)(void *ud);
 	/* While serving, every tick_ms: pings, refreshes, pruning (NULL: none). */
@@ -97,7 +101,7 @@ typedef struct {
 /* How long a stop waits for the requests the service holds (svc_drain). */
 #define PART_STOP_WAIT_MS 10000
 
-/* Runs a service until SIGTERM/SIGINT: part_begin; open; the probes;
+/* Runs a service until SIGTERM/SIGINT: part_begin; the bus; open; the probes;
  * start; serving (tick) until asked to stop; then not serving, svc_drain
  * (leave the queue group, finish what is held), quiesce, the probes
  * stopped, part_bus_end, release. A step that fails skips to the stop.

@@ -23,16 +23,7 @@ struct pg {
 	atomic_int up; /* read by the health thread */
 };
 
-static const char *const status_text[] = {
-#define PG_TEXT(name, text) text,
-	PG_STATUS_MAP(PG_TEXT)
-#undef PG_TEXT
-};
-
-const char *pg_status_text(pg_status s)
-{
-	return (size_t)s < sizeof status_text / sizeof *status_text ? status_text[s] : "?";
-}
+STATUS_TEXT_FN(pg_status_text, pg_status, PG_STATUS_MAP)
 
 /* libpq prints notices (e.g. "relation already exists, skipping") straight to
  * stderr, which would break the one-line log format. */
@@ -163,10 +154,8 @@ static histo round_trips;
 
 void pg_metrics(buf *out, const char *part)
 {
-	char name[96];
-	snprintf(name, sizeof name, "%s_store_pg_round_trip_seconds", part);
-	histo_print_head(out, name, "PostgreSQL statement round trips");
-	histo_print(out, name, "", &round_trips);
+	histo_print_one(out, "PostgreSQL statement round trips", &round_trips,
+			"%s_store_pg_round_trip_seconds", part);
 }
 
 static PGresult *exec(pg *db, const stmt *q)
@@ -237,15 +226,49 @@ pg_status pg_query(pg *db, PGresult **res, const char *sql, int nparams,
 	return run(db, res, &q);
 }
 
-pg_status pg_exists(pg *db, int *yes, const char *sql, int nparams, const char *const *params)
+/* Runs sql: its first row's first column as text into val (len bytes;
+ * "" when there is none), and the rows it returned, or for a write the
+ * rows it touched, into *rows. Both are left alone on failure. */
+static pg_status first_value(pg *db, const char *sql, int nparams, const char *const *params,
+			     char *val, size_t len, long *rows)
 {
 	PGresult *res;
 	pg_status s = pg_query(db, &res, sql, nparams, params);
 	if (s != PG_OK)
 		return s;
-	*yes = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
+	int got = PQntuples(res) > 0 && PQnfields(res) > 0;
+	snprintf(val, len, "%s", got ? PQgetvalue(res, 0, 0) : "");
+	*rows = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : atol(PQcmdTuples(res));
 	PQclear(res);
 	return PG_OK;
+}
+
+pg_status pg_exists(pg *db, int *yes, const char *sql, int nparams, const char *const *params)
+{
+	char v[2];
+	long rows;
+	pg_status s = first_value(db, sql, nparams, params, v, sizeof v, &rows);
+	if (s == PG_OK)
+		*yes = rows == 1 && v[0] == 't';
+	return s;
+}
+
+pg_status pg_number(pg *db, int64_t *n, const char *sql, int nparams, const char *const *params)
+{
+	char v[32];
+	long rows;
+	pg_status s = first_value(db, sql, nparams, params, v, sizeof v, &rows);
+	if (s == PG_OK && rows < 1)
+		return PG_ERROR;
+	if (s == PG_OK)
+		*n = strtoll(v, NULL, 10);
+	return s;
+}
+
+pg_status pg_changed(pg *db, long *rows, const char *sql, int nparams, const char *const *params)
+{
+	char v[1];
+	return first_value(db, sql, nparams, params, v, sizeof v, rows);
 }
 
 pg_status pg_prepared(pg *db, PGresult **res, const char *name, const char *sql, int nparams,

@@ -13,8 +13,10 @@
 #define RB_PG_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
 
 #include "buf.h"
+#include "status.h"
 
 #define PG_STATUS_MAP(X)                       \
 	X(PG_OK, "ok")                         \
@@ -22,9 +24,7 @@
 	X(PG_ERROR, "statement failed")
 
 typedef enum {
-#define PG_ENUM(name, text) name,
-	PG_STATUS_MAP(PG_ENUM)
-#undef PG_ENUM
+	PG_STATUS_MAP(STATUS_ENUM_ROW)
 } pg_status;
 
 /* A static string; "?" for a value outside the enum. */
@@ -60,6 +60,13 @@ pg_status pg_query(pg *db, PGresult **res, const char *sql, int nparams,
 /* Runs sql, a query whose one row's first column is a boolean (SELECT
  * EXISTS (...)), and sets *yes to it; *yes is left alone on failure. */
 pg_status pg_exists(pg *db, int *yes, const char *sql, int nparams, const char *const *params);
+/* Runs sql, whose first row's first column is a number (a count, a max,
+ * INSERT ... RETURNING id), and sets *n to it; *n is left alone on failure
+ * (PG_ERROR when there is no row). */
+pg_status pg_number(pg *db, int64_t *n, const char *sql, int nparams, const char *const *params);
+/* Runs sql, an INSERT, UPDATE or DELETE, and sets *rows to the rows it
+ * touched; *rows is left alone on failure. */
+pg_status pg_changed(pg *db, long *rows, const char *sql, int nparams, const char *const *params);
 /* pg_query with per-parameter lengths and formats (1 = binary, for bytea;
  * NULL arrays mean all text) and, when binary_result, every result column
  * in binary format (a bytea comes back as its raw bytes). Same ownership. */

@@ -44,11 +44,10 @@ static int sqls_build(sqls *q, const char *s)
 /* Highest applied version, or -1 on failure. */
 static int applied_version(pg *db, const sqls *q, int *max)
 {
-	PGresult *res;
-	if (pg_query(db, &res, q->applied, 0, NULL) != PG_OK)
+	int64_t n;
+	if (pg_number(db, &n, q->applied, 0, NULL) != PG_OK)
 		return -1;
-	*max = atoi(PQgetvalue(res, 0, 0));
-	PQclear(res);
+	*max = (int)n;
 	return 0;
 }
 

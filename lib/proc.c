@@ -44,6 +44,18 @@ int proc_hurried(void)
 	return hurried;
 }
 
+struct timespec proc_deadline(clockid_t clock, int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	if (ms < 0)
+		ms = 0;
+	int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000LL;
+	ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000LL);
+	ts.tv_nsec = (long)(ns % 1000000000LL);
+	return ts;
+}
+
 void proc_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

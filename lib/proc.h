@@ -3,6 +3,9 @@
 #ifndef RB_PROC_H
 #define RB_PROC_H
 
+#include <stdint.h>
+#include <time.h>
+
 /* Returns 0, or -1 when libsodium cannot start. */
 int proc_init(const char *part);
 /* 1 once SIGTERM or SIGINT arrived. */
@@ -12,5 +15,9 @@ int proc_stopping(void);
 int proc_hurried(void);
 /* Sleeps until stopping or ms passed. */
 void proc_sleep_ms(int ms);
+/* The moment ms (negative: 0) from now on clock (CLOCK_REALTIME or
+ * CLOCK_MONOTONIC, as the condition variable waits by), for
+ * pthread_cond_timedwait. */
+struct timespec proc_deadline(clockid_t clock, int64_t ms);
 
 #endif

@@ -211,15 +211,11 @@ long skel_of(const char *s, char *out, size_t outlen)
 	 * longer ones, case pairs of equal length), so this bounds it all. */
 	if (outlen < len + 1)
 		return -1;
-	while (len) {
-		size_t n = utf8_next(p, len, &cp);
-		if (!n)
-			return -1;
-		p += n;
-		len -= n;
+	int r;
+	while ((r = utf8_take(&p, &len, &cp)) > 0) {
 		uint32_t c = fold(cp);
 		if (c)
 			w += utf8_put(c, out + w);
 	}
-	return (long)squeeze(out, w);
+	return r < 0 ? -1 : (long)squeeze(out, w);
 }

@@ -5,8 +5,8 @@
 int subthread_start(subthread *t, bus *b, const char *subject, const char *queue, bus_msg_fn fn,
 		    void *(*main)(void *), void *ud, const char *who)
 {
-	t->sub = bus_subscribe(b, subject, queue, fn, ud);
-	if (!t->sub || pthread_create(&t->thread, NULL, main, ud) != 0) {
+	t->sub = subject ? bus_subscribe(b, subject, queue, fn, ud) : NULL;
+	if ((subject && !t->sub) || pthread_create(&t->thread, NULL, main, ud) != 0) {
 		log_error("%s: cannot start", who);
 		bus_sub_close(t->sub);
 		t->sub = NULL;

@@ -1,6 +1,7 @@
-/* A module's event subscription and a thread of its own, started and
- * stopped as one: roomsvc's account directory (subscribe, then load) and
- * its presence (gateway events, the sweeper). */
+/* A module's thread of its own, with the event subscription it goes with
+ * if any, started and stopped as one: roomsvc's account directory
+ * (subscribe, then load) and presence (gateway events, the sweeper),
+ * msgsvc's outbox drainer (no subscription). */
 #ifndef RB_SUBTHREAD_H
 #define RB_SUBTHREAD_H
 
@@ -16,11 +17,12 @@ typedef struct {
 	atomic_int stop; /* set by subthread_stop; the thread ends once it sees it */
 } subthread;
 
-/* Subscribes fn(ud) to subject (queue NULL: every instance), then starts
- * main(ud) on the thread: subscribed first, so nothing the thread reads can
- * miss a change. 0, or -1 after logging "<who>: cannot start" with the
- * subscription closed again; ud must stay allocated either way (a callback
- * may still be running). t must be zeroed before. */
+/* Subscribes fn(ud) to subject (queue NULL: every instance; subject NULL:
+ * no subscription), then starts main(ud) on the thread: subscribed first,
+ * so nothing the thread reads can miss a change. 0, or -1 after logging
+ * "<who>: cannot start" with the subscription closed again; ud must stay
+ * allocated either way (a callback may still be running). t must be
+ * zeroed before. */
 int subthread_start(subthread *t, bus *b, const char *subject, const char *queue, bus_msg_fn fn,
 		    void *(*main)(void *), void *ud, const char *who);
 /* Any thread but t's own: asks the thread to stop, joins it, closes the

@@ -36,21 +36,28 @@ size_t utf8_next(const unsigned char *s, size_t len, unsigned *cp)
 	return n;
 }
 
+int utf8_take(const unsigned char **s, size_t *len, unsigned *cp)
+{
+	size_t n = *len ? utf8_next(*s, *len, cp) : 0;
+	if (!*len)
+		return 0;
+	if (!n)
+		return -1;
+	*s += n;
+	*len -= n;
+	return 1;
+}
+
 long utf8_chars(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	long count = 0;
 	unsigned cp;
+	int r;
 
-	while (len) {
-		size_t n = utf8_next(p, len, &cp);
-		if (!n)
-			return -1;
-		p += n;
-		len -= n;
+	while ((r = utf8_take(&p, &len, &cp)) > 0)
 		count++;
-	}
-	return count;
+	return r < 0 ? -1 : count;
 }
 
 int text_printable(const char *s)
@@ -60,18 +67,17 @@ int text_printable(const char *s)
 	int only_spaces = 1;
 	unsigned cp;
 
+	int r;
+
 	if (!len)
 		return 0;
-	while (len) {
-		size_t n = utf8_next(p, len, &cp);
-		if (!n || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
+	while ((r = utf8_take(&p, &len, &cp)) > 0) {
+		if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
 			return 0;
 		if (cp != ' ')
 			only_spaces = 0;
-		p += n;
-		len -= n;
 	}
-	return !only_spaces;
+	return r == 0 && !only_spaces;
 }
 
 int text_name_ok(const char *s, long min, long max)
@@ -118,11 +124,9 @@ const char *valid_user_name(const char *s)
 
 	if (!text_name_ok(s, 2, 32))
 		return "userName must be 2-32 printable characters";
-	for (size_t len = strlen(s), n; len; p += n, len -= n) {
-		n = utf8_next(p, len, &cp);
+	for (size_t len = strlen(s); utf8_take(&p, &len, &cp) > 0;)
 		if (text_invisible(cp))
 			return "userName must not contain invisible or direction-changing characters";
-	}
 	/* Marks alone, or spaces and marks, show nothing to tell names apart. */
 	if (skel_of(s, skel, sizeof skel) <= 0)
 		return "userName must have a visible letter, digit or sign";

@@ -10,6 +10,10 @@
 /* Decodes the code point at s (len > 0 bytes left) into *cp; returns its
  * length in bytes, or 0 when the bytes there are not valid UTF-8. */
 size_t utf8_next(const unsigned char *s, size_t len, unsigned *cp);
+/* The walk over a string: decodes the code point at *s (*len bytes left)
+ * into *cp and moves both past it. 1 when it took one, 0 at the end, -1
+ * when the bytes there are not valid UTF-8 (nothing moved). */
+int utf8_take(const unsigned char **s, size_t *len, unsigned *cp);
 /* Number of code points in a valid UTF-8 string of len bytes, or -1 when
  * the bytes are not valid UTF-8 (overlong forms and surrogates included). */
 long utf8_chars(const char *s, size_t len);

@@ -21,15 +21,13 @@
 #define PING_EVERY_MS 1000
 
 static const cfg_field settings[] = {
-	PART_CFG_NATS(media_config),
+	PART_CFG_SERVICE(media_config, 9104,
+			 "handler threads, each with its own Redis connection; 0: one per online CPU"),
 	PART_CFG_REDIS(media_config, "Redis host (shared with roomsvc)"),
-	PART_CFG_HEALTH(media_config, 9104),
 	CFG_I("REBUTTAL_TALKING_BURST", media_config, talking_burst, 20, 1, 100000,
 	      "talking broadcasts a user may send at once before shaping starts"),
 	CFG_I("REBUTTAL_TALKING_RATE", media_config, talking_rate, 50, 0, 100000,
 	      "talking broadcasts per user per second once the burst is spent (0: no shaping)"),
-	PART_CFG_THREADS(media_config,
-			 "handler threads, each with its own Redis connection; 0: one per online CPU"),
 };
 #define NSETTINGS (sizeof settings / sizeof *settings)
 
@@ -75,15 +73,14 @@ static void tick(void *ud)
 	}
 }
 
-/* The store, the bus, the talking timer and the event subscriptions. */
+/* The store, the talking timer and the event subscriptions. */
 static int open_all(void *ud)
 {
 	mediasvc *m = ud;
 	media_app *app = &m->app;
 
 	app->st = kv_open(&app->cfg->redis);
-	app->bus = bus_open(&app->cfg->nats, "mediasvc", BUS_SEND_ASAP);
-	if (app->st && app->bus)
+	if (app->st)
 		app->talk = talk_start(app);
 	if (app->talk)
 		m->events = events_start(app);
@@ -98,7 +95,7 @@ static svc *start(void *ud)
 	svc_route *routes = handlers_routes(&n);
 	svc_opts o = {.name = "media", .routes = routes, .nroutes = n, .app = app,
 		      .closing = &app->closing, .busy = &app->busy, .flags = SVC_LOG_REFUSALS,
-		      .threads = (int)app->cfg->threads, .worker_app = worker_app,
+		      .threads = (int)app->cfg->part.threads, .worker_app = worker_app,
 		      .worker_free = worker_free};
 
 	m->next_ping = bus_now_ms() + PING_EVERY_MS;
@@ -131,7 +128,7 @@ static media_config cfg;
 static mediasvc m = {.app.cfg = &cfg};
 static const part_service service = {
 	.name = "mediasvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
-	.cfg = &cfg, .health = &cfg.health, .ready = ready, .metrics = metrics,
+	.cfg = &cfg, .part = &cfg.part, .ready = ready, .metrics = metrics,
 	.open = open_all, .bus = &m.app.bus, .start = start,
 	.tick = tick, .tick_ms = 100, .quiesce = quiesce, .release = release};
 

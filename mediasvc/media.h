@@ -12,11 +12,9 @@
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
  * Strings point into the environment or the table. */
 typedef struct {
-	bus_addr nats; /* password: read from its file */
+	part_config part; /* NATS, probes, handler threads */
 	kv_addr redis; /* password: read from its file */
-	part_addr health; /* of /healthz, /readyz, /metrics */
 	long talking_burst, talking_rate;
-	long threads;
 } media_config;
 
 typedef struct talk talk;

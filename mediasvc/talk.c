@@ -16,8 +16,10 @@
 #include <time.h>
 
 #include "events.h"
+#include "grow.h"
 #include "handlers.h"
 #include "log.h"
+#include "proc.h"
 #include "scripts.h"
 #include "uuid.h"
 
@@ -83,9 +85,8 @@ static void schedule(talk *t, const char *uid, int64_t delay_ms, int tries)
 	size_t i = 0;
 	while (i < t->n && strcmp(t->items[i].uid, uid))
 		i++;
-	if (i == t->n && t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		due_item *p = realloc(t->items, cap * sizeof *p);
+	if (i == t->n) {
+		due_item *p = grow_for(t->items, &t->cap, t->n, sizeof *p);
 		if (!p) {
 			pthread_mutex_unlock(&t->lock);
 			atomic_fetch_add(&t->dropped, 1);
@@ -93,7 +94,6 @@ static void schedule(talk *t, const char *uid, int64_t delay_ms, int tries)
 			return;
 		}
 		t->items = p;
-		t->cap = cap;
 	}
 	if (i == t->n) {
 		snprintf(t->items[i].uid, sizeof t->items[i].uid, "%s", uid);
@@ -183,11 +183,7 @@ static long earliest(const talk *t)
 /* lock held: sleeps until `due` (bus_now_ms clock) or a signal. */
 static void wait_until(talk *t, int64_t due)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t ns = (int64_t)ts.tv_nsec + (due - bus_now_ms()) * 1000000LL;
-	ts.tv_sec += (time_t)(ns / 1000000000LL);
-	ts.tv_nsec = (long)(ns % 1000000000LL);
+	struct timespec ts = proc_deadline(CLOCK_MONOTONIC, due - bus_now_ms());
 	pthread_cond_timedwait(&t->wake, &t->lock, &ts);
 }
 

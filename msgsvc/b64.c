@@ -1,15 +1,6 @@
 #include "b64.h"
 
-static const char *const status_text[] = {
-#define B64_TEXT(name, text) text,
-	B64_STATUS_MAP(B64_TEXT)
-#undef B64_TEXT
-};
-
-const char *b64_status_text(enum b64_status s)
-{
-	return (size_t)s < sizeof status_text / sizeof *status_text ? status_text[s] : "?";
-}
+STATUS_TEXT_FN(b64_status_text, enum b64_status, B64_STATUS_MAP)
 
 /* Value of each alphabet character, 0xff for anything else ('=' included:
  * padding is handled by position, never by lookup). */

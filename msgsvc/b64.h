@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "status.h"
+
 #define B64_STATUS_MAP(X)                                          \
 	X(B64_OK, "ok")                                            \
 	X(B64_INCOMPLETE, "length is not a multiple of 4")         \
@@ -19,9 +21,7 @@
 	X(B64_NOSPACE, "output buffer too small")
 
 enum b64_status {
-#define B64_ENUM(name, text) name,
-	B64_STATUS_MAP(B64_ENUM)
-#undef B64_ENUM
+	B64_STATUS_MAP(STATUS_ENUM_ROW)
 };
 
 const char *b64_status_text(enum b64_status s);

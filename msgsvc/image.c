@@ -2,16 +2,7 @@
 
 #include <string.h>
 
-static const char *const status_text[] = {
-#define IMG_TEXT(name, text) text,
-	IMG_STATUS_MAP(IMG_TEXT)
-#undef IMG_TEXT
-};
-
-const char *img_status_text(enum img_status s)
-{
-	return (size_t)s < sizeof status_text / sizeof *status_text ? status_text[s] : "?";
-}
+STATUS_TEXT_FN(img_status_text, enum img_status, IMG_STATUS_MAP)
 
 /* Readers of fixed-width integers; callers have checked the bounds. */
 static uint32_t be16(const uint8_t *p)

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "status.h"
+
 #define IMG_STATUS_MAP(X)                                             \
 	X(IMG_OK, "ok")                                               \
 	X(IMG_INCOMPLETE, "the header is cut short")                  \
@@ -18,9 +20,7 @@
 	X(IMG_UNKNOWN, "not a supported image format")
 
 enum img_status {
-#define IMG_ENUM(name, text) name,
-	IMG_STATUS_MAP(IMG_ENUM)
-#undef IMG_ENUM
+	IMG_STATUS_MAP(STATUS_ENUM_ROW)
 };
 
 const char *img_status_text(enum img_status s);

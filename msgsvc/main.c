@@ -32,9 +32,9 @@
 #define ROOM_TIMEOUT_MS 1000
 
 static const cfg_field settings[] = {
-	PART_CFG_NATS(msg_config),
+	PART_CFG_SERVICE(msg_config, 9103,
+			 "handler threads, each with its own Postgres connection; 0: one per online CPU"),
 	PART_CFG_PG(msg_config, "msgsvc", "msg"),
-	PART_CFG_HEALTH(msg_config, 9103),
 	CFG_I("REBUTTAL_SEGMENT_SIZE", msg_config, segment_size, 5, 1, 1000,
 	      "messages per history segment (deployed clients expect 5)"),
 	CFG_I("REBUTTAL_UPLOAD_MAX", msg_config, upload_max, 8388608, 0, 12582912,
@@ -45,8 +45,6 @@ static const cfg_field settings[] = {
 	      "largest width or height of an attached image, in pixels"),
 	CFG_I("REBUTTAL_OUTBOX_AGE_MS", msg_config, outbox_age_ms, 2000, 100, 600000,
 	      "age after which any instance publishes a broadcast its writer left behind"),
-	PART_CFG_THREADS(msg_config,
-			 "handler threads, each with its own Postgres connection; 0: one per online CPU"),
 	CFG_B("REBUTTAL_TEST_HOOKS", msg_config, test_hooks, 0,
 	      "tests only: a message waits after its commit on the advisory lock"
 	      " 'msg.hook:after_commit' (one more round trip)"),
@@ -146,10 +144,9 @@ static int app_init(void *ud)
 	msgsvc *m = ud;
 	const msg_config *cfg = m->app.cfg;
 
-	m->app.bus = bus_open(&cfg->nats, "msgsvc", BUS_BATCH);
 	pg_password_set(cfg->pg_password);
 	m->maint = pg_open(cfg->pg, "main");
-	if (!m->app.bus || !m->maint)
+	if (!m->maint)
 		return -1;
 	m->app.rooms = rooms_new(m->app.bus, ROOM_TIMEOUT_MS);
 	m->app.dir = dir_new(m->app.bus, NULL, NULL);
@@ -177,7 +174,7 @@ static svc *start(void *ud)
 	if (outbox_start(m->app.outbox, cfg->pg) < 0)
 		return NULL;
 	svc_opts o = {.name = "msg", .app = &m->app, .closing = &m->app.closing,
-		      .busy = &m->app.busy, .threads = (int)cfg->threads,
+		      .busy = &m->app.busy, .threads = (int)cfg->part.threads,
 		      .flags = SVC_IDEM | SVC_BARE_REFUSAL,
 		      .worker_app = worker_app, .worker_free = worker_free};
 	o.routes = handlers_routes(&o.nroutes);
@@ -206,8 +203,8 @@ static msg_config cfg;
 static msgsvc m = {.app.cfg = &cfg};
 static const part_service service = {
 	.name = "msgsvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
-	.cfg = &cfg, .health = &cfg.health, .ready = ready, .metrics = metrics,
-	.open = app_init, .bus = &m.app.bus, .start = start,
+	.cfg = &cfg, .part = &cfg.part, .ready = ready, .metrics = metrics,
+	.open = app_init, .bus = &m.app.bus, .bus_flags = BUS_BATCH, .start = start,
 	.tick = tick, .tick_ms = 200, .quiesce = quiesce, .release = release};
 
 PART_MAIN(&service, &m)

@@ -13,16 +13,14 @@
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
  * Strings point into the environment or the table. */
 typedef struct {
-	bus_addr nats; /* password: read from its file */
+	part_config part; /* NATS, probes, handler threads */
 	const char *pg;
 	const char *pg_password; /* read from its file */
-	part_addr health; /* of /healthz, /readyz, /metrics */
 	long segment_size;  /* S: messages per segment */
 	long upload_max;    /* largest decoded attachment, bytes */
 	long image_max_pixels; /* width x height of an attachment at most */
 	long image_max_side;   /* width and height each at most */
 	long outbox_age_ms; /* an outbox row this old is taken by the drainer */
-	long threads;       /* handler threads; 0: one per online CPU */
 	long test_hooks;    /* tests only: pause points of the write path */
 } msg_config;
 

@@ -10,6 +10,7 @@
 #include "history.h"
 #include "log.h"
 #include "proc.h"
+#include "subthread.h"
 #include "svc.h"
 
 /* How long a publish may wait for NATS to acknowledge it. */
@@ -18,9 +19,7 @@
 struct outbox {
 	const msg_app *app;
 	pg *drain_db; /* the drainer thread's own connection */
-	pthread_t thread;
-	int running;
-	atomic_int stop;
+	subthread drainer;
 	atomic_ulong sent, drained, failed;
 };
 
@@ -48,19 +47,12 @@ void outbox_free(outbox *ob)
 pg_status outbox_add(pg *db, const char *kind, const char *room_id, int64_t idx,
 		     int64_t *id)
 {
-	PGresult *res;
 	char i[24];
 	snprintf(i, sizeof i, "%" PRId64, idx);
 	const char *p[] = {kind, room_id, i};
-	pg_status s = pg_query(db, &res,
-			       "INSERT INTO msg.outbox (kind, room_id, idx) VALUES ($1, $2, $3)"
-			       " RETURNING id",
-			       3, p);
-	if (s != PG_OK)
-		return s;
-	*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return PG_OK;
+	return pg_number(db, id,
+			 "INSERT INTO msg.outbox (kind, room_id, idx) VALUES ($1, $2, $3) RETURNING id", 3,
+			 p);
 }
 
 /* The stored message (room, idx) within its segment, or NULL. */
@@ -244,7 +236,7 @@ static int drain_once(outbox *ob)
 		/* Without the database or NATS no other row would do better. */
 		if (s == PG_DOWN || (s != PG_OK && !bus_connected(ob->app->bus)))
 			break;
-	} while (got && !atomic_load(&ob->stop));
+	} while (got && !subthread_stopping(&ob->drainer));
 	return n;
 }
 
@@ -255,13 +247,13 @@ static void *drain_main(void *ud)
 	long every = ob->app->cfg->outbox_age_ms / 4;
 	every = every < 100 ? 100 : every > 1000 ? 1000 : every;
 
-	while (!atomic_load(&ob->stop)) {
+	while (!subthread_stopping(&ob->drainer)) {
 		int n = drain_once(ob);
 		if (n > 0) {
 			atomic_fetch_add(&ob->drained, (unsigned long)n);
 			log_info("outbox: published %d broadcast(s) left behind by another try", n);
 		}
-		for (long t = 0; t < every && !atomic_load(&ob->stop); t += 50)
+		for (long t = 0; t < every && !subthread_stopping(&ob->drainer); t += 50)
 			proc_sleep_ms(50);
 	}
 	return NULL;
@@ -271,23 +263,20 @@ int outbox_start(outbox *ob, const char *conninfo)
 {
 	if (!(ob->drain_db = pg_open(conninfo, "drainer")))
 		return -1;
-	if (pthread_create(&ob->thread, NULL, drain_main, ob) != 0) {
-		log_error("outbox: cannot start the drainer thread");
+	if (subthread_start(&ob->drainer, NULL, NULL, NULL, NULL, drain_main, ob,
+			    "outbox: the drainer") < 0) {
 		pg_close(ob->drain_db);
 		ob->drain_db = NULL;
 		return -1;
 	}
-	ob->running = 1;
 	return 0;
 }
 
 void outbox_stop(outbox *ob)
 {
-	if (!ob || !ob->running)
+	if (!ob)
 		return;
-	atomic_store(&ob->stop, 1);
-	pthread_join(ob->thread, NULL);
-	ob->running = 0;
+	subthread_stop(&ob->drainer);
 	pg_close(ob->drain_db);
 	ob->drain_db = NULL;
 }

@@ -10,6 +10,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "bus.h"
+#include "status.h"
 
 #define ROOMS_STATUS_MAP(X)                                   \
 	X(ROOMS_OK, "ok")                                     \
@@ -17,9 +18,7 @@
 	X(ROOMS_UNAVAILABLE, "the room service did not answer")
 
 enum rooms_status {
-#define ROOMS_ENUM(name, text) name,
-	ROOMS_STATUS_MAP(ROOMS_ENUM)
-#undef ROOMS_ENUM
+	ROOMS_STATUS_MAP(STATUS_ENUM_ROW)
 };
 
 typedef struct rooms rooms;

@@ -8,6 +8,7 @@
 #include "arena.h"
 #include "directory.h"
 #include "log.h"
+#include "proc.h"
 #include "rebuttal.pb-c.h"
 #include "svc.h"
 
@@ -370,17 +371,7 @@ static int flush(lists *l, int which)
 
 static void wait_until(lists *l, int64_t due_ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t left = due_ms - bus_now_ms();
-	if (left < 0)
-		left = 0;
-	ts.tv_sec += left / 1000;
-	ts.tv_nsec += (left % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = proc_deadline(CLOCK_MONOTONIC, due_ms - bus_now_ms());
 	pthread_cond_timedwait(&l->cond, &l->lock, &ts);
 }
 

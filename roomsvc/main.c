@@ -20,13 +20,11 @@
 
 #define C room_config
 static const cfg_field settings[] = {
-	PART_CFG_NATS(C),
+	PART_CFG_SERVICE(C, 9102, "handler threads, each with its own Redis connection; 0: one per online CPU"),
 	PART_CFG_REDIS(C, "Redis host"),
-	PART_CFG_HEALTH(C, 9102),
 	CFG_I("REBUTTAL_COALESCE_MS", C, coalesce_ms, 30, 0, 60000, "least time between two publishes of a list"),
 	CFG_I("REBUTTAL_LIST_BUDGET", C, list_budget, 5000000, 1000, 100000000000, "bytes per second of updateUsers fan-out (list size x users online) to aim at: bigger lists go out less often"),
 	CFG_I("REBUTTAL_SWEEP_MS", C, sweep_ms, 500, 50, 60000, "period of the check for gateways whose lease ran out"),
-	PART_CFG_THREADS(C, "handler threads, each with its own Redis connection; 0: one per online CPU"),
 };
 #undef C
 #define NSETTINGS (sizeof settings / sizeof *settings)
@@ -54,7 +52,7 @@ static void metrics(void *ud, buf *out)
  * own (the lock of a shared one would make the threads take turns). */
 PART_WORKERS_KV(room_app, store)
 
-/* The emit lock (writers first), the bus and the store. */
+/* The emit lock (writers first) and the store. */
 static int open_all(void *ud)
 {
 	room_app *app = ud;
@@ -71,9 +69,8 @@ static int open_all(void *ud)
 	if (rc != 0)
 		return -1;
 	app->emit = &emit;
-	app->bus = bus_open(&app->cfg->nats, "roomsvc", BUS_SEND_ASAP);
 	app->store = kv_open(&app->cfg->redis);
-	return app->bus && app->store ? 0 : -1;
+	return app->store ? 0 : -1;
 }
 
 /* The lists' state first (everything marks them dirty), their flusher
@@ -90,7 +87,7 @@ static svc *start(void *ud)
 	    !(app->presence = presence_start(app)))
 		return NULL;
 	svc_opts o = {.name = ROOM_QUEUE, .routes = routes, .nroutes = nroutes, .app = app,
-		      .threads = (int)app->cfg->threads, .worker_app = worker_app,
+		      .threads = (int)app->cfg->part.threads, .worker_app = worker_app,
 		      .worker_free = worker_free};
 	svc *s = svc_start(app->bus, &o);
 	if (s) {
@@ -126,7 +123,7 @@ static room_config cfg;
 static room_app app = {.cfg = &cfg};
 static const part_service service = {
 	.name = "roomsvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
-	.cfg = &cfg, .health = &cfg.health, .ready = ready, .metrics = metrics,
+	.cfg = &cfg, .part = &cfg.part, .ready = ready, .metrics = metrics,
 	.open = open_all, .bus = &app.bus, .start = start,
 	.tick_ms = 200, .quiesce = quiesce, .release = release};
 

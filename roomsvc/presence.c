@@ -6,10 +6,10 @@
 
 #include "lists.h"
 #include "log.h"
-#include "subthread.h"
 #include "proc.h"
 #include "rebuttal.pb-c.h"
 #include "scripts.h"
+#include "subthread.h"
 #include "svc.h"
 #include "voice.h"
 

@@ -19,13 +19,11 @@
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards. */
 typedef struct {
-	bus_addr nats; /* password: read from its file */
+	part_config part; /* NATS, probes, handler threads */
 	kv_addr redis; /* password: read from its file */
-	part_addr health; /* of /healthz, /readyz, /metrics */
 	long coalesce_ms;
 	long list_budget;
 	long sweep_ms;
-	long threads;
 } room_config;
 
 typedef struct lists lists;

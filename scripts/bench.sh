@@ -12,14 +12,10 @@ STACK=$ROOT/scripts/stack.sh
 TESTS_DIR=${TEST_DIR:-$ROOT/build/tests}
 cd "$ROOT"
 
-unset NATS_PORT REDIS_PORT PG_PORT GW_PORT REBUTTAL_NATS_URL REBUTTAL_REDIS_HOST \
-    REBUTTAL_REDIS_PORT REBUTTAL_PG REBUTTAL_PORT REBUTTAL_PUBLIC_URL REBUTTAL_HEALTH_PORT \
-    REBUTTAL_STACK_DIR
 # Minimum argon2id cost: the benchmarks log in many connections and measure
 # messages, not password hashing (authsvc/README.md has that number).
-export REBUTTAL_PWHASH_OPSLIMIT=${REBUTTAL_PWHASH_OPSLIMIT:-1}
-export REBUTTAL_PWHASH_MEMLIMIT=${REBUTTAL_PWHASH_MEMLIMIT:-8192}
-export REBUTTAL_ADMIN_PASSWORD=${REBUTTAL_ADMIN_PASSWORD:-bench-$(head -c 9 /dev/urandom | base64 | tr '+/' '-_')}
+. "$ROOT/scripts/fresh-env.sh"
+fresh_stack_env bench
 export RT_TIMEOUT=${RT_TIMEOUT:-900}
 # The gateway's limits are for clients spread over many addresses at human
 # speed; the bench is thousands of clients on 127.0.0.1 sending as fast as

@@ -442,12 +442,15 @@ pg_bin() {
     printf '%s\n' "${dirs[@]}" | sort -V | tail -n 1
 }
 
-start_nats() {
+# already_up NAME: true, saying so, when the stack's NAME is running.
+already_up() {
     local pid
-    if pid=$(running_pid nats); then
-        log "nats already running (pid $pid)"
-        return 0
-    fi
+    pid=$(running_pid "$1") || return 1
+    log "$1 already running (pid $pid)"
+}
+
+start_nats() {
+    already_up nats && return 0
     ensure_port_free "$NATS_PORT" NATS_PORT nats
     # Media travels over NATS in messages of up to 16 MiB.  max_pending (per
     # client buffer) must stay above max_payload; its default is 64 MiB, set
@@ -479,11 +482,7 @@ start_nats() {
 }
 
 start_redis() {
-    local pid
-    if pid=$(running_pid redis); then
-        log "redis already running (pid $pid)"
-        return 0
-    fi
+    already_up redis && return 0
     ensure_port_free "$REDIS_PORT" REDIS_PORT redis
     # Users: one per part that uses Redis, anything but administration.
     # The default user is off (no client can be it), but keeps every right:
@@ -735,10 +734,9 @@ stop_infra() {
 # launch_part NAME INSTANCE: start a part without waiting; sets UP_PORT and
 # UP_HOW to what wait_up must check.
 launch_part() {
-    local name=$1 inst=$2 bin=$BIN_DIR/$1 health port="" pid
+    local name=$1 inst=$2 bin=$BIN_DIR/$1 health port=""
     [[ -x $bin ]] || die "no binary $bin"
-    if pid=$(running_pid "$inst"); then
-        log "$inst already running (pid $pid)"
+    if already_up "$inst"; then
         UP_PORT=$(<"$DIR/ports/$inst")
         UP_HOW=running
         return 0

@@ -32,28 +32,16 @@ TEST_TIMEOUT=${REBUTTAL_TEST_TIMEOUT:-1800}
 UNIT_TESTS=(unit) # need no stack
 STACK_TESTS=(integ) # run against the stack, in this order; add new ones here
 
-# Tests always get a stack of their own on free ports.  Addresses inherited
-# from a shell that sourced some other stack's env (e.g. the `make run` one)
-# would otherwise win over the fresh stack's and point the tests at it.
-unset NATS_PORT REDIS_PORT PG_PORT GW_PORT
-unset REBUTTAL_NATS_URL REBUTTAL_REDIS_HOST REBUTTAL_REDIS_PORT REBUTTAL_PG \
-    REBUTTAL_PORT REBUTTAL_PUBLIC_URL REBUTTAL_HEALTH_PORT REBUTTAL_STACK_DIR \
-    REBUTTAL_GATEWAY_ID
-
-# Test-friendly settings: cheap password hashing (argon2's minimums), a known
-# admin password.  A caller's own values win.
+# Tests always get a stack of their own on free ports, cheap password
+# hashing (argon2's minimums) and a known admin password (fresh-env.sh).
+. "$ROOT/scripts/fresh-env.sh"
+fresh_stack_env test
 # libnats can leave a message it received during shutdown unfreed; that one
 # known third-party leak must not hide ours (tests/lsan.supp).
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
-export REBUTTAL_PWHASH_OPSLIMIT=${REBUTTAL_PWHASH_OPSLIMIT:-1}
-export REBUTTAL_PWHASH_MEMLIMIT=${REBUTTAL_PWHASH_MEMLIMIT:-8192}
 # Every service runs 4 handler threads in the test stack (ordering keys and
 # per-thread store connections are exercised even on a 2-core machine).
 export REBUTTAL_THREADS=${REBUTTAL_THREADS:-4}
-if [[ -z ${REBUTTAL_ADMIN_PASSWORD:-} ]]; then
-    REBUTTAL_ADMIN_PASSWORD=test-$(head -c 12 /dev/urandom | base64 | tr '+/' '-_')
-    export REBUTTAL_ADMIN_PASSWORD
-fi
 # Stress tests send as fast as replies come (333 messages per user in
 # msg_crash_kill9): the per-user packet rate is off for the stack (the
 # per-address cap exempts loopback by default); the tests of those limits

@@ -855,17 +855,9 @@ static void bench_presence(void)
 
 	make_directory(ctx, PRESENCE_ACCOUNTS, actors, PRESENCE_ACTORS);
 	wsc *a = admin(ctx);
-	char room[64] = "", name[64];
+	char room[64], name[64];
 	snprintf(name, sizeof name, "churn-%s", uniq());
-	sendp(a, "{\"type\":\"createroom\",\"roomType\":\"voice\",\"roomName\":\"%s\"}", name);
-	while (!room[0]) {
-		json_t *j = expect(a, "updateRooms");
-		json_t *list = json_object_get(j, "roomList");
-		for (size_t i = 0; i < json_array_size(list); i++)
-			if (streq(jstr(json_array_get(list, i), "name"), name))
-				snprintf(room, sizeof room, "%s", jstr(json_array_get(list, i), "id"));
-		json_decref(j);
-	}
+	room_made(a, "voice", name, room);
 	wsc_close(a);
 	log_in_all(ctx, c, n, actors, PRESENCE_ACTORS);
 	/* The set-up's lists settle: roomsvc spaces big lists by their cost,

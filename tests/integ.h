@@ -72,6 +72,12 @@ wsc *second_conn(wsc_ctx *ctx, const who *w, int port);
 /* Starts (or finds running) the gateway instance `part` ("gateway NAME");
  * returns its port. */
 int gateway_at(const char *part);
+/* gateway_at with settings of its own on top of the stack's: "VAR=value"
+ * strings, NULL-ended (set for this start only). */
+int gateway_with(const char *part, const char *const *settings);
+/* Creates a room of type named name as adm and waits for the updateRooms
+ * that lists it; its id into id (64 bytes). */
+void room_made(wsc *adm, const char *type, const char *name, char *id);
 int jbool(json_t *o, const char *key);
 /* Both set and equal. */
 int streq(const char *a, const char *b);
@@ -111,6 +117,14 @@ int tls_gateway(const char *name, const char *webroot);
 /* Runs a shell command (a check script), copying its output to ours;
  * keeps its last line in last. Returns pclose's status (0: success). */
 int run_shown(const char *cmd, char *last, size_t lastlen);
+/* Runs a shell command, what it prints into out (outlen bytes at most,
+ * NUL-terminated); returns its exit status (128 when it did not exit). */
+int run_out(const char *cmd, char *out, size_t outlen);
+/* Waits until `until` (now_ms) for bytes on fd and appends them to buf
+ * (cap bytes, *len used, kept NUL-terminated). 1 when some came, 0 when
+ * time ran out, -1 at the end of the stream, on an error or when buf is
+ * full. */
+int fd_read_by(int fd, char *buf, size_t cap, size_t *len, long long until);
 /* Resident memory (VmRSS) of a stack process ("gateway") in KiB. (bench.c
  * has its own static copy, rss_kib, left alone so that this branch merges
  * cleanly with main's bench.c; it can call this one instead.) */

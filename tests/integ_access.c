@@ -31,12 +31,7 @@ static int sh(char *out, size_t outlen, const char *fmt, ...)
 	va_end(ap);
 	CHECK_MSG(n > 0 && (size_t)n + 8 < sizeof cmd, "sh: command too long");
 	strcat(cmd, " 2>&1");
-	FILE *p = popen(cmd, "r");
-	CHECK_NOT_NULL(p);
-	size_t got = fread(out, 1, outlen - 1, p);
-	out[got] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	return run_out(cmd, out, outlen);
 }
 
 #define NOBODY "runuser -u nobody -- "
@@ -78,17 +73,8 @@ static const char *nats_raw(const char *user, const char *pass, const char *line
 	CHECK(write(fd, lines, strlen(lines)) == (ssize_t)strlen(lines));
 	CHECK(write(fd, "PING\r\n", 6) == 6);
 	long long deadline = now_ms() + 3000;
-	while (n < sizeof got - 1 && !strstr(got, "PONG\r\n")) {
-		struct pollfd p = {fd, POLLIN, 0};
-		int left = (int)(deadline - now_ms());
-		if (left <= 0 || poll(&p, 1, left) <= 0)
-			break;
-		ssize_t r = read(fd, got + n, sizeof got - 1 - n);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-		got[n] = '\0';
-	}
+	while (!strstr(got, "PONG\r\n") && fd_read_by(fd, got, sizeof got, &n, deadline) > 0)
+		;
 	close(fd);
 	/* Past the INFO line: what the server said to us. */
 	const char *rest = strstr(got, "\r\n");

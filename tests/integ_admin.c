@@ -42,6 +42,18 @@ static int gw2_port(void)
 	return gateway_at(ADMIN_GW2);
 }
 
+/* The group tests' start: a plain user p, and a member m of a new group
+ * (named <prefix>-<uniq> into group, 64 bytes); returns a second
+ * connection of m's on the gateway at port. */
+static wsc *group_member(wsc_ctx *ctx, wsc *a, const char *prefix, char *group, who *p, who *m,
+			 int port)
+{
+	snprintf(group, 64, "%s-%s", prefix, uniq());
+	user(ctx, a, "user", "plain", p);
+	user(ctx, a, group, "member", m);
+	return second_conn(ctx, m, port);
+}
+
 /* Waits for an updatePerms on c that lists exactly `n` permissions, among
  * them those named after n. Earlier updatePerms frames are skipped: a
  * connection that logs in while its group changes may be told the new
@@ -486,10 +498,7 @@ void test_admin_updategroup(void)
 	wsc *a = admin(ctx);
 	who p, m;
 	char group[64];
-	snprintf(group, sizeof group, "ug-%s", uniq());
-	user(ctx, a, "user", "plain", &p);
-	user(ctx, a, group, "member", &m);
-	wsc *m2 = second_conn(ctx, &m, gw2_port());
+	wsc *m2 = group_member(ctx, a, "ug", group, &p, &m, gw2_port());
 
 	denied(p.c, "setGroupPerm",
 	       "{\"type\":\"updategroup\",\"groupName\":\"user\",\"changes\":[{\"add\":\"createUser\"}]}");
@@ -533,10 +542,7 @@ void test_admin_removegroup(void)
 	wsc *a = admin(ctx);
 	who p, m;
 	char group[64];
-	snprintf(group, sizeof group, "rg-%s", uniq());
-	user(ctx, a, "user", "plain", &p);
-	user(ctx, a, group, "member", &m);
-	wsc *m2 = second_conn(ctx, &m, gw_port());
+	wsc *m2 = group_member(ctx, a, "rg", group, &p, &m, gw_port());
 	sendp(a, "{\"type\":\"updategroup\",\"groupName\":\"%s\",\"changes\":[{\"add\":\"createRoom\"},"
 		 "{\"add\":\"sendMessage\"}]}", group);
 	expect_perms(m.c, 2, "createRoom", "sendMessage");
@@ -756,12 +762,7 @@ static int ctl_in(const char *input, char *out, size_t outlen, const char *fmt, 
 	else
 		snprintf(cmd, sizeof cmd, "%s '%s/rebuttalctl' %s 2>&1 </dev/null", as,
 			 rt_env("REBUTTAL_BIN_DIR"), args);
-	FILE *p = popen(cmd, "r");
-	CHECK_NOT_NULL(p);
-	size_t n = fread(out, 1, outlen - 1, p);
-	out[n] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	return run_out(cmd, out, outlen);
 }
 #define ctl(...) ctl_in(NULL, __VA_ARGS__)
 

@@ -217,6 +217,33 @@ int gateway_at(const char *part)
 	return atoi(out + 5);
 }
 
+int gateway_with(const char *part, const char *const *settings)
+{
+	char name[128];
+	for (size_t i = 0; settings[i]; i++)
+		CHECK(putenv((char *)settings[i]) == 0);
+	int port = gateway_at(part);
+	for (size_t i = 0; settings[i]; i++) {
+		snprintf(name, sizeof name, "%.*s", (int)strcspn(settings[i], "="), settings[i]);
+		unsetenv(name);
+	}
+	return port;
+}
+
+void room_made(wsc *adm, const char *type, const char *name, char *id)
+{
+	sendp(adm, "{\"type\":\"createroom\",\"roomType\":\"%s\",\"roomName\":\"%s\"}", type,
+	      name);
+	for (*id = '\0'; !*id;) {
+		json_t *j = expect(adm, "updateRooms");
+		json_t *list = json_object_get(j, "roomList");
+		for (size_t i = 0; i < json_array_size(list); i++)
+			if (streq(jstr(json_array_get(list, i), "name"), name))
+				snprintf(id, 64, "%s", jstr(json_array_get(list, i), "id"));
+		json_decref(j);
+	}
+}
+
 int jbool(json_t *o, const char *key)
 {
 	return json_is_true(json_object_get(o, key));
@@ -462,6 +489,32 @@ int run_shown(const char *cmd, char *last, size_t lastlen)
 	}
 	fflush(stdout);
 	return pclose(p);
+}
+
+int run_out(const char *cmd, char *out, size_t outlen)
+{
+	FILE *p = popen(cmd, "r");
+	CHECK_NOT_NULL(p);
+	size_t n = fread(out, 1, outlen - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+int fd_read_by(int fd, char *buf, size_t cap, size_t *len, long long until)
+{
+	for (long long left; *len < cap - 1 && (left = until - now_ms()) > 0;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, (int)(left < 100 ? left : 100)) <= 0)
+			continue;
+		ssize_t n = read(fd, buf + *len, cap - 1 - *len);
+		if (n <= 0)
+			return -1;
+		*len += (size_t)n;
+		buf[*len] = '\0';
+		return 1;
+	}
+	return *len < cap - 1 ? 0 : -1;
 }
 
 int wait_ms(void)

@@ -57,14 +57,11 @@ static int alive(int pid)
 
 void test_gateway_drain(void)
 {
-	char num[16];
-	snprintf(num, sizeof num, "%d", DRAIN_MS);
-	setenv("REBUTTAL_DRAIN_MS", num, 1);
-	snprintf(num, sizeof num, "%d", SPREAD_MS);
-	setenv("REBUTTAL_DRAIN_SPREAD_MS", num, 1);
-	int port = gateway_at("gateway drain");
-	unsetenv("REBUTTAL_DRAIN_MS");
-	unsetenv("REBUTTAL_DRAIN_SPREAD_MS");
+	char drain[48], spread[48];
+	snprintf(drain, sizeof drain, "REBUTTAL_DRAIN_MS=%d", DRAIN_MS);
+	snprintf(spread, sizeof spread, "REBUTTAL_DRAIN_SPREAD_MS=%d", SPREAD_MS);
+	const char *const settings[] = {drain, spread, NULL};
+	int port = gateway_with("gateway drain", settings);
 	CHECK_EQ_INT(readyz(port), 200);
 
 	wsc_ctx *ctx = wsc_ctx_new();

@@ -478,15 +478,7 @@ static void read_statuses(int fd, int want, int ms, char *out, size_t outlen)
 	int seen = 0;
 	long long end = now_ms() + ms;
 	out[0] = '\0';
-	while (seen < want && now_ms() < end && len < sizeof acc - 1) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		ssize_t n = read(fd, acc + len, sizeof acc - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		acc[len] = '\0';
+	while (seen < want && fd_read_by(fd, acc, sizeof acc, &len, end) > 0) {
 		/* Count complete answers: status line, headers, body. */
 		seen = 0;
 		out[0] = '\0';
@@ -657,16 +649,12 @@ void test_authsvc_kill9_restart(void)
 {
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *a = admin(ctx);
-	char email[64], out[64];
+	char email[64];
 	signup_user(ctx, a, "user", "survivor", email);
 
 	/* A second gateway with a short login deadline, to see the deadline. */
-	setenv("REBUTTAL_LOGIN_DEADLINE_MS", "2000", 1);
-	int rc = stack("start-part gateway shortlogin", out, sizeof out);
-	unsetenv("REBUTTAL_LOGIN_DEADLINE_MS");
-	CHECK_EQ_INT(rc, 0);
-	int port2 = 0;
-	CHECK(sscanf(out, "port=%d", &port2) == 1);
+	static const char *const deadline[] = {"REBUTTAL_LOGIN_DEADLINE_MS=2000", NULL};
+	int port2 = gateway_with("gateway shortlogin", deadline);
 
 	CHECK_EQ_INT(stack("kill authsvc KILL", NULL, 0), 0);
 	/* A login while authsvc is down waits (NATS says "no responders"; the

@@ -19,17 +19,6 @@
 
 #include "integ.h"
 
-/* Starts gateway instance `name` with the settings "VAR=value" (NULL
- * ended) on top of the stack's; returns its port. */
-static int gateway_with(const char *name, const char *const *settings)
-{
-	char cmd[64];
-	for (size_t i = 0; settings[i]; i++)
-		CHECK(putenv((char *)settings[i]) == 0);
-	snprintf(cmd, sizeof cmd, "gateway %s", name);
-	return gateway_at(cmd);
-}
-
 static int gateway_pid(const char *name)
 {
 	char file[64];
@@ -207,7 +196,7 @@ void test_gateway_login_deadline(void)
 					       "REBUTTAL_ANON_PER_ADDR=1000",
 					       "REBUTTAL_ANON_CAP_EXEMPT=", NULL};
 	fd_limit_at_least(CAP + EXTRA + 256);
-	int port = gateway_with("anon", settings);
+	int port = gateway_with("gateway anon", settings);
 	static anon_sock idle[CAP - 1], extra[EXTRA], waiting;
 
 	/* The one whose login waits: authsvc is stopped until after the
@@ -378,7 +367,7 @@ void test_gateway_partial_deadline(void)
 	static const char *const settings[] = {
 		"REBUTTAL_PARTIAL_TIMEOUT_MS=5000", "REBUTTAL_PARTIAL_RATE=0",
 		"REBUTTAL_PARTIAL_MAX_BYTES=268435456", NULL};
-	int port = gateway_with("partial", settings);
+	int port = gateway_with("gateway partial", settings);
 	int pid = gateway_pid("partial");
 	long start = rss_kib(pid);
 	partial_round(port, pid, 1, start);
@@ -395,7 +384,7 @@ void test_gateway_partial_cap(void)
 		"REBUTTAL_PARTIAL_TIMEOUT_MS=4000", "REBUTTAL_PARTIAL_RATE=0",
 		"REBUTTAL_PARTIAL_MAX_BYTES=16777216", NULL};
 	const size_t sent = (size_t)11 << 20, announced = (size_t)12 << 20;
-	int port = gateway_with("pcap", settings);
+	int port = gateway_with("gateway pcap", settings);
 	int a = raw_login(port), b = raw_login(port);
 	send_partial(a, announced, sent);
 	CHECK_EQ_INT(wait_metric(port, "rebuttal_gateway_partial_bytes", (long)sent, WAIT_MS),
@@ -446,7 +435,7 @@ void test_gateway_user_rate(void)
 	static const char *const settings[] = {
 		"REBUTTAL_USER_RATE=2", "REBUTTAL_USER_BURST=50", "REBUTTAL_RATE_STRIKES=100",
 		"REBUTTAL_RATE_STRIKES_MS=10000", NULL};
-	int port = gateway_with("rate", settings);
+	int port = gateway_with("gateway rate", settings);
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	who a, b;
@@ -613,7 +602,7 @@ void test_gateway_relay_limit(void)
 	enum { BURST = 20, RATE = 10, FLOOD_MS = 2000 };
 	static const char *const settings[] = {"REBUTTAL_RELAY_RATE=10", "REBUTTAL_RELAY_BURST=20",
 					       NULL};
-	int port = gateway_with("relay", settings);
+	int port = gateway_with("gateway relay", settings);
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	static relay_run r;

@@ -1,7 +1,7 @@
 /* msgsvc: sending, history segments, images, edits and removals; over the
  * real gateway, and over the bus where a test needs what no client can do.
- * Ordering, retries, the outbox and crashes are in integ_msg_crash.c,
- * consumed events and several instances in integ_msg_events.c; the helpers
+ * Ordering, retries and the outbox are in integ_msg_race.c, crashes and
+ * stops in integ_msg_crash.c, consumed events and several instances in integ_msg_events.c; the helpers
  * they share are declared in list_msg.h (prefix mt_). */
 #define _GNU_SOURCE
 #include <sodium.h>
@@ -57,6 +57,13 @@ wsc *mt_new_user(wsc_ctx *ctx, wsc *adm, const char *name, char *uid)
 	signup_user(ctx, adm, "user", name, email);
 	wsc *c = client(ctx);
 	snprintf(uid, 64, "%s", login(c, email, TEST_PASSWORD));
+	return c;
+}
+
+wsc *mt_user_and_room(wsc_ctx *ctx, wsc *adm, const char *name, char *uid, char *room)
+{
+	wsc *c = mt_new_user(ctx, adm, name, uid);
+	mt_new_room(adm, "text", room);
 	return c;
 }
 
@@ -355,8 +362,7 @@ void test_msg_forged_userid_ignored(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
 	char room[64], uid[64], forged[UUID_STR_LEN + 1];
-	wsc *u = mt_new_user(ctx, adm, "forger", uid);
-	mt_new_room(adm, "text", room);
+	wsc *u = mt_user_and_room(ctx, adm, "forger", uid, room);
 	uuid_new(forged);
 	sendp(u, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"it was not me\","
 		 "\"userid\":\"%s\"}}", room, forged);
@@ -476,8 +482,7 @@ void test_msg_png_sizes_and_served(void)
 	wsc *adm = admin(ctx);
 	bus *b = mt_test_bus();
 	char room[64], uid[64];
-	wsc *u = mt_new_user(ctx, adm, "painter", uid);
-	mt_new_room(adm, "text", room);
+	wsc *u = mt_user_and_room(ctx, adm, "painter", uid, room);
 	size_t n1, n128;
 	uint8_t *p1 = mt_png_make(1, 1, &n1), *p128 = mt_png_make(128, 128, &n128);
 	const char *img = mt_send_image(u, uid, room, "tiny.png", p1, n1, 1, 1);
@@ -683,8 +688,7 @@ void test_msg_update_remove_author(void)
 	wsc *adm = admin(ctx);
 	bus *b = mt_test_bus();
 	char room[64], uid[64], img[256];
-	wsc *u = mt_new_user(ctx, adm, "author", uid);
-	mt_new_room(adm, "text", room);
+	wsc *u = mt_user_and_room(ctx, adm, "author", uid, room);
 	long long i0 = mt_say_ok(u, room, "original");
 	sendp(u, "{\"type\":\"updatemessage\",\"roomid\":\"%s\",\"messageid\":%lld,\"message\":"
 		 "{\"text\":\"edited\",\"url\":\"https://example.com/e\",\"tags\":[\"%s\"]}}",
@@ -721,8 +725,7 @@ void test_msg_update_remove_admin(void)
 	char room[64], uid[64];
 	/* A name no other test takes: display names are unique (a taken one
 	 * would get a suffix, and the removed message shows the name). */
-	wsc *u = mt_new_user(ctx, adm, "modvictim", uid);
-	mt_new_room(adm, "text", room);
+	wsc *u = mt_user_and_room(ctx, adm, "modvictim", uid, room);
 	long long i = mt_say_ok(u, room, "mine");
 	update_text(adm, room, i, "moderated");
 	json_t *f, *m = mt_changed(u, room, i, "moderated", &f);

@@ -1,8 +1,8 @@
-/* msgsvc under concurrency and failure: racing clients, retried request
- * ids, the outbox drainer, and instances killed with SIGKILL while messages
- * are on their way. Consumed events and several instances are in
- * integ_msg_events.c. Helpers shared with integ_msg.c and
- * integ_msg_events.c are declared in list_msg.h (prefix mt_). */
+/* msgsvc killed or stopped while messages are on their way: a kill -9
+ * under load from several clients (and the restart), one message killed at
+ * each point of its path, and a graceful stop (SIGTERM). The senders and
+ * the Postgres checks they use are in integ_msg_race.c (list_msg.h, prefix
+ * mt_). */
 #define _GNU_SOURCE
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -20,50 +20,6 @@
 #include "uuid.h"
 
 /* ------------------------------------------------------------ helpers */
-
-PGconn *mt_test_pg(void)
-{
-	PGconn *pg = PQconnectdb(pg_conninfo_as("msgsvc"));
-	CHECK_MSG(PQstatus(pg) == CONNECTION_OK, "postgres: %s", PQerrorMessage(pg));
-	return pg;
-}
-
-static void sql(PGconn *pg, const char *q, const char *room)
-{
-	const char *p[] = {room};
-	PGresult *res = PQexecParams(pg, q, room ? 1 : 0, NULL, room ? p : NULL, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-	CHECK_MSG(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "%s: %s", q, PQerrorMessage(pg));
-	PQclear(res);
-}
-
-/* The first column of q's first row (room as $1) as a number. */
-static long long sql_num(PGconn *pg, const char *q, const char *room)
-{
-	PGresult *res = PQexecParams(pg, q, 1, NULL, &room, NULL, NULL, 0);
-	CHECK_MSG(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1, "%s: %s", q,
-		  PQerrorMessage(pg));
-	long long n = atoll(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return n;
-}
-
-/* Rows of msg.<table> (messages, outbox) of room. */
-static int rows(PGconn *pg, const char *table, const char *room)
-{
-	char q[128];
-	snprintf(q, sizeof q, "SELECT count(*) FROM msg.%s WHERE room_id = $1", table);
-	return (int)sql_num(pg, q, room);
-}
-
-/* Polls until room has no rows in msg.<table>. */
-void mt_no_rows(PGconn *pg, const char *table, const char *room, int ms)
-{
-	for (long long until = now_ms() + ms; rows(pg, table, room) && now_ms() < until;)
-		usleep(20000);
-	CHECK_MSG(!rows(pg, table, room), "msg.%s still has rows of the room after %d ms", table,
-		  ms);
-}
 
 /* A sample `name` (with its labels) of inst's /metrics; -1 if unreadable. */
 static long metric(const char *inst, const char *name)
@@ -99,10 +55,9 @@ void mt_wait_ready(const char *inst)
 
 /* What the bus carried: sendMessage deliveries per idx of one room, seen
  * by a plain subscriber of rb.out.all (before any gateway drops repeats). */
-#define MAX_IDX 4096
 typedef struct {
 	char room[64];
-	int sent[MAX_IDX];
+	int sent[MT_MAX_IDX];
 	bus_sub *sub;
 } tap;
 
@@ -114,7 +69,7 @@ static void tap_msg(void *ud, const bus_msg *m)
 	Rb__SSendMessage *sm =
 		d && d->packet_case == RB__DELIVERY__PACKET_SEND_MESSAGE ? d->sendmessage : NULL;
 	if (sm && sm->roomid && !strcmp(sm->roomid, t->room) && sm->message &&
-	    sm->message->idx >= 0 && sm->message->idx < MAX_IDX)
+	    sm->message->idx >= 0 && sm->message->idx < MT_MAX_IDX)
 		__atomic_add_fetch(&t->sent[sm->message->idx], 1, __ATOMIC_SEQ_CST);
 	if (d)
 		rb__delivery__free_unpacked(d, NULL);
@@ -133,357 +88,13 @@ static tap *tap_open(const char *room)
 
 static int tapped(tap *t, long long idx)
 {
-	return idx >= 0 && idx < MAX_IDX ? __atomic_load_n(&t->sent[idx], __ATOMIC_SEQ_CST) : 0;
+	return idx >= 0 && idx < MT_MAX_IDX ? __atomic_load_n(&t->sent[idx], __ATOMIC_SEQ_CST) : 0;
 }
 
 static void tap_close(tap *t)
 {
 	bus_sub_close_wait(t->sub);
 	free(t);
-}
-
-/* ------------------------------------------------- what clients saw */
-
-enum { MAX_SEQ = 1000 };
-
-/* One client sending "c<k>-<seq>" texts into a room and recording what it
- * sees of the room. With one message in flight at a time (the next once
- * the previous came back as its own sendMessage or as an `error`), every
- * error belongs to exactly one message. (mt_sender in list_msg.h.) */
-typedef struct mt_sender {
-	wsc *c;
-	char uid[64];
-	int k, quota, next, inflight; /* inflight: seq awaiting its outcome, or -1 */
-	long long since, worst;       /* inflight's send time, longest wait */
-	char err[MAX_SEQ], own[MAX_SEQ], stored[MAX_SEQ];
-	long long sent_at[MAX_SEQ];
-	int sms, errors, stray, lost, slow; /* slow: outcome after more than 1 s */
-	int hard;                           /* errors that do not say "try again" */
-	unsigned char sm[MAX_IDX]; /* sendMessage frames per idx */
-	unsigned char ut[MAX_IDX]; /* idx seen in an updateText */
-	json_t *last[MAX_IDX];     /* last updateText per segment */
-	char first_error[160];
-} sender;
-
-sender *mt_senders_new(int n)
-{
-	sender *ss = calloc((size_t)n, sizeof *ss);
-	CHECK_NOT_NULL(ss);
-	for (int k = 0; k < n; k++)
-		ss[k].k = k, ss[k].inflight = -1;
-	return ss;
-}
-
-void mt_senders_free(sender *ss, int n)
-{
-	for (int k = 0; k < n; k++)
-		for (int i = 0; i < MAX_IDX; i++)
-			json_decref(ss[k].last[i]);
-	free(ss);
-}
-
-/* "c<k>-<seq>" into k and seq; 0, or -1 for another text. */
-static int parse_text(const char *t, int *k, int *seq)
-{
-	int n = -1;
-	if (!t || sscanf(t, "c%d-%d%n", k, seq, &n) != 2 || n != (int)strlen(t))
-		return -1;
-	return *k >= 0 && *seq >= 0 && *seq < MAX_SEQ ? 0 : -1;
-}
-
-static void send_seq(sender *s, const char *room)
-{
-	char text[32];
-	snprintf(text, sizeof text, "c%d-%04d", s->k, s->next);
-	mt_say(s->c, room, text);
-	s->sent_at[s->next] = s->since = now_ms();
-	s->inflight = s->next++;
-}
-
-/* The message in flight has its outcome. */
-static void done(sender *s)
-{
-	long long took = now_ms() - s->since;
-	s->slow += took > 1000;
-	s->worst = took > s->worst ? took : s->worst;
-	s->inflight = -1;
-}
-
-static void take(sender *s, const char *room, json_t *j)
-{
-	const char *type = jstr(j, "type"), *r = jstr(j, "roomid");
-	json_t *m;
-	size_t i;
-	int k, seq;
-	if (type && !strcmp(type, "error")) {
-		if (s->inflight >= 0)
-			s->err[s->inflight] = 1, s->errors++, done(s);
-		else
-			s->stray++;
-		const char *msg = jstr(j, "message");
-		int hard = !msg || !strstr(msg, "try again");
-		if (!s->first_error[0] || (hard && !s->hard))
-			snprintf(s->first_error, sizeof s->first_error, "%s", msg ? msg : "?");
-		s->hard += hard;
-	} else if (type && r && !strcmp(r, room) && !strcmp(type, "sendMessage")) {
-		m = json_object_get(j, "message");
-		long long idx = json_integer_value(json_object_get(m, "idx"));
-		CHECK_MSG(idx >= 0 && idx < MAX_IDX, "sendMessage idx %lld", idx);
-		s->sms++;
-		s->sm[idx] += s->sm[idx] < 255;
-		if (parse_text(jstr(m, "text"), &k, &seq) == 0 && k == s->k) {
-			s->own[seq] = 1;
-			if (seq == s->inflight)
-				done(s);
-		}
-	} else if (type && r && !strcmp(r, room) && !strcmp(type, "updateText")) {
-		long long seg = json_integer_value(json_object_get(j, "segment"));
-		CHECK_MSG(seg >= 0 && seg < MAX_IDX, "updateText segment %lld", seg);
-		json_array_foreach(mt_msgs_of(j), i, m) {
-			long long idx = json_integer_value(json_object_get(m, "idx"));
-			CHECK_MSG(idx >= 0 && idx < MAX_IDX, "updateText idx %lld", idx);
-			s->ut[idx] = 1;
-		}
-		json_decref(s->last[seg]);
-		s->last[seg] = json_incref(j);
-	}
-	json_decref(j);
-}
-
-/* Takes the frames there are (waiting up to ms on the first client when
- * there were none); 1 if there was one. */
-static int pump(sender *ss, int n, const char *room, int ms)
-{
-	int got = 0;
-	for (int k = 0; k < n; k++)
-		for (json_t *j; (j = wsc_recv(ss[k].c, 0));)
-			take(&ss[k], room, j), got = 1;
-	json_t *j = got ? NULL : wsc_recv(ss[0].c, ms);
-	if (j)
-		take(&ss[0], room, j), got = 1;
-	return got;
-}
-
-/* Pumps until every client saw `want` sendMessage frames and then nothing
- * came for quiet_ms. */
-static void settle(sender *ss, int n, const char *room, int want, long long quiet_ms)
-{
-	long long deadline = now_ms() + 30000, last = now_ms();
-	for (;;) {
-		int all = 1;
-		if (pump(ss, n, room, 5))
-			last = now_ms();
-		for (int k = 0; k < n; k++)
-			all &= ss[k].sms >= want;
-		if (all && now_ms() - last >= quiet_ms)
-			return;
-		CHECK_MSG(now_ms() < deadline, "only %d/%d sendMessage after 30 s", ss[0].sms, want);
-	}
-}
-
-void mt_free_texts(char **t, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(t[i]);
-	free(t);
-}
-
-/* History of room read by v: idx 0..n-1 without gaps. Against what the ns
- * clients saw: every text one client's (by its account when uid is set),
- * sent, and stored once (marked in `stored`); each client saw each stored
- * message (as sendMessage, or also in an updateText unless strict), never a
- * sendMessage twice nor of an idx not stored, and as its last updateText of
- * each segment the stored one. Returns n; the texts to *texts (or freed). */
-static int check_room(wsc *v, const char *room, sender *ss, int ns, int strict, char ***texts)
-{
-	long S = mt_seg_size();
-	json_t *ut = mt_get_segment(v, room, -1);
-	long long newest = json_integer_value(json_object_get(ut, "segment"));
-	int n = (int)(newest * S + (long)json_array_size(mt_msgs_of(ut))), k, seq;
-	json_decref(ut);
-	char **t = calloc((size_t)n + 1, sizeof *t);
-	CHECK(t && n < MAX_IDX);
-	for (long long s = 0; s <= newest; s++) {
-		ut = mt_get_segment(v, room, s);
-		json_t *ms = mt_msgs_of(ut);
-		CHECK_MSG(json_array_size(ms) == (size_t)(s < newest ? S : n - s * S),
-			  "segment %lld of %d messages holds %zu", s, n, json_array_size(ms));
-		for (size_t i = 0; i < json_array_size(ms); i++) {
-			json_t *m = json_array_get(ms, i);
-			long long idx = s * S + (long long)i;
-			CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), idx);
-			t[idx] = strdup(jstr(m, "text") ? jstr(m, "text") : "");
-			if (!ns)
-				continue;
-			CHECK_MSG(parse_text(t[idx], &k, &seq) == 0 && k < ns && seq < ss[k].next,
-				  "idx %lld: \"%s\" was never sent", idx, t[idx]);
-			CHECK_MSG(!ss[k].stored[seq]++, "\"%s\" stored twice", t[idx]);
-			const char *uid = jstr(m, "userid");
-			CHECK_MSG(!ss[k].uid[0] || (uid && !strcmp(ss[k].uid, uid)),
-				  "idx %lld: \"%s\" stored as sent by %s", idx, t[idx], uid);
-		}
-		for (k = 0; k < ns; k++)
-			CHECK_MSG(ss[k].last[s] && json_equal(mt_msgs_of(ss[k].last[s]), ms),
-				  "client %d's last updateText of segment %lld is not the stored one", k,
-				  s);
-		json_decref(ut);
-	}
-	for (k = 0; k < ns; k++)
-		for (int i = 0; i < MAX_IDX; i++) {
-			int sm = ss[k].sm[i], want = i < n;
-			CHECK_MSG(strict ? sm == want : sm <= want && (!want || sm || ss[k].ut[i]),
-				  "client %d got %d sendMessage of idx %d (%d stored; in an updateText: %d)",
-				  k, sm, i, n, ss[k].ut[i]);
-		}
-	if (texts)
-		*texts = t;
-	else
-		mt_free_texts(t, n);
-	return n;
-}
-
-/* ----------------------------------------------------------- ordering */
-
-/* Two clients send `each` messages at once; returns the stored texts. */
-char **mt_race(wsc_ctx *ctx, wsc *adm, char *room, int each, sender *ss)
-{
-	char **texts;
-	ss[0].c = adm;
-	ss[1].c = mt_new_user(ctx, adm, "racer", ss[1].uid);
-	mt_new_room(adm, "text", room);
-	for (int i = 0; i < each; i++)
-		for (int k = 0; k < 2; k++)
-			send_seq(&ss[k], room);
-	settle(ss, 2, room, 2 * each, 500);
-	CHECK_EQ_INT(check_room(adm, room, ss, 2, 1, &texts), 2 * each);
-	return texts;
-}
-
-void test_msg_two_clients_order(void)
-{
-	wsc_ctx *ctx = wsc_ctx_new();
-	sender *ss = mt_senders_new(2);
-	char room[64];
-	enum { EACH = 12 };
-	char **t = mt_race(ctx, admin(ctx), room, EACH, ss);
-	/* One instance serves them one at a time in arrival order: each
-	 * client's messages keep the order they were sent in. */
-	int next[2] = {0, 0}, k, seq;
-	for (int i = 0; i < 2 * EACH; i++) {
-		CHECK(parse_text(t[i], &k, &seq) == 0);
-		CHECK_MSG(seq == next[k], "%s stored at idx %d out of order", t[i], i);
-		next[k]++;
-	}
-	mt_free_texts(t, 2 * EACH);
-	mt_senders_free(ss, 2);
-	wsc_ctx_free(ctx);
-}
-
-/* ------------------------------------------------- retries and outbox */
-
-void mt_message_req_init(mt_message_req *q, const char *uid, const char *room, const char *text)
-{
-	rb__envelope__init(&q->env);
-	rb__cmessage__init(&q->cm);
-	rb__message_in__init(&q->in);
-	uuid_new(q->rid);
-	q->perms[0] = "sendMessage";
-	q->env.request_id = q->rid;
-	q->env.user_id = (char *)uid;
-	q->env.gateway_id = "integ-msg";
-	q->env.conn_id = "1";
-	q->env.perms = q->perms;
-	q->env.n_perms = 1;
-	q->in.text = (char *)text;
-	q->cm.roomid = (char *)room;
-	q->cm.message = &q->in;
-	q->env.payload_case = RB__ENVELOPE__PAYLOAD_MESSAGE;
-	q->env.message = &q->cm;
-}
-
-/* Counts sendMessage frames for room until nothing came for 500 ms. */
-int mt_count_sent(wsc *c, const char *room)
-{
-	sender *s = mt_senders_new(1);
-	s->c = c;
-	settle(s, 1, room, 0, 500);
-	int n = s->sms;
-	mt_senders_free(s, 1);
-	return n;
-}
-
-void test_msg_retry_stores_once(void)
-{
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	bus *b = mt_test_bus();
-	char room[64], uid[64];
-	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
-	mt_new_room(adm, "text", room);
-	mt_message_req q;
-	mt_message_req_init(&q, uid, room, "sent once, asked thrice");
-	for (int i = 0; i < 3; i++) {
-		Rb__Reply *r = ask(b, "rb.msg.message", &q.env);
-		CHECK_EQ_INT(r->has_code ? r->code : 0, RB__CODE__OK);
-		rb__reply__free_unpacked(r, NULL);
-	}
-	CHECK_EQ_INT(mt_count_sent(adm, room), 1);
-	json_t *ut = mt_get_segment(adm, room, -1);
-	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), 1);
-	json_decref(ut);
-	/* Another request id is another message. */
-	uuid_new(q.rid);
-	Rb__Reply *r = ask(b, "rb.msg.message", &q.env);
-	CHECK_EQ_INT(r->has_code ? r->code : 0, RB__CODE__OK);
-	rb__reply__free_unpacked(r, NULL);
-	ut = mt_get_segment(adm, room, -1);
-	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), 2);
-	json_decref(ut);
-	wsc_ctx_free(ctx);
-}
-
-/* A message stored by an instance that died before publishing: the row
- * is left in the outbox; some drainer must publish it. */
-static long long left_behind(PGconn *pg, wsc *c, const char *room, int idx, const char *age)
-{
-	char q[512];
-	snprintf(q, sizeof q,
-		 "WITH c AS (INSERT INTO msg.rooms VALUES ($1, %d) ON CONFLICT (room_id) DO UPDATE"
-		 " SET next_idx = %d) INSERT INTO msg.messages (room_id, idx, username, text)"
-		 " VALUES ($1, %d, 'ghost', 'left behind %d')",
-		 idx + 1, idx + 1, idx, idx);
-	sql(pg, q, room);
-	snprintf(q, sizeof q,
-		 "INSERT INTO msg.outbox (kind, room_id, idx, created_at) VALUES ('send', $1, %d, %s)",
-		 idx, age);
-	long long t0 = now_ms();
-	sql(pg, q, room);
-	json_t *f, *m = mt_expect_sent(c, &f);
-	long long took = now_ms() - t0;
-	CHECK_EQ_STR(jstr(m, "roomid"), room);
-	CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), idx);
-	mt_check_shape(m);
-	json_decref(f);
-	json_decref(mt_expect_text(c, room, idx / mt_seg_size()));
-	return took;
-}
-
-void test_msg_outbox_drainer(void)
-{
-	wsc_ctx *ctx = wsc_ctx_new();
-	wsc *adm = admin(ctx);
-	PGconn *pg = mt_test_pg();
-	char room[64];
-	mt_new_room(adm, "text", room);
-	long long old = left_behind(pg, adm, room, 0, "now() - interval '1 minute'");
-	long long fresh = left_behind(pg, adm, room, 1, "now()");
-	printf("outbox: old row published after %lld ms, fresh row after %lld ms\n", old, fresh);
-	/* The drainer leaves a fresh row to its writer for the age setting. */
-	CHECK_MSG(fresh >= 1500, "fresh row published after %lld ms", fresh);
-	/* The drainer deletes a row once NATS has taken its broadcasts. */
-	mt_no_rows(pg, "outbox", room, WAIT_MS);
-	PQfinish(pg);
-	wsc_ctx_free(ctx);
 }
 
 /* ------------------------------------------------------------ crashes */
@@ -527,6 +138,23 @@ static int near(stack_job *j, long long t)
 	return j->started && t >= j->t0 - 2000 && t <= end + 8000;
 }
 
+/* Two msgsvc instances, both ready, and n clients (new users named
+ * <prefix><k>) with a new text room (its id into room, 64 bytes): the
+ * start of the tests that stop one instance while the clients send. */
+static mt_sender *senders_on_two(wsc_ctx *ctx, wsc *adm, int n, const char *prefix, char *room)
+{
+	char name[32];
+	CHECK_EQ_INT(stack("start-part msgsvc 2", NULL, 0), 0);
+	wait_ready("msgsvc"), wait_ready("msgsvc-2");
+	mt_sender *ss = mt_senders_new(n);
+	mt_new_room(adm, "text", room);
+	for (int k = 0; k < n; k++) {
+		snprintf(name, sizeof name, "%s%d", prefix, k);
+		ss[k].c = mt_new_user(ctx, adm, name, ss[k].uid);
+	}
+	return ss;
+}
+
 enum { CLIENTS = 3, TOTAL = 1000, KILL_AT = 300, RESTART_AT = 700 };
 /* A message without an outcome this long is given up on (the checks then
  * tell whether it was stored and seen): 3 tries of 2 s + the outbox age. */
@@ -534,19 +162,13 @@ enum { CLIENTS = 3, TOTAL = 1000, KILL_AT = 300, RESTART_AT = 700 };
 
 void test_msg_crash_kill9(void)
 {
-	CHECK_EQ_INT(stack("start-part msgsvc 2", NULL, 0), 0);
-	wait_ready("msgsvc"), wait_ready("msgsvc-2");
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
+	char room[64];
+	mt_sender *ss = senders_on_two(ctx, adm, CLIENTS, "crasher", room);
 	PGconn *pg = mt_test_pg();
-	sender *ss = mt_senders_new(CLIENTS);
-	char room[64], name[32];
-	mt_new_room(adm, "text", room);
-	for (int k = 0; k < CLIENTS; k++) {
-		snprintf(name, sizeof name, "crasher%d", k);
-		ss[k].c = mt_new_user(ctx, adm, name, ss[k].uid);
+	for (int k = 0; k < CLIENTS; k++)
 		ss[k].quota = TOTAL / CLIENTS + (k < TOTAL % CLIENTS);
-	}
 	wsc_close(adm);
 	tap *t = tap_open(room);
 	long drained0 = metric("msgsvc", DRAINED), before_kill = -1;
@@ -557,11 +179,11 @@ void test_msg_crash_kill9(void)
 	while (resolved < TOTAL) {
 		for (int k = 0; k < CLIENTS; k++)
 			if (ss[k].inflight < 0 && ss[k].next < ss[k].quota)
-				send_seq(&ss[k], room), sent++;
-		pump(ss, CLIENTS, room, 1);
+				mt_send_seq(&ss[k], room), sent++;
+		mt_pump(ss, CLIENTS, room, 1);
 		resolved = 0;
 		for (int k = 0; k < CLIENTS; k++) {
-			sender *s = &ss[k];
+			mt_sender *s = &ss[k];
 			if (s->inflight >= 0 && now_ms() - s->since > OUTCOME_MS)
 				s->lost++, s->inflight = -1;
 			resolved += s->next - (s->inflight >= 0);
@@ -585,22 +207,22 @@ void test_msg_crash_kill9(void)
 	/* Settle: nothing for 3 s plus the outbox age (a row the crash left
 	 * behind is published by a drainer after that age). */
 	const char *age = getenv("REBUTTAL_OUTBOX_AGE_MS");
-	settle(ss, CLIENTS, room, 0, 3000 + (age && *age ? atol(age) : 2000));
+	mt_settle(ss, CLIENTS, room, 0, 3000 + (age && *age ? atol(age) : 2000));
 	long long t_settled = now_ms();
 
 	/* 1. History: idx 0..n-1 without gaps, every text once, by its sender;
 	 * 3. every client saw every stored message, no sendMessage twice, and
 	 * the stored state last in every segment. */
-	int n = check_room(admin(ctx), room, ss, CLIENTS, 0, NULL);
-	CHECK_EQ_INT(rows(pg, "messages", room), n);
-	CHECK_EQ_INT(sql_num(pg, "SELECT next_idx FROM msg.rooms WHERE room_id = $1", room), n);
+	int n = mt_check_room(admin(ctx), room, ss, CLIENTS, 0, NULL);
+	CHECK_EQ_INT(mt_rows(pg, "messages", room), n);
+	CHECK_EQ_INT(mt_sql_num(pg, "SELECT next_idx FROM msg.rooms WHERE room_id = $1", room), n);
 	mt_no_rows(pg, "outbox", room, 0);
 	/* 2. Every message without an error is stored; errors only near the
 	 * kill or the restart. */
 	int errors = 0, lost = 0, dups = 0, unstored = 0, slow = 0, ut_only = 0, stored_err = 0;
 	long long worst = 0;
 	for (int k = 0; k < CLIENTS; k++) {
-		sender *s = &ss[k];
+		mt_sender *s = &ss[k];
 		CHECK_MSG(!s->stray, "client %d: %d error(s) with no message in flight (first: %s)",
 			  k, s->stray, s->first_error);
 		/* A crash may make a request time out or find the store busy;
@@ -667,7 +289,7 @@ static void wait_blocked(PGconn *pg, const char *query, int gone)
 {
 	const char *q = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
 			" AND query LIKE $1";
-	for (long long until = now_ms() + WAIT_MS; (sql_num(pg, q, query) > 0) == gone;
+	for (long long until = now_ms() + WAIT_MS; (mt_sql_num(pg, q, query) > 0) == gone;
 	     usleep(10000))
 		CHECK_MSG(now_ms() < until, "msgsvc %s the lock at %s", gone ? "still waits for" :
 			  "never waited for", query);
@@ -706,15 +328,15 @@ static void kill_at(PGconn *pg, wsc_ctx *ctx, wsc *c, tap *t, const char *room,
 	PGconn *hold = mt_test_pg();
 	snprintf(text, sizeof text, "killed %s", kill_names[at]);
 	if (at == BEFORE_COMMIT)
-		sql(hold, "BEGIN", NULL), sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
+		mt_sql(hold, "BEGIN", NULL), mt_sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
 	else
-		sql(hold, "SELECT pg_advisory_lock(" HOOK_LOCK ")", NULL);
+		mt_sql(hold, "SELECT pg_advisory_lock(" HOOK_LOCK ")", NULL);
 	mt_say(c, room, text);
 	wsc_service(ctx, 20); /* out it goes */
 	wait_blocked(pg, kill_waits[at == BEFORE_COMMIT ? BEFORE_COMMIT : BEFORE_PUBLISH], 0);
 	if (at == BEFORE_DELETE) {
-		sql(hold, "BEGIN", NULL), sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
-		sql(hold, "SELECT pg_advisory_unlock(" HOOK_LOCK ")", NULL);
+		mt_sql(hold, "BEGIN", NULL), mt_sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
+		mt_sql(hold, "SELECT pg_advisory_unlock(" HOOK_LOCK ")", NULL);
 		wait_blocked(pg, kill_waits[BEFORE_DELETE], 0);
 		json_t *f, *m = mt_expect_sent(c, &f); /* out before the kill */
 		CHECK_EQ_STR(jstr(m, "text"), text);
@@ -735,7 +357,7 @@ static void kill_at(PGconn *pg, wsc_ctx *ctx, wsc *c, tap *t, const char *room,
 	mt_no_rows(pg, "outbox", room, 3 * WAIT_MS);
 	until_marker(c, room, text, &got, &errors); /* the drainer's broadcasts are in */
 	char **texts;
-	int n = check_room(c, room, NULL, 0, 0, &texts);
+	int n = mt_check_room(c, room, NULL, 0, 0, &texts);
 	for (int i = 0; i < n; i++)
 		if (!strcmp(texts[i], text))
 			stored++, idx = i;
@@ -794,25 +416,18 @@ void test_msg_retry_after_kill(void)
 void test_msg_drain_term(void)
 {
 	enum { N = 3, EACH = 60, TERM_AT = 45 };
-	CHECK_EQ_INT(stack("start-part msgsvc 2", NULL, 0), 0);
-	wait_ready("msgsvc"), wait_ready("msgsvc-2");
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
-	sender *ss = mt_senders_new(N);
-	char room[64], name[32];
-	mt_new_room(adm, "text", room);
-	for (int k = 0; k < N; k++) {
-		snprintf(name, sizeof name, "drainer%d", k);
-		ss[k].c = mt_new_user(ctx, adm, name, ss[k].uid);
-	}
+	char room[64];
+	mt_sender *ss = senders_on_two(ctx, adm, N, "drainer", room);
 	int pid = stack_number("pids", "msgsvc-2.pid"), sent = 0, resolved = 0;
 	long served = -1;
 	CHECK(pid > 0);
 	for (long long until = now_ms() + 30000; resolved < N * EACH;) {
 		for (int k = 0; k < N; k++)
 			if (ss[k].inflight < 0 && ss[k].next < EACH)
-				send_seq(&ss[k], room), sent++;
-		pump(ss, N, room, 1);
+				mt_send_seq(&ss[k], room), sent++;
+		mt_pump(ss, N, room, 1);
 		resolved = 0;
 		for (int k = 0; k < N; k++)
 			resolved += ss[k].next - (ss[k].inflight >= 0);
@@ -826,8 +441,8 @@ void test_msg_drain_term(void)
 	for (int k = 0; k < N; k++)
 		CHECK_MSG(!ss[k].errors && !ss[k].stray, "client %d got %d error(s): %s", k,
 			  ss[k].errors + ss[k].stray, ss[k].first_error);
-	settle(ss, N, room, N * EACH, 500);
-	CHECK_EQ_INT(check_room(admin(ctx), room, ss, N, 1, NULL), N * EACH);
+	mt_settle(ss, N, room, N * EACH, 500);
+	CHECK_EQ_INT(mt_check_room(admin(ctx), room, ss, N, 1, NULL), N * EACH);
 	printf("msgsvc-2 had stored %ld messages when it got SIGTERM\n", served);
 	CHECK_MSG(served > 0, "msgsvc-2 took no message before SIGTERM: nothing was tested");
 	CHECK_EQ_INT(stack("kill msgsvc-2 TERM", NULL, 0), 0);

@@ -1,8 +1,8 @@
 /* msgsvc beside other parts and instances: the events it consumes (a user
  * removed or renamed, a room removed) and several instances serving one
- * room. Racing clients, retries, the outbox and crashes are in
- * integ_msg_crash.c. Helpers shared with integ_msg.c and integ_msg_crash.c
- * are declared in list_msg.h (prefix mt_). */
+ * room. Racing clients, retries and the outbox are in integ_msg_race.c,
+ * crashes and stops in integ_msg_crash.c. Helpers shared with the other
+ * integ_msg*.c are declared in list_msg.h (prefix mt_). */
 #define _GNU_SOURCE
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -40,8 +40,7 @@ void test_msg_vengeance_masks(void)
 	bus *b = mt_test_bus();
 	char room[64], uid[64], img[256];
 	long S = mt_seg_size();
-	wsc *u = mt_new_user(ctx, adm, "villain", uid);
-	mt_new_room(adm, "text", room);
+	wsc *u = mt_user_and_room(ctx, adm, "villain", uid, room);
 	size_t n;
 	uint8_t *png = mt_png_make(3, 3, &n);
 	snprintf(img, sizeof img, "%s", mt_send_image(u, uid, room, "v.png", png, n, 3, 3));
@@ -108,8 +107,7 @@ void test_msg_username_at_send_time(void)
 	wsc *adm = admin(ctx);
 	bus *b = mt_test_bus();
 	char room[64], uid[64];
-	wsc *u = mt_new_user(ctx, adm, "before", uid);
-	mt_new_room(adm, "text", room);
+	wsc *u = mt_user_and_room(ctx, adm, "before", uid, room);
 	mt_say_ok(u, room, "one");
 	/* authsvc announces a rename (as updateuser will). */
 	user_event(b, "user_updated", uid, "after", 0);

@@ -177,15 +177,12 @@ static long stuff(wsc_ctx *ctx, int port, wsc *adm, const char *room, long bytes
 
 void test_room_lists_conflated(void)
 {
-	char out[64], limit[32];
+	char limit[48];
 	/* A limit just above what is stuffed: the burst's 80 lists (tens of KB)
 	 * would pass it if they counted; one list of each kind does not. */
-	snprintf(limit, sizeof limit, "%d", OUTQ_MAX);
-	setenv("REBUTTAL_OUTQ_MAX", limit, 1);
-	CHECK_EQ_INT(stack("start-part " LISTS_GW, out, sizeof out), 0);
-	unsetenv("REBUTTAL_OUTQ_MAX");
-	int port = 0;
-	CHECK(sscanf(out, "port=%d", &port) == 1);
+	snprintf(limit, sizeof limit, "REBUTTAL_OUTQ_MAX=%d", OUTQ_MAX);
+	const char *const outq[] = {limit, NULL};
+	int port = gateway_with(LISTS_GW, outq);
 	int fd = raw_login(port);
 
 	wsc_ctx *ctx = wsc_ctx_new();

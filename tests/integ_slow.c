@@ -16,29 +16,17 @@
 
 void test_gateway_slow_consumer_dropped(void)
 {
-	char out[64];
-	setenv("REBUTTAL_OUTQ_MAX", "65536", 1);
-	CHECK_EQ_INT(stack("start-part gateway slow", out, sizeof out), 0);
-	unsetenv("REBUTTAL_OUTQ_MAX");
-	int port = 0;
-	CHECK(sscanf(out, "port=%d", &port) == 1);
+	static const char *const outq[] = {"REBUTTAL_OUTQ_MAX=65536", NULL};
+	int port = gateway_with("gateway slow", outq);
 	int fd = raw_login(port);
 
 	/* Broadcasts of ~40 KB each (a 7 KB message and its segment) until the
 	 * gateway gives up on the client that does not read. */
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *a = admin(ctx);
-	char name[64], room[64] = "";
+	char name[64], room[64];
 	snprintf(name, sizeof name, "flood-%s", uniq());
-	sendp(a, "{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"%s\"}", name);
-	while (!room[0]) {
-		json_t *j = expect(a, "updateRooms");
-		json_t *list = json_object_get(j, "roomList");
-		for (size_t i = 0; i < json_array_size(list); i++)
-			if (!strcmp(jstr(json_array_get(list, i), "name"), name))
-				snprintf(room, sizeof room, "%s", jstr(json_array_get(list, i), "id"));
-		json_decref(j);
-	}
+	room_made(a, "text", name, room);
 	static char text[7001];
 	memset(text, 'x', 7000);
 	long dropped = 0;

@@ -180,15 +180,8 @@ static int raw_status(const char *req)
 	char got[256] = "";
 	size_t len = 0;
 	long long end = now_ms() + WAIT_MS;
-	while (len < 12 && now_ms() < end) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		ssize_t n = read(fd, got + len, sizeof got - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
+	while (len < 12 && fd_read_by(fd, got, sizeof got, &len, end) > 0)
+		;
 	close(fd);
 	int status = 0;
 	sscanf(got, "HTTP/1.1 %d", &status);

@@ -43,6 +43,27 @@ static void write_all(int fd, const void *p, size_t len)
 	}
 }
 
+/* One read into the free end of the buffer (grown first when less than
+ * 4 KiB of it is free); what read returned, the bytes kept. */
+static ssize_t read_some(rawws *c)
+{
+	if (c->cap - c->have < 4096) {
+		c->cap *= 2;
+		c->buf = realloc(c->buf, c->cap);
+		CHECK_NOT_NULL(c->buf);
+	}
+	ssize_t n = read(c->fd, c->buf + c->have, c->cap - c->have);
+	if (n > 0)
+		c->have += (size_t)n;
+	return n;
+}
+
+/* 1 when read_some found nothing for now (not an end). */
+static int again(ssize_t n)
+{
+	return n < 0 && (errno == EAGAIN || errno == EINTR);
+}
+
 /* Waits up to the deadline for readable bytes and appends them. */
 static void fill_blocking(rawws *c, long long until)
 {
@@ -51,16 +72,10 @@ static void fill_blocking(rawws *c, long long until)
 		struct pollfd p = {c->fd, POLLIN, 0};
 		if (poll(&p, 1, 100) <= 0)
 			continue;
-		if (c->cap - c->have < 4096) {
-			c->cap *= 2;
-			c->buf = realloc(c->buf, c->cap);
-			CHECK_NOT_NULL(c->buf);
-		}
-		ssize_t n = read(c->fd, c->buf + c->have, c->cap - c->have);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		ssize_t n = read_some(c);
+		if (again(n))
 			continue;
 		CHECK_MSG(n > 0, "rawws: the server closed the connection");
-		c->have += (size_t)n;
 		return;
 	}
 }
@@ -207,17 +222,11 @@ long rawws_read(rawws *c, rawws_frame_fn fn, void *ud)
 {
 	long frames = 0;
 	for (;;) {
-		if (c->cap - c->have < 4096) {
-			c->cap *= 2;
-			c->buf = realloc(c->buf, c->cap);
-			CHECK_NOT_NULL(c->buf);
-		}
-		ssize_t n = read(c->fd, c->buf + c->have, c->cap - c->have);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		ssize_t n = read_some(c);
+		if (again(n))
 			return frames;
 		if (n <= 0)
 			return -1;
-		c->have += (size_t)n;
 		frames += parse(c, fn, ud);
 		if ((size_t)n < 65536)
 			return frames; /* drained, most likely: back to epoll */

@@ -22,16 +22,62 @@ const NATS_MAX_PAYLOAD = 16777216; // DESIGN.md: 16 MiB everywhere
 // Folders with a main.c: what the Makefile builds as build/bin/<folder>.
 const programs = () => fs.readdirSync(ROOT).filter((d) => fs.existsSync(path.join(ROOT, d, 'main.c'))).sort();
 
+// The arguments of a macro call whose text starts after its "(": split at
+// the commas outside strings and parentheses; also where the call ends.
+function callArgs(s, from) {
+  const args = [];
+  let depth = 0, cur = '', i = from;
+  for (; i < s.length; i++) {
+    const c = s[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < s.length && s[j] !== '"') j += s[j] === '\\' ? 2 : 1;
+      cur += s.slice(i, j + 1);
+      i = j;
+    } else if (c === '(') { depth++; cur += c; } else if (c === ')') {
+      if (depth-- === 0) break;
+      cur += c;
+    } else if (c === ',' && depth === 0) { args.push(cur.trim()); cur = ''; } else cur += c;
+  }
+  args.push(cur.trim());
+  return { args, end: i + 1 };
+}
+
+// body with each parameter (an identifier outside string literals)
+// replaced by its argument.
+function substitute(body, params, args) {
+  return body.split(/("(?:[^"\\]|\\.)*")/).map((piece, k) => (k % 2 ? piece
+    : piece.replace(/\b\w+\b/g, (w) => (params.includes(w) ? args[params.indexOf(w)] : w))))
+    .join('');
+}
+
+// A part's source with lib/part.h's PART_CFG_* rows (the settings every part
+// has) written out, as the preprocessor would, and adjacent string literals
+// joined.
+function expandPartRows(src) {
+  const h = read('lib/part.h').replace(/\\\n/g, ' ');
+  const macros = {};
+  for (const m of h.matchAll(/#define (PART_CFG_\w+)\(([^)]*)\)(.*)/g))
+    macros[m[1]] = { params: m[2].split(',').map((p) => p.trim()), body: m[3] };
+  for (let m; (m = /\b(PART_CFG_\w+)\(/.exec(src)) && macros[m[1]];) {
+    const { args, end } = callArgs(src, m.index + m[0].length);
+    const { params, body } = macros[m[1]];
+    src = src.slice(0, m.index) + substitute(body, params, args) + src.slice(end);
+  }
+  return src.replace(/"\s+"/g, '');
+}
+
 // Every deployed part: { name, settings: { VAR: default-as-text } } from its
-// settings table (CFG_S/CFG_I/CFG_SECRET("VAR", struct, field, default, ...)).
+// settings table (CFG_S/CFG_I/CFG_SECRET("VAR", struct, field, default, ...),
+// and the PART_CFG_* rows of lib/part.h).
 function parts() {
   const out = [];
   for (const dir of programs()) {
     if (NOT_DEPLOYED.has(dir)) continue;
     const settings = {};
     for (const f of fs.readdirSync(path.join(ROOT, dir)).filter((f) => f.endsWith('.c'))) {
-      const src = read(path.join(dir, f));
-      const re = /CFG_[A-Z]+\(\s*"(REBUTTAL_\w+)"\s*,\s*\w+\s*,\s*\w+\s*,\s*("(?:[^"\\]|\\.)*"|[^,]+)/g;
+      const src = expandPartRows(read(path.join(dir, f)));
+      const re = /CFG_[A-Z]+\(\s*"(REBUTTAL_\w+)"\s*,\s*\w+\s*,\s*[\w.]+\s*,\s*("(?:[^"\\]|\\.)*"|[^,]+)/g;
       for (const m of src.matchAll(re)) settings[m[1]] = m[2].trim().replace(/^"|"$/g, '');
     }
     out.push({ name: dir, settings });

@@ -35,7 +35,7 @@ say() { echo "fuzz: $*"; }
 build() {
     local t=$1 cc=$2
     shift 2
-    "$cc" -std=gnu11 -g -O1 -Wall -Wextra -Werror -I"$ROOT/msgsvc" "$@" \
+    "$cc" -std=gnu11 -g -O1 -Wall -Wextra -Werror -I"$ROOT/msgsvc" -I"$ROOT/lib" "$@" \
         "$FUZZ/fuzz_$t.c" "$ROOT/${SOURCES[$t]}" -lsodium -o "$WORK/fuzz_$t" 2>"$WORK/build_$t.log"
 }
 

@@ -216,7 +216,7 @@ static void send_one(uint64_t i, uint64_t t0, int closed)
 	}
 	Rb__Envelope e = RB__ENVELOPE__INIT;
 	lg_tmp t;
-	lg_user *u = NULL;
+	lg_user *u = G.nusers ? &G.users[i % G.nusers] : NULL;
 	char rid[UUID_STR_LEN + 1], subject[96];
 
 	memset(&t, 0, sizeof t);

@@ -67,8 +67,8 @@ typedef struct {
 	const char *op;
 	const char *about;
 	int (*setup)(lg *g);
-	/* Request i of the run as user u (NULL: an anonymous connection).
-	 * NULL for an event scenario (room.lists: connection events, each
+	/* Request i of the run, as user *u: user i % nusers unless the build
+	 * changes it (NULL: an anonymous connection). NULL for an event scenario (room.lists: connection events, each
 	 * timed until the next updateUsers on rb.out.all). */
 	void (*build)(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t);
 } lg_scenario;

@@ -9,6 +9,12 @@
 #include "loadgen.h"
 
 #define USERS(g) ((size_t)(g)->cfg.users)
+/* A build of request i (lg_scenario.build); most use only part of what it
+ * gets. */
+#define UNUSED __attribute__((unused))
+#define BUILD(name)                                                                   \
+	static void name(lg *g UNUSED, uint64_t i UNUSED, lg_user **u UNUSED, Rb__Envelope *e, \
+			 lg_tmp *t UNUSED)
 
 static int setup_online(lg *g)
 {
@@ -40,7 +46,7 @@ static int setup_lists(lg *g)
 	return seed_accounts(g, (size_t)g->cfg.accounts) || setup_online(g);
 }
 
-static void b_login(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
+BUILD(b_login)
 {
 	lg_user *a = &g->users[i % g->nusers];
 	rb__clogin__init(&t->p.login);
@@ -52,9 +58,8 @@ static void b_login(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
 	*u = NULL; /* before login the connection has no user */
 }
 
-static void b_perms(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
+BUILD(b_perms)
 {
-	*u = &g->users[i % g->nusers];
 	rb__get_perms__init(&t->p.perms);
 	e->payload_case = RB__ENVELOPE__PAYLOAD_GET_PERMS;
 	e->get_perms = &t->p.perms;
@@ -62,9 +67,8 @@ static void b_perms(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
 
 /* User i % n joins on its even turns and leaves on its odd ones: the
  * requests of one user are ordered (svc_key_user), so each is a real change. */
-static void b_joinleave(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
+BUILD(b_joinleave)
 {
-	*u = &g->users[i % g->nusers];
 	rb__croom_id__init(&t->p.room);
 	t->p.room.roomid = g->room_voice;
 	if ((i / g->nusers) % 2 == 0) {
@@ -76,9 +80,8 @@ static void b_joinleave(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp 
 	}
 }
 
-static void b_createroom(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
+BUILD(b_createroom)
 {
-	*u = &g->users[i % g->nusers];
 	rb__ccreate_room__init(&t->p.create);
 	snprintf(t->text, sizeof t->text, "load %.8s %llu", g->gw_id + 8, (unsigned long long)i);
 	t->p.create.roomname = t->text;
@@ -87,9 +90,8 @@ static void b_createroom(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp
 	e->createroom = &t->p.create;
 }
 
-static void message_in(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
+BUILD(b_message)
 {
-	*u = &g->users[i % g->nusers];
 	rb__cmessage__init(&t->p.msg);
 	rb__message_in__init(&t->in);
 	snprintf(t->text, sizeof t->text, "load message %llu", (unsigned long long)i);
@@ -101,21 +103,15 @@ static void message_in(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *
 	e->message = &t->p.msg;
 }
 
-static void b_message(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
+BUILD(b_image)
 {
-	message_in(g, i, u, e, t);
-}
-
-static void b_image(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
-{
-	message_in(g, i, u, e, t);
+	b_message(g, i, u, e, t);
 	t->p.msg.filename = "load.png";
 	t->p.msg.rawfile = g->image_b64;
 }
 
-static void b_history(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
+BUILD(b_history)
 {
-	*u = &g->users[i % g->nusers];
 	rb__cget_messages__init(&t->p.get);
 	t->p.get.roomid = g->room_text;
 	e->payload_case = RB__ENVELOPE__PAYLOAD_GETMESSAGES;
@@ -124,11 +120,10 @@ static void b_history(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t
 
 /* To the next user: relayed to rb.out.user.<id> (nobody subscribes, as for
  * a user without a connection here; the relay's work is the same). */
-static void b_video(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
+BUILD(b_video)
 {
 	static const char sdp[] = "{\"type\":\"candidate\",\"candidate\":\"candidate:1 1 udp "
 				  "2122260223 192.0.2.1 54321 typ host generation 0\"}";
-	*u = &g->users[i % g->nusers];
 	rb__cvideo__init(&t->p.video);
 	t->p.video.touserid = g->users[(i + 1) % g->nusers].id;
 	t->p.video.has_payload = 1;
@@ -138,9 +133,8 @@ static void b_video(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
 	e->video = &t->p.video;
 }
 
-static void b_talking(lg *g, uint64_t i, lg_user **u, Rb__Envelope *e, lg_tmp *t)
+BUILD(b_talking)
 {
-	*u = &g->users[i % g->nusers];
 	rb__ctalking__init(&t->p.talking);
 	t->p.talking.has_talking = 1;
 	t->p.talking.talking = (i / g->nusers) % 2 == 0;

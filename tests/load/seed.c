@@ -80,13 +80,7 @@ static void on_conns(void *ud, const bus_msg *m)
 	}
 	cl.n_conns = n;
 	cl.conns = ptrs;
-	size_t len = protobuf_c_message_get_packed_size(&cl.base);
-	uint8_t *p = malloc(len ? len : 1);
-	if (p) {
-		protobuf_c_message_pack(&cl.base, p);
-		bus_publish(g->bus, m->reply, p, len);
-	}
-	free(p);
+	(void)bus_publish_pb(g->bus, m->reply, &cl.base);
 out:
 	free(evs);
 	free(ptrs);
@@ -358,6 +352,25 @@ int seed_image(lg *g)
 	return 0;
 }
 
+/* seed_request as the first seeded user on its connection, with the
+ * permissions seed_perms found (none before it): the reply into *out
+ * (caller frees), or freed when out is NULL. 0, or -1 (said on stderr). */
+static int request_as_first(lg *g, const char *svc, const char *op, Rb__Envelope *e,
+			    Rb__Reply **out)
+{
+	e->gateway_id = g->gw_id;
+	e->conn_id = g->users[0].conn;
+	e->user_id = g->users[0].id;
+	e->n_perms = g->nperms;
+	e->perms = g->perms;
+	Rb__Reply *r = seed_request(g, svc, op, e);
+	if (out)
+		*out = r;
+	else if (r)
+		rb__reply__free_unpacked(r, NULL);
+	return r ? 0 : -1;
+}
+
 int seed_messages(lg *g, int n)
 {
 	for (int i = 0; i < n; i++) {
@@ -371,15 +384,8 @@ int seed_messages(lg *g, int n)
 		c.message = &in;
 		e.payload_case = RB__ENVELOPE__PAYLOAD_MESSAGE;
 		e.message = &c;
-		e.gateway_id = g->gw_id;
-		e.conn_id = g->users[0].conn;
-		e.user_id = g->users[0].id;
-		e.n_perms = g->nperms;
-		e.perms = g->perms;
-		Rb__Reply *r = seed_request(g, "msg", "message", &e);
-		if (!r)
+		if (request_as_first(g, "msg", "message", &e, NULL) < 0)
 			return -1;
-		rb__reply__free_unpacked(r, NULL);
 	}
 	return 0;
 }
@@ -388,13 +394,10 @@ int seed_perms(lg *g)
 {
 	Rb__Envelope e = RB__ENVELOPE__INIT;
 	Rb__GetPerms gp = RB__GET_PERMS__INIT;
+	Rb__Reply *r = NULL;
 	e.payload_case = RB__ENVELOPE__PAYLOAD_GET_PERMS;
 	e.get_perms = &gp;
-	e.gateway_id = g->gw_id;
-	e.conn_id = g->users[0].conn;
-	e.user_id = g->users[0].id;
-	Rb__Reply *r = seed_request(g, "auth", "get_perms", &e);
-	if (!r || !r->login) {
+	if (request_as_first(g, "auth", "get_perms", &e, &r) < 0 || !r->login) {
 		if (r)
 			rb__reply__free_unpacked(r, NULL);
 		return -1;
@@ -425,15 +428,8 @@ int seed_text_rooms(lg *g)
 		c.roomtype = "text";
 		e.payload_case = RB__ENVELOPE__PAYLOAD_CREATEROOM;
 		e.createroom = &c;
-		e.gateway_id = g->gw_id;
-		e.conn_id = g->users[0].conn;
-		e.user_id = g->users[0].id;
-		e.n_perms = g->nperms;
-		e.perms = g->perms;
-		Rb__Reply *r = seed_request(g, "room", "createroom", &e);
-		if (!r)
+		if (request_as_first(g, "room", "createroom", &e, NULL) < 0)
 			return -1;
-		rb__reply__free_unpacked(r, NULL);
 	}
 	for (int waited = 0; waited < SEED_TIMEOUT_MS; waited += 50) {
 		if (atomic_load(&g->ntext) == (size_t)g->cfg.rooms)
