@@ -23,27 +23,11 @@
 #include "uuid.h"
 #include "valid.h"
 
-AUTHSVC_ROUTES(SVC_DECLARE)
-
-/* Written by svc (counters) on the handler threads. Every route keys
- * replies by request_id and its refusals carry only their message (main.c's
- * svc flags). Each h_<type> is below, in users.c or in groups.c;
- * updateuser has no static permission: "yourself, or renameUser" is
- * decided by h_updateuser. */
-static svc_route routes[] = {AUTHSVC_ROUTES(SVC_ROUTE)};
-
-#define NROUTES (sizeof routes / sizeof *routes)
-
-svc_route *handlers_routes(size_t *n)
-{
-	*n = NROUTES;
-	return routes;
-}
-
-void handlers_metrics(buf *out)
-{
-	svc_routes_print(out, "authsvc", routes, NROUTES);
-}
+/* Every route keys replies by request_id and its refusals carry only their
+ * message (main.c's svc flags). Each h_<type> is below, in users.c or in
+ * groups.c; updateuser has no static permission: "yourself, or renameUser"
+ * is decided by h_updateuser. */
+SVC_ROUTE_TABLE(AUTHSVC_ROUTES, handlers, "authsvc")
 
 /* --------------------------------------------------------------- login */
 

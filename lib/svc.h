@@ -80,6 +80,24 @@ typedef struct {
 #define SVC_ROUTE(type) {.op = #type, .fn = h_##type},
 #define SVC_DECLARE(type) void h_##type(svc_req *r);
 
+/* A service's whole route table from its routes.h list (LIST(X): X(type)
+ * per handler): declares every h_<type>, defines the table (static storage:
+ * svc writes its counters), <name>_routes() for svc_opts.routes and
+ * <name>_metrics() for /metrics under the metric prefix part ("msgsvc"). */
+#define SVC_ROUTE_TABLE(LIST, name, part)                                                 \
+	LIST(SVC_DECLARE)                                                                  \
+	static svc_route name##_table[] = {LIST(SVC_ROUTE)};                               \
+	svc_route *name##_routes(size_t *n)                                                \
+	{                                                                                  \
+		*n = sizeof name##_table / sizeof *name##_table;                           \
+		return name##_table;                                                       \
+	}                                                                                  \
+	void name##_metrics(buf *out)                                                      \
+	{                                                                                  \
+		svc_routes_print(out, part, name##_table,                                  \
+				 sizeof name##_table / sizeof *name##_table);              \
+	}
+
 /* Whether routes[0..n-1] are exactly the handlers of the rows whose part
  * is name: each route names a row of that part, each such row has one
  * route. Sets each route's row. 0, or -1 with what differs in err. */

@@ -6,20 +6,11 @@
 #include "state.h"
 #include "talk.h"
 
-/* Written by svc (counters) on the handler threads. The handlers are in
- * relay.c, state.c and talk.c. Every media packet is a v1 packet, so the
- * rows need the acting user; refusals are logged (main.c's svc flags). A
- * user's state changes run in arrival order, a connection's relays too (an
- * offer before its candidates): the rows' keys. */
-static svc_route routes[] = {MEDIASVC_ROUTES(SVC_ROUTE)};
-
-#define NROUTES (sizeof routes / sizeof *routes)
-
-svc_route *handlers_routes(size_t *n)
-{
-	*n = NROUTES;
-	return routes;
-}
+/* The handlers are in relay.c, state.c and talk.c. Every media packet is a
+ * v1 packet, so the rows need the acting user; refusals are logged (main.c's
+ * svc flags). A user's state changes run in arrival order, a connection's
+ * relays too (an offer before its candidates): the rows' keys. */
+SVC_ROUTE_TABLE(MEDIASVC_ROUTES, handlers, "mediasvc")
 
 void handlers_fail_store(svc_req *r, kv_status s)
 {
@@ -28,9 +19,4 @@ void handlers_fail_store(svc_req *r, kv_status s)
 			 svc_envelope_type(r->env));
 	else
 		svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", svc_envelope_type(r->env));
-}
-
-void handlers_metrics(buf *out)
-{
-	svc_routes_print(out, "mediasvc", routes, NROUTES);
 }

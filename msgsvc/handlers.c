@@ -34,26 +34,11 @@
 #define DIR_MISS_GAP_MS 2000
 #define DIR_TIMEOUT_MS 1000
 
-MSGSVC_ROUTES(SVC_DECLARE)
-
-/* Written by svc (counters) on the handler threads. Every route keys
- * replies by request_id and its refusals carry only their message (main.c's
- * svc flags); the rows key a room's writes by its id as sent, so they run
- * one at a time in arrival order and its broadcasts leave in idx order. */
-static svc_route routes[] = {MSGSVC_ROUTES(SVC_ROUTE)};
-
-#define NROUTES (sizeof routes / sizeof *routes)
-
-svc_route *handlers_routes(size_t *n)
-{
-	*n = NROUTES;
-	return routes;
-}
-
-void handlers_metrics(buf *out)
-{
-	svc_routes_print(out, "msgsvc", routes, NROUTES);
-}
+/* Every route keys replies by request_id and its refusals carry only their
+ * message (main.c's svc flags); the rows key a room's writes by its id as
+ * sent, so they run one at a time in arrival order and its broadcasts leave
+ * in idx order. */
+SVC_ROUTE_TABLE(MSGSVC_ROUTES, handlers, "msgsvc")
 
 /* A protobuf-c message of type T in the request's arena, initialized. */
 #define NEW(r, T, ...) ARENA_NEW((r)->arena, T, __VA_ARGS__)

@@ -18,16 +18,11 @@
 
 #define BOOTSTRAP_MARKER "roomsvc:bootstrapped"
 
-ROOMSVC_ROUTES(SVC_DECLARE)
-
-/* Written by svc (counters) on the handler threads. h_joinroom and
- * h_leaveroom are in voice.c. One user's voice moves run in arrival order
- * (a join after a leave must not overtake it: the rows' keys); the
- * catalogue's changes are atomic scripts with a state version, ordered per
- * connection by the gateway already. */
-static svc_route routes[] = {ROOMSVC_ROUTES(SVC_ROUTE)};
-
-#define NROUTES (sizeof routes / sizeof *routes)
+/* h_joinroom and h_leaveroom are in voice.c. One user's voice moves run in
+ * arrival order (a join after a leave must not overtake it: the rows'
+ * keys); the catalogue's changes are atomic scripts with a state version,
+ * ordered per connection by the gateway already. */
+SVC_ROUTE_TABLE(ROOMSVC_ROUTES, rooms, "roomsvc")
 
 /* The rooms of a first start, in position order. */
 static const struct {
@@ -37,16 +32,6 @@ static const struct {
 	{"Chat", "voice"},
 };
 
-svc_route *rooms_routes(size_t *n)
-{
-	*n = NROUTES;
-	return routes;
-}
-
-void rooms_metrics(buf *out)
-{
-	svc_routes_print(out, "roomsvc", routes, NROUTES);
-}
 
 /* ------------------------------------------------------------- helpers */
 
