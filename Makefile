@@ -27,7 +27,7 @@ INTEG_SRC   := $(wildcard tests/integ_*.c)
 .SECONDEXPANSION:
 # Keep objects made by chained rules (no rebuild of a whole part each run).
 .SECONDARY:
-.PHONY: all deps run test bench bench-msg bench-relay loadtest deploy-check test-containers clean
+.PHONY: all deps run test bench bench-msg bench-relay loadtest deploy-check test-containers format clean
 all: deps $(BINS) $(BUILD)/tests/unit $(BUILD)/tests/integ $(BUILD)/tests/bench $(BUILD)/tests/loadgen
 
 deps:
@@ -107,6 +107,10 @@ deploy-check:
 # the last step of `make test` (scripts/test.sh).
 test-containers:
 	@tests/containers/run.sh
+
+# Rewrites the C files to the house style (.clang-format); make test checks it.
+format:
+	@scripts/format.sh
 
 clean:
 	rm -rf build

@@ -20,6 +20,8 @@
 #include "pg.h"
 #include "svc.h"
 
+/* Settings rows, one per line as in a settings table: */
+/* clang-format off */
 /* REBUTTAL_NATS_URL, _USER, _PASSWORD_FILE into st's bus_addr nats. */
 #define PART_CFG_NATS(st) PART_CFG_NATS_AT(st, nats)
 #define PART_CFG_NATS_AT(st, m)                                                      \
@@ -49,6 +51,8 @@
 	CFG_SECRET_FILE("REBUTTAL_REDIS_PASSWORD_FILE", st, redis.password,              \
 			"file holding the Redis password (empty: no AUTH)")
 
+/* clang-format on */
+
 /* What every service's settings have: the member `part` of each. */
 typedef struct {
 	bus_addr nats;           /* password: read from its file */
@@ -57,6 +61,7 @@ typedef struct {
 	long threads;            /* handler threads; 0: one per online CPU */
 } part_config;
 
+/* clang-format off */
 /* The rows of st's part_config part: NATS, REBUTTAL_HEALTH_ADDR and _PORT
  * (default def_port), REBUTTAL_THREADS (threads_help: what each holds). */
 #define PART_CFG_SERVICE(st, def_port, threads_help)                                 \
@@ -66,6 +71,7 @@ typedef struct {
 	CFG_I("REBUTTAL_HEALTH_PORT", st, part.health_port, def_port, 1, 65535,          \
 	      "port of /healthz, /readyz and /metrics"),                                 \
 	CFG_I("REBUTTAL_THREADS", st, part.threads, 0, 0, 256, threads_help)
+/* clang-format on */
 
 /* A service's main, as steps the skeleton (part_main) runs in its order;
  * each hook gets the ud given to part_main. */

@@ -19,6 +19,7 @@ static const char latin_base[] =
 _Static_assert(sizeof latin_base - 1 == 0x250 - 0xc0, "one letter per code point");
 
 /* Look-alikes of ASCII, sorted by code point (binary search). */
+/* clang-format off */
 static const struct {
 	uint32_t cp;
 	char to;
@@ -64,6 +65,7 @@ static const struct {
 	{0x2160, 'l'}, {0x2170, 'i'}, {0x217c, 'l'},
 	{0x2212, '-'}, {0x2215, '/'}, {0x2223, 'l'},
 };
+/* clang-format on */
 
 static int alike_of(uint32_t cp)
 {

@@ -24,6 +24,8 @@ PACKAGES=(
     jq
     # tests/fuzz: libFuzzer comes with clang (libclang-rt-14-dev)
     clang
+    # scripts/format.sh: the house style (.clang-format), checked by make test
+    clang-format
     # tests/h2: HTTP/2 and WebSocket-over-HTTP/2 checks (node:http2)
     nodejs
     # tests/browser: the web client in a real, headless browser
