@@ -193,8 +193,10 @@ static int excluded(gw *g, gw_item *it, session *s)
 static void control_apply(gw_item *it, session *s)
 {
 	Rb__Delivery *d = it->control;
-	if (d->packet_case == RB__DELIVERY__PACKET_SET_PERMS)
+	if (d->packet_case == RB__DELIVERY__PACKET_SET_PERMS) {
 		session_set_perms(s, d->setperms->perms, d->setperms->n_perms);
+		s->perms_epoch++;
+	}
 	else if (d->packet_case == RB__DELIVERY__PACKET_KICK)
 		session_close_after(s, 4000, d->kick->reason ? d->kick->reason : "removed");
 }

@@ -138,6 +138,7 @@ struct session {
 	char user_id[UUID_STR_LEN + 1];
 	char **perms;
 	size_t nperms;
+	uint64_t perms_epoch; /* setPerms controls applied: a re-read older than one is dropped */
 	char addr[64];
 	buf rx;                        /* reassembly of a fragmented frame */
 	int rx_binary, rx_discard;

@@ -20,6 +20,7 @@ typedef struct {
 	char cid[24];
 	const packet_row *row;
 	struct timespec sent; /* for the request histogram */
+	uint64_t perms_epoch; /* get_perms: the session's perms_epoch when asked */
 } req_ctx;
 
 /* A packed request waiting for the previous one to the same service. */
@@ -379,8 +380,10 @@ static void on_perms_reply(void *ud, enum bus_result r, const void *data, size_t
 {
 	req_ctx *rc = ud;
 	gw_item *it = r == BUS_REPLY ? item_new(IT_PERMS, rc->cid, data, len) : NULL;
-	if (it)
+	if (it) {
+		it->id = rc->perms_epoch;
 		item_post(rc->g, it);
+	}
 	free(rc);
 }
 
@@ -413,6 +416,7 @@ static void perms_refresh(session *s)
 	}
 	size_t len = protobuf_c_message_pack(&env.base, buf);
 	rc->g = g;
+	rc->perms_epoch = s->perms_epoch;
 	snprintf(rc->cid, sizeof rc->cid, "%s", s->cid);
 	if (bus_request(g->bus, "rb.auth.get_perms", buf, len, (int)g->cfg->req_timeout_ms,
 			(int)g->cfg->req_attempt_ms, on_perms_reply, rc) < 0)
@@ -436,7 +440,13 @@ static int same_perms(const session *s, const Rb__LoginResult *lr)
 void perms_reply_handle(gw *g, gw_item *it)
 {
 	session *s = session_find(g, it->key);
-	Rb__Reply *r = s && s->logged_in ? rb__reply__unpack(NULL, it->len, it->data) : NULL;
+	/* A setPerms that came while the question was out is at least as new
+	 * as the answer: the user's subject was subscribed before the question
+	 * went (NATS keeps one connection's order), so every change the answer
+	 * may lack reaches this session as a setPerms of its own. The answer
+	 * is then dropped; applied, it could undo a newer change. */
+	int stale = s && s->perms_epoch != it->id;
+	Rb__Reply *r = s && s->logged_in && !stale ? rb__reply__unpack(NULL, it->len, it->data) : NULL;
 	if (r && (!r->has_code || r->code == RB__CODE__OK) && r->login && !same_perms(s, r->login)) {
 		Rb__Delivery d = RB__DELIVERY__INIT;
 		Rb__SPerms sp = RB__SPERMS__INIT;
