@@ -21,10 +21,6 @@ struct pg {
 	char name[32]; /* a copy: callers format names like "requests-3" on their stack */
 	int in_tx;
 	atomic_int up; /* read by the health thread */
-	/* pg_prepared_send: a statement sent whose result is not read yet,
-	 * and what to run if it failed. */
-	int pending;
-	const char *pending_sql, *pending_undo;
 };
 
 static const char *const status_text[] = {
@@ -99,13 +95,10 @@ pg *pg_open(const char *conninfo, const char *name)
 	return pg_open_with(conninfo, name, NULL);
 }
 
-static void settle(pg *db);
-
 void pg_close(pg *db)
 {
 	if (!db)
 		return;
-	settle(db);
 	PQfinish(db->conn);
 	free(db);
 }
@@ -115,37 +108,9 @@ int pg_up(const pg *db)
 	return atomic_load(&((pg *)db)->up);
 }
 
-/* Reads the result of the statement pg_prepared_send sent (the server ran
- * it long ago, most likely: nothing waits); on a refusal runs its undo. */
-static void settle(pg *db)
-{
-	if (!db->pending)
-		return;
-	db->pending = 0;
-	int failed = 0;
-	PGresult *r;
-	while ((r = PQgetResult(db->conn))) {
-		ExecStatusType rs = PQresultStatus(r);
-		if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK && !failed) {
-			failed = 1;
-			log_error("store %s: %.*s failed: %.*s", db->name,
-				  (int)strcspn(db->pending_sql, "\n"), db->pending_sql,
-				  (int)strcspn(pq_error(db->conn), "\n"), pq_error(db->conn));
-		}
-		PQclear(r);
-	}
-	if (PQstatus(db->conn) != CONNECTION_OK) {
-		mark(db, 0);
-		return; /* the session, and what it held, are gone */
-	}
-	if (failed && db->pending_undo)
-		(void)pg_query(db, NULL, db->pending_undo, 0, NULL);
-}
-
 /* Makes sure the connection is usable; 0 when it is. */
 static int heal(pg *db)
 {
-	settle(db);
 	if (PQstatus(db->conn) == CONNECTION_OK)
 		return 0;
 	PQreset(db->conn);
@@ -155,7 +120,7 @@ static int heal(pg *db)
 }
 
 /* One statement's text and parameters. */
-typedef struct stmt {
+typedef struct {
 	const char *name; /* prepared under this name; NULL: unnamed */
 	const char *sql;
 	int n;
@@ -224,7 +189,6 @@ static pg_status run_once(pg *db, PGresult **out, const stmt *q)
 	const char *sql = q->sql;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	settle(db);
 	PGresult *res = exec(db, q);
 	histo_observe_since(&round_trips, &t0);
 	ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -290,27 +254,6 @@ pg_status pg_prepared(pg *db, PGresult **res, const char *name, const char *sql,
 {
 	stmt q = {name, sql, nparams, params, lengths, formats, binary_result, 0};
 	return run(db, res, &q);
-}
-
-pg_status pg_prepared_send(pg *db, const char *name, const char *sql, int nparams,
-			   const char *const *params, const char *undo)
-{
-	stmt q = {name, sql, nparams, params, NULL, NULL, 0, 0};
-	if (db->in_tx || heal(db) < 0)
-		return run(db, NULL, &q); /* the plain way */
-	PGresult *failed = prepare(db, &q);
-	if (failed) {
-		PQclear(failed);
-		return run(db, NULL, &q);
-	}
-	if (!PQsendQueryPrepared(db->conn, name, nparams, params, NULL, NULL, 0)) {
-		mark(db, PQstatus(db->conn) == CONNECTION_OK);
-		return PQstatus(db->conn) == CONNECTION_OK ? PG_ERROR : PG_DOWN;
-	}
-	db->pending = 1;
-	db->pending_sql = sql;
-	db->pending_undo = undo;
-	return PG_OK;
 }
 
 pg_status pg_query_ex(pg *db, PGresult **res, const char *sql, int nparams,

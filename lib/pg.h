@@ -75,14 +75,6 @@ pg_status pg_prepared(pg *db, PGresult **res, const char *name, const char *sql,
 		      const char *const *params, const int *lengths, const int *formats,
 		      int binary_result);
 /* Several statements without parameters (the migrations). */
-/* pg_prepared that does not wait for the result: the statement is sent
- * and the thread goes on; the next call on db reads the result first
- * (and on a refusal runs undo, a statement without parameters, if not
- * NULL). PG_OK: sent. For a statement whose answer nobody needs now
- * (msgsvc's msg.published: one round trip less per message). Inside a
- * transaction it is pg_prepared. */
-pg_status pg_prepared_send(pg *db, const char *name, const char *sql, int nparams,
-			   const char *const *params, const char *undo);
 pg_status pg_script(pg *db, const char *sql);
 
 /* Transactions. After any failure inside one, call pg_rollback (a no-op

@@ -115,12 +115,8 @@ pg_status outbox_publish_written(outbox *ob, pg *db, arena *a, const hist_writte
 	char box[24];
 	snprintf(box, sizeof box, "%" PRId64, w->box);
 	const char *p[] = {box, room, ok ? "t" : "f"};
-	/* Not waited for: the server runs it (and frees the room's lock for
-	 * the next writer) as soon as it arrives, and this thread goes on
-	 * to its reply and next message; the next statement on db reads its
-	 * result first, and on a refusal releases the locks. */
-	pg_status s = pg_prepared_send(db, "outbox_published", "SELECT msg.published($1, $2, $3)",
-				       3, p, "SELECT pg_advisory_unlock_all()");
+	pg_status s = pg_prepared(db, NULL, "outbox_published",
+				  "SELECT msg.published($1, $2, $3)", 3, p, NULL, NULL, 0);
 	/* A lock left held would stop every other writer of the room. */
 	if (s != PG_OK)
 		outbox_release(db);
