@@ -49,7 +49,6 @@ typedef struct {
 	int polling;      /* the thread is in poll (or about to be) with no
 			   * timeout: a change must wake it */
 	int64_t last_write; /* io_now_us() of the last write */
-	int urgent;       /* threads in bus_flush: write at once, no gathering */
 	int stop;
 	int wake;         /* eventfd */
 	pthread_t th;
@@ -408,7 +407,7 @@ static void *io_main(void *arg)
 		/* Within IO_GATHER_US of the last write, a sleep until then
 		 * (no wake-up needed for a publish meanwhile), and the write
 		 * after it. */
-		int64_t wait_us = io->urgent ? 0 : io->last_write + IO_GATHER_US - io_now_us();
+		int64_t wait_us = io->last_write + IO_GATHER_US - io_now_us();
 		if (wait_us > 0)
 			wr = 0;
 		p[1].fd = io->fd;
@@ -685,23 +684,8 @@ int bus_publish_pb(bus *b, const char *subject, const ProtobufCMessage *m)
 
 int bus_flush(bus *b, int timeout_ms)
 {
-	bus_io *was = io_defer_off(), *io = b->io;
-	/* Someone waits for the PONG (msgsvc holds a room's publishing lock
-	 * meanwhile): the PING and what precedes it go out without waiting
-	 * for the gathering of io_main, which may be asleep in it. */
-	if (io) {
-		pthread_mutex_lock(&io->mu);
-		if (io->urgent++ == 0)
-			io_wake(io);
-		io->polling = 0;
-		pthread_mutex_unlock(&io->mu);
-	}
+	bus_io *was = io_defer_off();
 	int rc = natsConnection_FlushTimeout(b->nc, timeout_ms) == NATS_OK ? 0 : -1;
-	if (io) {
-		pthread_mutex_lock(&io->mu);
-		io->urgent--;
-		pthread_mutex_unlock(&io->mu);
-	}
 	io_self_writer = was;
 	return rc;
 }
