@@ -49,6 +49,8 @@ typedef struct worker {
 	int started;
 	void *app;
 	job *head, *tail; /* keyed requests that must run on this thread */
+	pthread_cond_t cv; /* work for this thread, or stopping (under svc's mu) */
+	int idle;          /* waiting on cv */
 } worker;
 
 struct svc {
@@ -65,7 +67,6 @@ struct svc {
 	size_t queue_max;
 
 	pthread_mutex_t mu; /* everything below */
-	pthread_cond_t cv;     /* work for the handler threads, or stopping */
 	pthread_cond_t ack_cv; /* stopping, for the acker */
 	int stopping;
 	job *any_head, *any_tail; /* requests any thread may run */
@@ -347,8 +348,11 @@ static void *worker_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
 		job *j;
-		while (!(j = job_take(s, w)) && !s->stopping)
-			pthread_cond_wait(&s->cv, &s->mu);
+		while (!(j = job_take(s, w)) && !s->stopping) {
+			w->idle = 1;
+			pthread_cond_wait(&w->cv, &s->mu);
+			w->idle = 0;
+		}
 		pthread_mutex_unlock(&s->mu);
 		if (!j)
 			return NULL; /* stopping, and nothing left for this thread */
@@ -493,10 +497,11 @@ static void on_request(void *ud, const bus_msg *m)
 	}
 	const char *key = route_key(route->row, env);
 	job **head = &s->any_head, **tail = &s->any_tail;
+	worker *kw = NULL;
 	if (key && *key && s->nworkers > 1) {
-		worker *w = &s->workers[str_hash(key) % (unsigned)s->nworkers];
-		head = &w->head;
-		tail = &w->tail;
+		kw = &s->workers[str_hash(key) % (unsigned)s->nworkers];
+		head = &kw->head;
+		tail = &kw->tail;
 	}
 	if (*tail)
 		(*tail)->next = j;
@@ -510,8 +515,22 @@ static void on_request(void *ud, const bus_msg *m)
 	}
 	s->held++;
 	atomic_fetch_add(&st_held, 1);
-	/* Keyed requests wait for one given thread: wake them all. */
-	pthread_cond_broadcast(&s->cv);
+	/* A keyed request wakes its thread; any other one idle thread (a
+	 * busy one takes it when done). Not all of them: each wake-up is a
+	 * context switch, and all but one would find nothing. */
+	if (kw) {
+		if (kw->idle)
+			pthread_cond_signal(&kw->cv);
+	} else {
+		for (int i = 0; i < s->nworkers; i++) {
+			worker *w = &s->workers[i];
+			if (w->idle) {
+				w->idle = 0; /* the next request wakes another */
+				pthread_cond_signal(&w->cv);
+				break;
+			}
+		}
+	}
 	pthread_mutex_unlock(&s->mu);
 	return;
 answer:
@@ -532,7 +551,8 @@ static void pool_stop(svc *s)
 {
 	pthread_mutex_lock(&s->mu);
 	s->stopping = 1;
-	pthread_cond_broadcast(&s->cv);
+	for (int i = 0; i < s->nworkers; i++)
+		pthread_cond_broadcast(&s->workers[i].cv);
 	pthread_cond_broadcast(&s->ack_cv);
 	pthread_mutex_unlock(&s->mu);
 	for (int i = 0; i < s->nworkers; i++) {
@@ -551,10 +571,11 @@ static void pool_stop(svc *s)
 			s->workers[i].head = j->next;
 			job_free(j);
 		}
+	for (int i = 0; s->workers && i < s->nworkers; i++)
+		pthread_cond_destroy(&s->workers[i].cv);
 	free(s->workers);
 	for (size_t i = 0; i < DONE_SLOTS; i++)
 		free(s->done[i].bytes);
-	pthread_cond_destroy(&s->cv);
 	pthread_cond_destroy(&s->ack_cv);
 	pthread_mutex_destroy(&s->mu);
 }
@@ -583,11 +604,12 @@ svc *svc_start(bus *b, const svc_opts *o)
 	s->worker_free = o->worker_free;
 	s->queue_max = o->queue_max ? o->queue_max : QUEUE_MAX_DEFAULT;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->ack_cv, NULL);
 	s->nworkers = svc_threads(o->threads);
 	s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
 	int ok = s->workers != NULL;
+	for (int i = 0; ok && i < s->nworkers; i++)
+		pthread_cond_init(&s->workers[i].cv, NULL);
 	for (int i = 0; ok && i < s->nworkers; i++) {
 		worker *w = &s->workers[i];
 		w->svc = s;

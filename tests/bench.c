@@ -950,7 +950,7 @@ static void bench_presence(void)
 /* What the parts and the bench itself spend while a run lasts: a share of
  * one core and microseconds per unit of work (delivery, request), a figure
  * the other load on the machine changes much less than the rate. */
-static const char *const cpu_parts[] = {"gateway", "msgsvc", "nats", "postgres"};
+static const char *const cpu_parts[] = {"gateway", "msgsvc", "msgsvc-2", "nats", "postgres"};
 #define CPU_PARTS (sizeof cpu_parts / sizeof *cpu_parts)
 typedef struct {
 	double cpu0[CPU_PARTS + 1]; /* the last one: this process */
@@ -961,6 +961,10 @@ typedef struct {
  * long as none of them ends during the run. */
 static double part_cpu_s(const char *part)
 {
+	char file[64];
+	snprintf(file, sizeof file, "%s.pid", part);
+	if (!strcmp(part, "msgsvc-2") && stack_number("pids", file) <= 0)
+		return -1; /* a second msgsvc only with BENCH_MSG_INSTANCES=2 */
 	int pid = part_pid(part);
 	double s = cpu_s(pid);
 	if (strcmp(part, "postgres"))
@@ -990,6 +994,8 @@ static void cpu_report(const cpu_meter *m, double secs, uint64_t units, char *ou
 {
 	int used = 0;
 	for (size_t i = 0; i <= CPU_PARTS && (size_t)used < cap; i++) {
+		if (m->cpu0[i] < 0)
+			continue; /* not running */
 		double s = (i < CPU_PARTS ? part_cpu_s(cpu_parts[i]) : cpu_s(0)) - m->cpu0[i];
 		used += snprintf(out + used, cap - (size_t)used, "%s%s %.0f%% %.2f us", i ? ", " : "",
 				 i < CPU_PARTS ? cpu_parts[i] : "bench", 100 * s / secs,

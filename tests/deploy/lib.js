@@ -79,6 +79,11 @@ function parts() {
       const src = expandPartRows(read(path.join(dir, f)));
       const re = /CFG_[A-Z]+\(\s*"(REBUTTAL_\w+)"\s*,\s*\w+\s*,\s*[\w.]+\s*,\s*("(?:[^"\\]|\\.)*"|[^,]+)/g;
       for (const m of src.matchAll(re)) settings[m[1]] = m[2].trim().replace(/^"|"$/g, '');
+      // lib/part.h's PART_CFG_HEALTH(struct, default port): the health settings.
+      for (const m of src.matchAll(/PART_CFG_HEALTH\(\s*\w+\s*,\s*(\d+)\s*\)/g)) {
+        settings.REBUTTAL_HEALTH_ADDR = '127.0.0.1';
+        settings.REBUTTAL_HEALTH_PORT = m[1];
+      }
     }
     out.push({ name: dir, settings });
   }
