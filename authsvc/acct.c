@@ -10,10 +10,10 @@
 #include "skeleton.h"
 
 const char *const acct_perms[] = {
-	"createRoom",    "createUser",	  "renameRoom",	   "renameUser",
-	"renameServer",	 "removeRoom",	  "removeUser",	   "inviteUser",
-	"inviteUserAny", "noInviteFor",	  "joinVoiceRoom", "sendMessage",
-	"setUserGroup",	 "setGroupPerm",  "changeMessage", "suppressUser",
+	"createRoom",    "createUser",   "renameRoom",    "renameUser",
+	"renameServer",  "removeRoom",   "removeUser",    "inviteUser",
+	"inviteUserAny", "noInviteFor",  "joinVoiceRoom", "sendMessage",
+	"setUserGroup",  "setGroupPerm", "changeMessage", "suppressUser",
 };
 const size_t acct_nperms = sizeof acct_perms / sizeof *acct_perms;
 
@@ -72,8 +72,8 @@ char *acct_avatar(arena *a, const char *fallback, const char *email)
 	/* The fallback may be a URL of the deployment's own image: encode it
 	 * so it stays one query value. Keywords like "identicon" pass as is. */
 	for (const unsigned char *p = (const unsigned char *)fallback; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~", *p))
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~", *p))
 			buf_add(&d, p, 1);
 		else
 			buf_addf(&d, "%%%02X", *p);
@@ -147,9 +147,9 @@ static int name_key(const char *name, char key[ACCT_NAME_KEY_MAX])
 static pg_status name_taken(pg *db, const char *key, const char *except_id, int *taken)
 {
 	const char *lk[] = {key}, *p[] = {key, except_id};
-	pg_status s = pg_query(db, NULL,
-			       "SELECT pg_advisory_xact_lock(hashtextextended('auth.name:' || $1, 0))",
-			       1, lk);
+	pg_status s = pg_query(
+		db, NULL, "SELECT pg_advisory_xact_lock(hashtextextended('auth.name:' || $1, 0))",
+		1, lk);
 	if (s != PG_OK)
 		return s;
 	return pg_exists(db, taken,
@@ -207,7 +207,8 @@ static pg_status keys_fill_rows(pg *db)
 		const char *id = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
 		char key[ACCT_NAME_KEY_MAX];
 		if (skel_of(name, key, sizeof key) <= 0) {
-			log_warn("account %s: name \"%s\" has no skeleton; left without one", id, name);
+			log_warn("account %s: name \"%s\" has no skeleton; left without one", id,
+				 name);
 			continue;
 		}
 		/* No per-key lock (name_taken): one per account could fill the
@@ -224,7 +225,8 @@ static pg_status keys_fill_rows(pg *db)
 			break;
 		if (!keyed)
 			log_warn("account %s: name \"%s\" looks like an older account's; kept,"
-				 " but without a name key", id, name);
+				 " but without a name key",
+				 id, name);
 	}
 	PQclear(res);
 	return s;
@@ -241,8 +243,8 @@ pg_status acct_name_keys_fill(pg *db)
 	pg_status s = pg_begin(db);
 	if (s == PG_OK)
 		s = pg_query(db, NULL,
-			     "SELECT pg_advisory_xact_lock(hashtextextended('auth.name_keys', 0))", 0,
-			     NULL);
+			     "SELECT pg_advisory_xact_lock(hashtextextended('auth.name_keys', 0))",
+			     0, NULL);
 	if (s == PG_OK)
 		s = pg_query(db, &res, "SELECT value FROM auth.meta WHERE key = 'name_key_version'",
 			     0, NULL);
@@ -293,8 +295,8 @@ pg_status acct_user_list(pg *db, arena *a, acct_user ***out, size_t *n)
 	return PG_OK;
 }
 
-pg_status acct_user_rename(pg *db, arena *a, const char *id, const char *name,
-			   acct_user **out, int *taken)
+pg_status acct_user_rename(pg *db, arena *a, const char *id, const char *name, acct_user **out,
+			   int *taken)
 {
 	char key[ACCT_NAME_KEY_MAX];
 
@@ -312,8 +314,7 @@ pg_status acct_user_rename(pg *db, arena *a, const char *id, const char *name,
 			3, p);
 }
 
-pg_status acct_user_set_group(pg *db, arena *a, const char *id, const char *grp,
-			      acct_user **out)
+pg_status acct_user_set_group(pg *db, arena *a, const char *id, const char *grp, acct_user **out)
 {
 	const char *p[] = {id, grp};
 	return user_one(db, a, out,
@@ -342,7 +343,8 @@ pg_status acct_group_ensure(pg *db, const char *name, int *created)
 	const char *p[] = {name};
 	long rows = 0;
 	pg_status s = pg_changed(
-		db, &rows, "INSERT INTO auth.groups (name) VALUES ($1) ON CONFLICT DO NOTHING", 1, p);
+		db, &rows, "INSERT INTO auth.groups (name) VALUES ($1) ON CONFLICT DO NOTHING", 1,
+		p);
 	if (s == PG_OK && created)
 		*created = rows == 1;
 	return s;

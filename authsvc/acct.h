@@ -9,8 +9,8 @@
 #include <stddef.h>
 
 #include "arena.h"
-#include "rebuttal.pb-c.h"
 #include "pg.h"
+#include "rebuttal.pb-c.h"
 
 /* Every permission the protocol knows, in the order clients are shown
  * them (PROTOCOL.md §2). The only list of them in authsvc. */
@@ -61,10 +61,9 @@ pg_status acct_user_list(pg *db, arena *a, acct_user ***out, size_t *n);
  * no account has this id. A rename inside a transaction (as an insert),
  * and *taken is 1 (nothing written, *out NULL) when another account's
  * name has the new name's skeleton. */
-pg_status acct_user_rename(pg *db, arena *a, const char *id, const char *name,
-			   acct_user **out, int *taken);
-pg_status acct_user_set_group(pg *db, arena *a, const char *id, const char *grp,
-			      acct_user **out);
+pg_status acct_user_rename(pg *db, arena *a, const char *id, const char *name, acct_user **out,
+			   int *taken);
+pg_status acct_user_set_group(pg *db, arena *a, const char *id, const char *grp, acct_user **out);
 pg_status acct_user_delete(pg *db, arena *a, const char *id, acct_user **out);
 /* *yes is 1 when some account's group holds setGroupPerm: someone can
  * still administer groups. */

@@ -50,7 +50,8 @@ static pg_status write_all(pg *db, const acct_user *root, int *done)
 {
 	acct_insert result;
 	pg_status s = pg_query(
-		db, NULL, "SELECT pg_advisory_xact_lock(hashtextextended('auth.bootstrap', 0))", 0, NULL);
+		db, NULL, "SELECT pg_advisory_xact_lock(hashtextextended('auth.bootstrap', 0))", 0,
+		NULL);
 	*done = 0;
 	if (s == PG_OK && (*done = bootstrapped(db)) < 0)
 		s = PG_ERROR;
@@ -61,9 +62,10 @@ static pg_status write_all(pg *db, const acct_user *root, int *done)
 	if (s == PG_OK)
 		s = acct_user_insert(db, root, &result);
 	if (s == PG_OK)
-		s = pg_query(db, NULL,
-			     "INSERT INTO auth.meta (key, value) VALUES ('bootstrapped', now()::text)",
-			     0, NULL);
+		s = pg_query(
+			db, NULL,
+			"INSERT INTO auth.meta (key, value) VALUES ('bootstrapped', now()::text)",
+			0, NULL);
 	return s;
 }
 

@@ -60,13 +60,15 @@ static int changes_ok(svc_req *r, const Rb__CUpdateGroup *c)
 		const Rb__GroupChange *ch = c->changes[i];
 		const char *perm = ch->add ? ch->add : ch->remove;
 		if (!ch->add == !ch->remove) {
-			svc_fail(r, RB__CODE__BAD_REQUEST,
-				 "updategroup: changes[%zu] must have exactly one of add and remove", i);
+			svc_fail(
+				r, RB__CODE__BAD_REQUEST,
+				"updategroup: changes[%zu] must have exactly one of add and remove",
+				i);
 			return 0;
 		}
 		if (!acct_perm_known(perm)) {
-			svc_fail(r, RB__CODE__BAD_REQUEST, "updategroup: unknown permission \"%.64s\"",
-				 perm);
+			svc_fail(r, RB__CODE__BAD_REQUEST,
+				 "updategroup: unknown permission \"%.64s\"", perm);
 			return 0;
 		}
 	}

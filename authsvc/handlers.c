@@ -13,7 +13,6 @@
 #include "groups.h"
 #include "idem.h"
 #include "kit.h"
-#include "uuid.h"
 #include "log.h"
 #include "migrations.h"
 #include "pw.h"
@@ -76,7 +75,8 @@ void h_login(svc_req *r)
 	acct_user *u = NULL;
 
 	if (!email || !c->password) {
-		svc_fail(r, RB__CODE__BAD_REQUEST, "login: %s is missing", email ? "password" : "email");
+		svc_fail(r, RB__CODE__BAD_REQUEST, "login: %s is missing",
+			 email ? "password" : "email");
 		return;
 	}
 	/* Before any hash is spent: a locked pair or address, or a slowed
@@ -85,7 +85,8 @@ void h_login(svc_req *r)
 	int allowed;
 	pg_status s = throttle_check(app, email, addr, &t, &allowed);
 	if (s == PG_OK && !allowed) {
-		log_info("login: refused (throttled) for %s%s%s", email, *addr ? " from " : "", addr);
+		log_info("login: refused (throttled) for %s%s%s", email, *addr ? " from " : "",
+			 addr);
 		svc_fail(r, RB__CODE__DENIED, "Too many failed logins, try again later");
 		return;
 	}
@@ -162,7 +163,8 @@ static pg_status signup_writes(svc_req *r, acct_user *u, const char *code)
 	if (code) {
 		s = acct_invite_take(app->db, r->arena, code, &u->grp);
 		if (s == PG_OK && !u->grp) {
-			svc_fail(r, RB__CODE__CONFLICT, "signup: invite code is invalid, used or expired");
+			svc_fail(r, RB__CODE__CONFLICT,
+				 "signup: invite code is invalid, used or expired");
 			return s;
 		}
 	} else {
@@ -216,7 +218,8 @@ void h_signup(svc_req *r)
 	int open = c->signup && !strcmp(c->signup, "signup");
 
 	if (!c->signup) {
-		svc_fail(r, RB__CODE__BAD_REQUEST, "signup: signUp must be an invite code or \"signup\"");
+		svc_fail(r, RB__CODE__BAD_REQUEST,
+			 "signup: signUp must be an invite code or \"signup\"");
 		return;
 	}
 	if (open && !*app->cfg->infinite_signup) {
@@ -224,7 +227,8 @@ void h_signup(svc_req *r)
 		return;
 	}
 	if (!open && !uuid_valid(c->signup)) {
-		svc_fail(r, RB__CODE__BAD_REQUEST, "signup: invite code is invalid, used or expired");
+		svc_fail(r, RB__CODE__BAD_REQUEST,
+			 "signup: invite code is invalid, used or expired");
 		return;
 	}
 	if (kit_account_from(r, &u, c->email, c->username, c->password) < 0)

@@ -28,8 +28,8 @@ int kit_group_ok(svc_req *r, const char *name)
 void kit_fail_store(svc_req *r, pg_status s)
 {
 	if (s == PG_DOWN)
-		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the account store is unavailable, try again",
-			 kit_op(r));
+		svc_fail(r, RB__CODE__UNAVAILABLE,
+			 "%s: the account store is unavailable, try again", kit_op(r));
 	else
 		svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", kit_op(r));
 }
@@ -120,8 +120,7 @@ int kit_push_groups(svc_req *r)
 
 /* ------------------------------------------------------ administration */
 
-static const char *const lock_sql =
-	"SELECT pg_advisory_lock(hashtextextended('auth.admin', 0))";
+static const char *const lock_sql = "SELECT pg_advisory_lock(hashtextextended('auth.admin', 0))";
 static const char *const unlock_sql =
 	"SELECT pg_advisory_unlock(hashtextextended('auth.admin', 0))";
 

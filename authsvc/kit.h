@@ -15,12 +15,12 @@
 #define NEW(r, T, INIT) ((T *)memcpy(arena_alloc((r)->arena, sizeof(T)), &(T)INIT, sizeof(T)))
 
 /* Queues packet msg (member `member`, case CASE) to the requester. */
-#define DELIVER(r, CASE, member, msg)                          \
-	do {                                                   \
-		Rb__Delivery *d_ = svc_delivery(r);            \
-		d_->packet_case = RB__DELIVERY__PACKET_##CASE; \
-		d_->member = (msg);                            \
-		svc_reply_deliver((r), d_);                    \
+#define DELIVER(r, CASE, member, msg)                                                              \
+	do {                                                                                       \
+		Rb__Delivery *d_ = svc_delivery(r);                                                \
+		d_->packet_case = RB__DELIVERY__PACKET_##CASE;                                     \
+		d_->member = (msg);                                                                \
+		svc_reply_deliver((r), d_);                                                        \
 	} while (0)
 
 /* The request's op, e.g. "createuser" (static storage). */

@@ -13,8 +13,8 @@
 #include "handlers.h"
 #include "health.h"
 #include "log.h"
-#include "part.h"
 #include "migrations.h"
+#include "part.h"
 #include "proc.h"
 #include "pw.h"
 #include "svc.h"
@@ -43,8 +43,8 @@ static const cfg_field settings[] = {
 		   "root@localhost's password at first start; empty: random, logged once"),
 	CFG_I("REBUTTAL_PWHASH_OPSLIMIT", auth_config, pwhash_opslimit, 2, 1, 1000,
 	      "argon2id passes per password hash"),
-	CFG_I("REBUTTAL_PWHASH_MEMLIMIT", auth_config, pwhash_memlimit, 67108864, 8192,
-	      4294967296, "argon2id memory per password hash, in bytes"),
+	CFG_I("REBUTTAL_PWHASH_MEMLIMIT", auth_config, pwhash_memlimit, 67108864, 8192, 4294967296,
+	      "argon2id memory per password hash, in bytes"),
 	CFG_I("REBUTTAL_INVITE_TTL", auth_config, invite_ttl, 604800, 60, 315360000,
 	      "seconds an invite stays valid"),
 	CFG_S("REBUTTAL_PUBLIC_URL", auth_config, public_url, "http://127.0.0.1:9000",
@@ -75,7 +75,7 @@ static const cfg_field settings[] = {
 
 typedef struct {
 	auth_app app;
-	pg *maint;	    /* main thread's connection: start-up, pings, pruning */
+	pg *maint;                     /* main thread's connection: start-up, pings, pruning */
 	int64_t next_ping, next_prune; /* main thread's timers */
 } authsvc;
 
@@ -106,7 +106,8 @@ static int config_check(const auth_config *c)
 		rc = -1;
 	}
 	if (*c->infinite_signup && !text_name_ok(c->infinite_signup, 1, 64)) {
-		log_error("config: REBUTTAL_INFINITE_SIGNUP must be a group name (1-64 printable characters)");
+		log_error(
+			"config: REBUTTAL_INFINITE_SIGNUP must be a group name (1-64 printable characters)");
 		rc = -1;
 	}
 	if (strncmp(c->public_url, "http://", 7) && strncmp(c->public_url, "https://", 8)) {
@@ -192,10 +193,14 @@ static svc *start(void *ud)
 
 	if (pg_retry(prepare, a, START_RETRY_MS) < 0)
 		return NULL;
-	svc_opts o = {.name = "auth", .app = &a->app, .closing = &a->app.closing,
-		      .busy = &a->app.busy, .threads = (int)a->app.cfg->part.threads,
+	svc_opts o = {.name = "auth",
+		      .app = &a->app,
+		      .closing = &a->app.closing,
+		      .busy = &a->app.busy,
+		      .threads = (int)a->app.cfg->part.threads,
 		      .flags = SVC_IDEM | SVC_BARE_REFUSAL,
-		      .worker_app = worker_app, .worker_free = worker_free};
+		      .worker_app = worker_app,
+		      .worker_free = worker_free};
 	o.routes = handlers_routes(&o.nroutes);
 	a->next_ping = bus_now_ms() + PING_EVERY_MS;
 	a->next_prune = bus_now_ms() + PRUNE_EVERY_MS;
@@ -210,10 +215,19 @@ static void release(void *ud)
 
 static auth_config cfg;
 static authsvc a = {.app.cfg = &cfg};
-static const part_service service = {
-	.name = "authsvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
-	.cfg = &cfg, .part = &cfg.part, .ready = ready, .metrics = metrics,
-	.open = open_all, .bus = &a.app.bus, .start = start,
-	.tick = tick, .tick_ms = 200, .release = release};
+static const part_service service = {.name = "authsvc",
+				     .about = ABOUT,
+				     .settings = settings,
+				     .nsettings = NSETTINGS,
+				     .cfg = &cfg,
+				     .part = &cfg.part,
+				     .ready = ready,
+				     .metrics = metrics,
+				     .open = open_all,
+				     .bus = &a.app.bus,
+				     .start = start,
+				     .tick = tick,
+				     .tick_ms = 200,
+				     .release = release};
 
 PART_MAIN(&service, &a)

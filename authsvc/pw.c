@@ -45,9 +45,12 @@ void pw_random(char *out, size_t len)
 
 void pw_metrics(buf *out)
 {
-	buf_addf(out, "# TYPE authsvc_password_hashes_total counter\nauthsvc_password_hashes_total %lu\n",
-		 atomic_load(&n_hashes));
-	buf_addf(out,
-		 "# TYPE authsvc_password_verifications_total counter\nauthsvc_password_verifications_total %lu\n",
-		 atomic_load(&n_verifies));
+	buf_addf(
+		out,
+		"# TYPE authsvc_password_hashes_total counter\nauthsvc_password_hashes_total %lu\n",
+		atomic_load(&n_hashes));
+	buf_addf(
+		out,
+		"# TYPE authsvc_password_verifications_total counter\nauthsvc_password_verifications_total %lu\n",
+		atomic_load(&n_verifies));
 }

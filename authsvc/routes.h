@@ -5,9 +5,21 @@
 #ifndef AUTHSVC_ROUTES_H
 #define AUTHSVC_ROUTES_H
 
-#define AUTHSVC_ROUTES(X) \
-	X(login) X(signup) X(invite) X(createuser) X(updateuser) X(removeuser)        \
-	X(setusergroup) X(creategroup) X(updategroup) X(removegroup) X(get_perms) \
-	X(list_users) X(admin_create_user) X(admin_set_password) X(admin_invite)
+#define AUTHSVC_ROUTES(X)                                                                          \
+	X(login)                                                                                   \
+	X(signup)                                                                                  \
+	X(invite)                                                                                  \
+	X(createuser)                                                                              \
+	X(updateuser)                                                                              \
+	X(removeuser)                                                                              \
+	X(setusergroup)                                                                            \
+	X(creategroup)                                                                             \
+	X(updategroup)                                                                             \
+	X(removegroup)                                                                             \
+	X(get_perms)                                                                               \
+	X(list_users)                                                                              \
+	X(admin_create_user)                                                                       \
+	X(admin_set_password)                                                                      \
+	X(admin_invite)
 
 #endif

@@ -32,8 +32,8 @@ static const char check_sql[] =
 	"         AND at > now() - make_interval(days => $5::int)),"
 	" EXISTS (SELECT 1 FROM auth.login_failures WHERE key = $1)";
 
-pg_status throttle_check(auth_app *app, const char *email, const char *addr,
-			 throttle_keys *t, int *allowed)
+pg_status throttle_check(auth_app *app, const char *email, const char *addr, throttle_keys *t,
+			 int *allowed)
 {
 	PGresult *res;
 	char days[24];
@@ -116,14 +116,15 @@ int throttle_record(auth_app *app, const throttle_keys *t, int ok)
 	snprintf(slow, sizeof slow, "%ld", c->login_slow_s);
 	snprintf(lock, sizeof lock, "%ld", c->login_lock_s);
 	snprintf(window, sizeof window, "%ld", c->login_window_s);
-	const char *p[] = {t->email, lim_e, slow, t->pair, lim_p, lock,
-			   t->addr,  lim_a, lock, window};
+	const char *p[] = {t->email, lim_e,   slow,  t->pair, lim_p,
+			   lock,     t->addr, lim_a, lock,    window};
 	if (pg_query(app->db, &res, record_sql, 10, p) != PG_OK)
 		return 0;
 	for (int i = 0; i < PQntuples(res); i++) {
 		char kind = PQgetvalue(res, i, 0)[0];
-		locked |= kind == 'p' ? THROTTLE_LOCKED_PAIR
-			  : kind == 'a' ? THROTTLE_LOCKED_ADDR : THROTTLE_SLOWED_EMAIL;
+		locked |= kind == 'p'   ? THROTTLE_LOCKED_PAIR
+			  : kind == 'a' ? THROTTLE_LOCKED_ADDR
+					: THROTTLE_SLOWED_EMAIL;
 	}
 	PQclear(res);
 	return locked;
@@ -137,13 +138,14 @@ pg_status throttle_prune(pg *db, const auth_config *cfg)
 	const char *p[] = {window}, *d[] = {days};
 	pg_status s = pg_query(
 		db, NULL,
-		"DELETE FROM auth.login_failures WHERE at < now() - make_interval(secs => $1::int)", 1,
-		p);
+		"DELETE FROM auth.login_failures WHERE at < now() - make_interval(secs => $1::int)",
+		1, p);
 	if (s == PG_OK)
 		s = pg_query(db, NULL, "DELETE FROM auth.login_locks WHERE until < now()", 0, NULL);
 	if (s == PG_OK)
-		s = pg_query(db, NULL,
-			     "DELETE FROM auth.login_known WHERE at < now() - make_interval(days => $1::int)",
-			     1, d);
+		s = pg_query(
+			db, NULL,
+			"DELETE FROM auth.login_known WHERE at < now() - make_interval(days => $1::int)",
+			1, d);
 	return s;
 }

@@ -40,8 +40,8 @@ typedef struct {
 /* Fills t for email (normalized) and addr (the envelope's client address,
  * may be empty) and sets *allowed to 0 when the attempt is to be refused
  * now. On failure (logged by the store) *allowed is 0. Runs on app->db. */
-pg_status throttle_check(auth_app *app, const char *email, const char *addr,
-			 throttle_keys *t, int *allowed);
+pg_status throttle_check(auth_app *app, const char *email, const char *addr, throttle_keys *t,
+			 int *allowed);
 enum { THROTTLE_LOCKED_PAIR = 1, THROTTLE_LOCKED_ADDR = 2, THROTTLE_SLOWED_EMAIL = 4 };
 
 /* After a verified attempt: a failure is recorded against every key (and

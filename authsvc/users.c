@@ -77,9 +77,9 @@ void h_createuser(svc_req *r)
 	if (kit_account_from(r, &u, c->email, c->username, pw) == 0) {
 		u.grp = arena_strdup(r->arena, c->groupname);
 		Rb__SText *m = NEW(r, Rb__SText, RB__STEXT__INIT);
-		m->message = arena_printf(r->arena,
-					  "User %s (%s) created in group %s. Password: %s",
-					  u.email, u.name, u.grp, pw);
+		m->message =
+			arena_printf(r->arena, "User %s (%s) created in group %s. Password: %s",
+				     u.email, u.name, u.grp, pw);
 		DELIVER(r, ADMIN_MESSAGE, adminmessage, m);
 		kit_admin_run(r, &create, &op);
 	}

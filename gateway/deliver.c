@@ -81,7 +81,8 @@ static int parse_target(gw *g, const char *subject, gw_item *it)
 	}
 	size_t idlen = strlen(g->id);
 	const char *p = subject + sizeof conn - 1;
-	if (!strncmp(subject, conn, sizeof conn - 1) && !strncmp(p, g->id, idlen) && p[idlen] == '.') {
+	if (!strncmp(subject, conn, sizeof conn - 1) && !strncmp(p, g->id, idlen) &&
+	    p[idlen] == '.') {
 		it->target = T_CONN;
 		snprintf(it->key, sizeof it->key, "%s", p + idlen + 1);
 		return 0;
@@ -196,8 +197,7 @@ static void control_apply(gw_item *it, session *s)
 	if (d->packet_case == RB__DELIVERY__PACKET_SET_PERMS) {
 		session_set_perms(s, d->setperms->perms, d->setperms->n_perms);
 		s->perms_epoch++;
-	}
-	else if (d->packet_case == RB__DELIVERY__PACKET_KICK)
+	} else if (d->packet_case == RB__DELIVERY__PACKET_KICK)
 		session_close_after(s, 4000, d->kick->reason ? d->kick->reason : "removed");
 }
 

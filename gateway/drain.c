@@ -19,10 +19,10 @@ enum { DRAIN_OFF, DRAIN_WAIT, DRAIN_CLOSING, DRAIN_FLUSH, DRAIN_DONE };
 
 struct drain {
 	int phase;
-	int64_t t0;         /* bus_now_ms() of SIGTERM */
-	int64_t close_t0;   /* when the first close is due */
-	uint64_t *ids;      /* sessions open when closing began, in id order */
-	size_t n, next;     /* how many, and the next to close */
+	int64_t t0;       /* bus_now_ms() of SIGTERM */
+	int64_t close_t0; /* when the first close is due */
+	uint64_t *ids;    /* sessions open when closing began, in id order */
+	size_t n, next;   /* how many, and the next to close */
 	lws_sorted_usec_list_t sul;
 	gw *g;
 };
@@ -89,7 +89,8 @@ static void on_drain_timer(lws_sorted_usec_list_t *sul)
 			d->phase = DRAIN_DONE;
 			return;
 		}
-		log_info("drain: closing %zu connections over %ld ms", d->n, g->cfg->drain_spread_ms);
+		log_info("drain: closing %zu connections over %ld ms", d->n,
+			 g->cfg->drain_spread_ms);
 	}
 	if (d->phase == DRAIN_CLOSING) {
 		close_due(g, d);
@@ -105,8 +106,8 @@ static void on_drain_timer(lws_sorted_usec_list_t *sul)
 			schedule(g, d, now + 20);
 			return;
 		}
-		log_info("drain: done after %lld ms, %llu connections left", (long long)(now - d->t0),
-			 (unsigned long long)g->n_sessions);
+		log_info("drain: done after %lld ms, %llu connections left",
+			 (long long)(now - d->t0), (unsigned long long)g->n_sessions);
 		d->phase = DRAIN_DONE;
 	}
 }
@@ -131,7 +132,8 @@ int drain_done(gw *g)
 		g->draining = 1;
 		log_info("drain: SIGTERM: not ready, refusing new connections; %llu open, "
 			 "closing them in %ld ms over %ld ms",
-			 (unsigned long long)g->n_sessions, g->cfg->drain_ms, g->cfg->drain_spread_ms);
+			 (unsigned long long)g->n_sessions, g->cfg->drain_ms,
+			 g->cfg->drain_spread_ms);
 		schedule(g, d, d->t0 + g->cfg->drain_ms);
 	}
 	/* Nobody to wait for: a new connection would be refused anyway. */

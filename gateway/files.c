@@ -26,23 +26,40 @@
 static const struct {
 	const char *ext, *type;
 } types[] = {
-	{"html", "text/html; charset=utf-8"},  {"htm", "text/html; charset=utf-8"},
-	{"css", "text/css; charset=utf-8"},    {"js", "text/javascript; charset=utf-8"},
-	{"mjs", "text/javascript; charset=utf-8"}, {"json", "application/json"},
-	{"map", "application/json"},           {"webmanifest", "application/manifest+json"},
-	{"txt", "text/plain; charset=utf-8"},  {"md", "text/markdown; charset=utf-8"},
-	{"xml", "application/xml"},            {"svg", "image/svg+xml"},
-	{"png", "image/png"},                  {"jpg", "image/jpeg"},
-	{"jpeg", "image/jpeg"},                {"gif", "image/gif"},
-	{"webp", "image/webp"},                {"avif", "image/avif"},
-	{"ico", "image/x-icon"},               {"bmp", "image/bmp"},
-	{"woff", "font/woff"},                 {"woff2", "font/woff2"},
-	{"ttf", "font/ttf"},                   {"otf", "font/otf"},
-	{"wasm", "application/wasm"},          {"pdf", "application/pdf"},
-	{"mp3", "audio/mpeg"},                 {"ogg", "audio/ogg"},
-	{"wav", "audio/wav"},                  {"mp4", "video/mp4"},
-	{"webm", "video/webm"},                {"gz", "application/gzip"},
-	{"br", "application/x-brotli"},        {"zip", "application/zip"},
+	{"html", "text/html; charset=utf-8"},
+	{"htm", "text/html; charset=utf-8"},
+	{"css", "text/css; charset=utf-8"},
+	{"js", "text/javascript; charset=utf-8"},
+	{"mjs", "text/javascript; charset=utf-8"},
+	{"json", "application/json"},
+	{"map", "application/json"},
+	{"webmanifest", "application/manifest+json"},
+	{"txt", "text/plain; charset=utf-8"},
+	{"md", "text/markdown; charset=utf-8"},
+	{"xml", "application/xml"},
+	{"svg", "image/svg+xml"},
+	{"png", "image/png"},
+	{"jpg", "image/jpeg"},
+	{"jpeg", "image/jpeg"},
+	{"gif", "image/gif"},
+	{"webp", "image/webp"},
+	{"avif", "image/avif"},
+	{"ico", "image/x-icon"},
+	{"bmp", "image/bmp"},
+	{"woff", "font/woff"},
+	{"woff2", "font/woff2"},
+	{"ttf", "font/ttf"},
+	{"otf", "font/otf"},
+	{"wasm", "application/wasm"},
+	{"pdf", "application/pdf"},
+	{"mp3", "audio/mpeg"},
+	{"ogg", "audio/ogg"},
+	{"wav", "audio/wav"},
+	{"mp4", "video/mp4"},
+	{"webm", "video/webm"},
+	{"gz", "application/gzip"},
+	{"br", "application/x-brotli"},
+	{"zip", "application/zip"},
 };
 
 static const char *type_of(const char *name)
@@ -218,7 +235,8 @@ static int add_header(struct lws *wsi, const char *name, const char *value, unsi
 		      unsigned char *end)
 {
 	return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-					   (const unsigned char *)value, (int)strlen(value), q, end);
+					   (const unsigned char *)value, (int)strlen(value), q,
+					   end);
 }
 
 /* Writes the status line and headers of a; no body. */
@@ -233,7 +251,8 @@ static int write_headers(struct lws *wsi, const answer *a)
 	if (a->etag[0] && add_header(wsi, "etag:", a->etag, &q, end))
 		return -1;
 	if (add_header(wsi, "cache-control:",
-		       a->cache_forever ? "public, max-age=31536000, immutable" : "no-cache", &q, end) ||
+		       a->cache_forever ? "public, max-age=31536000, immutable" : "no-cache", &q,
+		       end) ||
 	    add_header(wsi, "vary:", "Accept-Encoding", &q, end) ||
 	    add_header(wsi, "x-content-type-options:", "nosniff", &q, end))
 		return -1;
@@ -409,7 +428,8 @@ int files_writable(struct lws *wsi, gw_pss *p)
 		return -1;
 	}
 	int last = (uint64_t)got == p->file_left;
-	if (lws_write(wsi, chunk + LWS_PRE, (size_t)got, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
+	if (lws_write(wsi, chunk + LWS_PRE, (size_t)got,
+		      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
 		return -1;
 	p->file_off += (uint64_t)got;
 	p->file_left -= (uint64_t)got;

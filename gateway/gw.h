@@ -41,7 +41,6 @@ typedef struct {
 	long drain_ms, drain_spread_ms;
 } gw_config;
 
-
 typedef struct frame frame;
 typedef struct session session;
 typedef struct user_entry user_entry;
@@ -60,9 +59,9 @@ typedef struct {
 
 typedef struct gw {
 	const gw_config *cfg;
-	netaddr_list trusted;            /* cfg->trusted_proxy, parsed at start */
-	netaddr_list anon_exempt;        /* cfg->anon_cap_exempt, parsed at start */
-	char id[UUID_STR_LEN + 1];      /* this gateway process, new at every start */
+	netaddr_list trusted;      /* cfg->trusted_proxy, parsed at start */
+	netaddr_list anon_exempt;  /* cfg->anon_cap_exempt, parsed at start */
+	char id[UUID_STR_LEN + 1]; /* this gateway process, new at every start */
 	int64_t start_time;
 	struct lws_context *lws;
 	/* What item_post wakes: the context once it exists, NULL again before
@@ -76,25 +75,26 @@ typedef struct gw {
 	uint64_t next_conn;
 	session *by_id[GW_BUCKETS];
 	user_entry *users[GW_BUCKETS];
-	session *online;                 /* logged-in sessions, linked by next_online */
+	session *online; /* logged-in sessions, linked by next_online */
 	list_seen last_list[FRAME_LISTS];
-	uint64_t last_member_version;    /* newest joinRoom/leaveRoom forwarded */
-	struct replay *replay;           /* replay.c */
-	struct limits *limits;           /* limits.c */
-	struct drain *drain;             /* drain.c */
-	int draining;                    /* from SIGTERM: /readyz 503, no new WebSocket */
+	uint64_t last_member_version; /* newest joinRoom/leaveRoom forwarded */
+	struct replay *replay;        /* replay.c */
+	struct limits *limits;        /* limits.c */
+	struct drain *drain;          /* drain.c */
+	int draining;                 /* from SIGTERM: /readyz 503, no new WebSocket */
 	lws_sorted_usec_list_t tick;
-	struct http_wait *http_waits;   /* HTTP requests waiting for a service */
-	char *webroot;                   /* real path of cfg->webroot, or NULL */
+	struct http_wait *http_waits; /* HTTP requests waiting for a service */
+	char *webroot;                /* real path of cfg->webroot, or NULL */
 	uint64_t next_http;
-	uint64_t next_barrier;           /* user_entry.barrier ids */
+	uint64_t next_barrier; /* user_entry.barrier ids */
 	struct dedup_ring *dedup;
 	/* The login window (request.c): password-hashing requests in flight to
 	 * authsvc, and the ones waiting their turn, oldest first. */
 	long login_inflight;
 	struct login_wait *login_head, *login_tail;
 	size_t login_queued, login_queue_bytes;
-	uint64_t login_waits, login_wait_ms_sum, login_wait_ms_max, login_expired, login_refused_full;
+	uint64_t login_waits, login_wait_ms_sum, login_wait_ms_max, login_expired,
+		login_refused_full;
 	int64_t last_heartbeat;
 	/* counters for /metrics */
 	uint64_t conn_sum; /* svc_conn_digest summed over logged-in sessions */
@@ -116,13 +116,13 @@ typedef struct gw {
 /* A rendered server packet, shared by every connection it goes to. */
 struct frame {
 	int refs;
-	int list;     /* FRAME_*; set once, before the frame is shared */
+	int list;             /* FRAME_*; set once, before the frame is shared */
 	struct timespec born; /* a delivery's arrival from the bus; 0 for others */
 	size_t len;
 	unsigned char data[]; /* LWS_PRE bytes of headroom, then len bytes of JSON */
 };
 
-frame *frame_from_json(json_t *obj);             /* renders obj compactly */
+frame *frame_from_json(json_t *obj); /* renders obj compactly */
 void frame_ref(frame *f);
 void frame_unref(frame *f);
 
@@ -130,20 +130,20 @@ struct session {
 	uint64_t id;
 	char cid[24];
 	gw *gw;
-	struct lws *wsi;               /* NULL once the socket is gone */
+	struct lws *wsi; /* NULL once the socket is gone */
 	session *next_id, *next_online, *prev_online, *next_user;
-	user_entry *user;              /* set while logged in */
+	user_entry *user; /* set while logged in */
 	int logged_in, login_pending;
-	int held;                      /* writes wait for the user's barrier */
+	int held; /* writes wait for the user's barrier */
 	char user_id[UUID_STR_LEN + 1];
 	char **perms;
 	size_t nperms;
 	uint64_t perms_epoch; /* setPerms controls applied: a re-read older than one is dropped */
 	char addr[64];
-	buf rx;                        /* reassembly of a fragmented frame */
+	buf rx; /* reassembly of a fragmented frame */
 	int rx_binary, rx_discard;
 	struct outq_item *out_head, *out_tail;
-	size_t out_bytes, out_count;   /* packets only: lists do not count */
+	size_t out_bytes, out_count; /* packets only: lists do not count */
 	/* The unsent list of each kind in the queue (FRAME_USERS - 1,
 	 * FRAME_ROOMS - 1), or NULL. */
 	struct outq_item *out_list[FRAME_LISTS];
@@ -152,16 +152,16 @@ struct session {
 	 * candidates, even across several instances of a service). */
 	struct req_item *req_head[PART_COUNT], *req_tail[PART_COUNT];
 	int req_queued[PART_COUNT], req_inflight[PART_COUNT];
-	int close_code;                /* close after the queue drains, when set */
-	int close_now;                 /* ... or at once, dropping the queue (too slow) */
-	int peer_close;                /* the code of a close the client sent */
+	int close_code; /* close after the queue drains, when set */
+	int close_now;  /* ... or at once, dropping the queue (too slow) */
+	int peer_close; /* the code of a close the client sent */
 	char close_reason[64];
-	conn_limits lim;               /* limits.c */
+	conn_limits lim; /* limits.c */
 };
 
 struct user_entry {
 	user_entry *next;
-	user_limits lim;               /* limits.c: shared by the user's connections here */
+	user_limits lim; /* limits.c: shared by the user's connections here */
 	char user_id[UUID_STR_LEN + 1];
 	session *sessions;
 	bus_sub *sub;
@@ -173,7 +173,7 @@ struct user_entry {
 };
 
 session *session_new(gw *g, struct lws *wsi);
-void session_free(session *s);                 /* socket closed */
+void session_free(session *s); /* socket closed */
 session *session_find(gw *g, const char *cid);
 /* Logs s in as user_id with perms (copied); subscribes the user's subject
  * (and flushes) when s is the user's first connection here. */
@@ -205,17 +205,19 @@ typedef struct {
 	session *s;
 	char *http_body; /* an HTTP response body, written in HTTP_WRITEABLE */
 	size_t http_len, http_off;
-	uint64_t http_id; /* while waiting for a service's answer */
+	uint64_t http_id;       /* while waiting for a service's answer */
 	int file_open, file_fd; /* a static file being streamed (files.c) */
 	uint64_t file_off, file_left;
 } gw_pss;
 
 /* gateway/ws.c */
 extern const struct lws_protocols gw_protocols[];
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		size_t len);
 
 /* gateway/http.c: LWS_CALLBACK_HTTP etc. for non-WebSocket requests */
-int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		  size_t len);
 const struct lws_http_mount *gw_mounts(void);
 /* The request's path without its query: GET_URI (or HEAD_URI) on HTTP/1.1,
  * :path on HTTP/2 (also for a WebSocket over HTTP/2, RFC 8441). -1 when
@@ -242,7 +244,7 @@ void files_dropped(struct lws *wsi, gw_pss *p);
 int files_bound(struct lws *wsi);
 
 /* gateway/deliver.c */
-int deliver_start(gw *g);                       /* subscribes rb.out.all and rb.out.conn.<gw>.> */
+int deliver_start(gw *g); /* subscribes rb.out.all and rb.out.conn.<gw>.> */
 void deliver_stop(gw *g);
 void deliver_bus_msg(void *ud, const bus_msg *m); /* cnats thread */
 /* Renders a server packet: {"type": <member name>, ...its fields}. NULL

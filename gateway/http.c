@@ -57,7 +57,8 @@ static int is_head(struct lws *wsi)
 {
 	char m[8];
 	return lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0 ||
-	       (lws_hdr_copy(wsi, m, sizeof m, WSI_TOKEN_HTTP_COLON_METHOD) > 0 && !strcmp(m, "HEAD"));
+	       (lws_hdr_copy(wsi, m, sizeof m, WSI_TOKEN_HTTP_COLON_METHOD) > 0 &&
+		!strcmp(m, "HEAD"));
 }
 
 /* HTTP/2 names every method in :method; HTTP/1.1 requests other than GET
@@ -65,8 +66,8 @@ static int is_head(struct lws *wsi)
 static int is_get_or_head(struct lws *wsi)
 {
 	char m[8];
-	return lws_hdr_copy(wsi, m, sizeof m, WSI_TOKEN_HTTP_COLON_METHOD) <= 0 || !strcmp(m, "GET") ||
-	       !strcmp(m, "HEAD");
+	return lws_hdr_copy(wsi, m, sizeof m, WSI_TOKEN_HTTP_COLON_METHOD) <= 0 ||
+	       !strcmp(m, "GET") || !strcmp(m, "HEAD");
 }
 
 #define HTTP_CHUNK GW_H2_FRAME_MAX
@@ -100,7 +101,8 @@ static int respond(struct lws *wsi, gw_pss *p, unsigned status, const char *type
 	 * never guess HTML or script from the content. */
 	static const char nosniff[] = "nosniff";
 	if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
-					(const unsigned char *)nosniff, sizeof nosniff - 1, &q, end))
+					(const unsigned char *)nosniff, sizeof nosniff - 1, &q,
+					end))
 		return -1;
 	if (lws_finalize_write_http_header(wsi, start, &q, end))
 		return -1;
@@ -315,7 +317,8 @@ static int on_http(struct lws *wsi, gw_pss *p)
 		if (g->draining)
 			return respond_text(wsi, p, 503, "draining\n");
 		int ok = bus_connected(g->bus);
-		return respond_text(wsi, p, ok ? 200 : 503, ok ? "ready\n" : "not connected to NATS\n");
+		return respond_text(wsi, p, ok ? 200 : 503,
+				    ok ? "ready\n" : "not connected to NATS\n");
 	}
 	if (!strcmp(uri, "/metrics")) {
 		buf b = BUF_INIT;
@@ -373,7 +376,8 @@ static void http_forget(gw *g, gw_pss *p)
 	p->http_id = 0;
 }
 
-int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		  size_t len)
 {
 	gw_pss *p = user;
 	switch (reason) {
@@ -402,7 +406,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 /* Everything goes to on_http, static files included (files.c), so one
  * callback mount at "/" is all libwebsockets needs. */
 static const struct lws_http_mount root_mount = {
-	.mountpoint = "/", .origin = "ipc", .origin_protocol = LWSMPRO_CALLBACK, .mountpoint_len = 1,
+	.mountpoint = "/",
+	.origin = "ipc",
+	.origin_protocol = LWSMPRO_CALLBACK,
+	.mountpoint_len = 1,
 };
 
 const struct lws_http_mount *gw_mounts(void)

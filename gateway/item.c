@@ -5,8 +5,8 @@
 #include <string.h>
 
 static void (*const handler[IT_KINDS])(gw *g, gw_item *it) = {
-	[IT_DELIVERY] = deliver_handle,   [IT_REPLY] = reply_handle,
-	[IT_PERMS] = perms_reply_handle,  [IT_HTTP_REPLY] = http_reply_handle,
+	[IT_DELIVERY] = deliver_handle,    [IT_REPLY] = reply_handle,
+	[IT_PERMS] = perms_reply_handle,   [IT_HTTP_REPLY] = http_reply_handle,
 	[IT_CONN_LIST] = conn_list_handle, [IT_BARRIER] = barrier_handle,
 };
 

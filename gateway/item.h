@@ -24,22 +24,22 @@ enum target { T_ALL, T_USER, T_CONN };
 typedef struct gw_item {
 	loopq_item link;
 	enum item_kind kind;
-	char key[64];               /* user id (T_USER, barriers) or connection id (T_CONN, replies) */
+	char key[64]; /* user id (T_USER, barriers) or connection id (T_CONN, replies) */
 	/* deliveries */
 	enum target target;
-	frame *frame;               /* rendered packet; NULL for control deliveries */
-	Rb__Delivery *control;      /* setPerms / kick, decoded */
-	int packet;                 /* Rb__Delivery__PacketCase */
+	frame *frame;          /* rendered packet; NULL for control deliveries */
+	Rb__Delivery *control; /* setPerms / kick, decoded */
+	int packet;            /* Rb__Delivery__PacketCase */
 	uint64_t version, media_version;
 	char about[UUID_STR_LEN + 16]; /* talking/servermute: "<packet>:<user id>" */
 	char exclude[64];
-	char dedup[96];             /* e.g. "<roomid>:<idx>": forwarded once */
-	uint64_t id;                /* HTTP replies: the waiting request; barriers: which one */
+	char dedup[96]; /* e.g. "<roomid>:<idx>": forwarded once */
+	uint64_t id;    /* HTTP replies: the waiting request; barriers: which one */
 	/* replies */
 	const packet_row *row;
-	int timeout;                /* the bus said BUS_TIMEOUT: no data */
+	int timeout; /* the bus said BUS_TIMEOUT: no data */
 	size_t len;
-	unsigned char data[];       /* len bytes (replies: the packed Reply; a conn list: the inbox) */
+	unsigned char data[]; /* len bytes (replies: the packed Reply; a conn list: the inbox) */
 } gw_item;
 
 /* Any thread: a zeroed item of kind with key (NULL: none) and a copy of

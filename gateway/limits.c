@@ -326,7 +326,8 @@ static void partial_tick(gw *g, int64_t now)
 		session *s = k->s;
 		l->partial_timeouts++;
 		log_info("conn %s: a message of %llu bytes unfinished after %lld ms, closing",
-			 s->cid, (unsigned long long)s->lim.declared, (long long)(now - s->lim.rx_since));
+			 s->cid, (unsigned long long)s->lim.declared,
+			 (long long)(now - s->lim.rx_since));
 		partial_drop(s);
 		buf_free(&s->rx);
 		session_close_after(s, 1008, "message timeout");
@@ -396,8 +397,7 @@ static rate_bucket *relay_bucket(user_limits *u, const packet_row *row, const ch
  * thus loses the loop, not its connection. A user relaying to more
  * targets at once than there are slots uses the packet bucket for the
  * rest. */
-static int admit_relay(session *s, const packet_row *row, const ProtobufCMessage *msg,
-		       int64_t now)
+static int admit_relay(session *s, const packet_row *row, const ProtobufCMessage *msg, int64_t now)
 {
 	const gw_config *c = s->gw->cfg;
 	const ProtobufCFieldDescriptor *f = pbjson_field(msg->descriptor, "touserid");
@@ -448,7 +448,7 @@ void limits_tick(gw *g)
 	partial_tick(g, now);
 }
 
-#define METRIC(b, type, name, v)                                                                  \
+#define METRIC(b, type, name, v)                                                                   \
 	buf_addf(b, "# TYPE rebuttal_gateway_" name " " type "\nrebuttal_gateway_" name " %llu\n", \
 		 (unsigned long long)(v))
 

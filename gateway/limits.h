@@ -51,7 +51,7 @@ typedef struct {
 	uint64_t declared;  /* bytes the unfinished message's frames announced so far */
 	int64_t rx_since;   /* when its first bytes came */
 	int64_t strikes_since;
-	long strikes;       /* refused packets since strikes_since */
+	long strikes; /* refused packets since strikes_since */
 } conn_limits;
 
 /* Sets glibc's allocator up for big, short-lived buffers (see limits.c)

@@ -20,6 +20,6 @@ void loopq_destroy(loopq *q);
 /* Any thread. 1 when the queue was empty: only then does the loop need
  * waking (it takes the whole queue when it wakes). */
 int loopq_push(loopq *q, loopq_item *it);
-loopq_item *loopq_take_all(loopq *q);       /* loop thread: the whole list, in order */
+loopq_item *loopq_take_all(loopq *q); /* loop thread: the whole list, in order */
 
 #endif

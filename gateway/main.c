@@ -1,9 +1,9 @@
 /* The gateway: WebSocket + HTTP edge. Wiring only. */
 #include <nats/nats.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "config.h"
@@ -14,42 +14,70 @@
 #include "proc.h"
 #include "rebuttal.pb-c.h"
 
-
 #define C gw_config
 static const cfg_field settings[] = {
 	PART_CFG_NATS(C),
 	CFG_I("REBUTTAL_PORT", C, port, 9000, 1, 65535, "WebSocket and HTTP port"),
-	CFG_S("REBUTTAL_TLS_CERT", C, tls_cert, "", "PEM certificate: serve HTTPS/WSS when set with the key"),
+	CFG_S("REBUTTAL_TLS_CERT", C, tls_cert, "",
+	      "PEM certificate: serve HTTPS/WSS when set with the key"),
 	CFG_S("REBUTTAL_TLS_KEY", C, tls_key, "", "PEM private key for REBUTTAL_TLS_CERT"),
-	CFG_S("REBUTTAL_WEBROOT", C, webroot, "", "folder of the web client served at / (gateway/README.md \"Static files\"); empty: 404"),
-	CFG_S("REBUTTAL_SERVER_NAME", C, server_name, "Rebuttal", "server name / MOTD in `connect`"),
+	CFG_S("REBUTTAL_WEBROOT", C, webroot, "",
+	      "folder of the web client served at / (gateway/README.md \"Static files\"); empty: 404"),
+	CFG_S("REBUTTAL_SERVER_NAME", C, server_name, "Rebuttal",
+	      "server name / MOTD in `connect`"),
 	CFG_S("REBUTTAL_ICON", C, icon, "", "icon URL in `connect`"),
-	CFG_I("REBUTTAL_FRAME_MAX_V0", C, frame_max_v0, 65536, 1024, 1 << 30, "largest frame before login (bytes)"),
-	CFG_I("REBUTTAL_FRAME_MAX_V1", C, frame_max_v1, 12582912, 1024, 1 << 30, "largest frame after login (bytes)"),
-	CFG_I("REBUTTAL_OUTQ_MAX", C, outq_max_bytes, 8388608, 65536, 1 << 30, "bytes of packets queued to one client (lists not counted: at most one of each waits) before it is dropped as too slow"),
-	CFG_I("REBUTTAL_REQUEST_TIMEOUT_MS", C, req_timeout_ms, 6000, 100, 600000, "deadline of a request to a service: then `error`"),
-	CFG_I("REBUTTAL_REQUEST_ATTEMPT_MS", C, req_attempt_ms, 2000, 100, 600000, "a request nobody acknowledged for this long is sent again (same request id)"),
-	CFG_I("REBUTTAL_LOGIN_DEADLINE_MS", C, login_deadline_ms, 60000, 100, 3600000, "how long a login or sign-up may wait (queued, then hashed) before `error`"),
-	CFG_I("REBUTTAL_LOGIN_WINDOW", C, login_window, 16, 1, 100000, "password-hashing requests (login, signup) in flight to authsvc at once; more wait in order"),
-	CFG_I("REBUTTAL_LOGIN_QUEUE_MAX", C, login_queue_max, 20000, 0, 10000000, "logins waiting for the window at most; beyond: `error`"),
-	CFG_I("REBUTTAL_REQUEST_QUEUE_MAX", C, req_queue_max, 256, 1, 100000, "packets one connection may have waiting per service before it gets `error`"),
-	CFG_I("REBUTTAL_HEARTBEAT_MS", C, heartbeat_ms, 2000, 100, 60000, "gateway heartbeat period"),
-	CFG_I("REBUTTAL_LEASE_MS", C, lease_ms, 10000, 500, 600000, "lease announced in heartbeats"),
-	CFG_S("REBUTTAL_TRUSTED_PROXY", C, trusted_proxy, "", "proxies whose X-Forwarded-For is believed: addresses and CIDR ranges (IPv4, IPv6), separated by commas or spaces"),
-	CFG_I("REBUTTAL_ANON_TIMEOUT_MS", C, anon_timeout_ms, 120000, 100, 3600000, "a socket that sends no login or sign-up this long after opening (or after its last one's answer) is closed (1008); long enough for a person typing a password on a page that opened the socket first"),
-	CFG_I("REBUTTAL_ANON_PER_ADDR", C, anon_per_addr, 32, 0, 10000000, "sockets not logged in from one client address at once; more are closed at once (1008); 0: no cap"),
-	CFG_S("REBUTTAL_ANON_CAP_EXEMPT", C, anon_cap_exempt, "127.0.0.0/8, ::1", "client addresses the per-address cap does not apply to (addresses and CIDR ranges): by default loopback, where a local proxy or a load test puts every client on one address"),
-	CFG_I("REBUTTAL_PARTIAL_TIMEOUT_MS", C, partial_timeout_ms, 10000, 100, 3600000, "a message begun must be complete within this, plus its size at REBUTTAL_PARTIAL_RATE, else close (1008)"),
-	CFG_I("REBUTTAL_PARTIAL_RATE", C, partial_rate, 131072, 0, 1 << 30, "bytes per second a message may arrive at without timing out (added to the timeout by its size); 0: none"),
-	CFG_I("REBUTTAL_PARTIAL_MAX_BYTES", C, partial_max_bytes, 67108864, 65536, 1L << 40, "bytes of unfinished messages held over all connections; the one that would pass it is closed (1009)"),
-	CFG_I("REBUTTAL_USER_RATE", C, user_rate, 500, 0, 1000000, "packets per second per user on this gateway, after the burst; more get `error` (0: no limit)"),
-	CFG_I("REBUTTAL_USER_BURST", C, user_burst, 1000, 1, 1000000, "packets a user may send at once before REBUTTAL_USER_RATE applies"),
-	CFG_I("REBUTTAL_RATE_STRIKES", C, strikes_max, 200, 1, 100000000, "packets refused for the rate within REBUTTAL_RATE_STRIKES_MS after which the connection is closed (1008)"),
-	CFG_I("REBUTTAL_RATE_STRIKES_MS", C, strikes_ms, 10000, 100, 3600000, "window of REBUTTAL_RATE_STRIKES"),
-	CFG_I("REBUTTAL_RELAY_RATE", C, relay_rate, 10, 0, 1000000, "`video`/`letmesee` per second per user and target after the burst; more are dropped (0: no limit)"),
-	CFG_I("REBUTTAL_RELAY_BURST", C, relay_burst, 40, 1, 1000000, "`video`/`letmesee` a user may send one target at once"),
-	CFG_I("REBUTTAL_DRAIN_MS", C, drain_ms, 5000, 0, 600000, "after SIGTERM (/readyz 503, new WebSockets refused), how long open connections stay before they are closed (1012)"),
-	CFG_I("REBUTTAL_DRAIN_SPREAD_MS", C, drain_spread_ms, 10000, 0, 3600000, "the closes (1012) of a drain are spread evenly over this window, so clients do not all reconnect at once"),
+	CFG_I("REBUTTAL_FRAME_MAX_V0", C, frame_max_v0, 65536, 1024, 1 << 30,
+	      "largest frame before login (bytes)"),
+	CFG_I("REBUTTAL_FRAME_MAX_V1", C, frame_max_v1, 12582912, 1024, 1 << 30,
+	      "largest frame after login (bytes)"),
+	CFG_I("REBUTTAL_OUTQ_MAX", C, outq_max_bytes, 8388608, 65536, 1 << 30,
+	      "bytes of packets queued to one client (lists not counted: at most one of each waits) before it is dropped as too slow"),
+	CFG_I("REBUTTAL_REQUEST_TIMEOUT_MS", C, req_timeout_ms, 6000, 100, 600000,
+	      "deadline of a request to a service: then `error`"),
+	CFG_I("REBUTTAL_REQUEST_ATTEMPT_MS", C, req_attempt_ms, 2000, 100, 600000,
+	      "a request nobody acknowledged for this long is sent again (same request id)"),
+	CFG_I("REBUTTAL_LOGIN_DEADLINE_MS", C, login_deadline_ms, 60000, 100, 3600000,
+	      "how long a login or sign-up may wait (queued, then hashed) before `error`"),
+	CFG_I("REBUTTAL_LOGIN_WINDOW", C, login_window, 16, 1, 100000,
+	      "password-hashing requests (login, signup) in flight to authsvc at once; more wait in order"),
+	CFG_I("REBUTTAL_LOGIN_QUEUE_MAX", C, login_queue_max, 20000, 0, 10000000,
+	      "logins waiting for the window at most; beyond: `error`"),
+	CFG_I("REBUTTAL_REQUEST_QUEUE_MAX", C, req_queue_max, 256, 1, 100000,
+	      "packets one connection may have waiting per service before it gets `error`"),
+	CFG_I("REBUTTAL_HEARTBEAT_MS", C, heartbeat_ms, 2000, 100, 60000,
+	      "gateway heartbeat period"),
+	CFG_I("REBUTTAL_LEASE_MS", C, lease_ms, 10000, 500, 600000,
+	      "lease announced in heartbeats"),
+	CFG_S("REBUTTAL_TRUSTED_PROXY", C, trusted_proxy, "",
+	      "proxies whose X-Forwarded-For is believed: addresses and CIDR ranges (IPv4, IPv6), separated by commas or spaces"),
+	CFG_I("REBUTTAL_ANON_TIMEOUT_MS", C, anon_timeout_ms, 120000, 100, 3600000,
+	      "a socket that sends no login or sign-up this long after opening (or after its last one's answer) is closed (1008); long enough for a person typing a password on a page that opened the socket first"),
+	CFG_I("REBUTTAL_ANON_PER_ADDR", C, anon_per_addr, 32, 0, 10000000,
+	      "sockets not logged in from one client address at once; more are closed at once (1008); 0: no cap"),
+	CFG_S("REBUTTAL_ANON_CAP_EXEMPT", C, anon_cap_exempt, "127.0.0.0/8, ::1",
+	      "client addresses the per-address cap does not apply to (addresses and CIDR ranges): by default loopback, where a local proxy or a load test puts every client on one address"),
+	CFG_I("REBUTTAL_PARTIAL_TIMEOUT_MS", C, partial_timeout_ms, 10000, 100, 3600000,
+	      "a message begun must be complete within this, plus its size at REBUTTAL_PARTIAL_RATE, else close (1008)"),
+	CFG_I("REBUTTAL_PARTIAL_RATE", C, partial_rate, 131072, 0, 1 << 30,
+	      "bytes per second a message may arrive at without timing out (added to the timeout by its size); 0: none"),
+	CFG_I("REBUTTAL_PARTIAL_MAX_BYTES", C, partial_max_bytes, 67108864, 65536, 1L << 40,
+	      "bytes of unfinished messages held over all connections; the one that would pass it is closed (1009)"),
+	CFG_I("REBUTTAL_USER_RATE", C, user_rate, 500, 0, 1000000,
+	      "packets per second per user on this gateway, after the burst; more get `error` (0: no limit)"),
+	CFG_I("REBUTTAL_USER_BURST", C, user_burst, 1000, 1, 1000000,
+	      "packets a user may send at once before REBUTTAL_USER_RATE applies"),
+	CFG_I("REBUTTAL_RATE_STRIKES", C, strikes_max, 200, 1, 100000000,
+	      "packets refused for the rate within REBUTTAL_RATE_STRIKES_MS after which the connection is closed (1008)"),
+	CFG_I("REBUTTAL_RATE_STRIKES_MS", C, strikes_ms, 10000, 100, 3600000,
+	      "window of REBUTTAL_RATE_STRIKES"),
+	CFG_I("REBUTTAL_RELAY_RATE", C, relay_rate, 10, 0, 1000000,
+	      "`video`/`letmesee` per second per user and target after the burst; more are dropped (0: no limit)"),
+	CFG_I("REBUTTAL_RELAY_BURST", C, relay_burst, 40, 1, 1000000,
+	      "`video`/`letmesee` a user may send one target at once"),
+	CFG_I("REBUTTAL_DRAIN_MS", C, drain_ms, 5000, 0, 600000,
+	      "after SIGTERM (/readyz 503, new WebSockets refused), how long open connections stay before they are closed (1012)"),
+	CFG_I("REBUTTAL_DRAIN_SPREAD_MS", C, drain_spread_ms, 10000, 0, 3600000,
+	      "the closes (1012) of a drain are spread evenly over this window, so clients do not all reconnect at once"),
 };
 #undef C
 
@@ -99,7 +127,8 @@ static void raise_fd_limit(void)
 	if (rl.rlim_cur < want) {
 		rl.rlim_cur = want;
 		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-			log_info("file descriptor limit raised to %llu", (unsigned long long)rl.rlim_cur);
+			log_info("file descriptor limit raised to %llu",
+				 (unsigned long long)rl.rlim_cur);
 	}
 }
 
@@ -188,8 +217,8 @@ int main(void)
 	lws_context_destroy(g.lws); /* closes every connection (session_free) */
 	items_run(&g);              /* what is queued; no session is left */
 	bus_close(g.bus);
-	nats_CloseAndWait(2000);    /* no NATS callback runs after this */
-	items_discard(&g);          /* what came meanwhile: freed, not handled */
+	nats_CloseAndWait(2000); /* no NATS callback runs after this */
+	items_discard(&g);       /* what came meanwhile: freed, not handled */
 	free(g.dedup);
 	free(g.webroot);
 	replay_free(&g);

@@ -21,8 +21,8 @@ enum pkt_status {
 
 typedef struct {
 	enum pkt_status status;
-	const packet_row *row;     /* the matched row, when there is one */
-	ProtobufCMessage *msg;     /* PKT_OK: owned by the caller, free with packet_result_free */
+	const packet_row *row; /* the matched row, when there is one */
+	ProtobufCMessage *msg; /* PKT_OK: owned by the caller, free with packet_result_free */
 	int close_code;
 	const char *close_reason;
 	char error[256];

@@ -74,7 +74,8 @@ static int int_of(json_t *v, int64_t *out)
 	/* 3.0 is an integer too for JavaScript clients. */
 	if (json_is_real(v)) {
 		double x = json_real_value(v);
-		if (x >= -9007199254740992.0 && x <= 9007199254740992.0 && x == (double)(int64_t)x) {
+		if (x >= -9007199254740992.0 && x <= 9007199254740992.0 &&
+		    x == (double)(int64_t)x) {
 			*out = (int64_t)x;
 			return 0;
 		}
@@ -244,11 +245,12 @@ static json_t *value_json(const ProtobufCFieldDescriptor *f, const void *p)
 		return json_integer(*(const int64_t *)p);
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
-		return json_integer((json_int_t)*(const uint64_t *)p);
+		return json_integer((json_int_t) * (const uint64_t *)p);
 	case PROTOBUF_C_TYPE_BYTES: {
 		const ProtobufCBinaryData *bd = p;
-		json_t *v = bd->len ? json_loadb((const char *)bd->data, bd->len, JSON_DECODE_ANY, NULL)
-				    : NULL;
+		json_t *v =
+			bd->len ? json_loadb((const char *)bd->data, bd->len, JSON_DECODE_ANY, NULL)
+				: NULL;
 		return v ? v : json_null();
 	}
 	case PROTOBUF_C_TYPE_MESSAGE: {
@@ -323,7 +325,8 @@ static json_t *to_object(const ProtobufCMessage *m)
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			v = repeated_json(f, m);
 		} else if (!field_is_set(f, m)) {
-			if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || is_absent_when_unset(f->name))
+			if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+			    is_absent_when_unset(f->name))
 				continue;
 			v = json_null();
 		} else {
@@ -460,13 +463,27 @@ static void jw_string(jw *w, const char *str)
 		const char *text = seq;
 		size_t len = 2;
 		switch (cp) {
-		case '\\': text = "\\\\"; break;
-		case '"': text = "\\\""; break;
-		case '\b': text = "\\b"; break;
-		case '\f': text = "\\f"; break;
-		case '\n': text = "\\n"; break;
-		case '\r': text = "\\r"; break;
-		case '\t': text = "\\t"; break;
+		case '\\':
+			text = "\\\\";
+			break;
+		case '"':
+			text = "\\\"";
+			break;
+		case '\b':
+			text = "\\b";
+			break;
+		case '\f':
+			text = "\\f";
+			break;
+		case '\n':
+			text = "\\n";
+			break;
+		case '\r':
+			text = "\\r";
+			break;
+		case '\t':
+			text = "\\t";
+			break;
 		default:
 			snprintf(seq, sizeof seq, "\\u%04X", (unsigned)cp);
 			len = 6;
@@ -575,7 +592,8 @@ static void jw_object(jw *w, const ProtobufCMessage *m, const char *type)
 	for (unsigned i = 0; d && i < d->n_fields && !w->fail; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		int set = f->label == PROTOBUF_C_LABEL_REPEATED || field_is_set(f, m);
-		if (!set && ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || is_absent_when_unset(f->name)))
+		if (!set &&
+		    ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || is_absent_when_unset(f->name)))
 			continue;
 		if (type && !strcmp(f->name, "type")) {
 			w->fail = 1; /* would replace the type in place */

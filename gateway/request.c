@@ -41,12 +41,10 @@ struct login_wait {
 
 static void send_next(session *s, int k);
 
-
 static long deadline_of(const gw *g, const packet_row *row)
 {
 	return (row->flags & PKT_HASHES) ? g->cfg->login_deadline_ms : g->cfg->req_timeout_ms;
 }
-
 
 /* cnats thread (reply) or loop thread (timeout from bus_tick). */
 static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
@@ -131,9 +129,8 @@ static void login_admit(session *s, req_item *it)
 		send_now(s, it);
 		return;
 	}
-	struct login_wait *w = (size_t)g->cfg->login_queue_max > g->login_queued
-				       ? calloc(1, sizeof *w)
-				       : NULL;
+	struct login_wait *w =
+		(size_t)g->cfg->login_queue_max > g->login_queued ? calloc(1, sizeof *w) : NULL;
 	if (!w) {
 		char msg[128];
 		g->login_refused_full++;
@@ -221,28 +218,45 @@ void request_metrics(gw *g, buf *b)
 		snprintf(labels, sizeof labels, "svc=\"%s\"", part_name(k));
 		histo_print(b, "rebuttal_gateway_request_duration_seconds", labels, &g->req_dur[k]);
 	}
-	histo_print_head(b, "rebuttal_gateway_delivery_duration_seconds",
-			 "a delivery's arrival from the bus until its socket write, per connection");
+	histo_print_head(
+		b, "rebuttal_gateway_delivery_duration_seconds",
+		"a delivery's arrival from the bus until its socket write, per connection");
 	histo_print(b, "rebuttal_gateway_delivery_duration_seconds", "", &g->deliver_dur);
-	buf_addf(b, "# TYPE rebuttal_gateway_conn_queue_bytes_max gauge\nrebuttal_gateway_conn_queue_bytes_max %zu\n",
-		 conn_queue_max(g));
-	buf_addf(b, "# TYPE rebuttal_gateway_bus_request_timeouts_total counter\nrebuttal_gateway_bus_request_timeouts_total %llu\n",
-		 (unsigned long long)bus_timeouts());
-	buf_addf(b, "# TYPE rebuttal_gateway_login_inflight gauge\nrebuttal_gateway_login_inflight %ld\n",
-		 g->login_inflight);
+	buf_addf(
+		b,
+		"# TYPE rebuttal_gateway_conn_queue_bytes_max gauge\nrebuttal_gateway_conn_queue_bytes_max %zu\n",
+		conn_queue_max(g));
+	buf_addf(
+		b,
+		"# TYPE rebuttal_gateway_bus_request_timeouts_total counter\nrebuttal_gateway_bus_request_timeouts_total %llu\n",
+		(unsigned long long)bus_timeouts());
+	buf_addf(
+		b,
+		"# TYPE rebuttal_gateway_login_inflight gauge\nrebuttal_gateway_login_inflight %ld\n",
+		g->login_inflight);
 	buf_addf(b, "# TYPE rebuttal_gateway_login_queue gauge\nrebuttal_gateway_login_queue %zu\n",
 		 g->login_queued);
-	buf_addf(b, "# TYPE rebuttal_gateway_login_queue_bytes gauge\nrebuttal_gateway_login_queue_bytes %zu\n",
-		 g->login_queue_bytes);
-	buf_addf(b, "# TYPE rebuttal_gateway_login_wait_seconds summary\n"
-		    "rebuttal_gateway_login_wait_seconds_sum %.3f\nrebuttal_gateway_login_wait_seconds_count %llu\n",
-		 (double)g->login_wait_ms_sum / 1e3, (unsigned long long)g->login_waits);
-	buf_addf(b, "# TYPE rebuttal_gateway_login_wait_max_seconds gauge\nrebuttal_gateway_login_wait_max_seconds %.3f\n",
-		 (double)g->login_wait_ms_max / 1e3);
-	buf_addf(b, "# TYPE rebuttal_gateway_login_expired_total counter\nrebuttal_gateway_login_expired_total %llu\n",
-		 (unsigned long long)g->login_expired);
-	buf_addf(b, "# TYPE rebuttal_gateway_login_refused_full_total counter\nrebuttal_gateway_login_refused_full_total %llu\n",
-		 (unsigned long long)g->login_refused_full);
+	buf_addf(
+		b,
+		"# TYPE rebuttal_gateway_login_queue_bytes gauge\nrebuttal_gateway_login_queue_bytes %zu\n",
+		g->login_queue_bytes);
+	buf_addf(
+		b,
+		"# TYPE rebuttal_gateway_login_wait_seconds summary\n"
+		"rebuttal_gateway_login_wait_seconds_sum %.3f\nrebuttal_gateway_login_wait_seconds_count %llu\n",
+		(double)g->login_wait_ms_sum / 1e3, (unsigned long long)g->login_waits);
+	buf_addf(
+		b,
+		"# TYPE rebuttal_gateway_login_wait_max_seconds gauge\nrebuttal_gateway_login_wait_max_seconds %.3f\n",
+		(double)g->login_wait_ms_max / 1e3);
+	buf_addf(
+		b,
+		"# TYPE rebuttal_gateway_login_expired_total counter\nrebuttal_gateway_login_expired_total %llu\n",
+		(unsigned long long)g->login_expired);
+	buf_addf(
+		b,
+		"# TYPE rebuttal_gateway_login_refused_full_total counter\nrebuttal_gateway_login_refused_full_total %llu\n",
+		(unsigned long long)g->login_refused_full);
 }
 
 /* Sends it now, or through the login window when it hashes a password. */
@@ -446,8 +460,10 @@ void perms_reply_handle(gw *g, gw_item *it)
 	 * may lack reaches this session as a setPerms of its own. The answer
 	 * is then dropped; applied, it could undo a newer change. */
 	int stale = s && s->perms_epoch != it->id;
-	Rb__Reply *r = s && s->logged_in && !stale ? rb__reply__unpack(NULL, it->len, it->data) : NULL;
-	if (r && (!r->has_code || r->code == RB__CODE__OK) && r->login && !same_perms(s, r->login)) {
+	Rb__Reply *r =
+		s && s->logged_in && !stale ? rb__reply__unpack(NULL, it->len, it->data) : NULL;
+	if (r && (!r->has_code || r->code == RB__CODE__OK) && r->login &&
+	    !same_perms(s, r->login)) {
 		Rb__Delivery d = RB__DELIVERY__INIT;
 		Rb__SPerms sp = RB__SPERMS__INIT;
 		session_set_perms(s, r->login->perms, r->login->n_perms);

@@ -11,7 +11,7 @@
 
 typedef struct outq_item {
 	struct outq_item *next;
-	frame *f; /* NULL once a newer list replaced it: skipped, never written */
+	frame *f;    /* NULL once a newer list replaced it: skipped, never written */
 	size_t sent; /* bytes of f already written as fragments (HTTP/2) */
 } outq_item;
 

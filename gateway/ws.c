@@ -166,7 +166,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		if (p->s)
 			p->s->peer_close = len >= 2 ? ((const unsigned char *)in)[0] << 8 |
-							  ((const unsigned char *)in)[1]
+							      ((const unsigned char *)in)[1]
 						    : 1005;
 		return 0;
 	case LWS_CALLBACK_CLOSED:

@@ -13,10 +13,13 @@ typedef struct {
 	arena_block *head;
 } arena;
 
-#define ARENA_INIT {NULL}
+#define ARENA_INIT                                                                                 \
+	{                                                                                          \
+		NULL                                                                               \
+	}
 
-void *arena_alloc(arena *a, size_t size);          /* zeroed */
-char *arena_strdup(arena *a, const char *s);        /* NULL stays NULL */
+void *arena_alloc(arena *a, size_t size);    /* zeroed */
+char *arena_strdup(arena *a, const char *s); /* NULL stays NULL */
 char *arena_strndup(arena *a, const char *s, size_t n);
 char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends item to a protobuf-c repeated field (*arr, *n), growing it in the arena. */
@@ -24,7 +27,6 @@ void arena_push(arena *a, void ***arr, size_t *n, void *item);
 void arena_free(arena *a);
 /* A T in the arena, initialised from an initializer (a protobuf-c
  * *__INIT, or braces): ARENA_NEW(a, Rb__SUser, RB__SUSER__INIT). */
-#define ARENA_NEW(a, T, ...) \
-	((T *)memcpy(arena_alloc((a), sizeof(T)), &(T)__VA_ARGS__, sizeof(T)))
+#define ARENA_NEW(a, T, ...) ((T *)memcpy(arena_alloc((a), sizeof(T)), &(T)__VA_ARGS__, sizeof(T)))
 
 #endif

@@ -14,7 +14,10 @@ typedef struct {
 	size_t cap;
 } buf;
 
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                                                   \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 void buf_grow(buf *b, size_t extra);
 void buf_add(buf *b, const void *data, size_t len);

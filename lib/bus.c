@@ -44,14 +44,14 @@ typedef struct {
 	 * connection (it reconnects). */
 	pthread_mutex_t wmu;
 	natsConnection *nc;
-	int fd;           /* the connection's socket, -1 when none */
-	int want_read;    /* cnats's read interest */
-	int want_write;   /* cnats has bytes buffered to write */
-	int polling;      /* the thread is in poll (or about to be) with no
+	int fd;             /* the connection's socket, -1 when none */
+	int want_read;      /* cnats's read interest */
+	int want_write;     /* cnats has bytes buffered to write */
+	int polling;        /* the thread is in poll (or about to be) with no
 			   * timeout: a change must wake it */
 	int64_t last_write; /* io_now_us() of the last write */
 	int stop;
-	int wake;         /* eventfd */
+	int wake; /* eventfd */
 	pthread_t th;
 	int started;
 } bus_io;
@@ -62,7 +62,7 @@ struct bus {
 	natsOptions *opts;
 	natsSubscription *inbox_sub;
 	char user[BUS_USER_MAX + 1]; /* "" without authentication */
-	char inbox[80]; /* "_INBOX.<nuid>" or "_INBOX.<user>.<nuid>" */
+	char inbox[80];              /* "_INBOX.<nuid>" or "_INBOX.<user>.<nuid>" */
 	volatile int closing;
 	/* cnats runs connection callbacks on its own thread, possibly after
 	 * natsConnection_Close returned: bus_close waits for the "closed" one
@@ -128,7 +128,8 @@ static void on_closed(natsConnection *nc, void *ud)
 		natsConnection_GetLastError(nc, &why);
 		log_error("bus: the connection to NATS%s%s is closed for good: %s "
 			  "(a wrong user or password ends like this too)",
-			  *b->user ? " as user " : "", b->user, why && *why ? why : "no reason given");
+			  *b->user ? " as user " : "", b->user,
+			  why && *why ? why : "no reason given");
 	}
 	pthread_mutex_lock(&b->close_mu);
 	b->closed = 1;
@@ -284,7 +285,8 @@ static natsStatus set_servers(natsOptions *o, const char *url)
 	if (strlen(url) >= sizeof copy)
 		return NATS_INVALID_ARG;
 	snprintf(copy, sizeof copy, "%s", url);
-	for (char *t = strtok_r(copy, ", ", &save); t && n < MAX_SERVERS; t = strtok_r(NULL, ", ", &save))
+	for (char *t = strtok_r(copy, ", ", &save); t && n < MAX_SERVERS;
+	     t = strtok_r(NULL, ", ", &save))
 		servers[n++] = t;
 	return n ? natsOptions_SetServers(o, servers, n) : NATS_INVALID_ARG;
 }

@@ -73,7 +73,8 @@ static const char *direct_value(const cfg_field *f)
 
 static int parse_bool(const char *s, long *out)
 {
-	static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off", ""};
+	static const char *yes[] = {"1", "true", "yes", "on"},
+			  *no[] = {"0", "false", "no", "off", ""};
 	for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
 		if (!strcasecmp(s, yes[i]))
 			return *out = 1, 0;
@@ -95,7 +96,8 @@ static int load_one(const cfg_field *f, void *out)
 	case CFG_STR:
 		if (f->secret && is_placeholder(v)) {
 			log_error("config: %s is still the example's placeholder (CHANGE-ME...): "
-				  "set a real secret", f->env);
+				  "set a real secret",
+				  f->env);
 			return -1;
 		}
 		*(const char **)p = v;
@@ -113,7 +115,8 @@ static int load_one(const cfg_field *f, void *out)
 			return -1;
 		if (is_placeholder(v)) {
 			log_error("config: the file of %s holds the example's placeholder "
-				  "(CHANGE-ME...): put a real secret there", f->env);
+				  "(CHANGE-ME...): put a real secret there",
+				  f->env);
 			return -1;
 		}
 		*(const char **)p = v;
@@ -182,10 +185,11 @@ void cfg_print(const cfg_field *fields, size_t n, const void *cfg)
 		if (f->type == CFG_FILE) {
 			const char *s = *(const char *const *)p, *path = getenv(f->env);
 			if (*direct_value(f))
-				log_info("config %s=(set in %.*s)", f->env, (int)(strlen(f->env) - 5),
-					 f->env);
+				log_info("config %s=(set in %.*s)", f->env,
+					 (int)(strlen(f->env) - 5), f->env);
 			else
-				log_info("config %s=%s%s", f->env, path ? path : "", *s ? " (read)" : "");
+				log_info("config %s=%s%s", f->env, path ? path : "",
+					 *s ? " (read)" : "");
 		} else if (f->type == CFG_STR && f->secret) {
 			const char *s = *(const char *const *)p;
 			log_info("config %s=%s", f->env, *s ? "(set)" : "(unset)");

@@ -12,24 +12,38 @@
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_FILE };
 
 typedef struct {
-	const char *env;    /* e.g. "REBUTTAL_PORT" */
+	const char *env; /* e.g. "REBUTTAL_PORT" */
 	enum cfg_type type;
-	size_t offset;      /* of a const char * (CFG_STR/CFG_FILE) or long (CFG_INT/CFG_BOOL) */
-	const char *def;    /* default as text; NULL: empty string / 0 */
-	long min, max;      /* CFG_INT bounds */
-	int secret;         /* printed as "(set)" */
-	const char *help;   /* one line for the README and --help */
+	size_t offset;    /* of a const char * (CFG_STR/CFG_FILE) or long (CFG_INT/CFG_BOOL) */
+	const char *def;  /* default as text; NULL: empty string / 0 */
+	long min, max;    /* CFG_INT bounds */
+	int secret;       /* printed as "(set)" */
+	const char *help; /* one line for the README and --help */
 } cfg_field;
 
-#define CFG_S(env, st, member, def, help) {env, CFG_STR, offsetof(st, member), def, 0, 0, 0, help}
-#define CFG_SECRET(env, st, member, help) {env, CFG_STR, offsetof(st, member), NULL, 0, 0, 1, help}
+#define CFG_S(env, st, member, def, help)                                                          \
+	{                                                                                          \
+		env, CFG_STR, offsetof(st, member), def, 0, 0, 0, help                             \
+	}
+#define CFG_SECRET(env, st, member, help)                                                          \
+	{                                                                                          \
+		env, CFG_STR, offsetof(st, member), NULL, 0, 0, 1, help                            \
+	}
 /* A secret read from the file the setting names (empty: none); the env name
  * ends in _FILE, and the same name without _FILE may hold the secret itself
  * instead (not both). Printed as the path and "(read)"; never the text. */
-#define CFG_SECRET_FILE(env, st, member, help) {env, CFG_FILE, offsetof(st, member), NULL, 0, 0, 1, help}
-#define CFG_I(env, st, member, def, min, max, help) \
-	{env, CFG_INT, offsetof(st, member), #def, min, max, 0, help}
-#define CFG_B(env, st, member, def, help) {env, CFG_BOOL, offsetof(st, member), #def, 0, 1, 0, help}
+#define CFG_SECRET_FILE(env, st, member, help)                                                     \
+	{                                                                                          \
+		env, CFG_FILE, offsetof(st, member), NULL, 0, 0, 1, help                           \
+	}
+#define CFG_I(env, st, member, def, min, max, help)                                                \
+	{                                                                                          \
+		env, CFG_INT, offsetof(st, member), #def, min, max, 0, help                        \
+	}
+#define CFG_B(env, st, member, def, help)                                                          \
+	{                                                                                          \
+		env, CFG_BOOL, offsetof(st, member), #def, 0, 1, 0, help                           \
+	}
 
 /* Most secret files one process reads, and their longest text. */
 #define CFG_FILES_MAX 8

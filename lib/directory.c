@@ -190,7 +190,8 @@ static Rb__Reply *ask(dir *d, int timeout_ms)
 	if (protobuf_c_message_get_packed_size(&env.base) > sizeof packed)
 		return NULL; /* a fixed envelope: cannot be */
 	len = protobuf_c_message_pack(&env.base, packed);
-	if (bus_request_sync(d->bus, "rb.auth.list_users", packed, len, timeout_ms, &data, &len) < 0)
+	if (bus_request_sync(d->bus, "rb.auth.list_users", packed, len, timeout_ms, &data, &len) <
+	    0)
 		return NULL;
 	Rb__Reply *rep = rb__reply__unpack(NULL, len, data);
 	free(data);

@@ -6,10 +6,10 @@
 #ifndef RB_EMBED_H
 #define RB_EMBED_H
 
-#define EMBED_FILE(sym, path)                                                                 \
-	__asm__(".section .rodata\n.global " #sym "\n.type " #sym ", @object\n" #sym ":\n"    \
-		".incbin \"" path "\"\n.byte 0\n.global " #sym "_end\n" #sym "_end:\n"         \
-		".previous\n");                                                                \
+#define EMBED_FILE(sym, path)                                                                      \
+	__asm__(".section .rodata\n.global " #sym "\n.type " #sym ", @object\n" #sym ":\n"         \
+		".incbin \"" path "\"\n.byte 0\n.global " #sym "_end\n" #sym "_end:\n"             \
+		".previous\n");                                                                    \
 	extern const char sym[], sym##_end[]
 
 #endif

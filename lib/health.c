@@ -22,11 +22,11 @@
 #define HEALTH_DEADLINE_MS 2000
 
 typedef struct {
-	int fd;          /* -1: free */
+	int fd; /* -1: free */
 	int64_t deadline;
 	char req[1024];
 	size_t n;
-	buf out;         /* the answer, once the request is complete */
+	buf out; /* the answer, once the request is complete */
 	size_t sent;
 } hconn;
 
@@ -45,7 +45,10 @@ static void answer(buf *out, int status, const char *type, const char *body, siz
 	buf_addf(out,
 		 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		 "Connection: close\r\n\r\n",
-		 status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Service Unavailable",
+		 status,
+		 status == 200   ? "OK"
+		 : status == 404 ? "Not Found"
+				 : "Service Unavailable",
 		 type, len);
 	buf_add(out, body, len);
 }

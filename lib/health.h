@@ -11,7 +11,7 @@
 
 #include "buf.h"
 
-typedef int (*health_ready_fn)(void *ud);        /* runs on the health thread */
+typedef int (*health_ready_fn)(void *ud); /* runs on the health thread */
 typedef void (*health_metrics_fn)(void *ud, buf *out);
 
 typedef struct health health;

@@ -64,8 +64,8 @@ static pg_status lookup(const idem_table *t, svc_req *r, pg *db, const char *id,
 
 	snprintf(lock, sizeof lock,
 		 "SELECT pg_advisory_xact_lock(hashtextextended('%s.req:' || $1, 0))", t->schema);
-	snprintf(get, sizeof get, "SELECT encode(reply, 'hex') FROM %s.replies WHERE request_id = $1",
-		 t->schema);
+	snprintf(get, sizeof get,
+		 "SELECT encode(reply, 'hex') FROM %s.replies WHERE request_id = $1", t->schema);
 	/* Serializes tries of one request across instances: a retry that
 	 * arrives while the first try is still running waits here for it. */
 	pg_status s = pg_query(db, NULL, lock, 1, p);
@@ -77,9 +77,9 @@ static pg_status lookup(const idem_table *t, svc_req *r, pg *db, const char *id,
 	if (PQntuples(res) > 0) {
 		if (idem_replay(r, PQgetvalue(res, 0, 0)) == 0) {
 			*found = 1;
-			log_info("idem: %s %s answered with its stored reply", svc_envelope_type(r->env), id);
-		}
-		else
+			log_info("idem: %s %s answered with its stored reply",
+				 svc_envelope_type(r->env), id);
+		} else
 			log_warn("idem: stored reply of %s does not decode; serving it again", id);
 	}
 	PQclear(res);
@@ -174,7 +174,8 @@ pg_status idem_prune(const idem_table *t, pg *db)
 	if (!schema_ok(t))
 		return PG_ERROR;
 	snprintf(sql, sizeof sql,
-		 "DELETE FROM %s.replies WHERE created_at < now() - interval '24 hours'", t->schema);
+		 "DELETE FROM %s.replies WHERE created_at < now() - interval '24 hours'",
+		 t->schema);
 	s = pg_query(db, NULL, sql, 0, NULL);
 	if (s != PG_OK || !(t->flags & IDEM_SECRETS))
 		return s;

@@ -34,11 +34,11 @@ struct kv {
 	const char *host;
 	int port;
 	const char *user, *password; /* never NULL */
-	redisContext *c;      /* NULL while down */
-	size_t queued;        /* commands appended since kv_begin */
-	int append_failed;    /* an append failed: the pipeline is unusable */
-	int64_t last_attempt; /* of a connect, for RECONNECT_GAP_MS */
-	int logged_down;      /* "down" is logged once per outage */
+	redisContext *c;             /* NULL while down */
+	size_t queued;               /* commands appended since kv_begin */
+	int append_failed;           /* an append failed: the pipeline is unusable */
+	int64_t last_attempt;        /* of a connect, for RECONNECT_GAP_MS */
+	int logged_down;             /* "down" is logged once per outage */
 	atomic_int up;
 	atomic_llong up_since;
 };

@@ -21,14 +21,12 @@
 #include "buf.h"
 #include "status.h"
 
-#define KV_STATUS_MAP(X)                    \
-	X(KV_OK, "ok")                      \
-	X(KV_DOWN, "redis unreachable")     \
+#define KV_STATUS_MAP(X)                                                                           \
+	X(KV_OK, "ok")                                                                             \
+	X(KV_DOWN, "redis unreachable")                                                            \
 	X(KV_ERROR, "redis command failed")
 
-typedef enum {
-	KV_STATUS_MAP(STATUS_ENUM_ROW)
-} kv_status;
+typedef enum { KV_STATUS_MAP(STATUS_ENUM_ROW) } kv_status;
 
 /* A static string; "?" for a value outside the enum. */
 const char *kv_status_text(kv_status s);
@@ -98,8 +96,8 @@ kv_status kv_ping(kv *st);
 void kv_metrics(buf *out, const char *part);
 
 /* Helpers for reading replies: NULL / def when r is not of the right type. */
-const char *kv_reply_str(const redisReply *r);            /* string or status */
-redisReply *kv_reply_elem(const redisReply *r, size_t i); /* array element */
+const char *kv_reply_str(const redisReply *r);              /* string or status */
+redisReply *kv_reply_elem(const redisReply *r, size_t i);   /* array element */
 long long kv_reply_int(const redisReply *r, long long def); /* integer or numeric string */
 
 #endif

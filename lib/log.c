@@ -30,5 +30,6 @@ void log_at(enum log_level lvl, const char *fmt, ...)
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	/* One fprintf so concurrent threads never interleave within a line. */
-	fprintf(stderr, "%s.%03ldZ %s %s %s\n", ts, now.tv_nsec / 1000000, part_name, names[lvl], line);
+	fprintf(stderr, "%s.%03ldZ %s %s %s\n", ts, now.tv_nsec / 1000000, part_name, names[lvl],
+		line);
 }

@@ -257,7 +257,8 @@ static int check_string(const verdict *v, const field_rule *r, const char *s)
 	case R_CHARS:
 		return text_name_ok(s, (long)r->min, (long)r->max)
 			       ? 0
-			       : fail(v, r, "must be %lld-%lld printable characters", r->min, r->max);
+			       : fail(v, r, "must be %lld-%lld printable characters", r->min,
+				      r->max);
 	case R_BYTES:
 		return len >= (size_t)r->min && len <= (size_t)r->max
 			       ? 0

@@ -58,7 +58,7 @@ typedef struct {
 	bus_addr nats;           /* password: read from its file */
 	const char *health_addr; /* of /healthz, /readyz, /metrics */
 	long health_port;
-	long threads;            /* handler threads; 0: one per online CPU */
+	long threads; /* handler threads; 0: one per online CPU */
 } part_config;
 
 /* clang-format off */
@@ -80,7 +80,7 @@ typedef struct {
 	const char *about; /* --help's first line */
 	const cfg_field *settings;
 	size_t nsettings;
-	void *cfg;		 /* what the settings fill */
+	void *cfg;               /* what the settings fill */
 	const part_config *part; /* its part_config */
 	/* What /healthz, /readyz, /metrics answer (health thread). */
 	health_ready_fn ready;
@@ -115,10 +115,10 @@ typedef struct {
  * start-up, else 1 (or cfg_args' status for the command line). */
 int part_main(int argc, char **argv, const part_service *p, void *ud);
 /* A service's main(): part_main of the part_service p with its state ud. */
-#define PART_MAIN(p, ud)                                                             \
-	int main(int argc, char **argv)                                              \
-	{                                                                            \
-		return part_main(argc, argv, p, ud);                                 \
+#define PART_MAIN(p, ud)                                                                           \
+	int main(int argc, char **argv)                                                            \
+	{                                                                                          \
+		return part_main(argc, argv, p, ud);                                               \
 	}
 /* Any thread: 1 while part_main serves (start done, no stop asked). */
 int part_serving(void);
@@ -151,20 +151,26 @@ void part_worker_kv_free(void *w, size_t st_off);
  * state type T, whose cfg member points at its settings: a Postgres
  * connection in member db opened on cfg->pg with the session options (or
  * NULL), or a Redis connection in member st to cfg->redis. */
-#define PART_WORKERS_PG(T, db, options)                                              \
-	static void *worker_app(void *ud, int i)                                     \
-	{                                                                            \
-		return part_worker_pg(ud, sizeof(T), offsetof(T, db),                \
-				      ((const T *)ud)->cfg->pg, options, i);         \
-	}                                                                            \
-	static void worker_free(void *ud) { part_worker_pg_free(ud, offsetof(T, db)); }
-#define PART_WORKERS_KV(T, st)                                                       \
-	static void *worker_app(void *ud, int i)                                     \
-	{                                                                            \
-		(void)i;                                                             \
-		return part_worker_kv(ud, sizeof(T), offsetof(T, st),                \
-				      &((const T *)ud)->cfg->redis);                 \
-	}                                                                            \
-	static void worker_free(void *ud) { part_worker_kv_free(ud, offsetof(T, st)); }
+#define PART_WORKERS_PG(T, db, options)                                                            \
+	static void *worker_app(void *ud, int i)                                                   \
+	{                                                                                          \
+		return part_worker_pg(ud, sizeof(T), offsetof(T, db), ((const T *)ud)->cfg->pg,    \
+				      options, i);                                                 \
+	}                                                                                          \
+	static void worker_free(void *ud)                                                          \
+	{                                                                                          \
+		part_worker_pg_free(ud, offsetof(T, db));                                          \
+	}
+#define PART_WORKERS_KV(T, st)                                                                     \
+	static void *worker_app(void *ud, int i)                                                   \
+	{                                                                                          \
+		(void)i;                                                                           \
+		return part_worker_kv(ud, sizeof(T), offsetof(T, st),                              \
+				      &((const T *)ud)->cfg->redis);                               \
+	}                                                                                          \
+	static void worker_free(void *ud)                                                          \
+	{                                                                                          \
+		part_worker_kv_free(ud, offsetof(T, st));                                          \
+	}
 
 #endif

@@ -163,8 +163,8 @@ static PGresult *exec(pg *db, const stmt *q)
 	if (q->script)
 		return PQexec(db->conn, q->sql);
 	if (!q->name)
-		return PQexecParams(db->conn, q->sql, q->n, NULL, q->params, q->lengths,
-				    q->formats, q->binary_result);
+		return PQexecParams(db->conn, q->sql, q->n, NULL, q->params, q->lengths, q->formats,
+				    q->binary_result);
 	PGresult *failed = prepare(db, q);
 	return failed ? failed
 		      : PQexecPrepared(db->conn, q->name, q->n, q->params, q->lengths, q->formats,
@@ -219,8 +219,7 @@ static pg_status run(pg *db, PGresult **res, const stmt *q)
 	return s;
 }
 
-pg_status pg_query(pg *db, PGresult **res, const char *sql, int nparams,
-		   const char *const *params)
+pg_status pg_query(pg *db, PGresult **res, const char *sql, int nparams, const char *const *params)
 {
 	stmt q = {NULL, sql, nparams, params, NULL, NULL, 0, 0};
 	return run(db, res, &q);

@@ -18,14 +18,12 @@
 #include "buf.h"
 #include "status.h"
 
-#define PG_STATUS_MAP(X)                       \
-	X(PG_OK, "ok")                         \
-	X(PG_DOWN, "database unreachable")     \
+#define PG_STATUS_MAP(X)                                                                           \
+	X(PG_OK, "ok")                                                                             \
+	X(PG_DOWN, "database unreachable")                                                         \
 	X(PG_ERROR, "statement failed")
 
-typedef enum {
-	PG_STATUS_MAP(STATUS_ENUM_ROW)
-} pg_status;
+typedef enum { PG_STATUS_MAP(STATUS_ENUM_ROW) } pg_status;
 
 /* A static string; "?" for a value outside the enum. */
 const char *pg_status_text(pg_status s);
@@ -55,8 +53,7 @@ int pg_up(const pg *db);
 /* Runs one statement with text parameters. On PG_OK *res holds the result
  * (the caller PQclears it; res may be NULL to drop it). On failure *res is
  * NULL and the error is logged. */
-pg_status pg_query(pg *db, PGresult **res, const char *sql, int nparams,
-		   const char *const *params);
+pg_status pg_query(pg *db, PGresult **res, const char *sql, int nparams, const char *const *params);
 /* Runs sql, a query whose one row's first column is a boolean (SELECT
  * EXISTS (...)), and sets *yes to it; *yes is left alone on failure. */
 pg_status pg_exists(pg *db, int *yes, const char *sql, int nparams, const char *const *params);

@@ -15,7 +15,7 @@
 #include "pg.h"
 
 typedef struct {
-	int version; /* 1, 2, ... ascending */
+	int version;      /* 1, 2, ... ascending */
 	const char *name; /* "001_init", recorded with the version */
 	const char *sql;  /* NUL-terminated statements (EMBED_FILE) */
 } pgmigrate_step;

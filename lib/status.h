@@ -11,11 +11,11 @@
 
 /* Defines `const char *fn(type s)`: the text of s's row in map, "?" for a
  * value outside it. Static storage. */
-#define STATUS_TEXT_FN(fn, type, map)                                                \
-	const char *fn(type s)                                                       \
-	{                                                                            \
-		static const char *const texts[] = {map(STATUS_TEXT_ROW)};           \
-		return (size_t)s < sizeof texts / sizeof *texts ? texts[s] : "?";    \
+#define STATUS_TEXT_FN(fn, type, map)                                                              \
+	const char *fn(type s)                                                                     \
+	{                                                                                          \
+		static const char *const texts[] = {map(STATUS_TEXT_ROW)};                         \
+		return (size_t)s < sizeof texts / sizeof *texts ? texts[s] : "?";                  \
 	}
 
 #endif

@@ -20,12 +20,12 @@ typedef struct job {
 	struct job *next_held; /* in its held bucket */
 	svc_route *route;
 	Rb__Envelope *env;
-	char *reply_to;        /* NULL: the sender wants no answer */
+	char *reply_to; /* NULL: the sender wants no answer */
 	/* Reply subjects of the same request id that arrived while it was
 	 * held (not the resends of one requester, which reuse reply_to): each
 	 * gets the one answer. */
 	char *also_to[4];
-	int64_t last_ack;      /* bus_now_ms() of receipt or the last ack */
+	int64_t last_ack; /* bus_now_ms() of receipt or the last ack */
 } job;
 
 #define HELD_BUCKETS 1024
@@ -48,7 +48,7 @@ typedef struct worker {
 	pthread_t th;
 	int started;
 	void *app;
-	job *head, *tail; /* keyed requests that must run on this thread */
+	job *head, *tail;  /* keyed requests that must run on this thread */
 	pthread_cond_t cv; /* work for this thread, or stopping (under svc's mu) */
 	int idle;          /* waiting on cv */
 } worker;
@@ -66,7 +66,7 @@ struct svc {
 	void (*worker_free)(void *wapp);
 	size_t queue_max;
 
-	pthread_mutex_t mu; /* everything below */
+	pthread_mutex_t mu;    /* everything below */
 	pthread_cond_t ack_cv; /* stopping, for the acker */
 	int stopping;
 	job *any_head, *any_tail; /* requests any thread may run */
@@ -383,7 +383,8 @@ static void *acker_main(void *arg)
 					j->last_ack = now;
 					if (j->reply_to)
 						bus_ack(s->bus, j->reply_to);
-					for (size_t k = 0; k < sizeof j->also_to / sizeof *j->also_to; k++)
+					for (size_t k = 0;
+					     k < sizeof j->also_to / sizeof *j->also_to; k++)
 						if (j->also_to[k])
 							bus_ack(s->bus, j->also_to[k]);
 				}
@@ -630,8 +631,8 @@ svc *svc_start(bus *b, const svc_opts *o)
 		return NULL;
 	}
 	atomic_store(&st_threads, s->nworkers);
-	log_info("%s: serving %s (queue group %s) on %d handler threads", o->name, subject,
-		 o->name, s->nworkers);
+	log_info("%s: serving %s (queue group %s) on %d handler threads", o->name, subject, o->name,
+		 s->nworkers);
 	return s;
 }
 
@@ -676,8 +677,9 @@ int svc_routes_check(const char *name, svc_route *routes, size_t n, char *err, s
 	for (size_t i = 0; i < n; i++) {
 		routes[i].row = packet_find(routes[i].op);
 		if (!routes[i].row || (int)routes[i].row->part != part) {
-			snprintf(err, errlen, "%s: handler h_%s has no row of part %s in lib/packet.c",
-				 name, routes[i].op, name);
+			snprintf(err, errlen,
+				 "%s: handler h_%s has no row of part %s in lib/packet.c", name,
+				 routes[i].op, name);
 			return -1;
 		}
 		for (size_t k = 0; k < i; k++)
@@ -777,9 +779,8 @@ int svc_has_perm(const Rb__Envelope *e, const char *perm)
 
 void svc_routes_print(buf *out, const char *part, const svc_route *routes, size_t n)
 {
-	static const char *const codes[SVC_NCODES] = {"OK",	   "BAD_REQUEST", "DENIED",
-						      "NOT_FOUND", "CONFLICT",    "INTERNAL",
-						      "UNAVAILABLE"};
+	static const char *const codes[SVC_NCODES] = {
+		"OK", "BAD_REQUEST", "DENIED", "NOT_FOUND", "CONFLICT", "INTERNAL", "UNAVAILABLE"};
 	buf_addf(out, "# TYPE %s_requests_total counter\n", part);
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < SVC_NCODES; k++)
@@ -803,18 +804,23 @@ void svc_routes_print(buf *out, const char *part, const svc_route *routes, size_
 	buf_addf(out, "# TYPE %s_requests_in_flight gauge\n%s_requests_in_flight %lu\n", part, part,
 		 running);
 	/* Two loads, not one snapshot: clamp a momentary inversion to 0. */
-	buf_addf(out, "# TYPE %s_handler_queue_depth gauge\n%s_handler_queue_depth %lu\n", part, part,
-		 held > running ? held - running : 0);
+	buf_addf(out, "# TYPE %s_handler_queue_depth gauge\n%s_handler_queue_depth %lu\n", part,
+		 part, held > running ? held - running : 0);
 	buf_addf(out, "# TYPE %s_requests_expired_total counter\n%s_requests_expired_total %lu\n",
 		 part, part, atomic_load(&st_expired));
-	buf_addf(out, "# TYPE %s_requests_duplicate_total counter\n%s_requests_duplicate_total %lu\n",
+	buf_addf(out,
+		 "# TYPE %s_requests_duplicate_total counter\n%s_requests_duplicate_total %lu\n",
 		 part, part, atomic_load(&st_dups));
 	buf_addf(out, "# TYPE %s_replies_replayed_total counter\n%s_replies_replayed_total %lu\n",
 		 part, part, atomic_load(&st_replayed));
-	buf_addf(out, "# TYPE %s_requests_refused_full_total counter\n%s_requests_refused_full_total %lu\n",
-		 part, part, atomic_load(&st_refused_full));
-	buf_addf(out, "# TYPE %s_bus_request_timeouts_total counter\n%s_bus_request_timeouts_total %llu\n",
-		 part, part, (unsigned long long)bus_timeouts());
+	buf_addf(
+		out,
+		"# TYPE %s_requests_refused_full_total counter\n%s_requests_refused_full_total %lu\n",
+		part, part, atomic_load(&st_refused_full));
+	buf_addf(
+		out,
+		"# TYPE %s_bus_request_timeouts_total counter\n%s_bus_request_timeouts_total %llu\n",
+		part, part, (unsigned long long)bus_timeouts());
 	pg_metrics(out, part);
 	kv_metrics(out, part);
 }

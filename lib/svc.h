@@ -34,10 +34,10 @@ typedef struct svc svc;
 
 typedef struct {
 	bus *bus;
-	void *app;                  /* the service's own state */
-	const Rb__Envelope *env;    /* the request (never NULL in a handler) */
-	Rb__Reply *reply;           /* to fill; starts as code OK */
-	arena *arena;               /* freed after the reply is sent */
+	void *app;               /* the service's own state */
+	const Rb__Envelope *env; /* the request (never NULL in a handler) */
+	Rb__Reply *reply;        /* to fill; starts as code OK */
+	arena *arena;            /* freed after the reply is sent */
 } svc_req;
 
 typedef void (*svc_handler)(svc_req *r);
@@ -84,18 +84,18 @@ typedef struct {
  * per handler): declares every h_<type>, defines the table (static storage:
  * svc writes its counters), <name>_routes() for svc_opts.routes and
  * <name>_metrics() for /metrics under the metric prefix part ("msgsvc"). */
-#define SVC_ROUTE_TABLE(LIST, name, part)                                                 \
-	LIST(SVC_DECLARE)                                                                  \
-	static svc_route name##_table[] = {LIST(SVC_ROUTE)};                               \
-	svc_route *name##_routes(size_t *n)                                                \
-	{                                                                                  \
-		*n = sizeof name##_table / sizeof *name##_table;                           \
-		return name##_table;                                                       \
-	}                                                                                  \
-	void name##_metrics(buf *out)                                                      \
-	{                                                                                  \
-		svc_routes_print(out, part, name##_table,                                  \
-				 sizeof name##_table / sizeof *name##_table);              \
+#define SVC_ROUTE_TABLE(LIST, name, part)                                                          \
+	LIST(SVC_DECLARE)                                                                          \
+	static svc_route name##_table[] = {LIST(SVC_ROUTE)};                                       \
+	svc_route *name##_routes(size_t *n)                                                        \
+	{                                                                                          \
+		*n = sizeof name##_table / sizeof *name##_table;                                   \
+		return name##_table;                                                               \
+	}                                                                                          \
+	void name##_metrics(buf *out)                                                              \
+	{                                                                                          \
+		svc_routes_print(out, part, name##_table,                                          \
+				 sizeof name##_table / sizeof *name##_table);                      \
 	}
 
 /* Whether routes[0..n-1] are exactly the handlers of the rows whose part
@@ -104,10 +104,10 @@ typedef struct {
 int svc_routes_check(const char *name, svc_route *routes, size_t n, char *err, size_t errlen);
 
 typedef struct {
-	const char *name;    /* serves rb.<name>.> in queue group <name>: a part_name */
-	svc_route *routes;   /* static: svc writes the counters */
+	const char *name;  /* serves rb.<name>.> in queue group <name>: a part_name */
+	svc_route *routes; /* static: svc writes the counters */
 	size_t nroutes;
-	int flags;           /* SVC_* */
+	int flags; /* SVC_* */
 	void *app;
 	atomic_int *closing; /* see svc_start */
 	atomic_int *busy;    /* requests held (queued or running) */
@@ -117,7 +117,7 @@ typedef struct {
 	 * thread shares app. worker_free undoes it after the thread ends. */
 	void *(*worker_app)(void *app, int i);
 	void (*worker_free)(void *wapp);
-	size_t queue_max;    /* requests held at most; 0: 10000 */
+	size_t queue_max; /* requests held at most; 0: 10000 */
 } svc_opts;
 
 /* Subscribes rb.<name>.> in queue group <name>. Returns NULL (logged) on
@@ -151,7 +151,8 @@ void svc_stop(svc *s);
 void svc_drain(svc *s, int wait_ms);
 
 /* Sets an error reply. The message is what the client sees. */
-void svc_fail(svc_req *r, Rb__Code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void svc_fail(svc_req *r, Rb__Code code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* A fresh delivery in r's arena. */
 Rb__Delivery *svc_delivery(svc_req *r);
 Rb__Delivery *svc_delivery_new(arena *a);

@@ -9,8 +9,8 @@
 #include "handlers.h"
 #include "health.h"
 #include "log.h"
-#include "part.h"
 #include "media.h"
+#include "part.h"
 #include "proc.h"
 #include "relay.h"
 #include "state.h"
@@ -21,8 +21,9 @@
 #define PING_EVERY_MS 1000
 
 static const cfg_field settings[] = {
-	PART_CFG_SERVICE(media_config, 9104,
-			 "handler threads, each with its own Redis connection; 0: one per online CPU"),
+	PART_CFG_SERVICE(
+		media_config, 9104,
+		"handler threads, each with its own Redis connection; 0: one per online CPU"),
 	PART_CFG_REDIS(media_config, "Redis host (shared with roomsvc)"),
 	CFG_I("REBUTTAL_TALKING_BURST", media_config, talking_burst, 20, 1, 100000,
 	      "talking broadcasts a user may send at once before shaping starts"),
@@ -34,23 +35,21 @@ static const cfg_field settings[] = {
 typedef struct {
 	media_app app;
 	events *events;
-	int64_t next_ping;    /* main thread's */
+	int64_t next_ping; /* main thread's */
 } mediasvc;
 
 /* Health thread. A real PING: readiness must not lag behind Redis. */
 static int ready(void *ud)
 {
 	mediasvc *m = ud;
-	return part_serving() && bus_connected(m->app.bus) &&
-	       kv_ping(m->app.st) == KV_OK;
+	return part_serving() && bus_connected(m->app.bus) && kv_ping(m->app.st) == KV_OK;
 }
 
 /* Health thread. */
 static void metrics(void *ud, buf *out)
 {
 	mediasvc *m = ud;
-	buf_addf(out, "# TYPE mediasvc_redis_up gauge\nmediasvc_redis_up %d\n",
-		 kv_up(m->app.st));
+	buf_addf(out, "# TYPE mediasvc_redis_up gauge\nmediasvc_redis_up %d\n", kv_up(m->app.st));
 	handlers_metrics(out);
 	relay_metrics(out);
 	state_metrics(out);
@@ -93,9 +92,15 @@ static svc *start(void *ud)
 	media_app *app = &m->app;
 	size_t n;
 	svc_route *routes = handlers_routes(&n);
-	svc_opts o = {.name = "media", .routes = routes, .nroutes = n, .app = app,
-		      .closing = &app->closing, .busy = &app->busy, .flags = SVC_LOG_REFUSALS,
-		      .threads = (int)app->cfg->part.threads, .worker_app = worker_app,
+	svc_opts o = {.name = "media",
+		      .routes = routes,
+		      .nroutes = n,
+		      .app = app,
+		      .closing = &app->closing,
+		      .busy = &app->busy,
+		      .flags = SVC_LOG_REFUSALS,
+		      .threads = (int)app->cfg->part.threads,
+		      .worker_app = worker_app,
 		      .worker_free = worker_free};
 
 	m->next_ping = bus_now_ms() + PING_EVERY_MS;
@@ -126,10 +131,20 @@ static void release(void *ud)
 
 static media_config cfg;
 static mediasvc m = {.app.cfg = &cfg};
-static const part_service service = {
-	.name = "mediasvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
-	.cfg = &cfg, .part = &cfg.part, .ready = ready, .metrics = metrics,
-	.open = open_all, .bus = &m.app.bus, .start = start,
-	.tick = tick, .tick_ms = 100, .quiesce = quiesce, .release = release};
+static const part_service service = {.name = "mediasvc",
+				     .about = ABOUT,
+				     .settings = settings,
+				     .nsettings = NSETTINGS,
+				     .cfg = &cfg,
+				     .part = &cfg.part,
+				     .ready = ready,
+				     .metrics = metrics,
+				     .open = open_all,
+				     .bus = &m.app.bus,
+				     .start = start,
+				     .tick = tick,
+				     .tick_ms = 100,
+				     .quiesce = quiesce,
+				     .release = release};
 
 PART_MAIN(&service, &m)

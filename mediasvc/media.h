@@ -6,14 +6,14 @@
 #include <stdint.h>
 
 #include "bus.h"
-#include "part.h"
 #include "kv.h"
+#include "part.h"
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards.
  * Strings point into the environment or the table. */
 typedef struct {
 	part_config part; /* NATS, probes, handler threads */
-	kv_addr redis; /* password: read from its file */
+	kv_addr redis;    /* password: read from its file */
 	long talking_burst, talking_rate;
 } media_config;
 

@@ -73,8 +73,8 @@ static Rb__Delivery *relay_packet(svc_req *r, Rb__Delivery__PacketCase kind, cha
 /* Publishes kind's packet to every connection of `to`. A user without
  * connections has no subscriber on rb.out.user.<to>: the packet is
  * dropped, as specified. */
-static void relay_to(svc_req *r, Rb__Delivery__PacketCase kind, char *to,
-		     protobuf_c_boolean has, ProtobufCBinaryData bytes)
+static void relay_to(svc_req *r, Rb__Delivery__PacketCase kind, char *to, protobuf_c_boolean has,
+		     ProtobufCBinaryData bytes)
 {
 	media_app *app = r->app;
 	/* The gateway checked it; it still goes into a subject, so a bad one

@@ -5,8 +5,14 @@
 #ifndef MEDIASVC_ROUTES_H
 #define MEDIASVC_ROUTES_H
 
-#define MEDIASVC_ROUTES(X) \
-	X(video) X(letmesee) X(golive) X(chatdev) X(talking) X(servermute) \
-	X(contextoption) X(windowinput)
+#define MEDIASVC_ROUTES(X)                                                                         \
+	X(video)                                                                                   \
+	X(letmesee)                                                                                \
+	X(golive)                                                                                  \
+	X(chatdev)                                                                                 \
+	X(talking)                                                                                 \
+	X(servermute)                                                                              \
+	X(contextoption)                                                                           \
+	X(windowinput)
 
 #endif

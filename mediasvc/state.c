@@ -21,8 +21,7 @@ static atomic_ulong room_deliveries, leaves, ended_streams;
 
 /* Sends d to the voice connections listed in rep from element `from` on
  * (gateway, connection pairs, as the scripts return them). */
-static void deliver_conns(media_app *app, const redisReply *rep, size_t from,
-			  const Rb__Delivery *d)
+static void deliver_conns(media_app *app, const redisReply *rep, size_t from, const Rb__Delivery *d)
 {
 	for (size_t i = from; i + 1 < rep->elements; i += 2) {
 		const char *gw = kv_reply_str(rep->element[i]);

@@ -153,8 +153,7 @@ static void flush(talk *t, const due_item *it)
 	redisReply *rep = NULL;
 
 	talk_hold(t);
-	kv_status s =
-		kv_eval(t->app->st, &rep, KV_IDEMPOTENT, script_talking_flush, 3, args);
+	kv_status s = kv_eval(t->app->st, &rep, KV_IDEMPOTENT, script_talking_flush, 3, args);
 	if (s == KV_OK && apply(t, it->uid, rep))
 		atomic_fetch_add(&t->trailing, 1);
 	talk_release(t);
@@ -293,6 +292,5 @@ void talk_metrics(talk *t, buf *out)
 		 "mediasvc_talking_trailing_total %lu\n"
 		 "# TYPE mediasvc_talking_dropped_total counter\n"
 		 "mediasvc_talking_dropped_total %lu\n",
-		 atomic_load(&t->sent), atomic_load(&t->trailing),
-		 atomic_load(&t->dropped));
+		 atomic_load(&t->sent), atomic_load(&t->trailing), atomic_load(&t->dropped));
 }

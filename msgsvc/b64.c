@@ -77,8 +77,8 @@ static int last_quantum(const char *q, uint8_t *dst)
 	return 3;
 }
 
-enum b64_status b64_decode(const char *src, size_t len, uint8_t *dst, size_t cap,
-			   size_t *consumed, size_t *written)
+enum b64_status b64_decode(const char *src, size_t len, uint8_t *dst, size_t cap, size_t *consumed,
+			   size_t *written)
 {
 	size_t need, i, o = 0;
 	enum b64_status s = b64_decoded_len(src, len, &need);

@@ -14,15 +14,13 @@
 
 #include "status.h"
 
-#define B64_STATUS_MAP(X)                                          \
-	X(B64_OK, "ok")                                            \
-	X(B64_INCOMPLETE, "length is not a multiple of 4")         \
-	X(B64_INVALID, "not base64")                               \
+#define B64_STATUS_MAP(X)                                                                          \
+	X(B64_OK, "ok")                                                                            \
+	X(B64_INCOMPLETE, "length is not a multiple of 4")                                         \
+	X(B64_INVALID, "not base64")                                                               \
 	X(B64_NOSPACE, "output buffer too small")
 
-enum b64_status {
-	B64_STATUS_MAP(STATUS_ENUM_ROW)
-};
+enum b64_status { B64_STATUS_MAP(STATUS_ENUM_ROW) };
 
 const char *b64_status_text(enum b64_status s);
 
@@ -36,7 +34,7 @@ enum b64_status b64_decoded_len(const char *src, size_t len, size_t *out);
  * *consumed is the number of input characters accepted (len on success, the
  * offset of the first bad quantum otherwise) and *written the bytes written
  * (only meaningful on B64_OK). Nothing is allocated. */
-enum b64_status b64_decode(const char *src, size_t len, uint8_t *dst, size_t cap,
-			   size_t *consumed, size_t *written);
+enum b64_status b64_decode(const char *src, size_t len, uint8_t *dst, size_t cap, size_t *consumed,
+			   size_t *written);
 
 #endif

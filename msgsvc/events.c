@@ -226,7 +226,8 @@ events *events_start(msg_app *app, const char *conninfo)
 			return NULL;
 		}
 		log_info("events: consuming %s%s%s", table[i].subject,
-			 table[i].queue ? " in queue group " : "", table[i].queue ? table[i].queue : "");
+			 table[i].queue ? " in queue group " : "",
+			 table[i].queue ? table[i].queue : "");
 	}
 	return ev;
 }

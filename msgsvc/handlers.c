@@ -51,12 +51,11 @@ static const char *op_of(const svc_req *r)
 static void fail_store(svc_req *r, pg_status s)
 {
 	if (s == PG_DOWN)
-		svc_fail(r, RB__CODE__UNAVAILABLE, "%s: the message store is unavailable, try again",
-			 op_of(r));
+		svc_fail(r, RB__CODE__UNAVAILABLE,
+			 "%s: the message store is unavailable, try again", op_of(r));
 	else
 		svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", op_of(r));
 }
-
 
 /* ------------------------------------------------------- shared checks */
 
@@ -85,7 +84,8 @@ static int room_check(svc_req *r, const char *room_id, int need_text)
 	case ROOMS_OK:
 		if (!need_text || info.is_text)
 			return 0;
-		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: %s is not a text room", op_of(r), info.name);
+		svc_fail(r, RB__CODE__BAD_REQUEST, "%s: %s is not a text room", op_of(r),
+			 info.name);
 		return -1;
 	case ROOMS_NOT_FOUND:
 		svc_fail(r, RB__CODE__NOT_FOUND, "%s: no such room", op_of(r));
@@ -226,7 +226,8 @@ static int sender_name(svc_req *r, outgoing *o)
 	if (!o->username && dir_refresh_soon(app->dir, DIR_TIMEOUT_MS, DIR_MISS_GAP_MS) == 0)
 		o->username = dir_name(app->dir, r->env->user_id, r->arena);
 	if (!o->username) {
-		svc_fail(r, RB__CODE__UNAVAILABLE, "message: the account directory is not ready, try again");
+		svc_fail(r, RB__CODE__UNAVAILABLE,
+			 "message: the account directory is not ready, try again");
 		return -1;
 	}
 	return 0;
@@ -291,9 +292,10 @@ static void test_hook(svc_req *r, const char *point)
 	msg_app *app = r->app;
 	const char *p[] = {point};
 	if (app->cfg->test_hooks)
-		(void)pg_query(app->db, NULL,
-			       "SELECT pg_advisory_xact_lock_shared(hashtextextended('msg.hook:' || $1, 0))",
-			       1, p);
+		(void)pg_query(
+			app->db, NULL,
+			"SELECT pg_advisory_xact_lock_shared(hashtextextended('msg.hook:' || $1, 0))",
+			1, p);
 }
 
 /* What a write answered: a stored reply or a refusal goes into the reply;
@@ -306,7 +308,8 @@ static void announce(svc_req *r, hist_written *w, int send)
 		if (idem_replay(r, w->reply_hex) < 0)
 			svc_fail(r, RB__CODE__INTERNAL, "%s: internal error", op_of(r));
 		else
-			log_info("%s %s answered with its stored reply", op_of(r), r->env->request_id);
+			log_info("%s %s answered with its stored reply", op_of(r),
+				 r->env->request_id);
 	} else if (w->refused && !strcmp(w->refused, "not_found")) {
 		svc_fail(r, RB__CODE__NOT_FOUND, "%s: no such message", op_of(r));
 	} else if (w->refused) {
@@ -322,8 +325,8 @@ static void announce(svc_req *r, hist_written *w, int send)
 static void message_store(svc_req *r, const outgoing *o)
 {
 	msg_app *app = r->app;
-	hist_new m = {o->room_id, r->env->user_id, o->username, o->in->text, o->in->url,
-		      o->in->tags, o->in->n_tags, NULL, 0, 0};
+	hist_new m = {o->room_id,  r->env->user_id, o->username, o->in->text, o->in->url,
+		      o->in->tags, o->in->n_tags,   NULL,        0,           0};
 	hist_upload up = {o->path, o->info.content_type, o->img, o->img_len};
 	hist_once once = once_of(r);
 	hist_written w;
@@ -427,9 +430,15 @@ static void change_message(svc_req *r, const Rb__CUpdateMessage *c, int remove)
 
 	if (target_of(r, c, &t) < 0 || (in && content_ok(r, in) < 0))
 		return;
-	hist_edit e = {t.room_id, t.idx, str_set(r->env->user_id) ? r->env->user_id : NULL,
-		       svc_has_perm(r->env, "changeMessage"), remove, in ? in->text : NULL,
-		       in ? in->url : NULL, in ? in->tags : NULL, in ? in->n_tags : 0,
+	hist_edit e = {t.room_id,
+		       t.idx,
+		       str_set(r->env->user_id) ? r->env->user_id : NULL,
+		       svc_has_perm(r->env, "changeMessage"),
+		       remove,
+		       in ? in->text : NULL,
+		       in ? in->url : NULL,
+		       in ? in->tags : NULL,
+		       in ? in->n_tags : 0,
 		       in && in->n_tags > 0};
 	hist_once once = once_of(r);
 	pg_status s = hist_change(app->db, r->arena, &once, &e, app->cfg->segment_size, &w);
@@ -467,8 +476,8 @@ void h_get_upload(svc_req *r)
 		svc_fail(r, RB__CODE__NOT_FOUND, "get_upload: no such upload");
 		return;
 	}
-	pg_status s = hist_upload_get(app->db, r->arena, path, &found,
-				      &r->reply->content_type, &r->reply->data);
+	pg_status s = hist_upload_get(app->db, r->arena, path, &found, &r->reply->content_type,
+				      &r->reply->data);
 	if (s != PG_OK)
 		fail_store(r, s);
 	else if (!found)

@@ -11,8 +11,8 @@
  * handlers refuse inside a tag (tags must be printable), so the split is
  * exact; the count comes along so that one empty tag is not "no tags". */
 #define TAG_SEP '\x1f'
-#define MESSAGE_COLS                                                                          \
-	"room_id, idx, user_id, username, text, cardinality(tags), "                          \
+#define MESSAGE_COLS                                                                               \
+	"room_id, idx, user_id, username, text, cardinality(tags), "                               \
 	"array_to_string(tags, E'\\x1f'), url, type, img, width, height"
 #define UPLOAD_PREFIX "uploads/"
 
@@ -62,7 +62,8 @@ static Rb__Message *row_message(arena *a, const PGresult *res, int row, int c)
 	m->userid = col(a, res, row, c + 2);
 	m->username = col(a, res, row, c + 3);
 	m->text = col(a, res, row, c + 4);
-	split_tags(a, m, PQgetvalue(res, row, c + 6), strtol(PQgetvalue(res, row, c + 5), NULL, 10));
+	split_tags(a, m, PQgetvalue(res, row, c + 6),
+		   strtol(PQgetvalue(res, row, c + 5), NULL, 10));
 	m->url = col(a, res, row, c + 7);
 	m->type = col(a, res, row, c + 8);
 	m->img = col(a, res, row, c + 9);
@@ -157,17 +158,29 @@ pg_status hist_post(pg *db, arena *a, const hist_once *once, const hist_new *m,
 {
 	PGresult *res;
 	num w = num_of(m->width), h = num_of(m->height), sz = num_of(S);
-	const char *p[] = {once->request_id, (const char *)once->reply, m->room_id, m->user_id,
-			   m->username, m->text, tags_literal(a, m->tags, m->n_tags), m->url,
-			   m->img, m->img ? w.s : NULL, m->img ? h.s : NULL, up ? up->path : NULL,
-			   up ? up->content_type : NULL, up ? (const char *)up->bytes : NULL, sz.s};
+	const char *p[] = {once->request_id,
+			   (const char *)once->reply,
+			   m->room_id,
+			   m->user_id,
+			   m->username,
+			   m->text,
+			   tags_literal(a, m->tags, m->n_tags),
+			   m->url,
+			   m->img,
+			   m->img ? w.s : NULL,
+			   m->img ? h.s : NULL,
+			   up ? up->path : NULL,
+			   up ? up->content_type : NULL,
+			   up ? (const char *)up->bytes : NULL,
+			   sz.s};
 	/* The reply and the image go as raw bytes (binary bytea). */
 	const int lengths[15] = {[1] = (int)once->reply_len, [13] = up ? (int)up->len : 0},
 		  formats[15] = {[1] = 1, [13] = 1};
-	pg_status s = pg_prepared(db, &res, "hist_post",
-				  "SELECT * FROM msg.message_post($1, $2, $3, $4, $5, $6, $7::text[],"
-				  " $8, $9, $10, $11, $12, $13, $14, $15)",
-				  15, p, lengths, formats, 0);
+	pg_status s =
+		pg_prepared(db, &res, "hist_post",
+			    "SELECT * FROM msg.message_post($1, $2, $3, $4, $5, $6, $7::text[],"
+			    " $8, $9, $10, $11, $12, $13, $14, $15)",
+			    15, p, lengths, formats, 0);
 	if (s != PG_OK)
 		return s;
 	s = written_of(a, res, m->room_id, S, out);
@@ -180,14 +193,23 @@ pg_status hist_change(pg *db, arena *a, const hist_once *once, const hist_edit *
 {
 	PGresult *res;
 	num i = num_of(e->idx), sz = num_of(S);
-	const char *p[] = {once->request_id, (const char *)once->reply, e->room_id, i.s,
-			   e->user_id, e->any ? "t" : "f", e->remove ? "t" : "f", e->text, e->url,
-			   e->set_tags ? tags_literal(a, e->tags, e->n_tags) : NULL, sz.s};
+	const char *p[] = {once->request_id,
+			   (const char *)once->reply,
+			   e->room_id,
+			   i.s,
+			   e->user_id,
+			   e->any ? "t" : "f",
+			   e->remove ? "t" : "f",
+			   e->text,
+			   e->url,
+			   e->set_tags ? tags_literal(a, e->tags, e->n_tags) : NULL,
+			   sz.s};
 	const int lengths[11] = {[1] = (int)once->reply_len}, formats[11] = {[1] = 1};
-	pg_status s = pg_prepared(db, &res, "hist_change",
-				  "SELECT * FROM msg.message_change($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-				  " $10::text[], $11)",
-				  11, p, lengths, formats, 0);
+	pg_status s =
+		pg_prepared(db, &res, "hist_change",
+			    "SELECT * FROM msg.message_change($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+			    " $10::text[], $11)",
+			    11, p, lengths, formats, 0);
 	if (s != PG_OK)
 		return s;
 	s = written_of(a, res, e->room_id, S, out);
@@ -246,8 +268,7 @@ pg_status hist_newest(pg *db, arena *a, const char *room_id, long S, Rb__SUpdate
 	return PG_OK;
 }
 
-pg_status hist_mask_user(pg *db, arena *a, const char *user_id, long S, hist_seg **segs,
-			 size_t *n)
+pg_status hist_mask_user(pg *db, arena *a, const char *user_id, long S, hist_seg **segs, size_t *n)
 {
 	PGresult *res;
 	num sz = num_of(S);
@@ -288,16 +309,16 @@ pg_status hist_room_delete(pg *db, const char *room_id)
 	return s;
 }
 
-pg_status hist_upload_get(pg *db, arena *a, const char *path, int *found,
-			  char **content_type, ProtobufCBinaryData *bytes)
+pg_status hist_upload_get(pg *db, arena *a, const char *path, int *found, char **content_type,
+			  ProtobufCBinaryData *bytes)
 {
 	PGresult *res;
 	const char *p[] = {path};
 	/* Binary results: the bytea arrives as its raw bytes, and text
 	 * columns as their characters (PQgetvalue adds the NUL). */
 	pg_status s = pg_prepared(db, &res, "hist_upload_get",
-				  "SELECT content_type, bytes FROM msg.uploads WHERE path = $1",
-				  1, p, NULL, NULL, 1);
+				  "SELECT content_type, bytes FROM msg.uploads WHERE path = $1", 1,
+				  p, NULL, NULL, 1);
 	if (s != PG_OK)
 		return s;
 	*found = PQntuples(res) > 0;

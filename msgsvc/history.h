@@ -11,24 +11,24 @@
 #include <stdint.h>
 
 #include "arena.h"
-#include "rebuttal.pb-c.h"
 #include "pg.h"
+#include "rebuttal.pb-c.h"
 
 #define HIST_REMOVED_TEXT "*Message Removed*"
 
 /* A message to append. Strings are borrowed for the call. */
 typedef struct {
 	const char *room_id, *user_id, *username, *text;
-	const char *url;        /* NULL: none */
+	const char *url; /* NULL: none */
 	char *const *tags;
 	size_t n_tags;
-	const char *img;        /* "uploads/<path>", or NULL without an image */
+	const char *img; /* "uploads/<path>", or NULL without an image */
 	int32_t width, height;
 } hist_new;
 
 /* The image of a message, stored with it. */
 typedef struct {
-	const char *path;         /* "<userid>/<name>" */
+	const char *path; /* "<userid>/<name>" */
 	const char *content_type;
 	const uint8_t *bytes;
 	size_t len;
@@ -38,9 +38,9 @@ typedef struct {
 typedef struct {
 	const char *room_id;
 	int64_t idx;
-	const char *user_id; /* who asks: may change their own message */
-	int any;             /* may change anyone's (changeMessage) */
-	int remove;          /* mask as removed, else edit: */
+	const char *user_id;    /* who asks: may change their own message */
+	int any;                /* may change anyone's (changeMessage) */
+	int remove;             /* mask as removed, else edit: */
 	const char *text, *url; /* set when not NULL */
 	char *const *tags;
 	size_t n_tags;
@@ -105,13 +105,12 @@ typedef struct {
 } hist_seg;
 /* Masks every message of user_id and deletes the user's uploads; *segs
  * (in a, *n of them) are the segments that changed. */
-pg_status hist_mask_user(pg *db, arena *a, const char *user_id, long S, hist_seg **segs,
-			 size_t *n);
+pg_status hist_mask_user(pg *db, arena *a, const char *user_id, long S, hist_seg **segs, size_t *n);
 /* Deletes the room's messages, their images and the room's counter. */
 pg_status hist_room_delete(pg *db, const char *room_id);
 
 /* Uploads: path is "<userid>/<name>". *found 0 when unknown; else the type and bytes, copied into a. */
-pg_status hist_upload_get(pg *db, arena *a, const char *path, int *found,
-			  char **content_type, ProtobufCBinaryData *bytes);
+pg_status hist_upload_get(pg *db, arena *a, const char *path, int *found, char **content_type,
+			  ProtobufCBinaryData *bytes);
 
 #endif

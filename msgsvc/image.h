@@ -13,15 +13,13 @@
 
 #include "status.h"
 
-#define IMG_STATUS_MAP(X)                                             \
-	X(IMG_OK, "ok")                                               \
-	X(IMG_INCOMPLETE, "the header is cut short")                  \
-	X(IMG_INVALID, "the header of a known format is malformed")   \
+#define IMG_STATUS_MAP(X)                                                                          \
+	X(IMG_OK, "ok")                                                                            \
+	X(IMG_INCOMPLETE, "the header is cut short")                                               \
+	X(IMG_INVALID, "the header of a known format is malformed")                                \
 	X(IMG_UNKNOWN, "not a supported image format")
 
-enum img_status {
-	IMG_STATUS_MAP(STATUS_ENUM_ROW)
-};
+enum img_status { IMG_STATUS_MAP(STATUS_ENUM_ROW) };
 
 const char *img_status_text(enum img_status s);
 

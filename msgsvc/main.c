@@ -11,10 +11,10 @@
 #include "handlers.h"
 #include "health.h"
 #include "log.h"
-#include "part.h"
 #include "migrations.h"
 #include "msg.h"
 #include "outbox.h"
+#include "part.h"
 #include "proc.h"
 #include "rooms.h"
 #include "svc.h"
@@ -32,8 +32,9 @@
 #define ROOM_TIMEOUT_MS 1000
 
 static const cfg_field settings[] = {
-	PART_CFG_SERVICE(msg_config, 9103,
-			 "handler threads, each with its own Postgres connection; 0: one per online CPU"),
+	PART_CFG_SERVICE(
+		msg_config, 9103,
+		"handler threads, each with its own Postgres connection; 0: one per online CPU"),
 	PART_CFG_PG(msg_config, "msgsvc", "msg"),
 	CFG_I("REBUTTAL_SEGMENT_SIZE", msg_config, segment_size, 5, 1, 1000,
 	      "messages per history segment (deployed clients expect 5)"),
@@ -53,7 +54,7 @@ static const cfg_field settings[] = {
 
 typedef struct {
 	msg_app app;
-	pg *maint;	    /* main thread's connection: start-up, pings, pruning */
+	pg *maint; /* main thread's connection: start-up, pings, pruning */
 	events *events;
 	/* The main thread's timers, and whether NATS was up at the last tick. */
 	int64_t next_ping, next_prune, next_dir;
@@ -173,10 +174,14 @@ static svc *start(void *ud)
 		return NULL;
 	if (outbox_start(m->app.outbox, cfg->pg) < 0)
 		return NULL;
-	svc_opts o = {.name = "msg", .app = &m->app, .closing = &m->app.closing,
-		      .busy = &m->app.busy, .threads = (int)cfg->part.threads,
+	svc_opts o = {.name = "msg",
+		      .app = &m->app,
+		      .closing = &m->app.closing,
+		      .busy = &m->app.busy,
+		      .threads = (int)cfg->part.threads,
 		      .flags = SVC_IDEM | SVC_BARE_REFUSAL,
-		      .worker_app = worker_app, .worker_free = worker_free};
+		      .worker_app = worker_app,
+		      .worker_free = worker_free};
 	o.routes = handlers_routes(&o.nroutes);
 	return svc_start(m->app.bus, &o);
 }
@@ -201,10 +206,21 @@ static void release(void *ud)
 
 static msg_config cfg;
 static msgsvc m = {.app.cfg = &cfg};
-static const part_service service = {
-	.name = "msgsvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
-	.cfg = &cfg, .part = &cfg.part, .ready = ready, .metrics = metrics,
-	.open = app_init, .bus = &m.app.bus, .bus_flags = BUS_BATCH, .start = start,
-	.tick = tick, .tick_ms = 200, .quiesce = quiesce, .release = release};
+static const part_service service = {.name = "msgsvc",
+				     .about = ABOUT,
+				     .settings = settings,
+				     .nsettings = NSETTINGS,
+				     .cfg = &cfg,
+				     .part = &cfg.part,
+				     .ready = ready,
+				     .metrics = metrics,
+				     .open = app_init,
+				     .bus = &m.app.bus,
+				     .bus_flags = BUS_BATCH,
+				     .start = start,
+				     .tick = tick,
+				     .tick_ms = 200,
+				     .quiesce = quiesce,
+				     .release = release};
 
 PART_MAIN(&service, &m)

@@ -16,12 +16,12 @@ typedef struct {
 	part_config part; /* NATS, probes, handler threads */
 	const char *pg;
 	const char *pg_password; /* read from its file */
-	long segment_size;  /* S: messages per segment */
-	long upload_max;    /* largest decoded attachment, bytes */
-	long image_max_pixels; /* width x height of an attachment at most */
-	long image_max_side;   /* width and height each at most */
-	long outbox_age_ms; /* an outbox row this old is taken by the drainer */
-	long test_hooks;    /* tests only: pause points of the write path */
+	long segment_size;       /* S: messages per segment */
+	long upload_max;         /* largest decoded attachment, bytes */
+	long image_max_pixels;   /* width x height of an attachment at most */
+	long image_max_side;     /* width and height each at most */
+	long outbox_age_ms;      /* an outbox row this old is taken by the drainer */
+	long test_hooks;         /* tests only: pause points of the write path */
 } msg_config;
 
 typedef struct rooms rooms;

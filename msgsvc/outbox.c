@@ -44,15 +44,15 @@ void outbox_free(outbox *ob)
 	free(ob);
 }
 
-pg_status outbox_add(pg *db, const char *kind, const char *room_id, int64_t idx,
-		     int64_t *id)
+pg_status outbox_add(pg *db, const char *kind, const char *room_id, int64_t idx, int64_t *id)
 {
 	char i[24];
 	snprintf(i, sizeof i, "%" PRId64, idx);
 	const char *p[] = {kind, room_id, i};
-	return pg_number(db, id,
-			 "INSERT INTO msg.outbox (kind, room_id, idx) VALUES ($1, $2, $3) RETURNING id", 3,
-			 p);
+	return pg_number(
+		db, id,
+		"INSERT INTO msg.outbox (kind, room_id, idx) VALUES ($1, $2, $3) RETURNING id", 3,
+		p);
 }
 
 /* The stored message (room, idx) within its segment, or NULL. */
@@ -97,8 +97,7 @@ static int publish_text(const msg_app *app, arena *a, Rb__SUpdateText *ut, const
 	return 0;
 }
 
-pg_status outbox_publish_written(outbox *ob, pg *db, arena *a, const hist_written *w,
-				 int send)
+pg_status outbox_publish_written(outbox *ob, pg *db, arena *a, const hist_written *w, int send)
 {
 	const msg_app *app = ob->app;
 	const char *room = w->ut->roomid;
@@ -107,8 +106,8 @@ pg_status outbox_publish_written(outbox *ob, pg *db, arena *a, const hist_writte
 	char box[24];
 	snprintf(box, sizeof box, "%" PRId64, w->box);
 	const char *p[] = {box, room, ok ? "t" : "f"};
-	pg_status s = pg_prepared(db, NULL, "outbox_published",
-				  "SELECT msg.published($1, $2, $3)", 3, p, NULL, NULL, 0);
+	pg_status s = pg_prepared(db, NULL, "outbox_published", "SELECT msg.published($1, $2, $3)",
+				  3, p, NULL, NULL, 0);
 	/* A lock left held would stop every other writer of the room. */
 	if (s != PG_OK)
 		outbox_release(db);
@@ -137,7 +136,8 @@ static pg_status publish(outbox *ob, pg *db, const row *rw)
 
 	rb__supdate_text__init(ut);
 	pg_status s = pg_query(
-		db, NULL, "SELECT pg_advisory_xact_lock(hashtextextended('msg.pub:' || $1, 0))", 1, p);
+		db, NULL, "SELECT pg_advisory_xact_lock(hashtextextended('msg.pub:' || $1, 0))", 1,
+		p);
 	if (s == PG_OK)
 		s = hist_segment(db, &a, rw->room_id, rw->idx / app->cfg->segment_size,
 				 app->cfg->segment_size, ut);
@@ -198,11 +198,11 @@ pg_status outbox_send(outbox *ob, pg *db, int64_t id)
 	int64_t got;
 	snprintf(i, sizeof i, "%" PRId64, id);
 	const char *p[] = {i};
-	pg_status s = take_and_publish(
-		ob, db,
-		"SELECT id, kind, room_id, idx, " NO_SYNC " FROM msg.outbox WHERE id = $1"
-		" FOR UPDATE SKIP LOCKED",
-		1, p, &got);
+	pg_status s = take_and_publish(ob, db,
+				       "SELECT id, kind, room_id, idx, " NO_SYNC
+				       " FROM msg.outbox WHERE id = $1"
+				       " FOR UPDATE SKIP LOCKED",
+				       1, p, &got);
 	if (s != PG_OK)
 		atomic_fetch_add(&ob->failed, 1);
 	else if (got)

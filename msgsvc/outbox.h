@@ -37,8 +37,7 @@ outbox *outbox_new(const msg_app *app);
 void outbox_free(outbox *ob);
 
 /* Inside the caller's transaction: adds a row, its id in *id. */
-pg_status outbox_add(pg *db, const char *kind, const char *room_id, int64_t idx,
-		     int64_t *id);
+pg_status outbox_add(pg *db, const char *kind, const char *room_id, int64_t idx, int64_t *id);
 /* After that transaction committed: publishes row id and deletes it, in a
  * transaction of its own on db that takes the room's publishing lock and
  * reads the segment. A row the drainer holds or has done is left to it. On
@@ -51,8 +50,7 @@ pg_status outbox_send(outbox *ob, pg *db, int64_t id);
  * and deletes the row (msg.published: one round trip). Strings of the
  * deliveries go in a. When NATS did not take them the row stays for the
  * drainer (logged, PG_ERROR). */
-pg_status outbox_publish_written(outbox *ob, pg *db, arena *a, const hist_written *w,
-				 int send);
+pg_status outbox_publish_written(outbox *ob, pg *db, arena *a, const hist_written *w, int send);
 /* Releases every publishing lock db's session holds: after a write that
  * failed, which may have taken one before failing. */
 void outbox_release(pg *db);

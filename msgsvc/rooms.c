@@ -170,8 +170,9 @@ void rooms_forget_all(rooms *rs)
 
 void rooms_metrics(rooms *rs, buf *out)
 {
-	buf_addf(out, "# TYPE msgsvc_room_cache_total counter\n"
-		      "msgsvc_room_cache_total{result=\"hit\"} %lu\n"
-		      "msgsvc_room_cache_total{result=\"miss\"} %lu\n",
+	buf_addf(out,
+		 "# TYPE msgsvc_room_cache_total counter\n"
+		 "msgsvc_room_cache_total{result=\"hit\"} %lu\n"
+		 "msgsvc_room_cache_total{result=\"miss\"} %lu\n",
 		 atomic_load(&rs->hits), atomic_load(&rs->misses));
 }

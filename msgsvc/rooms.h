@@ -12,14 +12,12 @@
 #include "bus.h"
 #include "status.h"
 
-#define ROOMS_STATUS_MAP(X)                                   \
-	X(ROOMS_OK, "ok")                                     \
-	X(ROOMS_NOT_FOUND, "no such room")                    \
+#define ROOMS_STATUS_MAP(X)                                                                        \
+	X(ROOMS_OK, "ok")                                                                          \
+	X(ROOMS_NOT_FOUND, "no such room")                                                         \
 	X(ROOMS_UNAVAILABLE, "the room service did not answer")
 
-enum rooms_status {
-	ROOMS_STATUS_MAP(STATUS_ENUM_ROW)
-};
+enum rooms_status { ROOMS_STATUS_MAP(STATUS_ENUM_ROW) };
 
 typedef struct rooms rooms;
 

@@ -5,7 +5,11 @@
 #ifndef MSGSVC_ROUTES_H
 #define MSGSVC_ROUTES_H
 
-#define MSGSVC_ROUTES(X) \
-	X(message) X(getmessages) X(updatemessage) X(removemessage) X(get_upload)
+#define MSGSVC_ROUTES(X)                                                                           \
+	X(message)                                                                                 \
+	X(getmessages)                                                                             \
+	X(updatemessage)                                                                           \
+	X(removemessage)                                                                           \
+	X(get_upload)
 
 #endif

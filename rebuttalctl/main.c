@@ -61,10 +61,12 @@ static Rb__Reply *request(ctl *c, const char *op, Rb__Envelope *env)
 	/* Same bytes, so the same request id, on every try: authsvc answers a
 	 * retry of a write it already made with the stored reply. */
 	for (long i = 0; i < c->cfg.tries && rc < 0; i++)
-		rc = bus_request_sync(c->bus, subject, bytes, len, (int)c->cfg.timeout_ms, &out, &outlen);
+		rc = bus_request_sync(c->bus, subject, bytes, len, (int)c->cfg.timeout_ms, &out,
+				      &outlen);
 	free(bytes);
 	if (rc < 0) {
-		fprintf(stderr, "rebuttalctl: %s: no answer from authsvc over %s (%ld tries of %ld ms)\n",
+		fprintf(stderr,
+			"rebuttalctl: %s: no answer from authsvc over %s (%ld tries of %ld ms)\n",
 			op, c->cfg.nats.url, c->cfg.tries, c->cfg.timeout_ms);
 		return NULL;
 	}
@@ -106,9 +108,11 @@ static int wait_connected(ctl *c)
 		if (waited >= c->cfg.timeout_ms) {
 			/* NATS refuses a wrong user or password the same way as
 			 * no server at all, as far as cnats tells. */
-			fprintf(stderr, "rebuttalctl: cannot reach NATS at %s%s%s%s\n", c->cfg.nats.url,
+			fprintf(stderr, "rebuttalctl: cannot reach NATS at %s%s%s%s\n",
+				c->cfg.nats.url,
 				*c->cfg.nats.user ? " as user " : " (no REBUTTAL_NATS_USER set)",
-				c->cfg.nats.user, *c->cfg.nats.user ? " (or the password is wrong)" : "");
+				c->cfg.nats.user,
+				*c->cfg.nats.user ? " (or the password is wrong)" : "");
 			return -1;
 		}
 		proc_sleep_ms(20);

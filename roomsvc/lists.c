@@ -85,7 +85,9 @@ static kv_status read_order(kv *st, compose *c)
 		rb__room__init(room);
 		room->id = arena_strdup(&c->a, kv_reply_str(kv_reply_elem(r[1], 2 * i)) ?: "");
 		room->has_position = 1;
-		room->position = pos > 2147483647.0 ? 2147483647 : pos < -2147483648.0 ? INT32_MIN : (int32_t)pos;
+		room->position = pos > 2147483647.0    ? 2147483647
+				 : pos < -2147483648.0 ? INT32_MIN
+						       : (int32_t)pos;
 		c->rooms[i] = room;
 	}
 	kv_replies_free(r, 2);
@@ -142,8 +144,7 @@ static person *person_find(const compose *c, size_t n, const char *id)
 	return p ? *p : NULL;
 }
 
-static void person_add(compose *c, const char *id, const char *name, const char *avatar,
-		       int hidden)
+static void person_add(compose *c, const char *id, const char *name, const char *avatar, int hidden)
 {
 	person *p = &c->people[c->npeople];
 	Rb__User *u = arena_alloc(&c->a, sizeof *u);
@@ -419,7 +420,8 @@ static void *flusher_main(void *arg)
 		 * without the rooms that changed with it. */
 		if ((which & LISTS_USERS) && (l->dirty & LISTS_ROOMS))
 			which |= LISTS_ROOMS;
-		if ((which & LISTS_ROOMS) && (l->dirty & LISTS_USERS) && due_users <= now + coalesce)
+		if ((which & LISTS_ROOMS) && (l->dirty & LISTS_USERS) &&
+		    due_users <= now + coalesce)
 			which |= LISTS_USERS;
 		if (!which) {
 			wait_until(l, due);
@@ -572,8 +574,9 @@ void lists_metrics(lists *l, buf *out)
 	buf_adds(out, "# TYPE roomsvc_lists_pending gauge\n");
 	buf_addf(out, "roomsvc_lists_pending{list=\"updateUsers\"} %d\n", !!(dirty & LISTS_USERS));
 	buf_addf(out, "roomsvc_lists_pending{list=\"updateRooms\"} %d\n", !!(dirty & LISTS_ROOMS));
-	histo_print_head(out, "roomsvc_lists_compose_duration_seconds",
-			 "one flush: read the state, compose and publish (list=updateUsers: with it)");
+	histo_print_head(
+		out, "roomsvc_lists_compose_duration_seconds",
+		"one flush: read the state, compose and publish (list=updateUsers: with it)");
 	histo_print(out, "roomsvc_lists_compose_duration_seconds", "list=\"updateUsers\"",
 		    &l->compose_users);
 	histo_print(out, "roomsvc_lists_compose_duration_seconds", "list=\"updateRooms\"",

@@ -4,8 +4,8 @@
 #include <nats/nats.h>
 #include <stdlib.h>
 
-#include "config.h"
 #include "accounts.h"
+#include "config.h"
 #include "directory.h"
 #include "health.h"
 #include "lists.h"
@@ -20,11 +20,16 @@
 
 #define C room_config
 static const cfg_field settings[] = {
-	PART_CFG_SERVICE(C, 9102, "handler threads, each with its own Redis connection; 0: one per online CPU"),
+	PART_CFG_SERVICE(
+		C, 9102,
+		"handler threads, each with its own Redis connection; 0: one per online CPU"),
 	PART_CFG_REDIS(C, "Redis host"),
-	CFG_I("REBUTTAL_COALESCE_MS", C, coalesce_ms, 30, 0, 60000, "least time between two publishes of a list"),
-	CFG_I("REBUTTAL_LIST_BUDGET", C, list_budget, 5000000, 1000, 100000000000, "bytes per second of updateUsers fan-out (list size x users online) to aim at: bigger lists go out less often"),
-	CFG_I("REBUTTAL_SWEEP_MS", C, sweep_ms, 500, 50, 60000, "period of the check for gateways whose lease ran out"),
+	CFG_I("REBUTTAL_COALESCE_MS", C, coalesce_ms, 30, 0, 60000,
+	      "least time between two publishes of a list"),
+	CFG_I("REBUTTAL_LIST_BUDGET", C, list_budget, 5000000, 1000, 100000000000,
+	      "bytes per second of updateUsers fan-out (list size x users online) to aim at: bigger lists go out less often"),
+	CFG_I("REBUTTAL_SWEEP_MS", C, sweep_ms, 500, 50, 60000,
+	      "period of the check for gateways whose lease ran out"),
 };
 #undef C
 #define NSETTINGS (sizeof settings / sizeof *settings)
@@ -33,7 +38,8 @@ static const cfg_field settings[] = {
 static int ready(void *ud)
 {
 	room_app *app = ud;
-	return part_serving() && bus_connected(app->bus) && kv_cmdf(app->store, NULL, "PING") == KV_OK;
+	return part_serving() && bus_connected(app->bus) &&
+	       kv_cmdf(app->store, NULL, "PING") == KV_OK;
 }
 
 /* Health thread. */
@@ -86,8 +92,12 @@ static svc *start(void *ud)
 	    !(app->accounts = accounts_start(app)) || lists_start(app->lists) < 0 ||
 	    !(app->presence = presence_start(app)))
 		return NULL;
-	svc_opts o = {.name = ROOM_QUEUE, .routes = routes, .nroutes = nroutes, .app = app,
-		      .threads = (int)app->cfg->part.threads, .worker_app = worker_app,
+	svc_opts o = {.name = ROOM_QUEUE,
+		      .routes = routes,
+		      .nroutes = nroutes,
+		      .app = app,
+		      .threads = (int)app->cfg->part.threads,
+		      .worker_app = worker_app,
 		      .worker_free = worker_free};
 	svc *s = svc_start(app->bus, &o);
 	if (s) {
@@ -121,10 +131,19 @@ static void release(void *ud)
 
 static room_config cfg;
 static room_app app = {.cfg = &cfg};
-static const part_service service = {
-	.name = "roomsvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
-	.cfg = &cfg, .part = &cfg.part, .ready = ready, .metrics = metrics,
-	.open = open_all, .bus = &app.bus, .start = start,
-	.tick_ms = 200, .quiesce = quiesce, .release = release};
+static const part_service service = {.name = "roomsvc",
+				     .about = ABOUT,
+				     .settings = settings,
+				     .nsettings = NSETTINGS,
+				     .cfg = &cfg,
+				     .part = &cfg.part,
+				     .ready = ready,
+				     .metrics = metrics,
+				     .open = open_all,
+				     .bus = &app.bus,
+				     .start = start,
+				     .tick_ms = 200,
+				     .quiesce = quiesce,
+				     .release = release};
 
 PART_MAIN(&service, &app)

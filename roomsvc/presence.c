@@ -94,8 +94,8 @@ static void on_conn_opened(presence *p, const Rb__ConnEvent *ev)
 		return;
 	}
 	snprintf(lease, sizeof lease, "%d", ROOM_DEFAULT_LEASE_MS);
-	kv_status s = kv_eval_retry(app->store, NULL, script_conn_open, 4, args,
-				    EVENT_RETRY_BUDGET_MS);
+	kv_status s =
+		kv_eval_retry(app->store, NULL, script_conn_open, 4, args, EVENT_RETRY_BUDGET_MS);
 	if (s != KV_OK) {
 		log_warn("presence: open of %s/%s not stored: %s", ev->gateway_id, ev->conn_id,
 			 kv_status_text(s));
@@ -169,8 +169,9 @@ static void reconcile(presence *p, const char *gw)
 	Rb__ConnList *cl = NULL;
 	int opened = 0, closed = 0;
 
-	if (kv_cmdf(st, &lock, "SET gw:%s:resync 1 PX 5000 NX", gw) != KV_OK || !kv_reply_str(lock) ||
-	    kv_cmdf(st, &ours, "HKEYS gw:%s:conns", gw) != KV_OK || !(cl = ask_conns(p, gw)))
+	if (kv_cmdf(st, &lock, "SET gw:%s:resync 1 PX 5000 NX", gw) != KV_OK ||
+	    !kv_reply_str(lock) || kv_cmdf(st, &ours, "HKEYS gw:%s:conns", gw) != KV_OK ||
+	    !(cl = ask_conns(p, gw)))
 		goto out;
 	for (size_t i = 0; i < cl->n_conns; i++) {
 		Rb__ConnEvent *ev = cl->conns[i];
@@ -187,8 +188,8 @@ static void reconcile(presence *p, const char *gw)
 		}
 	}
 	if (opened || closed)
-		log_info("presence: gateway %s resynced: %d connections added, %d closed", gw, opened,
-			 closed);
+		log_info("presence: gateway %s resynced: %d connections added, %d closed", gw,
+			 opened, closed);
 out:
 	if (lock)
 		freeReplyObject(lock);
@@ -265,7 +266,7 @@ static void on_gw_event(void *ud, const bus_msg *m)
 {
 	static const struct {
 		const char *subject;
-		gw_event_fn fn;                            /* a ConnEvent, or */
+		gw_event_fn fn;                             /* a ConnEvent, or */
 		void (*raw)(presence *p, const bus_msg *m); /* anything else */
 	} table[] = {
 		{"rb.evt.gw.heartbeat", NULL, handle_heartbeat},
@@ -400,10 +401,10 @@ void presence_free(presence *p)
 
 void presence_metrics(presence *p, buf *out)
 {
-	static const char *names[] = {"heartbeats", "conns_opened", "conns_closed",
-				      "gateways_swept", "conns_swept", "lists_stale"};
-	unsigned long v[] = {atomic_load(&p->heartbeats), atomic_load(&p->opened),
-			     atomic_load(&p->closed), atomic_load(&p->swept_gateways),
+	static const char *names[] = {"heartbeats",     "conns_opened", "conns_closed",
+				      "gateways_swept", "conns_swept",  "lists_stale"};
+	unsigned long v[] = {atomic_load(&p->heartbeats),  atomic_load(&p->opened),
+			     atomic_load(&p->closed),      atomic_load(&p->swept_gateways),
 			     atomic_load(&p->swept_conns), atomic_load(&p->stale)};
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
 		buf_addf(out, "# TYPE roomsvc_%s_total counter\nroomsvc_%s_total %lu\n", names[i],

@@ -32,7 +32,6 @@ static const struct {
 	{"Chat", "voice"},
 };
 
-
 /* ------------------------------------------------------------- helpers */
 
 void rooms_fail_store(svc_req *r, const char *op, kv_status s)

@@ -13,14 +13,14 @@
 #include <stdatomic.h>
 
 #include "bus.h"
-#include "part.h"
 #include "kv.h"
+#include "part.h"
 #include "uuid.h"
 
 /* Filled once by cfg_load from the table in main.c; read-only afterwards. */
 typedef struct {
 	part_config part; /* NATS, probes, handler threads */
-	kv_addr redis; /* password: read from its file */
+	kv_addr redis;    /* password: read from its file */
 	long coalesce_ms;
 	long list_budget;
 	long sweep_ms;
@@ -53,7 +53,7 @@ typedef struct {
 	 * copy of the app. */
 	pthread_rwlock_t *emit;
 	lists *lists;
-	dir *dir;            /* the accounts (lib/directory.h), kept by accounts.c */
+	dir *dir; /* the accounts (lib/directory.h), kept by accounts.c */
 	accounts *accounts;
 	presence *presence;
 	char instance[UUID_STR_LEN + 1]; /* this process, for sweep locks */

@@ -5,7 +5,12 @@
 #ifndef ROOMSVC_ROUTES_H
 #define ROOMSVC_ROUTES_H
 
-#define ROOMSVC_ROUTES(X) \
-	X(joinroom) X(leaveroom) X(createroom) X(updateroom) X(removeroom) X(get_room)
+#define ROOMSVC_ROUTES(X)                                                                          \
+	X(joinroom)                                                                                \
+	X(leaveroom)                                                                               \
+	X(createroom)                                                                              \
+	X(updateroom)                                                                              \
+	X(removeroom)                                                                              \
+	X(get_room)
 
 #endif

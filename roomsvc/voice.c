@@ -34,7 +34,8 @@ static void emit_member(room_app *app, int joined, const char *room, const char 
 	ev.user_id = (char *)uid;
 	ev.gateway_id = gw && *gw ? (char *)gw : NULL;
 	ev.conn_id = conn && *conn ? (char *)conn : NULL;
-	(void)bus_publish_pb(app->bus, joined ? "rb.evt.room.member_joined" : "rb.evt.room.member_left",
+	(void)bus_publish_pb(app->bus,
+			     joined ? "rb.evt.room.member_joined" : "rb.evt.room.member_left",
 			     &ev.base);
 }
 

@@ -193,6 +193,16 @@ if (($# == 0)) && [[ -x $ROOT/tests/fuzz/run.sh ]]; then
     fi
 fi
 
+# The house style (.clang-format): every C file as clang-format writes it.
+if (($# == 0)); then
+    if "$ROOT/scripts/format.sh" --check; then
+        PASSED=$((PASSED + 1))
+    else
+        PROBLEMS+=("format: files differ from .clang-format; scripts/format.sh (make format) rewrites them (counted as 1 failed)")
+        FAILED=$((FAILED + 1))
+    fi
+fi
+
 # docker-compose.yml, Dockerfile and deploy/k8s, checked offline.
 if (($# == 0)) && [[ -x $ROOT/tests/deploy/run.sh ]]; then
     RUN_TEST_BIN=$ROOT/tests/deploy/run.sh run_test deploy

@@ -21,10 +21,10 @@
 #define _GNU_SOURCE
 #include <libpq-fe.h>
 #include <stdint.h>
-#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -125,8 +125,7 @@ static void on_frame(void *ud, const char *data, size_t len)
 /* senders connections each keep `window` messages in flight, sender k into
  * room k % nrooms; a message counts as delivered when all `receivers`
  * connections (the senders among them) got its sendMessage. */
-static void msg_run(const char *what, int receivers, int senders, int nrooms, int window,
-		    size_t m)
+static void msg_run(const char *what, int receivers, int senders, int nrooms, int window, size_t m)
 {
 	enum { MAX_RX = 100, MAX_ROOMS = 8 };
 	wsc_ctx *ctx = wsc_ctx_new();
@@ -283,11 +282,13 @@ static void bench_history_small(void)
 			json_t *j;
 			while ((j = wsc_recv(c[i], 0))) {
 				if (!strcmp(jstr(j, "type"), "updateText")) {
-					CHECK_EQ_INT(json_array_size(json_object_get(j, "messages")), 5);
+					CHECK_EQ_INT(
+						json_array_size(json_object_get(j, "messages")), 5);
 					lat.v[lat.n++] = (now_us() - sent[i]) / 1e3;
 					if (issued < m) {
 						sent[i] = now_us();
-						sendp(c[i], "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":%ld}",
+						sendp(c[i],
+						      "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":%ld}",
 						      room, random() % (total / 5));
 						issued++;
 					}
@@ -301,7 +302,6 @@ static void bench_history_small(void)
 	free(lat.v), free(sent);
 	wsc_ctx_free(ctx);
 }
-
 
 static void relay_run(const char *what, int port_b)
 {
@@ -318,7 +318,9 @@ static void relay_run(const char *what, int port_b)
 	(void)ub;
 	for (size_t i = 0; i < m; i++) {
 		double s = now_us();
-		sendp(a, "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":{\"hop\":1,\"seq\":%zu}}", ua, i);
+		sendp(a,
+		      "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":{\"hop\":1,\"seq\":%zu}}",
+		      ua, i);
 		for (int hop = 1; hop <= 2;) {
 			wsc *who = hop == 1 ? b : a;
 			json_t *j = wsc_expect(who, "video", WAIT_MS);
@@ -327,7 +329,8 @@ static void relay_run(const char *what, int port_b)
 			if (json_integer_value(json_object_get(p, "hop")) == hop &&
 			    (size_t)json_integer_value(json_object_get(p, "seq")) == i) {
 				if (hop == 1)
-					sendp(b, "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":{\"hop\":2,\"seq\":%zu}}",
+					sendp(b,
+					      "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":{\"hop\":2,\"seq\":%zu}}",
 					      ua, i);
 				hop++;
 			}
@@ -364,8 +367,8 @@ static double cpu_s(int pid)
 	fclose(f);
 	const char *p = strrchr(line, ')'); /* the name may hold spaces */
 	unsigned long ut = 0, st = 0;
-	CHECK(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-			  &st) == 2);
+	CHECK(p &&
+	      sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2);
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
@@ -381,8 +384,10 @@ static void bench_conns(void)
 		c[i] = wsc_open_async(ctx, "127.0.0.1", gw_port(), "/ipc", 0);
 	for (int i = 0; i < N; i++) {
 		CHECK_EQ_INT(wsc_wait_open(c[i], 20000), 0);
-		sendp(c[i], "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\","
-			    "\"protocol\":\"v1\"}", admin_password());
+		sendp(c[i],
+		      "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\","
+		      "\"protocol\":\"v1\"}",
+		      admin_password());
 	}
 	samples lat = {calloc(N, sizeof(double)), 0};
 	for (int i = 0; i < N; i++) {
@@ -432,8 +437,10 @@ static void storm_setup(void)
 	for (int base = 0; base < STORM_ACCOUNTS; base += ADMINS) {
 		for (int k = 0; k < ADMINS && base + k < STORM_ACCOUNTS; k++) {
 			int i = base + k;
-			snprintf(storm_email[i], sizeof storm_email[i], "storm%d-%s@bench.test", i, run);
-			sendp(a[k], "{\"type\":\"createuser\",\"userName\":\"storm %d %.8s\",\"groupName\":\"user\",\"email\":\"%s\"}",
+			snprintf(storm_email[i], sizeof storm_email[i], "storm%d-%s@bench.test", i,
+				 run);
+			sendp(a[k],
+			      "{\"type\":\"createuser\",\"userName\":\"storm %d %.8s\",\"groupName\":\"user\",\"email\":\"%s\"}",
 			      i, run, storm_email[i]);
 		}
 		for (int k = 0; k < ADMINS && base + k < STORM_ACCOUNTS; k++) {
@@ -510,7 +517,8 @@ static void storm_start(storm *st, int n)
 	/* All at once: queued here, written by the next service call. */
 	st->t0 = now_us();
 	for (int i = 0; i < n; i++)
-		sendp(st->c[i], "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
+		sendp(st->c[i],
+		      "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
 		      storm_email[i], storm_pw[i]);
 }
 
@@ -569,8 +577,8 @@ static void storm_run(int n, double verify_ms)
 	size_t bytes = 0;
 	for (int i = 0; i < n; i++)
 		bytes += st.sc[i].bytes;
-	printf("| %-44s | %7d | %11s | %8.2f MB | %11s |\n", "  received per client (avg) until all in", n,
-	       "", (double)bytes / n / 1e6, "");
+	printf("| %-44s | %7d | %11s | %8.2f MB | %11s |\n",
+	       "  received per client (avg) until all in", n, "", (double)bytes / n / 1e6, "");
 	fflush(stdout);
 	free(lat.v);
 	storm_end(&st);
@@ -651,7 +659,8 @@ static void bench_storm_kill(void)
 	printf("| %-44s | %7d | %11s | %8.0f ms | %11s |\n", what, n, "all in after",
 	       storm_last_ms(&st), "");
 	printf("| %-44s | %7d | %11s | %11.0f | %11.0f |\n",
-	       "  verified: before kill + after restart, logins", n, "", (v1 - v0) + v2, (double)in);
+	       "  verified: before kill + after restart, logins", n, "", (v1 - v0) + v2,
+	       (double)in);
 	fflush(stdout);
 	storm_end(&st);
 }
@@ -677,7 +686,7 @@ typedef struct {
 	wsc *c;
 	char id[64], email[96], password[64];
 	int op, cycle;
-	int seen;   /* the current op's broadcast reached this actor */
+	int seen; /* the current op's broadcast reached this actor */
 	double sent;
 } actor;
 
@@ -708,7 +717,8 @@ static int answers(const actor *a, const char *data, size_t len)
 		return frame_is(data, len, "leaveRoom");
 	default:
 		return frame_is(data, len, "talking") &&
-		       memmem(data, len, a->op == OP_TALK_ON ? "\"talking\":true" : "\"talking\":false",
+		       memmem(data, len,
+			      a->op == OP_TALK_ON ? "\"talking\":true" : "\"talking\":false",
 			      a->op == OP_TALK_ON ? 14 : 15);
 	}
 }
@@ -741,8 +751,10 @@ static void make_directory(wsc_ctx *ctx, int n, actor *actors, int keep)
 			while (next < n && inflight[i] < 32) {
 				char name[32];
 				snprintf(name, sizeof name, "presence user %04d", next);
-				sendp(adm[i], "{\"type\":\"createuser\",\"userName\":\"%s\",\"groupName\":\"user\","
-					      "\"email\":\"p%d-%s@bench.example\"}", name, next, uniq());
+				sendp(adm[i],
+				      "{\"type\":\"createuser\",\"userName\":\"%s\",\"groupName\":\"user\","
+				      "\"email\":\"p%d-%s@bench.example\"}",
+				      name, next, uniq());
 				next++;
 				inflight[i]++;
 			}
@@ -752,7 +764,8 @@ static void make_directory(wsc_ctx *ctx, int n, actor *actors, int keep)
 			json_t *j;
 			while ((j = wsc_recv(adm[i], 0))) {
 				const char *type = jstr(j, "type");
-				CHECK_MSG(!streq(type, "error"), "createuser: %s", jstr(j, "message"));
+				CHECK_MSG(!streq(type, "error"), "createuser: %s",
+					  jstr(j, "message"));
 				if (streq(type, "adminMessage")) {
 					/* "User <email> (<name>) created in group user.
 					 * Password: <pw>" */
@@ -764,7 +777,8 @@ static void make_directory(wsc_ctx *ctx, int n, actor *actors, int keep)
 					if (em)
 						sscanf(em + 6, "%d-", &k);
 					if (k >= 0 && k < keep) {
-						snprintf(actors[k].password, sizeof actors[k].password, "%s",
+						snprintf(actors[k].password,
+							 sizeof actors[k].password, "%s",
 							 pw + strlen("Password: "));
 						sscanf(em + 5, "%95s", actors[k].email);
 					}
@@ -787,15 +801,20 @@ static void log_in_all(wsc_ctx *ctx, wsc **c, int n, actor *actors, int nactors)
 	for (int i = 0; i < n; i++) {
 		CHECK_EQ_INT(wsc_wait_open(c[i], 20000), 0);
 		if (i < nactors)
-			sendp(c[i], "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\","
-				    "\"protocol\":\"v1\"}", actors[i].email, actors[i].password);
+			sendp(c[i],
+			      "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\","
+			      "\"protocol\":\"v1\"}",
+			      actors[i].email, actors[i].password);
 		else
-			sendp(c[i], "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\","
-				    "\"protocol\":\"v1\"}", admin_password());
+			sendp(c[i],
+			      "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\","
+			      "\"protocol\":\"v1\"}",
+			      admin_password());
 	}
 	for (int i = 0; i < n; i++) {
 		json_t *j = wsc_expect(c[i], "login", 60000);
-		CHECK_MSG(j, "login %d (%s): %s", i, i < nactors ? actors[i].email : "root", wsc_last_error(c[i]));
+		CHECK_MSG(j, "login %d (%s): %s", i, i < nactors ? actors[i].email : "root",
+			  wsc_last_error(c[i]));
 		if (i < nactors) {
 			snprintf(actors[i].id, sizeof actors[i].id, "%s", jstr(j, "userid"));
 			actors[i].c = c[i];
@@ -847,8 +866,8 @@ static void bench_presence(void)
 	static actor actors[PRESENCE_ACTORS];
 	wsc **c = calloc((size_t)n, sizeof *c);
 	watcher *w = calloc((size_t)n, sizeof *w);
-	samples lat[PRESENCE_OPS], all = {calloc(PRESENCE_ACTORS * PRESENCE_CYCLES * PRESENCE_OPS,
-						 sizeof(double)), 0};
+	samples lat[PRESENCE_OPS],
+		all = {calloc(PRESENCE_ACTORS * PRESENCE_CYCLES * PRESENCE_OPS, sizeof(double)), 0};
 	CHECK(c && w && all.v);
 	for (int k = 0; k < PRESENCE_OPS; k++)
 		lat[k] = (samples){calloc(PRESENCE_ACTORS * PRESENCE_CYCLES, sizeof(double)), 0};
@@ -938,8 +957,8 @@ static void bench_presence(void)
 	       (double)bmax / 1e6);
 	printf("| %-44s | %7d | %11s | %11.1f | %11zu |\n",
 	       "presence: updateUsers per client avg, max", n, "", usum / n, umax);
-	printf("| %-44s | %7d | %11s | %11zu | %11zu |\n",
-	       "presence: events lost, clients closed", n, "", lost, closed);
+	printf("| %-44s | %7d | %11s | %11zu | %11zu |\n", "presence: events lost, clients closed",
+	       n, "", lost, closed);
 	fflush(stdout);
 	for (int k = 0; k < PRESENCE_OPS; k++)
 		free(lat[k].v);
@@ -997,9 +1016,9 @@ static void cpu_report(const cpu_meter *m, double secs, uint64_t units, char *ou
 		if (m->cpu0[i] < 0)
 			continue; /* not running */
 		double s = (i < CPU_PARTS ? part_cpu_s(cpu_parts[i]) : cpu_s(0)) - m->cpu0[i];
-		used += snprintf(out + used, cap - (size_t)used, "%s%s %.0f%% %.2f us", i ? ", " : "",
-				 i < CPU_PARTS ? cpu_parts[i] : "bench", 100 * s / secs,
-				 units ? 1e6 * s / (double)units : 0);
+		used += snprintf(out + used, cap - (size_t)used, "%s%s %.0f%% %.2f us",
+				 i ? ", " : "", i < CPU_PARTS ? cpu_parts[i] : "bench",
+				 100 * s / secs, units ? 1e6 * s / (double)units : 0);
 	}
 }
 
@@ -1037,14 +1056,14 @@ typedef struct {
 } fo_rx;
 
 struct fanout {
-	size_t m;               /* messages */
+	size_t m; /* messages */
 	int receivers;
-	double *sent;           /* intended send time of each message (us) */
-	double *last;           /* when its last receiver got it */
-	int *count;             /* receivers that got it */
-	uint8_t *seen;          /* receivers x m bits: duplicates */
+	double *sent;  /* intended send time of each message (us) */
+	double *last;  /* when its last receiver got it */
+	int *count;    /* receivers that got it */
+	uint8_t *seen; /* receivers x m bits: duplicates */
 	uint64_t dups, stray;
-	hist h;                 /* per delivery */
+	hist h; /* per delivery */
 };
 
 /* A receiver's frame: sendMessage "bench <seq>" counts (the gateway
@@ -1125,7 +1144,10 @@ static void fanout_run(const char *what, int receivers, int senders, int window,
 		double now = now_us();
 		for (int k = 0; k < senders && next < m; k++) {
 			for (;;) {
-				double due = rate > 0 ? t0 + 1e6 * (double)(next / (size_t)senders) / rate : now;
+				double due =
+					rate > 0
+						? t0 + 1e6 * (double)(next / (size_t)senders) / rate
+						: now;
 				if (next >= m || (rate > 0 && due > now) ||
 				    (window > 0 && inflight[k] >= window))
 					break;
@@ -1133,9 +1155,10 @@ static void fanout_run(const char *what, int receivers, int senders, int window,
 				owner[seq] = k;
 				fo.sent[seq] = due;
 				inflight[k]++;
-				int n = snprintf(text, sizeof text,
-						 "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"bench %zu\"}}",
-						 room, seq);
+				int n = snprintf(
+					text, sizeof text,
+					"{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"bench %zu\"}}",
+					room, seq);
 				rawws_send(rx[k].c, text, (size_t)n);
 				if (rate > 0)
 					break; /* round robin over the senders */
@@ -1145,7 +1168,8 @@ static void fanout_run(const char *what, int receivers, int senders, int window,
 		int n = epoll_wait(ep, evs, 256, 1);
 		for (int i = 0; i < n; i++) {
 			fo_rx *r = evs[i].data.ptr;
-			CHECK_MSG(rawws_read(r->c, fo_frame, r) >= 0, "receiver %d: closed", r->idx);
+			CHECK_MSG(rawws_read(r->c, fo_frame, r) >= 0, "receiver %d: closed",
+				  r->idx);
 		}
 		/* Messages every receiver has, in order of sending. */
 		for (size_t i = checked; i < next; i++) {
@@ -1176,8 +1200,9 @@ static void fanout_run(const char *what, int receivers, int senders, int window,
 	printf("| %-44s | %7llu | %9.0f/s | %8.2f ms | %8.2f ms |\n", what,
 	       (unsigned long long)fo.h.n, (double)fo.h.n / secs, hist_pct(&fo.h, 0.50),
 	       hist_pct(&fo.h, 0.99));
-	printf("|   %-42s | %7zu | %9.0f/s | %8.2f ms | %8.2f ms |\n", "(messages: all receivers have it)",
-	       all.n, (double)all.n / secs, pct(&all, 0.50), pct(&all, 0.99));
+	printf("|   %-42s | %7zu | %9.0f/s | %8.2f ms | %8.2f ms |\n",
+	       "(messages: all receivers have it)", all.n, (double)all.n / secs, pct(&all, 0.50),
+	       pct(&all, 0.99));
 	printf("|   lost %llu, duplicated %llu, stray %llu, of %llu deliveries |\n",
 	       (unsigned long long)(expected - fo.h.n), (unsigned long long)fo.dups,
 	       (unsigned long long)fo.stray, (unsigned long long)expected);
@@ -1244,7 +1269,8 @@ static void history_raw(const char *what, int n, double secs)
 	cpu_start(&cm);
 	double t0 = now_us(), end = t0 + secs * 1e6;
 	for (int i = 0; i < n; i++) {
-		int len = snprintf(req, sizeof req, "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":%ld}",
+		int len = snprintf(req, sizeof req,
+				   "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":%ld}",
 				   room, random() % (total / 5));
 		sent[i] = now_us();
 		rawws_send(c[i], req, (size_t)len);
@@ -1255,15 +1281,17 @@ static void history_raw(const char *what, int n, double secs)
 		int k = epoll_wait(ep, evs, 256, 100);
 		for (int e = 0; e < k; e++) {
 			int i = (int)evs[e].data.u32;
-			CHECK_MSG(rawws_read(c[i], on_history_frame, &rx[i]) >= 0, "history: closed");
+			CHECK_MSG(rawws_read(c[i], on_history_frame, &rx[i]) >= 0,
+				  "history: closed");
 			while (rx[i].got > 0) {
 				rx[i].got--;
 				double now = now_us();
 				hist_add(&h, now - sent[i]);
 				if (now < end) {
-					int len = snprintf(req, sizeof req,
-							   "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":%ld}",
-							   room, random() % (total / 5));
+					int len = snprintf(
+						req, sizeof req,
+						"{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":%ld}",
+						room, random() % (total / 5));
 					sent[i] = now;
 					rawws_send(c[i], req, (size_t)len);
 				} else {
@@ -1300,24 +1328,42 @@ static void bench_fanout(void)
 		fanout_run("fan-out, 1000 clients, 5 senders x 20/s", 1000, 5, 0, 20, 2000);
 }
 
-static void bench_msg_test(void) { bench_msg(); }
-static void bench_storm_test(void) { bench_storm(); }
-static void bench_conns_test(void) { bench_conns(); }
-static void bench_history_test(void) { bench_history(); }
-static void bench_relay_test(void) { bench_relay(); }
-static void bench_presence_test(void) { bench_presence(); }
-static void bench_fanout_test(void) { bench_fanout(); }
+static void bench_msg_test(void)
+{
+	bench_msg();
+}
+static void bench_storm_test(void)
+{
+	bench_storm();
+}
+static void bench_conns_test(void)
+{
+	bench_conns();
+}
+static void bench_history_test(void)
+{
+	bench_history();
+}
+static void bench_relay_test(void)
+{
+	bench_relay();
+}
+static void bench_presence_test(void)
+{
+	bench_presence();
+}
+static void bench_fanout_test(void)
+{
+	bench_fanout();
+}
 
 int main(int argc, char **argv)
 {
-	static const rt_test all[] = {{"conns", bench_conns_test},
-				      {"msg", bench_msg_test},
-				      {"fanout", bench_fanout_test},
-				      {"history", bench_history_test},
-				      {"relay", bench_relay_test},
-				      {"presence", bench_presence_test},
-				      {"storm", bench_storm_test},
-				      {"storm-kill", bench_storm_kill}};
+	static const rt_test all[] = {
+		{"conns", bench_conns_test},   {"msg", bench_msg_test},
+		{"fanout", bench_fanout_test}, {"history", bench_history_test},
+		{"relay", bench_relay_test},   {"presence", bench_presence_test},
+		{"storm", bench_storm_test},   {"storm-kill", bench_storm_kill}};
 	printf("| %-44s | %7s | %11s | %11s | %11s |\n", "benchmark", "n", "rate", "p50", "p99");
 	printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "---------",
 	       "-------------", "------------", "------------");

@@ -9,13 +9,13 @@
 #include <stddef.h>
 
 typedef struct httpc_resp {
-    int status;         /* e.g. 200 */
-    char *headers;      /* raw header lines after the status line, each
+	int status;    /* e.g. 200 */
+	char *headers; /* raw header lines after the status line, each
                            ending "\r\n"; NUL-terminated */
-    size_t headers_len;
-    char *body;         /* decoded body (chunked is undone); NUL-terminated
+	size_t headers_len;
+	char *body; /* decoded body (chunked is undone); NUL-terminated
                            for convenience, may also contain NULs */
-    size_t body_len;
+	size_t body_len;
 } httpc_resp;
 
 /*
@@ -26,8 +26,7 @@ typedef struct httpc_resp {
  * *out zeroed (httpc_resp_free on it is then a harmless no-op) and a
  * reason in httpc_last_error().
  */
-int httpc_get(const char *host, int port, const char *path, int timeout_ms,
-              httpc_resp *out);
+int httpc_get(const char *host, int port, const char *path, int timeout_ms, httpc_resp *out);
 
 /*
  * General form: method (e.g. "POST"), extra_headers (NULL or complete
@@ -35,10 +34,9 @@ int httpc_get(const char *host, int port, const char *path, int timeout_ms,
  * Content-Length header is added when body is non-NULL).  Same results
  * and ownership as httpc_get().
  */
-int httpc_request(const char *host, int port, const char *method,
-                  const char *path, const char *extra_headers,
-                  const void *body, size_t body_len, int timeout_ms,
-                  httpc_resp *out);
+int httpc_request(const char *host, int port, const char *method, const char *path,
+		  const char *extra_headers, const void *body, size_t body_len, int timeout_ms,
+		  httpc_resp *out);
 
 /* Frees what *r owns and zeroes it; NULL or a zeroed resp is fine. */
 void httpc_resp_free(httpc_resp *r);

@@ -38,8 +38,7 @@ wsc *admin(wsc_ctx *ctx);
 char *make_invite(wsc *admin_conn, const char *group);
 /* Signs up a new account through an invite; writes its email into email
  * (64 bytes). Password is "password-123". */
-void signup_user(wsc_ctx *ctx, wsc *admin_conn, const char *group, const char *name,
-		 char *email);
+void signup_user(wsc_ctx *ctx, wsc *admin_conn, const char *group, const char *name, char *email);
 /* Sends a packet with printf formatting. */
 void sendp(wsc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *jstr(json_t *o, const char *key);

@@ -64,9 +64,10 @@ static const char *nats_raw(const char *user, const char *pass, const char *line
 	CHECK_MSG(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect: %s",
 		  strerror(errno));
 	if (user)
-		snprintf(hello, sizeof hello,
-			 "CONNECT {\"verbose\":false,\"pedantic\":false,\"user\":\"%s\",\"pass\":\"%s\"}\r\n",
-			 user, pass);
+		snprintf(
+			hello, sizeof hello,
+			"CONNECT {\"verbose\":false,\"pedantic\":false,\"user\":\"%s\",\"pass\":\"%s\"}\r\n",
+			user, pass);
 	else
 		snprintf(hello, sizeof hello, "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n");
 	CHECK(write(fd, hello, strlen(hello)) == (ssize_t)strlen(hello));
@@ -119,13 +120,21 @@ void test_access_nats_gateway_limited(void)
 {
 	/* The operator's routes, and anything only services may say. */
 	static const char *const pubs[] = {
-		"rb.auth.admin_create_user", "rb.auth.admin_set_password", "rb.auth.admin_invite",
-		"rb.auth.list_users",        "rb.out.all",                 "rb.out.user.x",
-		"rb.out.conn.gw.1",          "rb.evt.auth.user_removed",   "rb.evt.room.removed",
-		"rb.evt.media.changed",      "rb.gw.x.conns",              "_INBOX.rebuttalctl.x",
+		"rb.auth.admin_create_user",
+		"rb.auth.admin_set_password",
+		"rb.auth.admin_invite",
+		"rb.auth.list_users",
+		"rb.out.all",
+		"rb.out.user.x",
+		"rb.out.conn.gw.1",
+		"rb.evt.auth.user_removed",
+		"rb.evt.room.removed",
+		"rb.evt.media.changed",
+		"rb.gw.x.conns",
+		"_INBOX.rebuttalctl.x",
 	};
-	static const char *const subs[] = {"rb.auth.>", "rb.msg.message", "rb.evt.>", "_INBOX.>",
-					   "_INBOX.rebuttalctl.>", ">"};
+	static const char *const subs[] = {"rb.auth.>", "rb.msg.message",       "rb.evt.>",
+					   "_INBOX.>",  "_INBOX.rebuttalctl.>", ">"};
 	char line[160];
 	for (size_t i = 0; i < sizeof pubs / sizeof *pubs; i++) {
 		snprintf(line, sizeof line, "PUB %s 0\r\n\r\n", pubs[i]);
@@ -187,19 +196,25 @@ void test_access_postgres_refused(void)
 	char out[4096];
 	/* No password (-w: never ask), over TCP. */
 	for (size_t i = 0; i < sizeof roles / sizeof *roles; i++) {
-		int rc = sh(out, sizeof out, "cd / && env -u PGPASSWORD -u PGPASSFILE " NOBODY
-			    "psql -X -w '%s user=%s' -c 'SELECT 1'", pg, roles[i]);
-		CHECK_MSG(rc != 0 && strstr(out, "password"), "psql as %s without a password: %d %s",
-			  roles[i], rc, out);
+		int rc = sh(out, sizeof out,
+			    "cd / && env -u PGPASSWORD -u PGPASSFILE " NOBODY
+			    "psql -X -w '%s user=%s' -c 'SELECT 1'",
+			    pg, roles[i]);
+		CHECK_MSG(rc != 0 && strstr(out, "password"),
+			  "psql as %s without a password: %d %s", roles[i], rc, out);
 	}
 	/* Guessed passwords. */
-	int rc = sh(out, sizeof out, "cd / && PGPASSWORD=postgres " NOBODY
-		    "psql -X -w '%s user=postgres' -c 'SELECT 1'", pg);
+	int rc = sh(out, sizeof out,
+		    "cd / && PGPASSWORD=postgres " NOBODY
+		    "psql -X -w '%s user=postgres' -c 'SELECT 1'",
+		    pg);
 	CHECK_MSG(rc != 0 && strstr(out, "password authentication failed"), "guessed: %d %s", rc,
 		  out);
 	/* The socket folder is postgres's alone. */
-	rc = sh(out, sizeof out, "cd / && " NOBODY "psql -X -w -h '%s/pgsock' -p %s -U postgres "
-		"-d postgres -c 'SELECT 1'", rt_env("REBUTTAL_STACK_DIR"), rt_env("PG_PORT"));
+	rc = sh(out, sizeof out,
+		"cd / && " NOBODY "psql -X -w -h '%s/pgsock' -p %s -U postgres "
+		"-d postgres -c 'SELECT 1'",
+		rt_env("REBUTTAL_STACK_DIR"), rt_env("PG_PORT"));
 	CHECK_MSG(rc != 0 && strstr(out, "Permission denied"), "socket: %d %s", rc, out);
 }
 
@@ -216,11 +231,13 @@ void test_access_postgres_roles(void)
 	CHECK_EQ_STR(PQgetvalue(r, 0, 2), "f");
 	PQclear(r);
 	r = PQexec(c, "COPY (SELECT 1) TO PROGRAM 'true'");
-	CHECK_MSG(PQresultStatus(r) == PGRES_FATAL_ERROR && strstr(PQresultErrorMessage(r), "superuser"),
+	CHECK_MSG(PQresultStatus(r) == PGRES_FATAL_ERROR &&
+			  strstr(PQresultErrorMessage(r), "superuser"),
 		  "COPY TO PROGRAM as msgsvc: %s", PQresultErrorMessage(r));
 	PQclear(r);
 	r = PQexec(c, "SELECT count(*) FROM auth.users");
-	CHECK_MSG(PQresultStatus(r) == PGRES_FATAL_ERROR && strstr(PQresultErrorMessage(r), "permission"),
+	CHECK_MSG(PQresultStatus(r) == PGRES_FATAL_ERROR &&
+			  strstr(PQresultErrorMessage(r), "permission"),
 		  "msgsvc reads auth.users: %s", PQresultErrorMessage(r));
 	PQclear(r);
 	r = PQexec(c, "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'msg'");
@@ -238,12 +255,16 @@ void test_access_redis_refused(void)
 	const char *port = rt_env("REBUTTAL_REDIS_PORT");
 	int rc = sh(out, sizeof out, "cd / && " NOBODY "redis-cli -p %s PING", port);
 	CHECK_MSG(strstr(out, "NOAUTH"), "redis-cli without a password: %d %s", rc, out);
-	rc = sh(out, sizeof out, "cd / && " NOBODY "redis-cli -p %s --no-auth-warning --user default "
-		"--pass '' PING", port);
+	rc = sh(out, sizeof out,
+		"cd / && " NOBODY "redis-cli -p %s --no-auth-warning --user default "
+		"--pass '' PING",
+		port);
 	CHECK_MSG(strstr(out, "WRONGPASS") || strstr(out, "NOAUTH"), "as default: %d %s", rc, out);
 	/* A part's user may not administer Redis. */
-	rc = sh(out, sizeof out, "redis-cli -p %s --no-auth-warning --user roomsvc --pass '%s' "
-		"CONFIG SET dir /tmp", port, secret_text("redis-roomsvc"));
+	rc = sh(out, sizeof out,
+		"redis-cli -p %s --no-auth-warning --user roomsvc --pass '%s' "
+		"CONFIG SET dir /tmp",
+		port, secret_text("redis-roomsvc"));
 	CHECK_MSG(strstr(out, "NOPERM"), "CONFIG SET as roomsvc: %d %s", rc, out);
 	/* And Redis does not run as root. */
 	snprintf(path, sizeof path, "%s/pids/redis.pid", rt_env("REBUTTAL_STACK_DIR"));

@@ -59,7 +59,7 @@ static wsc *group_member(wsc_ctx *ctx, wsc *a, const char *prefix, char *group, 
  * connection that logs in while its group changes may be told the new
  * permissions twice (the login's re-read and the change's broadcast),
  * and the repeat may come after the test's next change. */
-#define expect_perms(c, n, ...) \
+#define expect_perms(c, n, ...)                                                                    \
 	expect_perms_at(__FILE__, __LINE__, (c), (n), (const char *const[]){__VA_ARGS__, NULL})
 static void expect_perms_at(const char *file, int line, wsc *c, size_t n, const char *const *want)
 {
@@ -114,8 +114,9 @@ static void expect_group_at(const char *file, int line, wsc *c, const char *name
 	rt_fail(file, line, "no updateGroups with group %s %s (last: %s)", name,
 		absent ? "absent" : "as wanted", last ? last : wsc_last_error(c));
 }
-#define expect_group(c, name, ...) \
-	expect_group_at(__FILE__, __LINE__, (c), (name), 0, (const char *const[]){__VA_ARGS__, NULL})
+#define expect_group(c, name, ...)                                                                 \
+	expect_group_at(__FILE__, __LINE__, (c), (name), 0,                                        \
+			(const char *const[]){__VA_ARGS__, NULL})
 #define expect_group_empty(c, name) expect_group_at(__FILE__, __LINE__, (c), (name), 0, NULL)
 #define expect_group_absent(c, name) expect_group_at(__FILE__, __LINE__, (c), (name), 1, NULL)
 
@@ -197,14 +198,17 @@ void test_admin_invite(void)
 	/* Expiry (REBUTTAL_INVITE_TTL, 60 s at least): the invite is aged in
 	 * the database rather than waited for. */
 	char *code2 = make_invite(a, "user"), cmd[1024];
-	snprintf(cmd, sizeof cmd,
-		 "psql -X -q -v ON_ERROR_STOP=1 '%s' -c \"UPDATE auth.invites SET expires_at = now()"
-		 " - interval '1 second' WHERE code = '%s'\" >/dev/null 2>&1",
-		 pg_conninfo_as("authsvc"), code2);
+	snprintf(
+		cmd, sizeof cmd,
+		"psql -X -q -v ON_ERROR_STOP=1 '%s' -c \"UPDATE auth.invites SET expires_at = now()"
+		" - interval '1 second' WHERE code = '%s'\" >/dev/null 2>&1",
+		pg_conninfo_as("authsvc"), code2);
 	CHECK_EQ_INT(system(cmd), 0);
 	wsc *s = client(ctx);
-	sendp(s, "{\"type\":\"signup\",\"userName\":\"late\",\"password\":\"" TEST_PASSWORD "\","
-		 "\"email\":\"late-%s@test.example\",\"signUp\":\"%s\"}", uniq(), code2);
+	sendp(s,
+	      "{\"type\":\"signup\",\"userName\":\"late\",\"password\":\"" TEST_PASSWORD "\","
+	      "\"email\":\"late-%s@test.example\",\"signUp\":\"%s\"}",
+	      uniq(), code2);
 	expect_error(s, "invalid, used or expired");
 	free(code2);
 	wsc_ctx_free(ctx);
@@ -227,7 +231,8 @@ void test_admin_createuser(void)
 	       "{\"type\":\"createuser\",\"userName\":\"%s\",\"groupName\":\"user\",\"email\":\"%s\"}",
 	       name, email);
 
-	sendp(a, "{\"type\":\"createuser\",\"userName\":\"%s\",\"groupName\":\"%s\",\"email\":\"%s\"}",
+	sendp(a,
+	      "{\"type\":\"createuser\",\"userName\":\"%s\",\"groupName\":\"%s\",\"email\":\"%s\"}",
 	      name, group, email);
 	json_t *m = wsc_expect_noerr(a, "adminMessage", WAIT_MS);
 	CHECK_MSG(m, "createuser: %s", wsc_last_error(a));
@@ -255,7 +260,8 @@ void test_admin_createuser(void)
 	/* Duplicate email (any case): refused, nothing made. */
 	for (char *q = email; *q; q++)
 		*q = (char)(*q >= 'a' && *q <= 'z' ? *q - 32 : *q);
-	sendp(a, "{\"type\":\"createuser\",\"userName\":\"other\",\"groupName\":\"user\",\"email\":\"%s\"}",
+	sendp(a,
+	      "{\"type\":\"createuser\",\"userName\":\"other\",\"groupName\":\"user\",\"email\":\"%s\"}",
 	      email);
 	expect_error(a, "email is already in use");
 	wsc_ctx_free(ctx);
@@ -281,7 +287,8 @@ static void on_created(void *ud, const bus_msg *m)
 static const char *admin_text(const Rb__Reply *r)
 {
 	CHECK_MSG(r->code == RB__CODE__OK, "createuser: %s", r->message ? r->message : "?");
-	CHECK(r->n_deliver == 1 && r->deliver[0]->packet_case == RB__DELIVERY__PACKET_ADMIN_MESSAGE);
+	CHECK(r->n_deliver == 1 &&
+	      r->deliver[0]->packet_case == RB__DELIVERY__PACKET_ADMIN_MESSAGE);
 	return r->deliver[0]->adminmessage->message;
 }
 
@@ -289,7 +296,8 @@ void test_admin_createuser_retry(void)
 {
 	wsc_ctx *ctx = wsc_ctx_new();
 	char root_id[64], rid[UUID_STR_LEN + 1], email[96];
-	snprintf(root_id, sizeof root_id, "%s", login(client(ctx), "root@localhost", admin_password()));
+	snprintf(root_id, sizeof root_id, "%s",
+		 login(client(ctx), "root@localhost", admin_password()));
 	snprintf(created_name, sizeof created_name, "retry%s", uniq());
 	created_name[24] = '\0';
 	snprintf(email, sizeof email, "retry-%s@test.example", uniq());
@@ -312,7 +320,8 @@ void test_admin_createuser_retry(void)
 	env.n_perms = 1;
 	env.payload_case = RB__ENVELOPE__PAYLOAD_CREATEUSER;
 	env.createuser = &cu;
-	Rb__Reply *r1 = ask(b, "rb.auth.createuser", &env), *r2 = ask(b, "rb.auth.createuser", &env);
+	Rb__Reply *r1 = ask(b, "rb.auth.createuser", &env),
+		  *r2 = ask(b, "rb.auth.createuser", &env);
 	CHECK_EQ_STR(admin_text(r1), admin_text(r2));
 	/* A new request for the same email is a new attempt: refused. */
 	uuid_new(rid);
@@ -357,8 +366,8 @@ void test_admin_updateuser(void)
 	sendp(p.c, "{\"type\":\"updateuser\",\"userid\":\"%s\",\"userName\":\"%s\"}", p.id, n1);
 	expect_user_named(watch, p.id, n1);
 	/* Someone else: renameUser. */
-	denied(p.c, "renameUser", "{\"type\":\"updateuser\",\"userid\":\"%s\",\"userName\":\"nope\"}",
-	       q.id);
+	denied(p.c, "renameUser",
+	       "{\"type\":\"updateuser\",\"userid\":\"%s\",\"userName\":\"nope\"}", q.id);
 	/* The admin renames the plain user: its other connection sees it. */
 	sendp(a, "{\"type\":\"updateuser\",\"userid\":\"%s\",\"userName\":\"%s\"}", p.id, n2);
 	expect_user_named(watch, p.id, n2);
@@ -434,8 +443,8 @@ void test_admin_setusergroup(void)
 	char group[64];
 	snprintf(group, sizeof group, "sg-%s", uniq());
 
-	denied(p.c, "setUserGroup", "{\"type\":\"setusergroup\",\"userid\":\"%s\",\"groupName\":\"admin\"}",
-	       p.id);
+	denied(p.c, "setUserGroup",
+	       "{\"type\":\"setusergroup\",\"userid\":\"%s\",\"groupName\":\"admin\"}", p.id);
 
 	/* Into a group that does not exist: made empty, never refused. */
 	sendp(a, "{\"type\":\"setusergroup\",\"userid\":\"%s\",\"groupName\":\"%s\"}", t.id, group);
@@ -504,18 +513,24 @@ void test_admin_updategroup(void)
 	       "{\"type\":\"updategroup\",\"groupName\":\"user\",\"changes\":[{\"add\":\"createUser\"}]}");
 
 	/* In order: add, add, remove. */
-	sendp(a, "{\"type\":\"updategroup\",\"groupName\":\"%s\",\"changes\":[{\"add\":\"createRoom\"},"
-		 "{\"add\":\"sendMessage\"},{\"remove\":\"sendMessage\"}]}", group);
+	sendp(a,
+	      "{\"type\":\"updategroup\",\"groupName\":\"%s\",\"changes\":[{\"add\":\"createRoom\"},"
+	      "{\"add\":\"sendMessage\"},{\"remove\":\"sendMessage\"}]}",
+	      group);
 	expect_perms(m.c, 1, "createRoom");
 	expect_perms(m2, 1, "createRoom");
 	expect_group(p.c, group, "createRoom");
 
 	/* An unknown permission: an error naming it, and nothing applied. */
-	sendp(a, "{\"type\":\"updategroup\",\"groupName\":\"%s\",\"changes\":[{\"add\":\"joinVoiceRoom\"},"
-		 "{\"add\":\"flyToTheMoon\"}]}", group);
+	sendp(a,
+	      "{\"type\":\"updategroup\",\"groupName\":\"%s\",\"changes\":[{\"add\":\"joinVoiceRoom\"},"
+	      "{\"add\":\"flyToTheMoon\"}]}",
+	      group);
 	expect_error(a, "flyToTheMoon");
-	sendp(a, "{\"type\":\"updategroup\",\"groupName\":\"%s\",\"changes\":[{\"remove\":\"createRoom\"},"
-		 "{\"add\":\"joinVoiceRoom\",\"remove\":\"createRoom\"}]}", group);
+	sendp(a,
+	      "{\"type\":\"updategroup\",\"groupName\":\"%s\",\"changes\":[{\"remove\":\"createRoom\"},"
+	      "{\"add\":\"joinVoiceRoom\",\"remove\":\"createRoom\"}]}",
+	      group);
 	expect_error(a, "changes[1]");
 	sendp(a, "{\"type\":\"updategroup\",\"groupName\":\"%s\",\"changes\":[{}]}", group);
 	expect_error(a, "changes[0]");
@@ -528,7 +543,8 @@ void test_admin_updategroup(void)
 	/* A missing group is created by updategroup. */
 	char fresh[64];
 	snprintf(fresh, sizeof fresh, "ug2-%s", uniq());
-	sendp(a, "{\"type\":\"updategroup\",\"groupName\":\"%s\",\"changes\":[{\"add\":\"renameRoom\"}]}",
+	sendp(a,
+	      "{\"type\":\"updategroup\",\"groupName\":\"%s\",\"changes\":[{\"add\":\"renameRoom\"}]}",
 	      fresh);
 	expect_group(p.c, fresh, "renameRoom");
 	wsc_ctx_free(ctx);
@@ -543,8 +559,10 @@ void test_admin_removegroup(void)
 	who p, m;
 	char group[64];
 	wsc *m2 = group_member(ctx, a, "rg", group, &p, &m, gw_port());
-	sendp(a, "{\"type\":\"updategroup\",\"groupName\":\"%s\",\"changes\":[{\"add\":\"createRoom\"},"
-		 "{\"add\":\"sendMessage\"}]}", group);
+	sendp(a,
+	      "{\"type\":\"updategroup\",\"groupName\":\"%s\",\"changes\":[{\"add\":\"createRoom\"},"
+	      "{\"add\":\"sendMessage\"}]}",
+	      group);
 	expect_perms(m.c, 2, "createRoom", "sendMessage");
 	expect_perms(m2, 2, "createRoom", "sendMessage");
 
@@ -554,11 +572,14 @@ void test_admin_removegroup(void)
 	expect_perms(m.c, 0, NULL);
 	expect_perms(m2, 0, NULL);
 	expect_group_absent(p.c, group);
-	denied(m.c, "createRoom", "{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"no\"}");
+	denied(m.c, "createRoom",
+	       "{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"no\"}");
 	/* The members keep the name and log in without permissions. */
 	wsc *again = client(ctx);
-	sendp(again, "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
-		     "\"protocol\":\"v1\"}", m.email);
+	sendp(again,
+	      "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
+	      "\"protocol\":\"v1\"}",
+	      m.email);
 	json_decref(expect(again, "login"));
 	expect_perms(again, 0, NULL);
 	/* Removing it again (or any unknown group) is no error. */
@@ -664,20 +685,25 @@ void test_admin_race_revoke(void)
 			snprintf(s->name, sizeof s->name, "%s%d-%d", prefix, k, iter);
 			s->phase = rc[k].phase;
 			rc[k].after += s->phase == 2;
-			sendp(rc[k].c, "{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"%s\"}",
+			sendp(rc[k].c,
+			      "{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"%s\"}",
 			      s->name);
 			done &= rc[k].after >= RACE_AFTER;
 		}
 		if (iter == 3) {
-			sendp(a, "{\"type\":\"updategroup\",\"groupName\":\"%s\","
-				 "\"changes\":[{\"add\":\"createRoom\"}]}", group);
+			sendp(a,
+			      "{\"type\":\"updategroup\",\"groupName\":\"%s\","
+			      "\"changes\":[{\"add\":\"createRoom\"}]}",
+			      group);
 			granted = 1;
 		}
 		/* Revoked while both connections are busy creating rooms. */
 		if (granted && !revoked && rc[0].phase >= 1 && rc[1].phase >= 1 &&
 		    ++since_grant >= 5) {
-			sendp(a, "{\"type\":\"updategroup\",\"groupName\":\"%s\","
-				 "\"changes\":[{\"remove\":\"createRoom\"}]}", group);
+			sendp(a,
+			      "{\"type\":\"updategroup\",\"groupName\":\"%s\","
+			      "\"changes\":[{\"remove\":\"createRoom\"}]}",
+			      group);
 			revoked = 1;
 		}
 		wsc_service(ctx, 3);
@@ -694,7 +720,8 @@ void test_admin_race_revoke(void)
 		made_in_grant += listed && sends[i].phase == 1;
 		after_sends += sends[i].phase == 2;
 		CHECK_MSG(!(listed && sends[i].phase == 2),
-			  "%s was sent after the revoke's updatePerms and was created", sends[i].name);
+			  "%s was sent after the revoke's updatePerms and was created",
+			  sends[i].name);
 	}
 	long denials = 0;
 	for (int k = 0; k < RACE_CONNS; k++) {
@@ -757,8 +784,8 @@ static int ctl_in(const char *input, char *out, size_t outlen, const char *fmt, 
 	snprintf(as, sizeof as, "REBUTTAL_NATS_USER=rebuttalctl REBUTTAL_NATS_PASSWORD_FILE='%s'",
 		 secret_path("nats-rebuttalctl"));
 	if (input)
-		snprintf(cmd, sizeof cmd, "printf '%%s\\n' '%s' | %s '%s/rebuttalctl' %s 2>&1", input,
-			 as, rt_env("REBUTTAL_BIN_DIR"), args);
+		snprintf(cmd, sizeof cmd, "printf '%%s\\n' '%s' | %s '%s/rebuttalctl' %s 2>&1",
+			 input, as, rt_env("REBUTTAL_BIN_DIR"), args);
 	else
 		snprintf(cmd, sizeof cmd, "%s '%s/rebuttalctl' %s 2>&1 </dev/null", as,
 			 rt_env("REBUTTAL_BIN_DIR"), args);
@@ -775,7 +802,8 @@ void test_admin_rebuttalctl(void)
 	name[20] = '\0';
 	snprintf(group, sizeof group, "ctl-%s", uniq());
 
-	int rc = ctl(out, sizeof out, "create-user '%s' '%s' ctl-password-1 '%s'", email, name, group);
+	int rc = ctl(out, sizeof out, "create-user '%s' '%s' ctl-password-1 '%s'", email, name,
+		     group);
 	CHECK_MSG(rc == 0 && strstr(out, "created"), "create-user: %d %s", rc, out);
 	wsc *c = client(ctx);
 	const char *uid = login(c, email, "ctl-password-1");
@@ -803,8 +831,10 @@ void test_admin_rebuttalctl(void)
 	CHECK_EQ_INT(strlen(code), 36);
 	CHECK_MSG(strstr(url, code) && strstr(url, "/?invite="), "invite url %s", url);
 	wsc *s = client(ctx);
-	sendp(s, "{\"type\":\"signup\",\"userName\":\"invited\",\"password\":\"" TEST_PASSWORD "\","
-		 "\"email\":\"inv-%s\",\"signUp\":\"%s\"}", email, code);
+	sendp(s,
+	      "{\"type\":\"signup\",\"userName\":\"invited\",\"password\":\"" TEST_PASSWORD "\","
+	      "\"email\":\"inv-%s\",\"signUp\":\"%s\"}",
+	      email, code);
 	json_t *j = wsc_expect_noerr(s, "refreshNow", WAIT_MS);
 	CHECK_MSG(j, "signup with the tool's invite: %s", wsc_last_error(s));
 	json_decref(j);

@@ -12,14 +12,16 @@
 static void browser_run(const char *mode)
 {
 	char web[PATH_MAX], cmd[2048], last[512], name[32];
-	CHECK_MSG(realpath("gateway/web", web), "no gateway/web (tests run from the repository root)");
+	CHECK_MSG(realpath("gateway/web", web),
+		  "no gateway/web (tests run from the repository root)");
 	CHECK_MSG(system("command -v chromium >/dev/null 2>&1") == 0,
 		  "chromium is not installed (scripts/deps.sh installs it)");
 	snprintf(name, sizeof name, "web%s", mode);
 	int port = tls_gateway(name, web);
 	const char *dir = rt_env("REBUTTAL_STACK_DIR");
-	snprintf(cmd, sizeof cmd, "node tests/browser/browser.mjs %d root@localhost '%s' '%s' %s 2>&1",
-		 port, admin_password(), dir, mode);
+	snprintf(cmd, sizeof cmd,
+		 "node tests/browser/browser.mjs %d root@localhost '%s' '%s' %s 2>&1", port,
+		 admin_password(), dir, mode);
 	long long t0 = now_ms();
 	int rc = run_shown(cmd, last, sizeof last);
 	printf("browser test over %s: %lld ms\n", mode, now_ms() - t0);

@@ -65,7 +65,8 @@ void expect_error_at(const char *file, int line, wsc *c, const char *part)
 {
 	json_t *j = wsc_expect(c, "error", WAIT_MS);
 	if (!j)
-		rt_fail(file, line, "no `error` frame (wanted \"%s\"): %s", part, wsc_last_error(c));
+		rt_fail(file, line, "no `error` frame (wanted \"%s\"): %s", part,
+			wsc_last_error(c));
 	const char *m = jstr(j, "message");
 	if (!m || !strstr(m, part))
 		rt_fail(file, line, "error message \"%s\" lacks \"%s\"", m ? m : "(none)", part);
@@ -100,7 +101,8 @@ const char *login_at(const char *file, int line, wsc *c, const char *email, cons
 	for (size_t i = 0; i < 4; i++) {
 		json_t *j = wsc_recv(c, WAIT_MS);
 		if (!j)
-			rt_fail(file, line, "login %s: no `%s`: %s", email, seq[i], wsc_last_error(c));
+			rt_fail(file, line, "login %s: no `%s`: %s", email, seq[i],
+				wsc_last_error(c));
 		if (!jstr(j, "type") || strcmp(jstr(j, "type"), seq[i])) {
 			char *s = json_dumps(j, JSON_COMPACT);
 			rt_fail(file, line, "login %s: wanted `%s`, got %s", email, seq[i], s);
@@ -232,8 +234,7 @@ int gateway_with(const char *part, const char *const *settings)
 
 void room_made(wsc *adm, const char *type, const char *name, char *id)
 {
-	sendp(adm, "{\"type\":\"createroom\",\"roomType\":\"%s\",\"roomName\":\"%s\"}", type,
-	      name);
+	sendp(adm, "{\"type\":\"createroom\",\"roomType\":\"%s\",\"roomName\":\"%s\"}", type, name);
 	for (*id = '\0'; !*id;) {
 		json_t *j = expect(adm, "updateRooms");
 		json_t *list = json_object_get(j, "roomList");
@@ -337,13 +338,15 @@ int raw_login(int port)
 	int n = snprintf(req, sizeof req,
 			 "GET /ipc HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
 			 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-			 "Sec-WebSocket-Version: 13\r\n\r\n", port);
+			 "Sec-WebSocket-Version: 13\r\n\r\n",
+			 port);
 	CHECK(write(fd, req, (size_t)n) == n);
 	raw_wait_for(fd, "\"connect\"");
 	char login[256];
-	snprintf(login, sizeof login,
-		 "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\",\"protocol\":\"v1\"}",
-		 admin_password());
+	snprintf(
+		login, sizeof login,
+		"{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\",\"protocol\":\"v1\"}",
+		admin_password());
 	raw_send(fd, login);
 	raw_wait_for(fd, "\"welcome\"");
 	return fd;
@@ -459,7 +462,8 @@ int tls_gateway(const char *name, const char *webroot)
 	const char *dir = rt_env("REBUTTAL_STACK_DIR");
 	snprintf(cmd, sizeof cmd,
 		 "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-		 "-keyout '%s/tls-%s.key' -out '%s/tls-%s.crt' >/dev/null 2>&1", dir, name, dir, name);
+		 "-keyout '%s/tls-%s.key' -out '%s/tls-%s.crt' >/dev/null 2>&1",
+		 dir, name, dir, name);
 	CHECK_EQ_INT(system(cmd), 0);
 	snprintf(cmd, sizeof cmd, "%s/tls-%s.crt", dir, name);
 	setenv("REBUTTAL_TLS_CERT", cmd, 1);

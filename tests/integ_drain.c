@@ -171,7 +171,8 @@ static void up_collect(up_client *u, const char *room, int want, int *have)
 				snprintf(u->first_error, sizeof u->first_error, "%s",
 					 jstr(j, "message") ? jstr(j, "message") : "?");
 		} else if (streq(type, "sendMessage") && streq(jstr(j, "roomid"), room)) {
-			long long idx = json_integer_value(json_object_get(json_object_get(j, "message"), "idx"));
+			long long idx = json_integer_value(
+				json_object_get(json_object_get(j, "message"), "idx"));
 			CHECK_MSG(idx >= 0 && idx < UP_MAX_IDX, "sendMessage idx %lld", idx);
 			CHECK_MSG(!u->seen[idx]++, "sendMessage of idx %lld twice", idx);
 			(*have)++;
@@ -216,10 +217,12 @@ static void up_check_history(wsc *v, const char *room, int n)
 		for (size_t i = 0; i < json_array_size(ms); i++) {
 			json_t *m = json_array_get(ms, i);
 			int k, seq;
-			CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), s * S + (long long)i);
+			CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")),
+				     s * S + (long long)i);
 			CHECK_MSG(sscanf(jstr(m, "text"), "u%d-%d", &k, &seq) == 2 && seq >= 0 &&
 					  seq < n && !seen[seq]++,
-				  "idx %lld: \"%s\" unknown or twice", s * S + (long long)i, jstr(m, "text"));
+				  "idx %lld: \"%s\" unknown or twice", s * S + (long long)i,
+				  jstr(m, "text"));
 		}
 		json_decref(ut);
 	}

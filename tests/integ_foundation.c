@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "httpc.h"
-#include "proc.h"
 #include "integ.h"
+#include "proc.h"
 
 void test_connect_frame(void)
 {
@@ -48,7 +48,8 @@ void test_login_root_sequence(void)
 {
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *c = client(ctx);
-	sendp(c, "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\",\"protocol\":\"v1\"}",
+	sendp(c,
+	      "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\",\"protocol\":\"v1\"}",
 	      admin_password());
 	json_t *l = expect(c, "login"), *p = wsc_recv(c, WAIT_MS), *g = wsc_recv(c, WAIT_MS),
 	       *w = wsc_recv(c, WAIT_MS);
@@ -56,10 +57,11 @@ void test_login_root_sequence(void)
 	CHECK_EQ_STR(jstr(p, "type"), "updatePerms");
 	CHECK_EQ_STR(jstr(g, "type"), "updateGroups");
 	CHECK_EQ_STR(jstr(w, "type"), "welcome");
-	static const char *const all[] = {"createRoom", "createUser", "renameRoom", "renameUser",
-		"renameServer", "removeRoom", "removeUser", "inviteUser", "inviteUserAny",
-		"noInviteFor", "joinVoiceRoom", "sendMessage", "setUserGroup", "setGroupPerm",
-		"changeMessage", "suppressUser"};
+	static const char *const all[] = {
+		"createRoom",    "createUser",   "renameRoom",    "renameUser",
+		"renameServer",  "removeRoom",   "removeUser",    "inviteUser",
+		"inviteUserAny", "noInviteFor",  "joinVoiceRoom", "sendMessage",
+		"setUserGroup",  "setGroupPerm", "changeMessage", "suppressUser"};
 	json_t *perms = json_object_get(p, "perms");
 	CHECK_EQ_INT(json_array_size(perms), 16);
 	for (size_t i = 0; i < 16; i++)
@@ -86,9 +88,10 @@ static void login_refused(const char *packet, const char *msg_part)
 
 void test_login_wrong_password_closes(void)
 {
-	login_refused("{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"wrong-password\","
-		      "\"protocol\":\"v1\"}",
-		      "Permission denied");
+	login_refused(
+		"{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"wrong-password\","
+		"\"protocol\":\"v1\"}",
+		"Permission denied");
 	login_refused("{\"type\":\"login\",\"email\":\"nobody@nowhere.example\",\"password\":\"x\","
 		      "\"protocol\":\"v1\"}",
 		      "Permission denied");
@@ -104,10 +107,13 @@ void test_login_missing_field_closes(void)
 void test_login_unknown_protocol_closes(void)
 {
 	char p[256];
-	snprintf(p, sizeof p, "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\","
-		 "\"protocol\":\"v7\"}", admin_password());
+	snprintf(p, sizeof p,
+		 "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\","
+		 "\"protocol\":\"v7\"}",
+		 admin_password());
 	login_refused(p, "protocol");
-	snprintf(p, sizeof p, "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\"}",
+	snprintf(p, sizeof p,
+		 "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\"}",
 		 admin_password());
 	login_refused(p, "protocol");
 }
@@ -115,8 +121,10 @@ void test_login_unknown_protocol_closes(void)
 void test_login_v0_protocol_closes(void)
 {
 	char p[256];
-	snprintf(p, sizeof p, "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\","
-		 "\"protocol\":\"v0\"}", admin_password());
+	snprintf(p, sizeof p,
+		 "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\","
+		 "\"protocol\":\"v0\"}",
+		 admin_password());
 	login_refused(p, "protocol");
 }
 
@@ -244,8 +252,10 @@ void test_bad_field_error_stays_open(void)
 static void signup_send(wsc *c, const char *name, const char *pw, const char *email,
 			const char *code)
 {
-	sendp(c, "{\"type\":\"signup\",\"userName\":\"%s\",\"password\":\"%s\",\"email\":\"%s\","
-		 "\"signUp\":\"%s\"}", name, pw, email, code);
+	sendp(c,
+	      "{\"type\":\"signup\",\"userName\":\"%s\",\"password\":\"%s\",\"email\":\"%s\","
+	      "\"signUp\":\"%s\"}",
+	      name, pw, email, code);
 }
 
 void test_invite_signup_login(void)
@@ -261,8 +271,10 @@ void test_invite_signup_login(void)
 	wsc_close(c);
 
 	c = client(ctx);
-	sendp(c, "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
-		 "\"protocol\":\"v1\"}", email);
+	sendp(c,
+	      "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
+	      "\"protocol\":\"v1\"}",
+	      email);
 	json_t *l = expect(c, "login"), *p = expect(c, "updatePerms");
 	CHECK(json_is_true(json_object_get(l, "success")));
 	json_t *perms = json_object_get(p, "perms");
@@ -420,10 +432,12 @@ void test_login_again_refused(void)
 {
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *a = admin(ctx);
-	sendp(a, "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\",\"protocol\":\"v1\"}",
+	sendp(a,
+	      "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\",\"protocol\":\"v1\"}",
 	      admin_password());
 	expect_error(a, "already logged in");
-	sendp(a, "{\"type\":\"signup\",\"userName\":\"xx\",\"password\":\"0123456789\",\"email\":\"a@b.c\",\"signUp\":\"signup\"}");
+	sendp(a,
+	      "{\"type\":\"signup\",\"userName\":\"xx\",\"password\":\"0123456789\",\"email\":\"a@b.c\",\"signUp\":\"signup\"}");
 	expect_error(a, "already logged in");
 	CHECK(!wsc_is_closed(a));
 	wsc_ctx_free(ctx);
@@ -435,7 +449,8 @@ static void http_expect(const char *path, int status, const char *body_part)
 	CHECK_EQ_INT(httpc_get("127.0.0.1", gw_port(), path, WAIT_MS, &r), 0);
 	CHECK_MSG(r.status == status, "GET %s: %d, wanted %d", path, r.status, status);
 	if (body_part)
-		CHECK_MSG(r.body && strstr(r.body, body_part), "GET %s: body lacks %s", path, body_part);
+		CHECK_MSG(r.body && strstr(r.body, body_part), "GET %s: body lacks %s", path,
+			  body_part);
 	httpc_resp_free(&r);
 }
 
@@ -445,8 +460,9 @@ void test_http_probes_and_redirect(void)
 	http_expect("/readyz", 200, NULL);
 	http_expect("/metrics", 200, "rebuttal_gateway_connections");
 	httpc_resp r;
-	CHECK_EQ_INT(httpc_get("127.0.0.1", gw_port(), "/invite/0b7e7c3e-6b1f-4c59-9f0e-1d2a3b4c5d6e",
-			       WAIT_MS, &r), 0);
+	CHECK_EQ_INT(httpc_get("127.0.0.1", gw_port(),
+			       "/invite/0b7e7c3e-6b1f-4c59-9f0e-1d2a3b4c5d6e", WAIT_MS, &r),
+		     0);
 	CHECK_EQ_INT(r.status, 302);
 	size_t n;
 	const char *loc = httpc_header(&r, "Location", &n);
@@ -504,7 +520,8 @@ static void read_statuses(int fd, int want, int ms, char *out, size_t outlen)
  * anything twice (the sanitizer run checks that; the gateway must live). */
 void test_http_pipelined_uploads(void)
 {
-	static const char up[] = "GET /uploads/00000000-0000-4000-8000-000000000000/b00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char up[] =
+		"GET /uploads/00000000-0000-4000-8000-000000000000/b00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: x\r\n\r\n";
 	static const char hz[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	char req[512], got[64];
 	int rounds = 1000, answered = 0;
@@ -585,7 +602,8 @@ void test_health_slow_clients(void)
 			(void)!send(fds[i], "G", 1, MSG_NOSIGNAL); /* evicted ones are closed */
 		long long t0 = now_ms();
 		httpc_resp resp;
-		if (httpc_get("127.0.0.1", port, "/healthz", 1000, &resp) == 0 && resp.status == 200)
+		if (httpc_get("127.0.0.1", port, "/healthz", 1000, &resp) == 0 &&
+		    resp.status == 200)
 			ok++;
 		httpc_resp_free(&resp);
 		if (now_ms() - t0 > worst)
@@ -637,8 +655,8 @@ void test_tls_login(void)
 
 	/* As a browser: one HTTP/2 connection (ALPN h2) with plain GETs and two
 	 * WebSockets over extended CONNECT (RFC 8441); tests/h2/h2check.mjs. */
-	snprintf(cmd, sizeof cmd, "node tests/h2/h2check.mjs %d root@localhost '%s' '%s' 2>&1", port,
-		 admin_password(), rt_env("REBUTTAL_WEBROOT"));
+	snprintf(cmd, sizeof cmd, "node tests/h2/h2check.mjs %d root@localhost '%s' '%s' 2>&1",
+		 port, admin_password(), rt_env("REBUTTAL_WEBROOT"));
 	char last[256];
 	int rc = run_shown(cmd, last, sizeof last);
 	stack("kill gateway-tls TERM", NULL, 0);
@@ -661,14 +679,18 @@ void test_authsvc_kill9_restart(void)
 	 * gateway asks again with backoff) instead of failing... */
 	wsc *c = client(ctx);
 	long long t0 = now_ms();
-	sendp(c, "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
-		 "\"protocol\":\"v1\"}", email);
+	sendp(c,
+	      "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
+	      "\"protocol\":\"v1\"}",
+	      email);
 	/* ...and where the deadline passes first, the client hears `error` at
 	 * the deadline and keeps its socket (it was not refused). */
 	wsc *d = client_at(ctx, port2);
 	long long t1 = now_ms();
-	sendp(d, "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
-		 "\"protocol\":\"v1\"}", email);
+	sendp(d,
+	      "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
+	      "\"protocol\":\"v1\"}",
+	      email);
 	json_t *e = wsc_expect(d, "error", 10000);
 	long long waited = now_ms() - t1;
 	CHECK_MSG(e, "no error at the login deadline while authsvc is down");
@@ -676,7 +698,8 @@ void test_authsvc_kill9_restart(void)
 	CHECK_MSG(waited >= 1900 && waited < 4000, "error after %lld ms, deadline 2000", waited);
 	wsc_service(ctx, 300);
 	CHECK_MSG(!wsc_is_closed(d), "the socket was closed at the deadline");
-	printf("login while authsvc down: error at the deadline after %lld ms, socket kept\n", waited);
+	printf("login while authsvc down: error at the deadline after %lld ms, socket kept\n",
+	       waited);
 	CHECK(wsc_count_type(c, "error") == 0);
 
 	proc_sleep_ms(1000);
@@ -707,7 +730,8 @@ static long long login_eventually(wsc_ctx *ctx, const char *email, const char *p
 		json_t *hello = c ? wsc_expect(c, "connect", WAIT_MS) : NULL;
 		if (hello) {
 			json_decref(hello);
-			sendp(c, "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
+			sendp(c,
+			      "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
 			      email, pw);
 			json_t *j = wsc_expect(c, "welcome", 8000);
 			if (j) {

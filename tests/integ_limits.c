@@ -81,7 +81,8 @@ static void anon_open(anon_sock *r, int port)
 	int n = snprintf(req, sizeof req,
 			 "GET /ipc HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
 			 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-			 "Sec-WebSocket-Version: 13\r\n\r\n", port);
+			 "Sec-WebSocket-Version: 13\r\n\r\n",
+			 port);
 	CHECK(write(r->fd, req, (size_t)n) == n);
 	CHECK(fcntl(r->fd, F_SETFL, O_NONBLOCK) == 0);
 	r->opened = now_ms();
@@ -116,7 +117,8 @@ static void anon_parse(anon_sock *r)
 			r->connected = 1;
 		if (op == 8 && len >= 2) {
 			r->code = r->in[h] << 8 | r->in[h + 1];
-			snprintf(r->reason, sizeof r->reason, "%.*s", (int)(len - 2), r->in + h + 2);
+			snprintf(r->reason, sizeof r->reason, "%.*s", (int)(len - 2),
+				 r->in + h + 2);
 		}
 		memmove(r->in, r->in + h + len, r->have - h - len);
 		r->have -= h + len;
@@ -176,8 +178,8 @@ static void anon_open_many(anon_sock *rs, size_t n, int port)
 				done += rs[i + k].connected || rs[i + k].closed;
 			if (done == m)
 				break;
-			CHECK_MSG(now_ms() < until, "sockets %zu..%zu: %zu of %zu answered", i, i + m,
-				  done, m);
+			CHECK_MSG(now_ms() < until, "sockets %zu..%zu: %zu of %zu answered", i,
+				  i + m, done, m);
 			anon_pump(rs + i, m, 100);
 		}
 	}
@@ -209,9 +211,10 @@ void test_gateway_login_deadline(void)
 	anon_open_many(extra, EXTRA, port);
 	CHECK_EQ_INT(stack("kill authsvc STOP", NULL, 0), 0);
 	char login[256];
-	snprintf(login, sizeof login,
-		 "{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\",\"protocol\":\"v1\"}",
-		 admin_password());
+	snprintf(
+		login, sizeof login,
+		"{\"type\":\"login\",\"email\":\"root@localhost\",\"password\":\"%s\",\"protocol\":\"v1\"}",
+		admin_password());
 	raw_send(waiting.fd, login);
 	long long until = now_ms() + DEADLINE + 2500;
 	size_t closed = 0;
@@ -357,16 +360,15 @@ static void partial_round(int port, int pid, int round, long start)
 		  peak - before);
 #if !defined(__SANITIZE_ADDRESS__)
 	/* (AddressSanitizer keeps freed memory in quarantine.) */
-	CHECK_MSG(after - start < 24 * 1024, "RSS still %ld KiB above where it was",
-		  after - start);
+	CHECK_MSG(after - start < 24 * 1024, "RSS still %ld KiB above where it was", after - start);
 #endif
 }
 
 void test_gateway_partial_deadline(void)
 {
-	static const char *const settings[] = {
-		"REBUTTAL_PARTIAL_TIMEOUT_MS=5000", "REBUTTAL_PARTIAL_RATE=0",
-		"REBUTTAL_PARTIAL_MAX_BYTES=268435456", NULL};
+	static const char *const settings[] = {"REBUTTAL_PARTIAL_TIMEOUT_MS=5000",
+					       "REBUTTAL_PARTIAL_RATE=0",
+					       "REBUTTAL_PARTIAL_MAX_BYTES=268435456", NULL};
 	int port = gateway_with("gateway partial", settings);
 	int pid = gateway_pid("partial");
 	long start = rss_kib(pid);
@@ -380,9 +382,9 @@ void test_gateway_partial_deadline(void)
  * deadline. */
 void test_gateway_partial_cap(void)
 {
-	static const char *const settings[] = {
-		"REBUTTAL_PARTIAL_TIMEOUT_MS=4000", "REBUTTAL_PARTIAL_RATE=0",
-		"REBUTTAL_PARTIAL_MAX_BYTES=16777216", NULL};
+	static const char *const settings[] = {"REBUTTAL_PARTIAL_TIMEOUT_MS=4000",
+					       "REBUTTAL_PARTIAL_RATE=0",
+					       "REBUTTAL_PARTIAL_MAX_BYTES=16777216", NULL};
 	const size_t sent = (size_t)11 << 20, announced = (size_t)12 << 20;
 	int port = gateway_with("gateway pcap", settings);
 	int a = raw_login(port), b = raw_login(port);
@@ -398,7 +400,8 @@ void test_gateway_partial_cap(void)
 	CHECK_MSG(!closed_within(a, 500), "the connection under the cap was closed too");
 	CHECK_MSG(closed_within(a, 5000), "the first was not closed at its deadline");
 	printf("partial cap: the second 11 MiB message closed after %lld ms; the first at its "
-	       "deadline\n", b_ms);
+	       "deadline\n",
+	       b_ms);
 	CHECK_EQ_INT(metric_at(port, "rebuttal_gateway_partial_bytes"), 0);
 	close(a), close(b);
 	stack("kill gateway-pcap TERM", NULL, 0);
@@ -432,9 +435,9 @@ static int count_refused(wsc *c, int ms)
  * refusals within 10 s); another user is not affected at any point. */
 void test_gateway_user_rate(void)
 {
-	static const char *const settings[] = {
-		"REBUTTAL_USER_RATE=2", "REBUTTAL_USER_BURST=50", "REBUTTAL_RATE_STRIKES=100",
-		"REBUTTAL_RATE_STRIKES_MS=10000", NULL};
+	static const char *const settings[] = {"REBUTTAL_USER_RATE=2", "REBUTTAL_USER_BURST=50",
+					       "REBUTTAL_RATE_STRIKES=100",
+					       "REBUTTAL_RATE_STRIKES_MS=10000", NULL};
 	int port = gateway_with("gateway rate", settings);
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
@@ -516,8 +519,8 @@ static void take(wsc *c, const char *type, const char *from, relay_run *r,
 static void on_ping(relay_run *r, json_t *j)
 {
 	json_t *p = json_object_get(j, "payload");
-	sendp(r->d.c, "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":{\"seq\":%lld}}", r->c.id,
-	      json_integer_value(json_object_get(p, "seq")));
+	sendp(r->d.c, "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":{\"seq\":%lld}}",
+	      r->c.id, json_integer_value(json_object_get(p, "seq")));
 }
 
 static void on_pong(relay_run *r, json_t *j)
@@ -533,14 +536,16 @@ static void on_bounce_b(relay_run *r, json_t *j)
 {
 	(void)j;
 	r->b_got++;
-	sendp(r->b.c, "{\"type\":\"letmesee\",\"touserid\":\"%s\",\"message\":{\"sdp\":\"x\"}}", r->a.id);
+	sendp(r->b.c, "{\"type\":\"letmesee\",\"touserid\":\"%s\",\"message\":{\"sdp\":\"x\"}}",
+	      r->a.id);
 }
 
 static void on_bounce_a(relay_run *r, json_t *j)
 {
 	(void)j;
 	r->a_got++;
-	sendp(r->a.c, "{\"type\":\"letmesee\",\"touserid\":\"%s\",\"message\":{\"sdp\":\"x\"}}", r->b.id);
+	sendp(r->a.c, "{\"type\":\"letmesee\",\"touserid\":\"%s\",\"message\":{\"sdp\":\"x\"}}",
+	      r->b.id);
 }
 
 /* Runs for ms: pings every 150 ms and, when flooding, a sends 10
@@ -556,15 +561,18 @@ static int relay_phase(relay_run *r, wsc_ctx *ctx, int ms, int flood)
 		if (now_ms() < end && now_ms() >= next_ping && r->pings < PINGS) {
 			r->rtt[r->pings] = -1;
 			r->ping_sent[r->pings] = now_ms();
-			sendp(r->c.c, "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":{\"seq\":%d}}",
+			sendp(r->c.c,
+			      "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":{\"seq\":%d}}",
 			      r->d.id, r->pings);
 			r->pings++;
 			next_ping = now_ms() + 150;
 		}
 		if (flood && now_ms() < end) {
 			for (int i = 0; i < 10; i++, r->a_sent++)
-				sendp(r->a.c, "{\"type\":\"letmesee\",\"touserid\":\"%s\",\"message\":"
-					      "{\"n\":%ld}}", r->b.id, r->a_sent);
+				sendp(r->a.c,
+				      "{\"type\":\"letmesee\",\"touserid\":\"%s\",\"message\":"
+				      "{\"n\":%ld}}",
+				      r->b.id, r->a_sent);
 		}
 		wsc_service(ctx, 2);
 		take(r->d.c, "video", r->c.id, r, on_ping);

@@ -48,7 +48,8 @@ static int check_family(const char *body, const char *fam)
 				  "%s{%s}: buckets interrupted at %.80s", fam, labels, p);
 			const char *q = p + strlen(want) + ll + 4; /* after le=" */
 			double v = atof(strchr(q, ' ') + 1);
-			CHECK_MSG(v >= prev, "%s{%s}: bucket %.12s drops (%g < %g)", fam, labels, q, v, prev);
+			CHECK_MSG(v >= prev, "%s{%s}: bucket %.12s drops (%g < %g)", fam, labels, q,
+				  v, prev);
 			prev = v;
 			if (!strncmp(q, "+Inf\"", 5)) {
 				inf = v;
@@ -62,16 +63,18 @@ static int check_family(const char *body, const char *fam)
 		}
 		char line[512];
 		/* _sum then _count, with the same labels (without the trailing comma). */
-		snprintf(line, sizeof line, "%s_sum%s%.*s%s ", fam, ll ? "{" : "", ll ? (int)ll - 1 : 0,
-			 labels, ll ? "}" : "");
-		CHECK_MSG(!strncmp(p, line, strlen(line)), "%s{%s}: no _sum after +Inf", fam, labels);
+		snprintf(line, sizeof line, "%s_sum%s%.*s%s ", fam, ll ? "{" : "",
+			 ll ? (int)ll - 1 : 0, labels, ll ? "}" : "");
+		CHECK_MSG(!strncmp(p, line, strlen(line)), "%s{%s}: no _sum after +Inf", fam,
+			  labels);
 		CHECK(atof(p + strlen(line)) >= 0);
 		p = strchr(p, '\n') + 1;
-		snprintf(line, sizeof line, "%s_count%s%.*s%s ", fam, ll ? "{" : "", ll ? (int)ll - 1 : 0,
-			 labels, ll ? "}" : "");
-		CHECK_MSG(!strncmp(p, line, strlen(line)), "%s{%s}: no _count after _sum", fam, labels);
-		CHECK_MSG(atof(p + strlen(line)) == inf, "%s{%s}: _count %g != +Inf %g", fam, labels,
-			  atof(p + strlen(line)), inf);
+		snprintf(line, sizeof line, "%s_count%s%.*s%s ", fam, ll ? "{" : "",
+			 ll ? (int)ll - 1 : 0, labels, ll ? "}" : "");
+		CHECK_MSG(!strncmp(p, line, strlen(line)), "%s{%s}: no _count after _sum", fam,
+			  labels);
+		CHECK_MSG(atof(p + strlen(line)) == inf, "%s{%s}: _count %g != +Inf %g", fam,
+			  labels, atof(p + strlen(line)), inf);
 		series++;
 	}
 	return series;
@@ -159,7 +162,8 @@ static void scrape_part(bus *b, const target *tg, void *msgs[4])
 	int port = health_port(tg->part);
 	char count[160], name[160];
 	CHECK_MSG(port > 0, "no health port of %s", tg->part);
-	snprintf(count, sizeof count, "%s_request_duration_seconds_count{op=\"%s\"}", tg->part, tg->op);
+	snprintf(count, sizeof count, "%s_request_duration_seconds_count{op=\"%s\"}", tg->part,
+		 tg->op);
 	long before = metric_at(port, count);
 	CHECK_MSG(before >= 0, "%s: no %s", tg->part, count);
 	for (int i = 0; i < SENT; i++) {
@@ -198,7 +202,8 @@ static void scrape_gateway(void)
 	long delivered = 0;
 	for (int i = 0; i < 100 && delivered <= 0; i++) {
 		wsc_service(ctx, 50);
-		delivered = metric_at(gw_port(), "rebuttal_gateway_delivery_duration_seconds_count");
+		delivered =
+			metric_at(gw_port(), "rebuttal_gateway_delivery_duration_seconds_count");
 	}
 	CHECK_MSG(delivered > 0, "no delivery counted by the gateway");
 	char *body = metrics_of(gw_port());
@@ -227,8 +232,10 @@ void test_metrics_histograms(void)
 	for (size_t t = 0; t < sizeof targets / sizeof *targets; t++)
 		scrape_part(b, &targets[t], msgs);
 	/* The stores: authsvc asked Postgres, roomsvc Redis. */
-	CHECK(metric_at(health_port("authsvc"), "authsvc_store_pg_round_trip_seconds_count") >= SENT);
-	CHECK(metric_at(health_port("roomsvc"), "roomsvc_store_redis_round_trip_seconds_count") >= SENT);
+	CHECK(metric_at(health_port("authsvc"), "authsvc_store_pg_round_trip_seconds_count") >=
+	      SENT);
+	CHECK(metric_at(health_port("roomsvc"), "roomsvc_store_redis_round_trip_seconds_count") >=
+	      SENT);
 	bus_close(b);
 	scrape_gateway();
 }
@@ -282,7 +289,8 @@ void test_loadgen_smoke(void)
 	CHECK_EQ_INT(after - before, 200);
 	free(j);
 
-	j = loadgen("msg.message", "REBUTTAL_LOAD_MODE=closed REBUTTAL_LOAD_INFLIGHT=4 REBUTTAL_LOAD_SECS=1");
+	j = loadgen("msg.message",
+		    "REBUTTAL_LOAD_MODE=closed REBUTTAL_LOAD_INFLIGHT=4 REBUTTAL_LOAD_SECS=1");
 	CHECK((long)field(j, "ok") > 10);
 	CHECK_EQ_INT((long)field(j, "errors"), 0);
 	free(j);

@@ -16,9 +16,18 @@
 
 /* Each part's tests are listed in its own header, so parts can be worked on
  * side by side. */
-#define TEST_LIST(X) FOUNDATION_TESTS(X) ROOM_TESTS(X) ADMIN_TESTS(X) MSG_TESTS(X) MEDIA_TESTS(X) \
-	POLICY_TESTS(X) LIMITS_TESTS(X) STATIC_TESTS(X) BROWSER_TESTS(X) \
-	ACCESS_TESTS(X) LOAD_TESTS(X)
+#define TEST_LIST(X)                                                                               \
+	FOUNDATION_TESTS(X)                                                                        \
+	ROOM_TESTS(X)                                                                              \
+	ADMIN_TESTS(X)                                                                             \
+	MSG_TESTS(X)                                                                               \
+	MEDIA_TESTS(X)                                                                             \
+	POLICY_TESTS(X)                                                                            \
+	LIMITS_TESTS(X)                                                                            \
+	STATIC_TESTS(X)                                                                            \
+	BROWSER_TESTS(X)                                                                           \
+	ACCESS_TESTS(X)                                                                            \
+	LOAD_TESTS(X)
 
 /* The graceful stops and the mixed-version test (list_drain.h) last. */
 #define ALL_TESTS(X) TEST_LIST(X) DRAIN_TESTS(X)

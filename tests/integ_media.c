@@ -19,7 +19,7 @@
 #include "uuid.h"
 
 #define MEDIA_GW2 "gateway m2" /* this file's second gateway (instance gateway-m2) */
-#define SETTLE_MS 700         /* quiet time that ends a flood: several throttle windows */
+#define SETTLE_MS 700          /* quiet time that ends a flood: several throttle windows */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -29,8 +29,8 @@ static int gw2_port(void)
 }
 
 /* Next `type` frame whose `key` is `value`; frames before it are skipped. */
-static json_t *expect_for_at(const char *file, int line, wsc *c, const char *type,
-			     const char *key, const char *value)
+static json_t *expect_for_at(const char *file, int line, wsc *c, const char *type, const char *key,
+			     const char *value)
 {
 	long long until = now_ms() + WAIT_MS;
 	for (;;) {
@@ -86,7 +86,8 @@ static const char *voice_room(wsc *adm, const char *name)
 		json_t *j = expect(adm, "updateRooms");
 		json_t *list = json_object_get(j, "roomList"), *r;
 		size_t i;
-		json_array_foreach(list, i, r) {
+		json_array_foreach(list, i, r)
+		{
 			if (jstr(r, "name") && !strcmp(jstr(r, "name"), full)) {
 				snprintf(id, 64, "%s", jstr(r, "id"));
 				json_decref(j);
@@ -113,13 +114,11 @@ static json_t *user_in(json_t *j, const char *room, const char *uid)
 	json_t *list = room ? NULL : json_object_get(j, "userList"), *x;
 	size_t i;
 	if (room) {
-		json_array_foreach(json_object_get(j, "roomList"), i, x)
-			if (jstr(x, "id") && !strcmp(jstr(x, "id"), room))
-				list = json_object_get(x, "userlist");
+		json_array_foreach(json_object_get(j, "roomList"), i,
+				   x) if (jstr(x, "id") && !strcmp(jstr(x, "id"), room)) list =
+			json_object_get(x, "userlist");
 	}
-	json_array_foreach(list, i, x)
-		if (jstr(x, "id") && !strcmp(jstr(x, "id"), uid))
-			return x;
+	json_array_foreach(list, i, x) if (jstr(x, "id") && !strcmp(jstr(x, "id"), uid)) return x;
 	return NULL;
 }
 
@@ -143,7 +142,8 @@ static void expect_list_at(const char *file, int line, wsc *c, const char *room,
 	}
 	rt_fail(file, line, "no %s with %s %s=%d: %s", type, uid, field, value, wsc_last_error(c));
 }
-#define expect_list(c, room, uid, field, v) expect_list_at(__FILE__, __LINE__, c, room, uid, field, v)
+#define expect_list(c, room, uid, field, v)                                                        \
+	expect_list_at(__FILE__, __LINE__, c, room, uid, field, v)
 
 /* ------------------------------------------------------------- relay */
 
@@ -158,8 +158,10 @@ void test_media_video_relay(void)
 	wsc *b2 = second_conn(ctx, &b, p2);
 
 	/* A fromuserid written by the client is ignored: the sender is A. */
-	sendp(a.c, "{\"type\":\"video\",\"touserid\":\"%s\",\"fromuserid\":\"%s\","
-		   "\"payload\":{\"sdp\":\"v=0\",\"type\":\"offer\"}}", b.id, c.id);
+	sendp(a.c,
+	      "{\"type\":\"video\",\"touserid\":\"%s\",\"fromuserid\":\"%s\","
+	      "\"payload\":{\"sdp\":\"v=0\",\"type\":\"offer\"}}",
+	      b.id, c.id);
 	wsc *targets[] = {b.c, b2};
 	for (size_t i = 0; i < 2; i++) {
 		json_t *v = expect(targets[i], "video");
@@ -196,7 +198,12 @@ void test_media_payload_roundtrip(void)
 		"{\"candidate\":\"candidate:1 1 udp 2122260223 10.0.0.1 54321 typ host\","
 		"\"sdpMLineIndex\":0,\"nested\":{\"list\":[1,2.5,\"x\",null,false],\"u\":\"\\u00e9\\u2603\"}}",
 		"\"just a string with \\\"quotes\\\" and \\\\ backslash\"",
-		"true", "false", "12345", "[]", "{}", "\"\"",
+		"true",
+		"false",
+		"12345",
+		"[]",
+		"{}",
+		"\"\"",
 	};
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
@@ -208,13 +215,14 @@ void test_media_payload_roundtrip(void)
 		CHECK_NOT_NULL(want);
 		/* One at a time: with several mediasvc instances two packets may
 		 * be relayed in either order. */
-		sendp(a.c, "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":%s}", b.id, payloads[i]);
+		sendp(a.c, "{\"type\":\"video\",\"touserid\":\"%s\",\"payload\":%s}", b.id,
+		      payloads[i]);
 		json_t *v = expect(b.c, "video");
 		sendp(a.c, "{\"type\":\"letmesee\",\"touserid\":\"%s\",\"message\":%s}", b.id,
 		      payloads[i]);
 		json_t *l = expect(b.c, "letmesee");
-		CHECK_MSG(json_equal(json_object_get(v, "payload"), want), "video payload %s changed",
-			  payloads[i]);
+		CHECK_MSG(json_equal(json_object_get(v, "payload"), want),
+			  "video payload %s changed", payloads[i]);
 		CHECK_MSG(json_equal(json_object_get(l, "message"), want), "letmesee %s changed",
 			  payloads[i]);
 		json_decref(v), json_decref(l), json_decref(want);
@@ -260,8 +268,10 @@ void test_media_ext_hooks_accepted(void)
 	wsc *adm = admin(ctx);
 	who a, bar;
 	users_at(ctx, adm, gw_port(), "extuser", &a, "extbarrier", &bar, NULL);
-	sendp(a.c, "{\"type\":\"contextoption\",\"context\":\"user\",\"option\":\"kick\","
-		   "\"value\":{\"id\":\"%s\"}}", a.id);
+	sendp(a.c,
+	      "{\"type\":\"contextoption\",\"context\":\"user\",\"option\":\"kick\","
+	      "\"value\":{\"id\":\"%s\"}}",
+	      a.id);
 	sendp(a.c, "{\"type\":\"windowinput\",\"inputid\":\"i1\",\"value\":\"v\","
 		   "\"allinputs\":{\"i1\":\"v\"}}");
 	wsc *watch[] = {a.c};
@@ -647,7 +657,8 @@ static long setting(const char *name, long def)
 void test_media_talking_shaped(void)
 {
 	enum { N = 200 };
-	long burst = setting("REBUTTAL_TALKING_BURST", 20), rate = setting("REBUTTAL_TALKING_RATE", 50);
+	long burst = setting("REBUTTAL_TALKING_BURST", 20),
+	     rate = setting("REBUTTAL_TALKING_RATE", 50);
 	CHECK_EQ_INT(stack("start-part mediasvc m2", NULL, 0), 0);
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);

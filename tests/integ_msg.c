@@ -38,7 +38,8 @@ void mt_new_room(wsc *adm, const char *type, char *out)
 	while (now_ms() < until) {
 		json_t *j = expect(adm, "updateRooms"), *r;
 		size_t i;
-		json_array_foreach(json_object_get(j, "roomList"), i, r) {
+		json_array_foreach(json_object_get(j, "roomList"), i, r)
+		{
 			if (jstr(r, "name") && !strcmp(jstr(r, "name"), full)) {
 				snprintf(out, 64, "%s", jstr(r, "id"));
 				json_decref(j);
@@ -69,7 +70,8 @@ wsc *mt_user_and_room(wsc_ctx *ctx, wsc *adm, const char *name, char *uid, char 
 
 void mt_say(wsc *c, const char *room, const char *text)
 {
-	sendp(c, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"%s\"}}", room, text);
+	sendp(c, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"%s\"}}", room,
+	      text);
 }
 
 /* The next sendMessage's message object (caller decrefs the frame *f). */
@@ -99,8 +101,8 @@ json_t *mt_msg_at(json_t *ut, long long idx)
 {
 	json_t *m;
 	size_t i;
-	json_array_foreach(json_object_get(ut, "messages"), i, m) if (
-		json_integer_value(json_object_get(m, "idx")) == idx) return m;
+	json_array_foreach(json_object_get(ut, "messages"), i,
+			   m) if (json_integer_value(json_object_get(m, "idx")) == idx) return m;
 	return NULL;
 }
 
@@ -142,7 +144,8 @@ json_t *mt_get_segment(wsc *c, const char *room, long long seg)
 	if (seg < 0)
 		sendp(c, "{\"type\":\"getmessages\",\"roomid\":\"%s\"}", room);
 	else
-		sendp(c, "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":%lld}", room, seg);
+		sendp(c, "{\"type\":\"getmessages\",\"roomid\":\"%s\",\"segment\":%lld}", room,
+		      seg);
 	json_t *j = wsc_expect_noerr(c, "updateText", WAIT_MS);
 	CHECK_MSG(j, "getmessages %s %lld: %s", room, seg, wsc_last_error(c));
 	CHECK_EQ_STR(jstr(j, "roomid"), room);
@@ -152,8 +155,8 @@ json_t *mt_get_segment(wsc *c, const char *room, long long seg)
 /* Every message object has all eleven fields (PROTOCOL.md §2). */
 void mt_check_shape(json_t *m)
 {
-	static const char *const keys[] = {"roomid", "idx", "userid", "username", "text", "tags",
-					   "url", "type", "img", "width", "height"};
+	static const char *const keys[] = {"roomid", "idx",  "userid", "username", "text",  "tags",
+					   "url",    "type", "img",    "width",    "height"};
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
 		CHECK_MSG(json_object_get(m, keys[i]), "message lacks %s", keys[i]);
 	CHECK(json_is_array(json_object_get(m, "tags")));
@@ -179,7 +182,8 @@ static uint32_t crc32_of(const uint8_t *p, size_t n, uint32_t crc)
 
 static uint8_t *put32(uint8_t *q, uint32_t v)
 {
-	q[0] = (uint8_t)(v >> 24), q[1] = (uint8_t)(v >> 16), q[2] = (uint8_t)(v >> 8), q[3] = (uint8_t)v;
+	q[0] = (uint8_t)(v >> 24), q[1] = (uint8_t)(v >> 16), q[2] = (uint8_t)(v >> 8),
+	q[3] = (uint8_t)v;
 	return q + 4;
 }
 
@@ -208,7 +212,8 @@ uint8_t *mt_png_make(uint32_t w, uint32_t h, size_t *len)
 	for (size_t off = 0; off < raw_len || off == 0;) {
 		size_t n = raw_len - off > 65535 ? 65535 : raw_len - off;
 		*q++ = off + n == raw_len;
-		*q++ = (uint8_t)n, *q++ = (uint8_t)(n >> 8), *q++ = (uint8_t)~n, *q++ = (uint8_t)(~n >> 8);
+		*q++ = (uint8_t)n, *q++ = (uint8_t)(n >> 8), *q++ = (uint8_t)~n,
+		*q++ = (uint8_t)(~n >> 8);
 		memcpy(q, raw + off, n);
 		q += n, off += n;
 		if (!n)
@@ -220,8 +225,8 @@ uint8_t *mt_png_make(uint32_t w, uint32_t h, size_t *len)
 	uint8_t ihdr[13] = {0}, *e = png;
 	put32(ihdr, w), put32(ihdr + 4, h), ihdr[8] = 8, ihdr[9] = 2;
 	memcpy(e, "\x89PNG\r\n\x1a\n", 8);
-	e = chunk(chunk(chunk(e + 8, "IHDR", ihdr, 13), "IDAT", z, (uint32_t)(q - z)), "IEND",
-		  NULL, 0);
+	e = chunk(chunk(chunk(e + 8, "IHDR", ihdr, 13), "IDAT", z, (uint32_t)(q - z)), "IEND", NULL,
+		  0);
 	*len = (size_t)(e - png);
 	free(raw), free(z);
 	return png;
@@ -320,10 +325,13 @@ void test_msg_send_and_history(void)
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx), *other;
 	char room[64], uid[64];
-	snprintf(uid, sizeof uid, "%s", login(other = client(ctx), "root@localhost", admin_password()));
+	snprintf(uid, sizeof uid, "%s",
+		 login(other = client(ctx), "root@localhost", admin_password()));
 	mt_new_room(adm, "text", room);
-	sendp(adm, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"hello *world*\","
-		   "\"tags\":[\"%s\"],\"url\":\"https://example.com/x\"}}", room, uid);
+	sendp(adm,
+	      "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"hello *world*\","
+	      "\"tags\":[\"%s\"],\"url\":\"https://example.com/x\"}}",
+	      room, uid);
 	json_t *f, *m = mt_expect_sent(other, &f); /* every logged-in connection gets it */
 	mt_check_shape(m);
 	CHECK_EQ_STR(jstr(f, "roomid"), room);
@@ -335,7 +343,8 @@ void test_msg_send_and_history(void)
 	CHECK_EQ_STR(json_string_value(json_array_get(json_object_get(m, "tags"), 0)), uid);
 	CHECK_EQ_STR(jstr(m, "url"), "https://example.com/x");
 	CHECK(json_is_null(json_object_get(m, "type")) && json_is_null(json_object_get(m, "img")));
-	CHECK(json_is_null(json_object_get(m, "width")) && json_is_null(json_object_get(m, "height")));
+	CHECK(json_is_null(json_object_get(m, "width")) &&
+	      json_is_null(json_object_get(m, "height")));
 	json_decref(f);
 	/* Then the whole newest segment, to everyone. */
 	json_t *ut = mt_expect_text(other, room, 0);
@@ -364,8 +373,10 @@ void test_msg_forged_userid_ignored(void)
 	char room[64], uid[64], forged[UUID_STR_LEN + 1];
 	wsc *u = mt_user_and_room(ctx, adm, "forger", uid, room);
 	uuid_new(forged);
-	sendp(u, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"it was not me\","
-		 "\"userid\":\"%s\"}}", room, forged);
+	sendp(u,
+	      "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"it was not me\","
+	      "\"userid\":\"%s\"}}",
+	      room, forged);
 	json_t *f, *m = mt_expect_sent(u, &f);
 	CHECK_EQ_STR(jstr(m, "userid"), uid);
 	CHECK_EQ_STR(jstr(m, "username"), "forger");
@@ -427,8 +438,8 @@ static void segments_with(wsc *adm, long k)
 	for (long s = 0; s <= newest + 1; s++) {
 		ut = mt_get_segment(adm, room, s);
 		long want = s * S >= k ? 0 : (k - s * S < S ? k - s * S : S);
-		CHECK_MSG((long)json_array_size(mt_msgs_of(ut)) == want, "k=%ld segment %ld: %zu messages",
-			  k, s, json_array_size(mt_msgs_of(ut)));
+		CHECK_MSG((long)json_array_size(mt_msgs_of(ut)) == want,
+			  "k=%ld segment %ld: %zu messages", k, s, json_array_size(mt_msgs_of(ut)));
 		for (long i = 0; i < want; i++) {
 			json_t *m = json_array_get(mt_msgs_of(ut), (size_t)i);
 			CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), s * S + i);
@@ -454,7 +465,7 @@ void test_msg_segment_boundaries(void)
 
 /* Sends an image and checks the stored message; returns its img (static). */
 const char *mt_send_image(wsc *c, const char *uid, const char *room, const char *filename,
-			      const uint8_t *p, size_t n, int w, int h)
+			  const uint8_t *p, size_t n, int w, int h)
 {
 	static char img[256];
 	json_t *f;
@@ -497,15 +508,19 @@ void test_msg_png_sizes_and_served(void)
 	json_decref(ut);
 	/* A browser's data URL is taken too; an empty rawfile is no image. */
 	char *enc = b64_of(p1, n1), text[32];
-	sendp(u, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"data url\"},"
-		 "\"filename\":\"d.png\",\"rawfile\":\"data:image/png;base64,%s\"}", room, enc);
+	sendp(u,
+	      "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"data url\"},"
+	      "\"filename\":\"d.png\",\"rawfile\":\"data:image/png;base64,%s\"}",
+	      room, enc);
 	json_t *f, *m = expect_own(u, room, "data url", &f);
 	CHECK_EQ_INT(json_integer_value(json_object_get(m, "height")), 1);
 	check_served(b, jstr(m, "img"), "image/png", p1, n1);
 	json_decref(f);
 	snprintf(text, sizeof text, "no file");
-	sendp(u, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"%s\"},"
-		 "\"filename\":\"\",\"rawfile\":\"\"}", room, text);
+	sendp(u,
+	      "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"%s\"},"
+	      "\"filename\":\"\",\"rawfile\":\"\"}",
+	      room, text);
 	m = expect_own(u, room, text, &f);
 	CHECK(json_is_null(json_object_get(m, "img")));
 	json_decref(f);
@@ -524,8 +539,9 @@ void test_msg_image_formats(void)
 				      "\x00\x09\x01\x01\x11\x00\xff\xd9";
 	static const uint8_t webp[] = "RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f\x04\x40\x00"
 				      "\x00\x00\x00\x00\x00\x00\x00\x00\x00";
-	static const uint8_t bmp[] = "BM\x3a\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00\x28\x00\x00"
-				     "\x00\x06\x00\x00\x00\xfb\xff\xff\xff\x01\x00\x18\x00";
+	static const uint8_t bmp[] =
+		"BM\x3a\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00\x28\x00\x00"
+		"\x00\x06\x00\x00\x00\xfb\xff\xff\xff\x01\x00\x18\x00";
 	static const struct {
 		const char *name, *type;
 		const uint8_t *p;
@@ -542,8 +558,8 @@ void test_msg_image_formats(void)
 	snprintf(uid, sizeof uid, "%s", login(client(ctx), "root@localhost", admin_password()));
 	mt_new_room(adm, "text", room);
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		const char *img = mt_send_image(adm, uid, room, cases[i].name, cases[i].p, cases[i].n,
-					     cases[i].w, cases[i].h);
+		const char *img = mt_send_image(adm, uid, room, cases[i].name, cases[i].p,
+						cases[i].n, cases[i].w, cases[i].h);
 		check_served(b, img, cases[i].type, cases[i].p, cases[i].n);
 	}
 	wsc_ctx_free(ctx);
@@ -558,8 +574,10 @@ void test_msg_not_an_image_refused(void)
 	mt_new_room(adm, "text", room);
 	say_file(adm, room, "see attachment", "notes.png", (const uint8_t *)text, sizeof text - 1);
 	expect_error(adm, "message: attachment is not a supported image");
-	sendp(adm, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"x\"},"
-		   "\"filename\":\"a.png\",\"rawfile\":\"iVBORw0KGgo*AAAA\"}", room);
+	sendp(adm,
+	      "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"x\"},"
+	      "\"filename\":\"a.png\",\"rawfile\":\"iVBORw0KGgo*AAAA\"}",
+	      room);
 	expect_error(adm, "message: rawfile is not valid base64");
 	json_t *ut = mt_get_segment(adm, room, -1);
 	CHECK_EQ_INT(json_array_size(mt_msgs_of(ut)), 0);
@@ -587,13 +605,15 @@ void test_msg_pixel_cap(void)
 	mt_new_room(adm, "text", room);
 	static const struct {
 		uint32_t w, h;
-	} refused[] = {{100000, 100000}, {16385, 1}, {1, 16385}, {8000, 6251}, {0x7fffffff, 0x7fffffff}};
+	} refused[] = {
+		{100000, 100000}, {16385, 1}, {1, 16385}, {8000, 6251}, {0x7fffffff, 0x7fffffff}};
 	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
 		CHECK_EQ_INT(png_claim(png, refused[i].w, refused[i].h), 33);
 		say_file(adm, room, "huge", "huge.png", png, sizeof png);
 		char want[96];
-		snprintf(want, sizeof want, "message: image is %ux%u pixels; at most 16384 per side",
-			 refused[i].w, refused[i].h);
+		snprintf(want, sizeof want,
+			 "message: image is %ux%u pixels; at most 16384 per side", refused[i].w,
+			 refused[i].h);
 		expect_error(adm, want);
 	}
 	json_t *ut = mt_get_segment(adm, room, -1);
@@ -645,8 +665,10 @@ void test_msg_upload_limit(void)
 
 static void update_text(wsc *c, const char *room, long long idx, const char *text)
 {
-	sendp(c, "{\"type\":\"updatemessage\",\"roomid\":\"%s\",\"messageid\":%lld,"
-		 "\"message\":{\"text\":\"%s\"}}", room, idx, text);
+	sendp(c,
+	      "{\"type\":\"updatemessage\",\"roomid\":\"%s\",\"messageid\":%lld,"
+	      "\"message\":{\"text\":\"%s\"}}",
+	      room, idx, text);
 }
 
 static void remove_msg(wsc *c, const char *room, long long idx)
@@ -677,7 +699,8 @@ void mt_check_removed(json_t *m, long long idx, const char *username)
 	CHECK_EQ_STR(jstr(m, "text"), REMOVED);
 	CHECK(json_is_null(json_object_get(m, "userid")));
 	CHECK(json_is_null(json_object_get(m, "img")));
-	CHECK(json_is_null(json_object_get(m, "width")) && json_is_null(json_object_get(m, "height")));
+	CHECK(json_is_null(json_object_get(m, "width")) &&
+	      json_is_null(json_object_get(m, "height")));
 	CHECK_EQ_INT(json_integer_value(json_object_get(m, "idx")), idx);
 	CHECK_EQ_STR(jstr(m, "username"), username);
 }
@@ -690,8 +713,9 @@ void test_msg_update_remove_author(void)
 	char room[64], uid[64], img[256];
 	wsc *u = mt_user_and_room(ctx, adm, "author", uid, room);
 	long long i0 = mt_say_ok(u, room, "original");
-	sendp(u, "{\"type\":\"updatemessage\",\"roomid\":\"%s\",\"messageid\":%lld,\"message\":"
-		 "{\"text\":\"edited\",\"url\":\"https://example.com/e\",\"tags\":[\"%s\"]}}",
+	sendp(u,
+	      "{\"type\":\"updatemessage\",\"roomid\":\"%s\",\"messageid\":%lld,\"message\":"
+	      "{\"text\":\"edited\",\"url\":\"https://example.com/e\",\"tags\":[\"%s\"]}}",
 	      room, i0, uid);
 	json_t *f, *m = mt_changed(adm, room, i0, "edited", &f); /* to everyone */
 	CHECK_EQ_STR(jstr(m, "text"), "edited");
@@ -700,8 +724,10 @@ void test_msg_update_remove_author(void)
 	CHECK_EQ_INT(json_array_size(json_object_get(m, "tags")), 1);
 	json_decref(f);
 	/* The form with roomid and idx inside message. */
-	sendp(u, "{\"type\":\"updatemessage\",\"message\":{\"roomid\":\"%s\",\"idx\":%lld,"
-		 "\"text\":\"edited again\"}}", room, i0);
+	sendp(u,
+	      "{\"type\":\"updatemessage\",\"message\":{\"roomid\":\"%s\",\"idx\":%lld,"
+	      "\"text\":\"edited again\"}}",
+	      room, i0);
 	m = mt_changed(u, room, i0, "edited again", &f);
 	CHECK_EQ_STR(jstr(m, "url"), "https://example.com/e"); /* absent: kept */
 	json_decref(f);
@@ -709,7 +735,8 @@ void test_msg_update_remove_author(void)
 	uint8_t *png = mt_png_make(2, 2, &n);
 	snprintf(img, sizeof img, "%s", mt_send_image(u, uid, room, "x.png", png, n, 2, 2));
 	long long i1 = i0 + 1;
-	sendp(u, "{\"type\":\"removemessage\",\"message\":{\"roomid\":\"%s\",\"idx\":%lld}}", room, i1);
+	sendp(u, "{\"type\":\"removemessage\",\"message\":{\"roomid\":\"%s\",\"idx\":%lld}}", room,
+	      i1);
 	m = mt_changed(adm, room, i1, REMOVED, &f);
 	mt_check_removed(m, i1, "author");
 	json_decref(f);
@@ -775,7 +802,8 @@ void test_msg_update_targets(void)
 	mt_say_ok(adm, room, "target");
 	sendp(adm, "{\"type\":\"updatemessage\",\"messageid\":0,\"message\":{\"text\":\"x\"}}");
 	expect_error(adm, "updatemessage: roomid is missing");
-	sendp(adm, "{\"type\":\"updatemessage\",\"roomid\":\"%s\",\"message\":{\"text\":\"x\"}}", room);
+	sendp(adm, "{\"type\":\"updatemessage\",\"roomid\":\"%s\",\"message\":{\"text\":\"x\"}}",
+	      room);
 	expect_error(adm, "updatemessage: messageid is missing");
 	sendp(adm, "{\"type\":\"removemessage\",\"roomid\":\"%s\"}", room);
 	expect_error(adm, "removemessage: messageid is missing");
@@ -785,4 +813,3 @@ void test_msg_update_targets(void)
 	expect_error(adm, "removemessage: no such message");
 	wsc_ctx_free(ctx);
 }
-

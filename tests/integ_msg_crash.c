@@ -227,16 +227,17 @@ void test_msg_crash_kill9(void)
 			  k, s->stray, s->first_error);
 		/* A crash may make a request time out or find the store busy;
 		 * anything else (an internal error, a refusal) is a bug. */
-		CHECK_MSG(!s->hard, "client %d: %d error(s) other than \"try again\", e.g. \"%s\"", k,
-			  s->hard, s->first_error);
+		CHECK_MSG(!s->hard, "client %d: %d error(s) other than \"try again\", e.g. \"%s\"",
+			  k, s->hard, s->first_error);
 		for (int seq = 0; seq < s->next; seq++) {
 			CHECK_MSG(s->stored[seq] || s->err[seq],
-				  "c%d-%04d: no error, yet not stored (own sendMessage seen: %d)", k,
-				  seq, s->own[seq]);
-			CHECK_MSG(!s->err[seq] || near(&kill, s->sent_at[seq]) ||
-					  near(&restart, s->sent_at[seq]),
-				  "c%d-%04d: an error (\"%s\") %lld ms into the run, far from the crash",
-				  k, seq, s->first_error, s->sent_at[seq] - t0);
+				  "c%d-%04d: no error, yet not stored (own sendMessage seen: %d)",
+				  k, seq, s->own[seq]);
+			CHECK_MSG(
+				!s->err[seq] || near(&kill, s->sent_at[seq]) ||
+					near(&restart, s->sent_at[seq]),
+				"c%d-%04d: an error (\"%s\") %lld ms into the run, far from the crash",
+				k, seq, s->first_error, s->sent_at[seq] - t0);
 			unstored += !s->stored[seq];
 			stored_err += s->stored[seq] && s->err[seq];
 		}
@@ -279,8 +280,7 @@ void test_msg_crash_kill9(void)
 enum kill_point { BEFORE_COMMIT, BEFORE_PUBLISH, BEFORE_DELETE };
 static const char *const kill_names[] = {"before its commit", "before its broadcast",
 					 "before its outbox row was deleted"};
-static const char *const kill_waits[] = {"%msg.message_post(%", "%msg.hook:%",
-					 "%msg.published(%"};
+static const char *const kill_waits[] = {"%msg.message_post(%", "%msg.hook:%", "%msg.published(%"};
 #define HOOK_LOCK "hashtextextended('msg.hook:after_commit', 0)"
 
 /* Waits until a statement like `query` waits for a lock (gone: until
@@ -291,8 +291,8 @@ static void wait_blocked(PGconn *pg, const char *query, int gone)
 			" AND query LIKE $1";
 	for (long long until = now_ms() + WAIT_MS; (mt_sql_num(pg, q, query) > 0) == gone;
 	     usleep(10000))
-		CHECK_MSG(now_ms() < until, "msgsvc %s the lock at %s", gone ? "still waits for" :
-			  "never waited for", query);
+		CHECK_MSG(now_ms() < until, "msgsvc %s the lock at %s",
+			  gone ? "still waits for" : "never waited for", query);
 }
 
 /* Takes c's frames until the answer to a getmessages of a far segment:
@@ -320,22 +320,23 @@ static void until_marker(wsc *c, const char *room, const char *text, int *got, i
 	rt_fail(__FILE__, __LINE__, "no answer to getmessages in %d ms", 3 * WAIT_MS);
 }
 
-static void kill_at(PGconn *pg, wsc_ctx *ctx, wsc *c, tap *t, const char *room,
-		    enum kill_point at)
+static void kill_at(PGconn *pg, wsc_ctx *ctx, wsc *c, tap *t, const char *room, enum kill_point at)
 {
 	char text[64];
 	int got = 0, errors = 0, stored = 0, idx = -1;
 	PGconn *hold = mt_test_pg();
 	snprintf(text, sizeof text, "killed %s", kill_names[at]);
 	if (at == BEFORE_COMMIT)
-		mt_sql(hold, "BEGIN", NULL), mt_sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
+		mt_sql(hold, "BEGIN", NULL),
+			mt_sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
 	else
 		mt_sql(hold, "SELECT pg_advisory_lock(" HOOK_LOCK ")", NULL);
 	mt_say(c, room, text);
 	wsc_service(ctx, 20); /* out it goes */
 	wait_blocked(pg, kill_waits[at == BEFORE_COMMIT ? BEFORE_COMMIT : BEFORE_PUBLISH], 0);
 	if (at == BEFORE_DELETE) {
-		mt_sql(hold, "BEGIN", NULL), mt_sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
+		mt_sql(hold, "BEGIN", NULL),
+			mt_sql(hold, "LOCK TABLE msg.outbox IN SHARE MODE", NULL);
 		mt_sql(hold, "SELECT pg_advisory_unlock(" HOOK_LOCK ")", NULL);
 		wait_blocked(pg, kill_waits[BEFORE_DELETE], 0);
 		json_t *f, *m = mt_expect_sent(c, &f); /* out before the kill */

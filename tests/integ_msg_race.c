@@ -65,7 +65,6 @@ void mt_no_rows(PGconn *pg, const char *table, const char *room, int ms)
 
 /* ------------------------------------------------- what clients saw */
 
-
 mt_sender *mt_senders_new(int n)
 {
 	mt_sender *ss = calloc((size_t)n, sizeof *ss);
@@ -140,7 +139,8 @@ static void take(mt_sender *s, const char *room, json_t *j)
 	} else if (type && r && !strcmp(r, room) && !strcmp(type, "updateText")) {
 		long long seg = json_integer_value(json_object_get(j, "segment"));
 		CHECK_MSG(seg >= 0 && seg < MT_MAX_IDX, "updateText segment %lld", seg);
-		json_array_foreach(mt_msgs_of(j), i, m) {
+		json_array_foreach(mt_msgs_of(j), i, m)
+		{
 			long long idx = json_integer_value(json_object_get(m, "idx"));
 			CHECK_MSG(idx >= 0 && idx < MT_MAX_IDX, "updateText idx %lld", idx);
 			s->ut[idx] = 1;
@@ -178,7 +178,8 @@ void mt_settle(mt_sender *ss, int n, const char *room, int want, long long quiet
 			all &= ss[k].sms >= want;
 		if (all && now_ms() - last >= quiet_ms)
 			return;
-		CHECK_MSG(now_ms() < deadline, "only %d/%d sendMessage after 30 s", ss[0].sms, want);
+		CHECK_MSG(now_ms() < deadline, "only %d/%d sendMessage after 30 s", ss[0].sms,
+			  want);
 	}
 }
 
@@ -224,17 +225,19 @@ int mt_check_room(wsc *v, const char *room, mt_sender *ss, int ns, int strict, c
 				  "idx %lld: \"%s\" stored as sent by %s", idx, t[idx], uid);
 		}
 		for (k = 0; k < ns; k++)
-			CHECK_MSG(ss[k].last[s] && json_equal(mt_msgs_of(ss[k].last[s]), ms),
-				  "client %d's last updateText of segment %lld is not the stored one", k,
-				  s);
+			CHECK_MSG(
+				ss[k].last[s] && json_equal(mt_msgs_of(ss[k].last[s]), ms),
+				"client %d's last updateText of segment %lld is not the stored one",
+				k, s);
 		json_decref(ut);
 	}
 	for (k = 0; k < ns; k++)
 		for (int i = 0; i < MT_MAX_IDX; i++) {
 			int sm = ss[k].sm[i], want = i < n;
-			CHECK_MSG(strict ? sm == want : sm <= want && (!want || sm || ss[k].ut[i]),
-				  "client %d got %d sendMessage of idx %d (%d stored; in an updateText: %d)",
-				  k, sm, i, n, ss[k].ut[i]);
+			CHECK_MSG(
+				strict ? sm == want : sm <= want && (!want || sm || ss[k].ut[i]),
+				"client %d got %d sendMessage of idx %d (%d stored; in an updateText: %d)",
+				k, sm, i, n, ss[k].ut[i]);
 		}
 	if (texts)
 		*texts = t;
@@ -354,9 +357,10 @@ static long long left_behind(PGconn *pg, wsc *c, const char *room, int idx, cons
 		 " VALUES ($1, %d, 'ghost', 'left behind %d')",
 		 idx + 1, idx + 1, idx, idx);
 	mt_sql(pg, q, room);
-	snprintf(q, sizeof q,
-		 "INSERT INTO msg.outbox (kind, room_id, idx, created_at) VALUES ('send', $1, %d, %s)",
-		 idx, age);
+	snprintf(
+		q, sizeof q,
+		"INSERT INTO msg.outbox (kind, room_id, idx, created_at) VALUES ('send', $1, %d, %s)",
+		idx, age);
 	long long t0 = now_ms();
 	mt_sql(pg, q, room);
 	json_t *f, *m = mt_expect_sent(c, &f);

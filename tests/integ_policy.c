@@ -38,7 +38,7 @@ enum { LOGGED_IN = 1, DENIED = 0, THROTTLED = -1 };
 /* One login through the proxied gateway as if from xff: LOGGED_IN, DENIED
  * ("Permission denied") or THROTTLED ("Too many failed logins"); anything
  * else fails the test. */
-#define try_login(ctx, port, xff, email, pw) \
+#define try_login(ctx, port, xff, email, pw)                                                       \
 	try_login_at(__FILE__, __LINE__, (ctx), (port), (xff), (email), (pw))
 static int try_login_at(const char *file, int line, wsc_ctx *ctx, int port, const char *xff,
 			const char *email, const char *pw)
@@ -62,7 +62,8 @@ static int try_login_at(const char *file, int line, wsc_ctx *ctx, int port, cons
 		rc = THROTTLED;
 	if (rc == 2) {
 		char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-		rt_fail(file, line, "login %s from %s: got %s", email, xff, s ? s : wsc_last_error(c));
+		rt_fail(file, line, "login %s from %s: got %s", email, xff,
+			s ? s : wsc_last_error(c));
 	}
 	json_decref(j);
 	wsc_close(c);
@@ -95,8 +96,8 @@ void test_policy_login_owner_during_attack(void)
 		while ((rc = try_login(ctx, port, att, root, "wrong-password")) == DENIED)
 			CHECK_MSG(++denied <= 5, "attacker %s had %d tries", att, denied);
 		/* 5 each until the email is slowed; then unknown addresses wait. */
-		CHECK_MSG(counted >= 20 ? denied <= 1 : denied == 5, "attacker %d: %d tries, %d before",
-			  a, denied, counted);
+		CHECK_MSG(counted >= 20 ? denied <= 1 : denied == 5,
+			  "attacker %d: %d tries, %d before", a, denied, counted);
 		counted += denied;
 		/* Locked: even the right password, from there. */
 		CHECK_EQ_INT(try_login(ctx, port, att, root, pw), THROTTLED);
@@ -176,14 +177,15 @@ void test_policy_names_impersonation(void)
 	} refused[] = {
 		{"Root", "userName is taken"},
 		{"ROOT", "userName is taken"},
-		{"r\xd0\xbe\xd0\xbet", "userName is taken"},          /* Cyrillic о */
-		{"r\xce\xbf\xd0\xbeT", "userName is taken"},          /* Greek ο, Cyrillic о */
+		{"r\xd0\xbe\xd0\xbet", "userName is taken"}, /* Cyrillic о */
+		{"r\xce\xbf\xd0\xbeT", "userName is taken"}, /* Greek ο, Cyrillic о */
 		{"r00t", "userName is taken"},
-		{"\xef\xbd\x92\xef\xbd\x8f\xef\xbd\x8f\xef\xbd\x94", "userName is taken"}, /* fullwidth */
+		{"\xef\xbd\x92\xef\xbd\x8f\xef\xbd\x8f\xef\xbd\x94",
+		 "userName is taken"}, /* fullwidth */
 		{" root ", "userName is taken"},
-		{"root\\u200b", "invisible"},                         /* zero width space */
-		{"\\u202etoor", "invisible"},                         /* RTL override */
-		{"ro\\u2067ot\\u2069", "invisible"},                  /* RTL isolate */
+		{"root\\u200b", "invisible"},        /* zero width space */
+		{"\\u202etoor", "invisible"},        /* RTL override */
+		{"ro\\u2067ot\\u2069", "invisible"}, /* RTL isolate */
 		{"\\ufeffroot", "invisible"},
 	};
 	wsc_ctx *ctx = wsc_ctx_new();
@@ -201,7 +203,8 @@ void test_policy_names_impersonation(void)
 		json_decref(e);
 	}
 	/* The admin may rename people, not into root either. */
-	sendp(adm, "{\"type\":\"updateuser\",\"userid\":\"%s\",\"userName\":\"R\xd0\x9e\xd0\x9eT\"}",
+	sendp(adm,
+	      "{\"type\":\"updateuser\",\"userid\":\"%s\",\"userName\":\"R\xd0\x9e\xd0\x9eT\"}",
 	      p.id);
 	expect_error(adm, "updateuser: userName is taken");
 	/* A plain rename, then the same name in other letters: one's own. */
@@ -223,16 +226,22 @@ void test_policy_names_signup_createuser(void)
 	char *code = make_invite(adm, "user"), email[96], name[32];
 	snprintf(email, sizeof email, "imp-%s@test.example", uniq());
 	wsc *c = client(ctx);
-	sendp(c, "{\"type\":\"signup\",\"userName\":\"R\xd0\xbe\xd0\xbet\",\"password\":\""
-		 TEST_PASSWORD "\",\"email\":\"%s\",\"signUp\":\"%s\"}", email, code);
+	sendp(c,
+	      "{\"type\":\"signup\",\"userName\":\"R\xd0\xbe\xd0\xbet\",\"password\":\"" TEST_PASSWORD
+	      "\",\"email\":\"%s\",\"signUp\":\"%s\"}",
+	      email, code);
 	expect_error(c, "signup: userName is taken");
-	sendp(c, "{\"type\":\"signup\",\"userName\":\"ro\\u200dot\",\"password\":\""
-		 TEST_PASSWORD "\",\"email\":\"%s\",\"signUp\":\"%s\"}", email, code);
+	sendp(c,
+	      "{\"type\":\"signup\",\"userName\":\"ro\\u200dot\",\"password\":\"" TEST_PASSWORD
+	      "\",\"email\":\"%s\",\"signUp\":\"%s\"}",
+	      email, code);
 	expect_error(c, "invisible");
 	/* The invite is still good for a name of one's own. */
 	snprintf(name, sizeof name, "imp%s", uniq());
-	sendp(c, "{\"type\":\"signup\",\"userName\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
-		 "\"email\":\"%s\",\"signUp\":\"%s\"}", name, email, code);
+	sendp(c,
+	      "{\"type\":\"signup\",\"userName\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
+	      "\"email\":\"%s\",\"signUp\":\"%s\"}",
+	      name, email, code);
 	json_t *j = wsc_expect_noerr(c, "refreshNow", WAIT_MS);
 	CHECK_MSG(j, "signup: %s", wsc_last_error(c));
 	json_decref(j);
@@ -243,10 +252,12 @@ void test_policy_names_signup_createuser(void)
 	snprintf(upper, sizeof upper, "%s", name);
 	for (char *q = upper; *q; q++)
 		*q = (char)(*q >= 'a' && *q <= 'z' ? *q - 32 : *q);
-	sendp(adm, "{\"type\":\"createuser\",\"userName\":\"%s\",\"groupName\":\"user\",\"email\":\"%s\"}",
+	sendp(adm,
+	      "{\"type\":\"createuser\",\"userName\":\"%s\",\"groupName\":\"user\",\"email\":\"%s\"}",
 	      upper, email2);
 	expect_error(adm, "createuser: userName is taken");
-	sendp(adm, "{\"type\":\"createuser\",\"userName\":\"%s\",\"groupName\":\"user\",\"email\":\"%s\"}",
+	sendp(adm,
+	      "{\"type\":\"createuser\",\"userName\":\"%s\",\"groupName\":\"user\",\"email\":\"%s\"}",
 	      upper, email);
 	expect_error(adm, "createuser: email is already in use");
 	wsc_ctx_free(ctx);
@@ -279,22 +290,24 @@ void test_policy_names_existing_duplicates(void)
 {
 	char stmt[1024], got[256], u[32], name[40];
 	snprintf(u, sizeof u, "%s", uniq());
-	snprintf(stmt, sizeof stmt,
-		 "INSERT INTO auth.users (id, email, name, pwhash, grp, created_at) VALUES"
-		 " (gen_random_uuid(), 'old-%s@test.example', 'Dup%s', 'x', 'user', now() - interval '2 days'),"
-		 " (gen_random_uuid(), 'new-%s@test.example', 'dup%s', 'x', 'user', now() - interval '1 day'),"
-		 " (gen_random_uuid(), 'solo-%s@test.example', 'solo%s', 'x', 'user', now())",
-		 u, u, u, u, u, u);
+	snprintf(
+		stmt, sizeof stmt,
+		"INSERT INTO auth.users (id, email, name, pwhash, grp, created_at) VALUES"
+		" (gen_random_uuid(), 'old-%s@test.example', 'Dup%s', 'x', 'user', now() - interval '2 days'),"
+		" (gen_random_uuid(), 'new-%s@test.example', 'dup%s', 'x', 'user', now() - interval '1 day'),"
+		" (gen_random_uuid(), 'solo-%s@test.example', 'solo%s', 'x', 'user', now())",
+		u, u, u, u, u, u);
 	sql(NULL, 0, stmt);
 	/* Another instance: its start-up fills the keys (/healthz answers
 	 * before that, so wait for the rows). */
 	CHECK_EQ_INT(stack("start-part authsvc keys", NULL, 0), 0);
-	snprintf(stmt, sizeof stmt,
-		 "SELECT string_agg(name || '=' || (name_key IS NOT NULL)::text, ',' ORDER BY created_at)"
-		 " FROM auth.users WHERE email LIKE '%%-%s@test.example'"
-		 " AND NOT EXISTS (SELECT 1 FROM auth.users WHERE email = 'solo-%s@test.example'"
-		 " AND name_key IS NULL)",
-		 u, u);
+	snprintf(
+		stmt, sizeof stmt,
+		"SELECT string_agg(name || '=' || (name_key IS NOT NULL)::text, ',' ORDER BY created_at)"
+		" FROM auth.users WHERE email LIKE '%%-%s@test.example'"
+		" AND NOT EXISTS (SELECT 1 FROM auth.users WHERE email = 'solo-%s@test.example'"
+		" AND name_key IS NULL)",
+		u, u);
 	long long end = now_ms() + 10000;
 	do {
 		usleep(100 * 1000);
@@ -340,7 +353,8 @@ void test_policy_trusted_proxy_bad_entry(void)
 		out[n] = '\0';
 		int st = pclose(p);
 		CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 1, "%s: status %d", bad[i].list, st);
-		CHECK_MSG(strstr(out, "config: REBUTTAL_TRUSTED_PROXY: ") && strstr(out, bad[i].said),
+		CHECK_MSG(strstr(out, "config: REBUTTAL_TRUSTED_PROXY: ") &&
+				  strstr(out, bad[i].said),
 			  "%s: said %s", bad[i].list, out);
 	}
 }

@@ -25,9 +25,8 @@ json_t *room_in(json_t *rooms, const char *id)
 {
 	json_t *r;
 	size_t i;
-	json_array_foreach(json_object_get(rooms, "roomList"), i, r)
-		if (streq(jstr(r, "id"), id))
-			return r;
+	json_array_foreach(json_object_get(rooms, "roomList"), i,
+			   r) if (streq(jstr(r, "id"), id)) return r;
 	return NULL;
 }
 
@@ -35,9 +34,8 @@ static json_t *room_named(json_t *rooms, const char *name)
 {
 	json_t *r;
 	size_t i;
-	json_array_foreach(json_object_get(rooms, "roomList"), i, r)
-		if (streq(jstr(r, "name"), name))
-			return r;
+	json_array_foreach(json_object_get(rooms, "roomList"), i,
+			   r) if (streq(jstr(r, "name"), name)) return r;
 	return NULL;
 }
 
@@ -46,9 +44,7 @@ json_t *user_of(json_t *list, const char *uid)
 {
 	json_t *u;
 	size_t i;
-	json_array_foreach(list, i, u)
-		if (streq(jstr(u, "id"), uid))
-			return u;
+	json_array_foreach(list, i, u) if (streq(jstr(u, "id"), uid)) return u;
 	return NULL;
 }
 
@@ -93,8 +89,7 @@ static void check_users_at(const char *file, int line, json_t *j)
 	size_t i;
 	if (!json_is_array(list))
 		fail_json(file, line, j, "updateUsers without a userList array");
-	json_array_foreach(list, i, u)
-		check_user_at(file, line, u);
+	json_array_foreach(list, i, u) check_user_at(file, line, u);
 }
 
 /* Rooms by ascending position, each with all its fields; a text room has
@@ -106,7 +101,8 @@ static void check_rooms_at(const char *file, int line, json_t *j)
 	long long last = 0;
 	if (!json_is_array(list))
 		fail_json(file, line, j, "updateRooms without a roomList array");
-	json_array_foreach(list, i, r) {
+	json_array_foreach(list, i, r)
+	{
 		const char *type = jstr(r, "type");
 		json_t *users = json_object_get(r, "userlist");
 		if (!jstr(r, "id") || strlen(jstr(r, "id")) != 36 || !jstr(r, "name") ||
@@ -119,7 +115,8 @@ static void check_rooms_at(const char *file, int line, json_t *j)
 		last = pos;
 		if (streq(type, "text") && json_array_size(users) != 0)
 			fail_json(file, line, r, "text room with members");
-		json_array_foreach(users, k, u) {
+		json_array_foreach(users, k, u)
+		{
 			check_user_at(file, line, u);
 			if (!streq(jstr(u, "currentRoom"), jstr(r, "id")) || !jbool(u, "status"))
 				fail_json(file, line, r, "member not online or not in its room");
@@ -138,7 +135,7 @@ void check_list_at(const char *file, int line, json_t *j)
 /* Receives lists of `type` until one satisfies ok; returns it (caller
  * owns). Fails after timeout_ms, naming what. */
 json_t *wait_list_at(const char *file, int line, wsc *c, const char *type, list_ok ok,
-			    const want *w, const char *what, int timeout_ms)
+		     const want *w, const char *what, int timeout_ms)
 {
 	long long until = now_ms() + timeout_ms;
 	for (;;) {
@@ -180,7 +177,7 @@ int ok_room(json_t *j, const want *w)
 /* A `type` frame (joinRoom, leaveRoom, disconnect) about uid; checks its
  * roomid when room is not NULL. */
 void expect_about_at(const char *file, int line, wsc *c, const char *type, const char *uid,
-			    const char *room)
+		     const char *room)
 {
 	long long until = now_ms() + WAIT_MS;
 	for (;;) {
@@ -211,7 +208,7 @@ void expect_about_at(const char *file, int line, wsc *c, const char *type, const
  * connection, hence after the gateway took it as logged in, so both lists
  * reach it, updateRooms first; and the user is in no room yet. */
 json_t *login_lists_at(const char *file, int line, wsc *c, const char *uid, int fresh,
-			      json_t **users)
+		       json_t **users)
 {
 	json_t *rooms = NULL;
 	long long until = now_ms() + WAIT_MS;
@@ -247,8 +244,8 @@ json_t *login_lists_at(const char *file, int line, wsc *c, const char *uid, int 
 
 /* A new connection of w at port (into *out); returns the login's
  * updateRooms and, if users is not NULL, its updateUsers. */
-json_t *fresh_lists_at(const char *file, int line, wsc_ctx *ctx, const who *w, int port,
-			      wsc **out, json_t **users)
+json_t *fresh_lists_at(const char *file, int line, wsc_ctx *ctx, const who *w, int port, wsc **out,
+		       json_t **users)
 {
 	wsc *c = client_at(ctx, port);
 	const char *uid = login_at(file, line, c, w->email, TEST_PASSWORD);
@@ -260,13 +257,15 @@ json_t *fresh_lists_at(const char *file, int line, wsc_ctx *ctx, const who *w, i
 /* Creates a room of type (pos: a JSON number, or "" for the default)
  * named <type>-<uniq> and waits for adm to see it; id and name get 64
  * bytes. */
-void room_new_at(const char *file, int line, wsc *adm, const char *type, const char *pos,
-			char *id, char *name)
+void room_new_at(const char *file, int line, wsc *adm, const char *type, const char *pos, char *id,
+		 char *name)
 {
 	snprintf(name, 64, "%s-%s", type, uniq());
 	if (*pos)
-		sendp(adm, "{\"type\":\"createroom\",\"roomType\":\"%s\",\"roomName\":\"%s\","
-			   "\"position\":%s}", type, name, pos);
+		sendp(adm,
+		      "{\"type\":\"createroom\",\"roomType\":\"%s\",\"roomName\":\"%s\","
+		      "\"position\":%s}",
+		      type, name, pos);
 	else
 		sendp(adm, "{\"type\":\"createroom\",\"roomType\":\"%s\",\"roomName\":\"%s\"}",
 		      type, name);
@@ -297,7 +296,8 @@ static long long max_position(json_t *rooms)
 	json_t *r;
 	size_t i;
 	long long max = 0;
-	json_array_foreach(json_object_get(rooms, "roomList"), i, r) {
+	json_array_foreach(json_object_get(rooms, "roomList"), i, r)
+	{
 		long long p = json_integer_value(json_object_get(r, "position"));
 		if (i == 0 || p > max)
 			max = p;
@@ -309,9 +309,9 @@ const char *room_id_by(json_t *rooms, const char *name, const char *type)
 {
 	json_t *r;
 	size_t i;
-	json_array_foreach(json_object_get(rooms, "roomList"), i, r)
-		if (streq(jstr(r, "name"), name) && streq(jstr(r, "type"), type))
-			return jstr(r, "id");
+	json_array_foreach(json_object_get(rooms, "roomList"), i,
+			   r) if (streq(jstr(r, "name"), name) &&
+				  streq(jstr(r, "type"), type)) return jstr(r, "id");
 	return NULL;
 }
 /* ---------------------------------------------------------------- login */
@@ -350,7 +350,8 @@ void test_room_login_lists(void)
 	CHECK(jbool(user_in(ua, a.id), "status"));
 	json_decref(ua);
 	json_decref(wait_user(adm, b.id, 1, NULL));
-	CHECK_MSG(wsc_count_type(a.c, "updateRooms") > rooms_a, "A got no updateRooms for B's login");
+	CHECK_MSG(wsc_count_type(a.c, "updateRooms") > rooms_a,
+		  "A got no updateRooms for B's login");
 	CHECK_MSG(wsc_count_type(adm, "updateRooms") > rooms_adm,
 		  "the admin got no updateRooms for B's login");
 	wsc_ctx_free(ctx);
@@ -415,7 +416,8 @@ void test_room_update(void)
 	json_decref(wait_member(b.c, id, b.id, 1));
 
 	snprintf(renamed, sizeof renamed, "renamed-%s", uniq());
-	sendp(adm, "{\"type\":\"updateroom\",\"roomid\":\"%s\",\"roomName\":\"%s\",\"position\":-777}",
+	sendp(adm,
+	      "{\"type\":\"updateroom\",\"roomid\":\"%s\",\"roomName\":\"%s\",\"position\":-777}",
 	      id, renamed);
 	json_t *j = wait_room(b.c, id, renamed, 1, -777);
 	CHECK(member(j, id, b.id));
@@ -435,8 +437,7 @@ void test_room_update(void)
 
 /* Reads c's frames until the first updateRooms after leaveRoom{uid,room}:
  * no list before the leaveRoom lacks the room, that one does. */
-static void expect_removed_at(const char *file, int line, wsc *c, const char *uid,
-			      const char *room)
+static void expect_removed_at(const char *file, int line, wsc *c, const char *uid, const char *room)
 {
 	long long until = now_ms() + WAIT_MS;
 	int left_room = 0;
@@ -457,7 +458,8 @@ static void expect_removed_at(const char *file, int line, wsc *c, const char *ui
 				fail_json(file, line, j, "room gone before its member's leaveRoom");
 			if (left_room) {
 				if (room_in(j, room))
-					fail_json(file, line, j, "room still listed after leaveRoom");
+					fail_json(file, line, j,
+						  "room still listed after leaveRoom");
 				json_decref(j);
 				return;
 			}
@@ -538,19 +540,25 @@ void test_room_bad_fields(void)
 		const char *says;
 		int on_room;
 	} bad[] = {
-		{"{\"type\":\"createroom\",\"roomType\":\"voice\",\"roomName\":\"\"%.0s}", "roomName", 0},
-		{"{\"type\":\"createroom\",\"roomType\":\"video\",\"roomName\":\"%s\"}", "roomType", 0},
+		{"{\"type\":\"createroom\",\"roomType\":\"voice\",\"roomName\":\"\"%.0s}",
+		 "roomName", 0},
+		{"{\"type\":\"createroom\",\"roomType\":\"video\",\"roomName\":\"%s\"}", "roomType",
+		 0},
 		{"{\"type\":\"createroom\",\"roomName\":\"%s\"}", "roomType", 0},
 		{"{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"%s"
-		 "-0123456789012345678901234567890123456789012345678901234567890123\"}", "roomName", 0},
+		 "-0123456789012345678901234567890123456789012345678901234567890123\"}",
+		 "roomName", 0},
 		{"{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"%s\","
-		 "\"position\":2000000000}", "position", 0},
+		 "\"position\":2000000000}",
+		 "position", 0},
 		{"{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"%s\",\"position\":\"1\"}",
 		 "position", 0},
-		{"{\"type\":\"updateroom\",\"roomid\":\"%s\",\"roomName\":\"\"%.0s}", "roomName", 1},
+		{"{\"type\":\"updateroom\",\"roomid\":\"%s\",\"roomName\":\"\"%.0s}", "roomName",
+		 1},
 		{"{\"type\":\"updateroom\",\"roomid\":\"%s\",\"roomName\":\"%s\",\"position\":-2000000000}",
 		 "position", 1},
-		{"{\"type\":\"updateroom\",\"roomid\":\"not-a-room-%.0s\",\"roomName\":\"%s\"}", "roomid", 1},
+		{"{\"type\":\"updateroom\",\"roomid\":\"not-a-room-%.0s\",\"roomName\":\"%s\"}",
+		 "roomid", 1},
 	};
 	wsc_ctx *ctx = wsc_ctx_new();
 	wsc *adm = admin(ctx);
@@ -565,9 +573,10 @@ void test_room_bad_fields(void)
 		json_t *e = wsc_expect(adm, "error", WAIT_MS);
 		CHECK_MSG(e, "bad packet %zu: no error: %s", i, wsc_last_error(adm));
 		const char *m = jstr(e, "message");
-		CHECK_MSG(m && strstr(m, bad[i].says) && strstr(m, bad[i].on_room ? "updateroom" : "createroom"),
-			  "bad packet %zu: error \"%s\" should name the packet and %s", i, m ? m : "",
-			  bad[i].says);
+		CHECK_MSG(m && strstr(m, bad[i].says) &&
+				  strstr(m, bad[i].on_room ? "updateroom" : "createroom"),
+			  "bad packet %zu: error \"%s\" should name the packet and %s", i,
+			  m ? m : "", bad[i].says);
 		json_decref(e);
 		CHECK(!wsc_is_closed(adm));
 	}

@@ -24,9 +24,9 @@
 #include "kv.h"
 #include "list_room.h"
 
-#define LISTS_GW "gateway lc" /* instance gateway-lc: its queues are watched */
-#define BURST 40              /* rounds of one room rename and one user rename */
-#define OUTQ_MAX 327680       /* the slow client's gateway's limit (bytes of packets) */
+#define LISTS_GW "gateway lc"      /* instance gateway-lc: its queues are watched */
+#define BURST 40                   /* rounds of one room rename and one user rename */
+#define OUTQ_MAX 327680            /* the slow client's gateway's limit (bytes of packets) */
 #define STUFFED (OUTQ_MAX - 40000) /* bytes of packets queued before the lists */
 
 /* Frames read from a raw socket: the server's frames are unmasked. */
@@ -115,7 +115,8 @@ static void name_after(const char *data, size_t len, const char *prefix, char *o
 static void on_slow_frame(void *ud, const char *data, size_t len)
 {
 	seen *s = ud;
-	static const char rooms[] = "{\"type\":\"updateRooms\"", users[] = "{\"type\":\"updateUsers\"";
+	static const char rooms[] = "{\"type\":\"updateRooms\"",
+			  users[] = "{\"type\":\"updateUsers\"";
 	char key[96];
 	if (len > sizeof rooms && !memcmp(data, rooms, sizeof rooms - 1)) {
 		int k = snprintf(key, sizeof key, "\"name\":\"%s", s->room_prefix);
@@ -162,7 +163,8 @@ static long stuff(wsc_ctx *ctx, int port, wsc *adm, const char *room, long bytes
 	static char text[2001];
 	memset(text, 'x', 2000);
 	for (int i = 0; i < 3000; i++) {
-		sendp(adm, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"%d %s\"}}",
+		sendp(adm,
+		      "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"%d %s\"}}",
 		      room, i, text);
 		json_decref(expect(adm, "updateText"));
 		if (metric_at(port, "rebuttal_gateway_outq_bytes") < bytes)

@@ -13,10 +13,10 @@
 #include "integ.h"
 #include "list_room.h"
 
-#define ROOM_GW2 "gateway r2"  /* instance gateway-r2: the second gateway here */
-#define ROOM_GWK "gateway rk"  /* instance gateway-rk: the one killed with -9 */
-#define QUIET_MS 500           /* how long "nothing comes" is watched */
-#define KILL_WAIT_MS 20000     /* lease (10 s) + sweep, with room to spare */
+#define ROOM_GW2 "gateway r2" /* instance gateway-r2: the second gateway here */
+#define ROOM_GWK "gateway rk" /* instance gateway-rk: the one killed with -9 */
+#define QUIET_MS 500          /* how long "nothing comes" is watched */
+#define KILL_WAIT_MS 20000    /* lease (10 s) + sweep, with room to spare */
 #define NLOGIN 200
 
 /* ------------------------------------------------------------ voice rooms */
@@ -87,7 +87,8 @@ void test_room_join_lists(void)
 
 	/* The same room again: nothing at all. */
 	settle(ctx, u.c);
-	size_t joins_o = wsc_count_type(o.c, "joinRoom"), leaves_o = wsc_count_type(o.c, "leaveRoom");
+	size_t joins_o = wsc_count_type(o.c, "joinRoom"),
+	       leaves_o = wsc_count_type(o.c, "leaveRoom");
 	sendp(u.c, "{\"type\":\"joinroom\",\"roomid\":\"%s\"}", id);
 	wsc_service(ctx, QUIET_MS);
 	CHECK_MSG(wsc_pending(u.c) == 0, "joining the same room again sent %zu frames",
@@ -136,7 +137,8 @@ static void expect_move_at(const char *file, int line, wsc *c, const char *uid, 
 				fail_json(file, line, j, "a list shows the move before leaveRoom");
 			if (stage == 2 && rooms) {
 				if (!member(j, to, uid) || member(j, from, uid))
-					fail_json(file, line, j, "first updateRooms after the move is wrong");
+					fail_json(file, line, j,
+						  "first updateRooms after the move is wrong");
 				json_decref(j);
 				return;
 			}
@@ -261,7 +263,7 @@ static long long expect_close_at(const char *file, int line, wsc *c, const char 
 	json_decref(rooms), json_decref(users);
 	return now_ms() - t0;
 }
-#define expect_close(c, uid, left, in, status) \
+#define expect_close(c, uid, left, in, status)                                                     \
 	expect_close_at(__FILE__, __LINE__, c, uid, left, in, status, WAIT_MS)
 
 void test_room_two_conns(void)
@@ -357,7 +359,8 @@ void test_room_gateway_kill9(void)
 	long long t_kill = now_ms() - t0;
 	long long t = expect_close_at(__FILE__, __LINE__, o.c, u.id, id, NULL, 0, KILL_WAIT_MS);
 	printf("kill -9 of a gateway: its user out of the room and offline %lld ms after the "
-	       "kill (kill itself took %lld ms)\n", t + t_kill, t_kill);
+	       "kill (kill itself took %lld ms)\n",
+	       t + t_kill, t_kill);
 	CHECK_MSG(t + t_kill <= KILL_WAIT_MS, "took %lld ms", t + t_kill);
 	wsc_ctx_free(ctx);
 }
@@ -494,7 +497,8 @@ static void make_accounts(const char *prefix, char emails[][64])
 			  wsc_last_error(c[i]));
 		snprintf(emails[i], 64, "%s%d@test.example", prefix, i);
 		sendp(c[i],
-		      "{\"type\":\"signup\",\"userName\":\"%s%d\",\"password\":\"" TEST_PASSWORD "\","
+		      "{\"type\":\"signup\",\"userName\":\"%s%d\",\"password\":\"" TEST_PASSWORD
+		      "\","
 		      "\"email\":\"%s\",\"signUp\":\"%s\"}",
 		      prefix, i, emails[i], codes[i]);
 	}
@@ -516,7 +520,8 @@ static int online_of(json_t *j, const char *prefix, char *seen)
 	size_t i, plen = strlen(prefix);
 	int n = 0;
 	memset(seen, 0, NLOGIN);
-	json_array_foreach(json_object_get(j, "userList"), i, u) {
+	json_array_foreach(json_object_get(j, "userList"), i, u)
+	{
 		const char *name = jstr(u, "name");
 		if (!name || strncmp(name, prefix, plen) || !jbool(u, "status"))
 			continue;
@@ -544,13 +549,16 @@ void test_room_login_200(void)
 	for (int i = 0; i < NLOGIN; i++)
 		CHECK_NOT_NULL(c[i] = wsc_open_async(ctx, "127.0.0.1", gw_port(), "/ipc", 0));
 	for (int i = 0; i < NLOGIN; i++) {
-		CHECK_MSG(wsc_wait_open(c[i], WAIT_MS) == 0, "conn %d: %s", i, wsc_last_error(c[i]));
+		CHECK_MSG(wsc_wait_open(c[i], WAIT_MS) == 0, "conn %d: %s", i,
+			  wsc_last_error(c[i]));
 		json_decref(expect(c[i], "connect"));
 	}
 	long long t1 = now_ms();
 	for (int i = 0; i < NLOGIN; i++)
-		sendp(c[i], "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
-			    "\"protocol\":\"v1\"}", emails[i]);
+		sendp(c[i],
+		      "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"" TEST_PASSWORD "\","
+		      "\"protocol\":\"v1\"}",
+		      emails[i]);
 
 	/* Pump until every client's latest updateUsers shows all NLOGIN
 	 * online, then a while longer: the last one each got must still. */
@@ -562,7 +570,8 @@ void test_room_login_200(void)
 			json_t *j;
 			while (wsc_pending(c[i]) && (j = wsc_recv(c[i], 0))) {
 				const char *type = jstr(j, "type");
-				if (streq(type, "error") || (streq(type, "login") && !jbool(j, "success")))
+				if (streq(type, "error") ||
+				    (streq(type, "login") && !jbool(j, "success")))
 					fail_json(__FILE__, __LINE__, j, "login failed");
 				if (streq(type, "login"))
 					logged[i] = 1;

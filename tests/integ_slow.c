@@ -4,13 +4,13 @@
  * client is a raw socket that speaks just enough WebSocket to log in and
  * then never reads again: a real library client would keep draining the
  * socket into its own memory. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 
 #include "integ.h"
 
@@ -31,8 +31,9 @@ void test_gateway_slow_consumer_dropped(void)
 	memset(text, 'x', 7000);
 	long dropped = 0;
 	for (int i = 0; i < 600 && dropped < 1; i++) {
-		sendp(a, "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"%d %s\"}}", room,
-		      i, text);
+		sendp(a,
+		      "{\"type\":\"message\",\"roomid\":\"%s\",\"message\":{\"text\":\"%d %s\"}}",
+		      room, i, text);
 		json_decref(expect(a, "sendMessage"));
 		if (i % 25 == 24)
 			dropped = metric_at(port, "rebuttal_gateway_slow_consumers_total");

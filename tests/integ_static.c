@@ -35,7 +35,8 @@ static void put(const char *rel, const void *data, size_t len)
 
 static void get(const char *path, const char *headers, httpc_resp *r)
 {
-	CHECK_MSG(httpc_request("127.0.0.1", gw_port(), "GET", path, headers, NULL, 0, WAIT_MS, r) == 0,
+	CHECK_MSG(httpc_request("127.0.0.1", gw_port(), "GET", path, headers, NULL, 0, WAIT_MS,
+				r) == 0,
 		  "GET %s: %s", path, httpc_last_error());
 }
 
@@ -91,7 +92,9 @@ void test_static_types_and_cache(void)
 	httpc_resp_free(&r);
 
 	/* HEAD: the headers of GET, no body. */
-	CHECK_EQ_INT(httpc_request("127.0.0.1", gw_port(), "HEAD", "/LICENSE", NULL, NULL, 0, WAIT_MS, &r), 0);
+	CHECK_EQ_INT(httpc_request("127.0.0.1", gw_port(), "HEAD", "/LICENSE", NULL, NULL, 0,
+				   WAIT_MS, &r),
+		     0);
 	CHECK_EQ_INT(r.status, 200);
 	CHECK_EQ_STR(hdr(&r, "Content-Length"), "12");
 	CHECK_EQ_STR(hdr(&r, "ETag"), etag);
@@ -204,9 +207,16 @@ void test_static_no_escape(void)
 	CHECK_EQ_INT(symlink(outside, link), 0);
 	put(".hidden", "h", 1);
 	static const char *paths[] = {
-		"/in/link.txt", "/../static-secret.txt", "/in/../../static-secret.txt",
-		"/%2e%2e/static-secret.txt", "/in%2f..%2f..%2fstatic-secret.txt",
-		"/in/..%2f..%2fstatic-secret.txt", "/.hidden", "/in/", "/in", "/in\\ok.txt",
+		"/in/link.txt",
+		"/../static-secret.txt",
+		"/in/../../static-secret.txt",
+		"/%2e%2e/static-secret.txt",
+		"/in%2f..%2f..%2fstatic-secret.txt",
+		"/in/..%2f..%2fstatic-secret.txt",
+		"/.hidden",
+		"/in/",
+		"/in",
+		"/in\\ok.txt",
 		"/in/ok.txt%00.png",
 	};
 	for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
@@ -282,7 +292,8 @@ void test_static_big_file_streamed(void)
 	CHECK_MSG(body == SIZE, "got %zu of %d body bytes", body, SIZE);
 	CHECK_MSG(!memcmp(hend + 4, data, SIZE), "body differs from the file");
 	printf("20 MiB static file in %lld ms; gateway RSS %ld KiB before, %ld KiB while the "
-	       "client paused after 1 MiB, peak %ld KiB\n", now_ms() - t0, before, stalled, peak);
+	       "client paused after 1 MiB, peak %ld KiB\n",
+	       now_ms() - t0, before, stalled, peak);
 	CHECK_MSG(stalled - before < 8 * 1024, "gateway grew by %ld KiB with the client paused",
 		  stalled - before);
 	free(got);

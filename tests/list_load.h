@@ -1,4 +1,4 @@
 /* Integration tests of the metrics and the load generator (tests/integ_load.c). */
-#define LOAD_TESTS(X)                                                                                \
-	X(metrics_histograms)                                                                 \
+#define LOAD_TESTS(X)                                                                              \
+	X(metrics_histograms)                                                                      \
 	X(loadgen_smoke)

@@ -1,28 +1,28 @@
 /* Integration tests of msgsvc (tests/integ_msg.c, tests/integ_msg_race.c,
  * tests/integ_msg_crash.c, tests/integ_msg_events.c). */
-#define MSG_TESTS(X)                         \
-	X(msg_send_and_history)              \
-	X(msg_forged_userid_ignored)         \
-	X(msg_room_checks)                   \
-	X(msg_segment_boundaries)            \
-	X(msg_png_sizes_and_served)          \
-	X(msg_image_formats)                 \
-	X(msg_not_an_image_refused)          \
-	X(msg_upload_limit)                  \
-	X(msg_pixel_cap)                     \
-	X(msg_two_clients_order)             \
-	X(msg_update_remove_author)          \
-	X(msg_update_remove_admin)           \
-	X(msg_update_remove_denied)          \
-	X(msg_update_targets)                \
-	X(msg_retry_stores_once)             \
-	X(msg_outbox_drainer)                \
-	X(msg_vengeance_masks)               \
-	X(msg_room_removed_deletes)          \
-	X(msg_username_at_send_time)         \
-	X(msg_two_instances_consistent)      \
-	X(msg_retry_after_kill)              \
-	X(msg_crash_kill9)                    \
+#define MSG_TESTS(X)                                                                               \
+	X(msg_send_and_history)                                                                    \
+	X(msg_forged_userid_ignored)                                                               \
+	X(msg_room_checks)                                                                         \
+	X(msg_segment_boundaries)                                                                  \
+	X(msg_png_sizes_and_served)                                                                \
+	X(msg_image_formats)                                                                       \
+	X(msg_not_an_image_refused)                                                                \
+	X(msg_upload_limit)                                                                        \
+	X(msg_pixel_cap)                                                                           \
+	X(msg_two_clients_order)                                                                   \
+	X(msg_update_remove_author)                                                                \
+	X(msg_update_remove_admin)                                                                 \
+	X(msg_update_remove_denied)                                                                \
+	X(msg_update_targets)                                                                      \
+	X(msg_retry_stores_once)                                                                   \
+	X(msg_outbox_drainer)                                                                      \
+	X(msg_vengeance_masks)                                                                     \
+	X(msg_room_removed_deletes)                                                                \
+	X(msg_username_at_send_time)                                                               \
+	X(msg_two_instances_consistent)                                                            \
+	X(msg_retry_after_kill)                                                                    \
+	X(msg_crash_kill9)                                                                         \
 	X(msg_drain_term)
 
 /* Helpers of the msg tests, defined in integ_msg.c (and, after the marks
@@ -108,9 +108,9 @@ typedef struct mt_sender {
 	long long sent_at[MT_MAX_SEQ];
 	int sms, errors, stray, lost, slow; /* slow: outcome after more than 1 s */
 	int hard;                           /* errors that do not say "try again" */
-	unsigned char sm[MT_MAX_IDX]; /* sendMessage frames per idx */
-	unsigned char ut[MT_MAX_IDX]; /* idx seen in an updateText */
-	json_t *last[MT_MAX_IDX];     /* last updateText per segment */
+	unsigned char sm[MT_MAX_IDX];       /* sendMessage frames per idx */
+	unsigned char ut[MT_MAX_IDX];       /* idx seen in an updateText */
+	json_t *last[MT_MAX_IDX];           /* last updateText per segment */
 	char first_error[160];
 } mt_sender;
 /* n of them, client k numbered k (free with mt_senders_free). */

@@ -22,7 +22,7 @@
 struct rawws {
 	int fd;
 	unsigned char *buf;
-	size_t cap, have; /* bytes [0, have) received, not yet parsed */
+	size_t cap, have;   /* bytes [0, have) received, not yet parsed */
 	unsigned char *msg; /* a fragmented message being joined */
 	size_t msg_len;
 };
@@ -183,7 +183,8 @@ static long parse(rawws *c, rawws_frame_fn fn, void *ud)
 				len = len << 8 | p[2 + i];
 			h = 10;
 		}
-		CHECK_MSG(len <= FRAME_MAX, "rawws: a frame of %llu bytes", (unsigned long long)len);
+		CHECK_MSG(len <= FRAME_MAX, "rawws: a frame of %llu bytes",
+			  (unsigned long long)len);
 		if (avail < h + len) {
 			if (h + len > c->cap) { /* make room for it */
 				c->cap = h + len + BUF_MIN;
@@ -261,9 +262,10 @@ void rawws_wait_for(rawws *c, const char *needle)
 void rawws_login(rawws *c, const char *email, const char *password)
 {
 	char login[512];
-	int n = snprintf(login, sizeof login,
-			 "{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
-			 email, password);
+	int n = snprintf(
+		login, sizeof login,
+		"{\"type\":\"login\",\"email\":\"%s\",\"password\":\"%s\",\"protocol\":\"v1\"}",
+		email, password);
 	CHECK(n > 0 && (size_t)n < sizeof login);
 	rawws_wait_for(c, "\"type\":\"connect\"");
 	rawws_send(c, login, (size_t)n);

@@ -27,21 +27,20 @@
 #include <stddef.h>
 
 typedef struct rt_test {
-    const char *name;
-    void (*fn)(void);
+	const char *name;
+	void (*fn)(void);
 } rt_test;
 
 #define RT_DECLARE(name) void test_##name(void);
-#define RT_ENTRY(name) { #name, test_##name },
+#define RT_ENTRY(name) {#name, test_##name},
 
-#define RT_MAIN(LIST)                                                       \
-    LIST(RT_DECLARE)                                                        \
-    static const rt_test rt_tests_[] = { LIST(RT_ENTRY) };                  \
-    int main(int argc, char **argv)                                         \
-    {                                                                       \
-        return rt_main(rt_tests_, sizeof rt_tests_ / sizeof rt_tests_[0],   \
-                       argc, argv);                                         \
-    }
+#define RT_MAIN(LIST)                                                                              \
+	LIST(RT_DECLARE)                                                                           \
+	static const rt_test rt_tests_[] = {LIST(RT_ENTRY)};                                       \
+	int main(int argc, char **argv)                                                            \
+	{                                                                                          \
+		return rt_main(rt_tests_, sizeof rt_tests_ / sizeof rt_tests_[0], argc, argv);     \
+	}
 
 /*
  * Runs the tests.  argv: no arguments = all tests in list order; names =
@@ -61,11 +60,11 @@ int rt_main(const rt_test *tests, size_t ntests, int argc, char **argv);
  * (and must only be called inside a test).  Never returns.
  */
 _Noreturn void rt_fail(const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void rt_check_eq_int(const char *file, int line, const char *expr_a,
-                     const char *expr_b, long long a, long long b);
-void rt_check_eq_str(const char *file, int line, const char *expr_a,
-                     const char *expr_b, const char *a, const char *b);
+	__attribute__((format(printf, 3, 4)));
+void rt_check_eq_int(const char *file, int line, const char *expr_a, const char *expr_b,
+		     long long a, long long b);
+void rt_check_eq_str(const char *file, int line, const char *expr_a, const char *expr_b,
+		     const char *a, const char *b);
 
 /*
  * rt_env(name): getenv(name).  If the variable is unset or empty the test
@@ -75,31 +74,30 @@ void rt_check_eq_str(const char *file, int line, const char *expr_a,
 const char *rt_env_at(const char *file, int line, const char *name);
 #define rt_env(name) rt_env_at(__FILE__, __LINE__, (name))
 
-#define CHECK(cond)                                                         \
-    do {                                                                    \
-        if (!(cond))                                                        \
-            rt_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);         \
-    } while (0)
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			rt_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);                    \
+	} while (0)
 
 /* CHECK_MSG(cond, fmt, ...): on failure prints the formatted message. */
-#define CHECK_MSG(cond, ...)                                                \
-    do {                                                                    \
-        if (!(cond))                                                        \
-            rt_fail(__FILE__, __LINE__, __VA_ARGS__);                       \
-    } while (0)
+#define CHECK_MSG(cond, ...)                                                                       \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			rt_fail(__FILE__, __LINE__, __VA_ARGS__);                                  \
+	} while (0)
 
 /* Both sides are evaluated once, as long long; prints both on failure. */
-#define CHECK_EQ_INT(a, b)                                                  \
-    rt_check_eq_int(__FILE__, __LINE__, #a, #b, (long long)(a), (long long)(b))
+#define CHECK_EQ_INT(a, b)                                                                         \
+	rt_check_eq_int(__FILE__, __LINE__, #a, #b, (long long)(a), (long long)(b))
 
 /* strcmp equality; NULL equals only NULL; prints both on failure. */
-#define CHECK_EQ_STR(a, b)                                                  \
-    rt_check_eq_str(__FILE__, __LINE__, #a, #b, (a), (b))
+#define CHECK_EQ_STR(a, b) rt_check_eq_str(__FILE__, __LINE__, #a, #b, (a), (b))
 
-#define CHECK_NOT_NULL(p)                                                   \
-    do {                                                                    \
-        if ((p) == NULL)                                                    \
-            rt_fail(__FILE__, __LINE__, "CHECK_NOT_NULL(%s) failed", #p);   \
-    } while (0)
+#define CHECK_NOT_NULL(p)                                                                          \
+	do {                                                                                       \
+		if ((p) == NULL)                                                                   \
+			rt_fail(__FILE__, __LINE__, "CHECK_NOT_NULL(%s) failed", #p);              \
+	} while (0)
 
 #endif /* RT_RUNNER_H */

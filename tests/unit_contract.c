@@ -188,7 +188,8 @@ static void walk_msg(facts *fs, const char *scope, rd m)
 			oneofs[noneofs][0] = '\0';
 			for (rd o = sub; rd_next(&o, &f, &v, &osub);)
 				if (f == 1)
-					snprintf(oneofs[noneofs], sizeof oneofs[0], "%.*s", STR(osub));
+					snprintf(oneofs[noneofs], sizeof oneofs[0], "%.*s",
+						 STR(osub));
 			noneofs++;
 		}
 	}
@@ -234,8 +235,8 @@ static void facts_of(const char *dir, const char *file, facts *fs)
 	int fd = mkstemp(tmp);
 	CHECK(fd >= 0);
 	close(fd);
-	snprintf(cmd, sizeof cmd, "protoc-c --proto_path='%s' --descriptor_set_out='%s' '%s/%s'", dir,
-		 tmp, dir, file);
+	snprintf(cmd, sizeof cmd, "protoc-c --proto_path='%s' --descriptor_set_out='%s' '%s/%s'",
+		 dir, tmp, dir, file);
 	CHECK_MSG(system(cmd) == 0, "%s failed", cmd);
 	FILE *in = fopen(tmp, "rb");
 	CHECK_NOT_NULL(in);
@@ -274,11 +275,12 @@ void test_contract_kept(void)
 	facts_of("proto", "rebuttal.proto", &new);
 	int n = breaks(&old, &new, &why);
 	printf("released contract: %zu facts; working one: %zu\n", old.n, new.n);
-	CHECK_MSG(!n,
-		  "proto/rebuttal.proto breaks the released bus contract (tests/contract/released/) in %d "
-		  "place(s): fields and enum values are only ever added (docs/DESIGN.md "
-		  "\"Contract\"):\n%s",
-		  n, why.ptr);
+	CHECK_MSG(
+		!n,
+		"proto/rebuttal.proto breaks the released bus contract (tests/contract/released/) in %d "
+		"place(s): fields and enum values are only ever added (docs/DESIGN.md "
+		"\"Contract\"):\n%s",
+		n, why.ptr);
 	buf_free(&why);
 	facts_free(&old);
 	facts_free(&new);
@@ -312,18 +314,19 @@ void test_contract_breaks_found(void)
 		const char *from, *to;
 		int breaks;
 	} cases[] = {
-		{"s = 1", "s = 5", 1},                                      /* renumbered */
-		{"optional string s", "optional bytes s", 1},               /* retyped */
-		{"repeated int32 r", "optional int32 r", 1},                /* label */
-		{"optional string s = 1;", "", 1},                          /* removed */
-		{"optional string s", "optional string t", 1},              /* renamed: JSON key */
-		{"B b = 4", "A b = 4", 1},                                  /* other message */
-		{"oneof o { string x = 3;", "optional string x = 3; oneof o {", 1}, /* out of oneof */
-		{"E0 = 0; E1 = 1;", "E0 = 0;", 1},                          /* enum value gone */
-		{"E1 = 1", "E1 = 2", 1},                                    /* enum renumbered */
-		{"K1 = 1;", "", 1},                                         /* nested enum value */
-		{"message In { optional bool y = 1; }", "", 2},             /* nested message */
-		{"enum E { E0 = 0; E1 = 1; }", "", 3},                      /* enum gone */
+		{"s = 1", "s = 5", 1},                         /* renumbered */
+		{"optional string s", "optional bytes s", 1},  /* retyped */
+		{"repeated int32 r", "optional int32 r", 1},   /* label */
+		{"optional string s = 1;", "", 1},             /* removed */
+		{"optional string s", "optional string t", 1}, /* renamed: JSON key */
+		{"B b = 4", "A b = 4", 1},                     /* other message */
+		{"oneof o { string x = 3;", "optional string x = 3; oneof o {",
+		 1},                                            /* out of oneof */
+		{"E0 = 0; E1 = 1;", "E0 = 0;", 1},              /* enum value gone */
+		{"E1 = 1", "E1 = 2", 1},                        /* enum renumbered */
+		{"K1 = 1;", "", 1},                             /* nested enum value */
+		{"message In { optional bool y = 1; }", "", 2}, /* nested message */
+		{"enum E { E0 = 0; E1 = 1; }", "", 3},          /* enum gone */
 		{"repeated int32 r = 2;", "repeated int32 r = 2; optional string z = 9;", 0},
 		{"E1 = 1;", "E1 = 1; E2 = 2;", 0},
 		{"enum E", "message C { optional E e = 1; }\nenum E", 0},
@@ -369,8 +372,10 @@ void test_contract_release_recorded(void)
 		printf("commit %s is not in this checkout: the copy is not compared\n", line);
 		return;
 	}
-	snprintf(cmd, sizeof cmd,
-		 "git show %s:proto/rebuttal.proto | cmp -s - tests/contract/released/rebuttal.proto", line);
+	snprintf(
+		cmd, sizeof cmd,
+		"git show %s:proto/rebuttal.proto | cmp -s - tests/contract/released/rebuttal.proto",
+		line);
 	CHECK_MSG(system(cmd) == 0,
 		  "tests/contract/released/rebuttal.proto is not proto/rebuttal.proto of %s", line);
 }

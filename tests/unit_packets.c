@@ -5,19 +5,18 @@
 
 #include "../authsvc/routes.h"
 #include "../gateway/parse.h"
+#include "../gateway/pbjson.h"
 #include "../mediasvc/routes.h"
 #include "../msgsvc/routes.h"
 #include "../roomsvc/routes.h"
-#include "svc.h"
-#include "../gateway/pbjson.h"
 #include "rebuttal.pb-c.h"
 #include "runner.h"
+#include "svc.h"
 
 static const char *const all_perms[] = {"createRoom", "inviteUserAny", "sendMessage",
 					"joinVoiceRoom", "setGroupPerm"};
 
-static packet_result parse_as(const char *json, int logged_in, const char *const *perms,
-			      size_t n)
+static packet_result parse_as(const char *json, int logged_in, const char *const *perms, size_t n)
 {
 	packet_caller who = {logged_in, perms, n};
 	packet_result r;
@@ -60,15 +59,19 @@ void test_table_rows_match_envelope(void)
 	const packet_row *t = packet_table(&n);
 	CHECK(n >= 34);
 	for (size_t i = 0; i < n; i++) {
-		const ProtobufCFieldDescriptor *f = pbjson_field(&rb__envelope__descriptor, t[i].type);
-		CHECK_MSG(f && f->type == PROTOBUF_C_TYPE_MESSAGE, "row %s has no payload", t[i].type);
-		CHECK_MSG(f && f->id == (unsigned)t[i].payload, "row %s: payload case %d, member %u",
-			  t[i].type, (int)t[i].payload, f ? f->id : 0);
+		const ProtobufCFieldDescriptor *f =
+			pbjson_field(&rb__envelope__descriptor, t[i].type);
+		CHECK_MSG(f && f->type == PROTOBUF_C_TYPE_MESSAGE, "row %s has no payload",
+			  t[i].type);
+		CHECK_MSG(f && f->id == (unsigned)t[i].payload,
+			  "row %s: payload case %d, member %u", t[i].type, (int)t[i].payload,
+			  f ? f->id : 0);
 		CHECK_MSG(packet_find(t[i].type) == &t[i], "row %s twice", t[i].type);
 		CHECK_MSG((unsigned)t[i].part < PART_COUNT, "row %s has no part", t[i].type);
 		for (int k = 0; k < PKT_MAX_RULES && t[i].rules[k].path; k++)
 			CHECK_MSG(path_exists(f->descriptor, t[i].rules[k].path),
-				  "row %s: rule path %s is not a field", t[i].type, t[i].rules[k].path);
+				  "row %s: rule path %s is not a field", t[i].type,
+				  t[i].rules[k].path);
 	}
 }
 
@@ -92,7 +95,8 @@ void test_table_rate_classes(void)
 		if (t[i].flags & (PKT_LATEST | PKT_HASHES))
 			CHECK_MSG(t[i].rate == RATE_NONE, "row %s is rated", t[i].type);
 		if (t[i].versions & PV0)
-			CHECK_MSG(t[i].rate != RATE_USER, "v0 row %s draws on a user bucket", t[i].type);
+			CHECK_MSG(t[i].rate != RATE_USER, "v0 row %s draws on a user bucket",
+				  t[i].type);
 	}
 	CHECK_EQ_INT(relays, 2);
 	CHECK_EQ_INT(packet_find("video")->rate, RATE_RELAY);
@@ -129,7 +133,8 @@ void test_table_v1_before_login(void)
 	r = parse_v0("{\"type\":\"nonsense\"}");
 	CHECK_EQ_INT(r.status, PKT_ERROR);
 	/* And v0 packets after login are refused, connection kept. */
-	r = parse_v1("{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"x\",\"protocol\":\"v1\"}");
+	r = parse_v1(
+		"{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"x\",\"protocol\":\"v1\"}");
 	CHECK_EQ_INT(r.status, PKT_ERROR);
 	CHECK(strstr(r.error, "already logged in"));
 }
@@ -143,8 +148,8 @@ void test_table_unknown_type(void)
 
 void test_table_permission_denied(void)
 {
-	packet_result r = parse_as("{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"x\"}",
-				   1, NULL, 0);
+	packet_result r = parse_as(
+		"{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"x\"}", 1, NULL, 0);
 	CHECK_EQ_INT(r.status, PKT_ERROR);
 	CHECK_EQ_STR(r.error, "Permission denied \"createRoom\"");
 	r = parse_as("{\"type\":\"invite\",\"groupName\":\"user\"}", 1, NULL, 0);
@@ -164,8 +169,9 @@ void test_table_missing_and_wrong_fields(void)
 	CHECK_EQ_STR(r.error, "createroom: field roomType must be one of voice|text");
 	r = parse_v1("{\"type\":\"createroom\",\"roomType\":\"text\",\"roomName\":\"\"}");
 	CHECK(strstr(r.error, "roomName"));
-	r = parse_v1("{\"type\":\"getmessages\",\"roomid\":\"0b7e7c3e-6b1f-4c59-9f0e-1d2a3b4c5d6e\","
-		     "\"segment\":-1}");
+	r = parse_v1(
+		"{\"type\":\"getmessages\",\"roomid\":\"0b7e7c3e-6b1f-4c59-9f0e-1d2a3b4c5d6e\","
+		"\"segment\":-1}");
 	CHECK_EQ_STR(r.error, "getmessages: field segment must be between 0 and 9007199254740992");
 	r = parse_v1("{\"type\":\"message\",\"roomid\":\"0b7e7c3e-6b1f-4c59-9f0e-1d2a3b4c5d6e\","
 		     "\"message\":{}}");
@@ -180,11 +186,14 @@ void test_table_login_rules_close(void)
 	packet_result r = parse_v0("{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"p\"}");
 	CHECK_EQ_INT(r.status, PKT_ERROR_CLOSE);
 	CHECK_EQ_STR(r.error, "login: missing field protocol");
-	r = parse_v0("{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"p\",\"protocol\":\"v0\"}");
+	r = parse_v0(
+		"{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"p\",\"protocol\":\"v0\"}");
 	CHECK_EQ_INT(r.status, PKT_ERROR_CLOSE);
-	r = parse_v0("{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"p\",\"protocol\":\"v9\"}");
+	r = parse_v0(
+		"{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"p\",\"protocol\":\"v9\"}");
 	CHECK_EQ_INT(r.status, PKT_ERROR_CLOSE);
-	r = parse_v0("{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"p\",\"protocol\":\"v1\"}");
+	r = parse_v0(
+		"{\"type\":\"login\",\"email\":\"a@b.c\",\"password\":\"p\",\"protocol\":\"v1\"}");
 	CHECK_EQ_INT(r.status, PKT_OK);
 	CHECK(r.row->flags & PKT_LOGIN);
 	Rb__CLogin *l = (Rb__CLogin *)r.msg;
@@ -202,12 +211,12 @@ void test_table_signup_rules(void)
 		int ok;
 	} cases[] = {
 		{"alice", "0123456789", "a@b.c", 1},
-		{"a", "0123456789", "a@b.c", 0},          /* name too short */
+		{"a", "0123456789", "a@b.c", 0},           /* name too short */
 		{"al\\u0001ce", "0123456789", "a@b.c", 0}, /* control character */
-		{"   ", "0123456789", "a@b.c", 0},        /* only spaces */
-		{"alice", "short", "a@b.c", 0},           /* password < 10 */
-		{"alice", "0123456789", "nobody", 0},     /* email without @ */
-		{"Zoë ☃", "0123456789", "z@x.io", 1},     /* printable non-ASCII */
+		{"   ", "0123456789", "a@b.c", 0},         /* only spaces */
+		{"alice", "short", "a@b.c", 0},            /* password < 10 */
+		{"alice", "0123456789", "nobody", 0},      /* email without @ */
+		{"Zoë ☃", "0123456789", "z@x.io", 1},      /* printable non-ASCII */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		char json[512];
@@ -229,8 +238,10 @@ void test_table_alias_and_limits(void)
 	/* 8000 bytes of text pass, 8001 do not. */
 	static char json[9000];
 	for (int len = 8000; len <= 8001; len++) {
-		int n = snprintf(json, sizeof json, "{\"type\":\"message\",\"roomid\":"
-			       "\"0b7e7c3e-6b1f-4c59-9f0e-1d2a3b4c5d6e\",\"message\":{\"text\":\"");
+		int n = snprintf(
+			json, sizeof json,
+			"{\"type\":\"message\",\"roomid\":"
+			"\"0b7e7c3e-6b1f-4c59-9f0e-1d2a3b4c5d6e\",\"message\":{\"text\":\"");
 		memset(json + n, 'x', (size_t)len);
 		strcpy(json + n + len, "\"}}");
 		r = parse_v1(json);
@@ -328,7 +339,8 @@ void test_table_keys_name_fields(void)
 		const char *k = t[i].key;
 		if (!k || !strcmp(k, "@user") || !strcmp(k, "@conn"))
 			continue;
-		const ProtobufCFieldDescriptor *f = pbjson_field(&rb__envelope__descriptor, t[i].type);
+		const ProtobufCFieldDescriptor *f =
+			pbjson_field(&rb__envelope__descriptor, t[i].type);
 		char path[64];
 		while (f && *k) {
 			size_t len = strcspn(k, "|");

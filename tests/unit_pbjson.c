@@ -46,8 +46,8 @@ void test_pbjson_from_json_types(void)
 	CHECK_EQ_STR(err, "field message.tags must be a string");
 	CHECK(from(&rb__cget_messages__descriptor, "{\"segment\":1.5}", err) == NULL);
 	CHECK_EQ_STR(err, "field segment must be an integer");
-	Rb__CGetMessages *g = (Rb__CGetMessages *)from(&rb__cget_messages__descriptor,
-						       "{\"segment\":3.0}", err);
+	Rb__CGetMessages *g =
+		(Rb__CGetMessages *)from(&rb__cget_messages__descriptor, "{\"segment\":3.0}", err);
 	CHECK(g && g->has_segment && g->segment == 3);
 	protobuf_c_message_free_unpacked(&g->base, NULL);
 	CHECK(from(&rb__ccreate_room__descriptor, "{\"position\":4294967296}", err) == NULL);
@@ -202,8 +202,12 @@ void test_pbjson_dump_matches_tree(void)
 
 	/* A history page with every kind of string. */
 	static const char *texts[] = {
-		"plain", "", "quote \" backslash \\ slash /", "tab\tnl\ncr\rbs\bff\f",
-		"ctl \x01\x1f del \x7f", "utf8 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xa8",
+		"plain",
+		"",
+		"quote \" backslash \\ slash /",
+		"tab\tnl\ncr\rbs\bff\f",
+		"ctl \x01\x1f del \x7f",
+		"utf8 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xa8",
 	};
 	enum { N = sizeof texts / sizeof *texts };
 	Rb__Message msgs[N], *mp[N];

@@ -34,16 +34,17 @@ void test_skeleton_folds(void)
 	/* case, fullwidth, styled */
 	SAME("root", "Root");
 	SAME("root", "ROOT");
-	SAME("root", "\xef\xbd\x92\xef\xbd\x8f\xef\xbd\x8f\xef\xbd\x94");         /* ｒｏｏｔ */
+	SAME("root", "\xef\xbd\x92\xef\xbd\x8f\xef\xbd\x8f\xef\xbd\x94"); /* ｒｏｏｔ */
 	SAME("root", "\xf0\x9d\x90\xab\xf0\x9d\x90\xa8\xf0\x9d\x90\xa8\xf0\x9d\x90\xad"); /* bold */
-	SAME("root", "\xe2\x93\xa1\xe2\x93\x9e\xe2\x93\x9e\xe2\x93\xa3");         /* circled */
+	SAME("root", "\xe2\x93\xa1\xe2\x93\x9e\xe2\x93\x9e\xe2\x93\xa3"); /* circled */
 	/* Cyrillic and Greek look-alikes */
-	SAME("root", "r\xd0\xbe\xd0\xbet");             /* Cyrillic о */
-	SAME("root", "r\xce\xbf\xce\xbft");             /* Greek ο */
-	SAME("ROOT", "R\xd0\x9e\xce\x9fT");             /* Cyrillic О, Greek Ο */
+	SAME("root", "r\xd0\xbe\xd0\xbet");                          /* Cyrillic о */
+	SAME("root", "r\xce\xbf\xce\xbft");                          /* Greek ο */
+	SAME("ROOT", "R\xd0\x9e\xce\x9fT");                          /* Cyrillic О, Greek Ο */
 	SAME("paypal", "\xd1\x80\xd0\xb0\xd1\x83\xd1\x80\xd0\xb0l"); /* раураl */
-	SAME("HEX", "\xd0\x9d\xce\x95\xd0\xa5");        /* Н Ε Х */
-	SAME("dave", "da\xce\xbd" "e");                 /* Greek ν */
+	SAME("HEX", "\xd0\x9d\xce\x95\xd0\xa5");                     /* Н Ε Х */
+	SAME("dave", "da\xce\xbd"
+		     "e"); /* Greek ν */
 	/* digits, I/l, rn/m, vv/w */
 	SAME("root", "r00t");
 	SAME("alice", "AIice");
@@ -55,19 +56,22 @@ void test_skeleton_folds(void)
 	SAME("Jose", "Jos\xc3\xa9");
 	SAME("Jos\xc3\xa9", "Jose\xcc\x81");
 	SAME("lukasz", "\xc5\x81ukasz");
-	SAME("root", "root\xe2\x80\x8b");              /* zero width space */
-	SAME("root", "\xe2\x80\xaeroot");              /* RTL override */
-	SAME("root", "ro\xef\xb8\x8fot");              /* variation selector */
+	SAME("root", "root\xe2\x80\x8b");               /* zero width space */
+	SAME("root", "\xe2\x80\xaeroot");               /* RTL override */
+	SAME("root", "ro\xef\xb8\x8fot");               /* variation selector */
 	SAME("big bob", "big\xc2\xa0\xe3\x80\x80 bob"); /* no-break and ideographic spaces */
-	SAME("a-b", "a\xe2\x80\x94" "b");              /* em dash */
+	SAME("a-b", "a\xe2\x80\x94"
+		    "b"); /* em dash */
 	/* what stays apart */
 	DIFFERENT("root", "roots");
 	DIFFERENT("root", "rot");
 	DIFFERENT("bob", "rob");
 	DIFFERENT("big bob", "bigbob");
 	DIFFERENT("\xe7\x8e\x8b\xe4\xbc\x9f", "\xe7\x8e\x8b\xe8\x8a\xb3"); /* 王伟, 王芳 */
-	DIFFERENT("\xd0\xb4\xd0\xb8\xd0\xbc\xd0\xb0", "\xd0\xb4\xd0\xb8\xd0\xbd\xd0\xb0"); /* дима, дина */
-	SAME("\xd0\x94\xd0\x98\xd0\x9c\xd0\x90", "\xd0\xb4\xd0\xb8\xd0\xbc\xd0\xb0"); /* ДИМА, дима */
+	DIFFERENT("\xd0\xb4\xd0\xb8\xd0\xbc\xd0\xb0",
+		  "\xd0\xb4\xd0\xb8\xd0\xbd\xd0\xb0"); /* дима, дина */
+	SAME("\xd0\x94\xd0\x98\xd0\x9c\xd0\x90",
+	     "\xd0\xb4\xd0\xb8\xd0\xbc\xd0\xb0"); /* ДИМА, дима */
 	/* bad input, small buffer */
 	CHECK_EQ_INT(skel_of("\xff", out, sizeof out), -1);
 	CHECK_EQ_INT(skel_of("root", out, 4), -1);
@@ -77,14 +81,14 @@ void test_skeleton_folds(void)
 void test_valid_user_name_invisible(void)
 {
 	static const char *const refused[] = {
-		"root\xe2\x80\x8b",       /* U+200B zero width space */
-		"ro\xe2\x80\x8dot",       /* U+200D zero width joiner */
-		"\xe2\x80\x8froot",       /* U+200F right-to-left mark */
-		"\xe2\x80\xaetoor",       /* U+202E right-to-left override */
-		"ro\xe2\x81\xa6ot",       /* U+2066 left-to-right isolate */
-		"root\xe2\x81\xa9",       /* U+2069 pop directional isolate */
-		"\xef\xbb\xbfroot",       /* U+FEFF */
-		"ro\xc2\xadot",           /* soft hyphen */
+		"root\xe2\x80\x8b",         /* U+200B zero width space */
+		"ro\xe2\x80\x8dot",         /* U+200D zero width joiner */
+		"\xe2\x80\x8froot",         /* U+200F right-to-left mark */
+		"\xe2\x80\xaetoor",         /* U+202E right-to-left override */
+		"ro\xe2\x81\xa6ot",         /* U+2066 left-to-right isolate */
+		"root\xe2\x81\xa9",         /* U+2069 pop directional isolate */
+		"\xef\xbb\xbfroot",         /* U+FEFF */
+		"ro\xc2\xadot",             /* soft hyphen */
 		"\xe3\x85\xa4\xe3\x85\xa4", /* Hangul fillers */
 	};
 	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
@@ -94,7 +98,8 @@ void test_valid_user_name_invisible(void)
 	const char *why = valid_user_name("\xcc\x81\xcc\x81 "); /* marks and a space */
 	CHECK_MSG(why && strstr(why, "visible"), "marks only: %s", why ? why : "taken");
 	CHECK(valid_user_name("Jos\xc3\xa9") == NULL);
-	CHECK(valid_user_name("Ana Mar\xc3\xad" "a") == NULL);
+	CHECK(valid_user_name("Ana Mar\xc3\xad"
+			      "a") == NULL);
 	CHECK(valid_user_name("\xe7\x8e\x8b\xe4\xbc\x9f") == NULL);
 	CHECK(valid_user_name("\xe2\x9d\xa4\xef\xb8\x8flove") == NULL); /* ❤️ with VS16 */
 	CHECK(valid_user_name("a") != NULL);

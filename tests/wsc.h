@@ -16,8 +16,8 @@
 #ifndef WSC_H
 #define WSC_H
 
-#include <stddef.h>
 #include <jansson.h>
+#include <stddef.h>
 
 typedef struct wsc_ctx wsc_ctx;
 typedef struct wsc wsc;
@@ -49,22 +49,20 @@ const char *wsc_ctx_last_error(wsc_ctx *ctx);
  * wsc_close()) or NULL on refusal, timeout, handshake error or OOM, with
  * the reason in wsc_ctx_last_error().
  */
-wsc *wsc_open(wsc_ctx *ctx, const char *host, int port, const char *path,
-              int tls, int timeout_ms);
+wsc *wsc_open(wsc_ctx *ctx, const char *host, int port, const char *path, int tls, int timeout_ms);
 
 /* wsc_open() plus extra handshake header lines, e.g.
  * "Authorization: Bearer x\r\nX-Foo: 1\r\n" (a missing final CRLF is
  * added); headers may be NULL.  The string is copied. */
-wsc *wsc_open_ex(wsc_ctx *ctx, const char *host, int port, const char *path,
-                 int tls, const char *headers, int timeout_ms);
+wsc *wsc_open_ex(wsc_ctx *ctx, const char *host, int port, const char *path, int tls,
+		 const char *headers, int timeout_ms);
 
 /* Starts a connection without waiting (use wsc_wait_open()).  Returns NULL
  * only on bad arguments or OOM; a connection that fails later reports it
  * through wsc_wait_open()/wsc_last_error().  Owned by ctx. */
-wsc *wsc_open_async(wsc_ctx *ctx, const char *host, int port,
-                    const char *path, int tls);
-wsc *wsc_open_async_ex(wsc_ctx *ctx, const char *host, int port,
-                       const char *path, int tls, const char *headers);
+wsc *wsc_open_async(wsc_ctx *ctx, const char *host, int port, const char *path, int tls);
+wsc *wsc_open_async_ex(wsc_ctx *ctx, const char *host, int port, const char *path, int tls,
+		       const char *headers);
 
 /* 0 once established, -1 if it failed/closed or timeout_ms passed (reason
  * in wsc_last_error()).  On -1 the wsc still needs wsc_close() (or
@@ -81,8 +79,7 @@ int wsc_wait_open(wsc *c, int timeout_ms);
  */
 int wsc_send_text(wsc *c, const char *data, size_t len);
 int wsc_send_binary(wsc *c, const void *data, size_t len);
-int wsc_sendf(wsc *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int wsc_sendf(wsc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Serialises obj compactly; does not steal the reference. */
 int wsc_send_json(wsc *c, json_t *obj);
 

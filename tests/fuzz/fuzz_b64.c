@@ -42,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t *out = malloc(need ? need : 1);
 		if (!out)
 			abort();
-		if (need && b64_decode(src, size, out, need - 1, &consumed, &written) != B64_NOSPACE)
+		if (need &&
+		    b64_decode(src, size, out, need - 1, &consumed, &written) != B64_NOSPACE)
 			abort();
 		enum b64_status s = b64_decode(src, size, out, need, &consumed, &written);
 		if (s == B64_OK && (written != need || consumed != size))

@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(p, data, size);
 	enum img_status s = img_sniff(p, size, &info);
-	if (s == IMG_OK && (!info.format || !info.content_type || info.width < 1 || info.height < 1))
+	if (s == IMG_OK &&
+	    (!info.format || !info.content_type || info.width < 1 || info.height < 1))
 		abort();
 	if (s != IMG_OK && (info.width || info.height))
 		abort();

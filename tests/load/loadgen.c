@@ -35,22 +35,38 @@ static const cfg_field settings[] = {
 	/* Its NATS user publishes requests of every service and the gateway's
 	 * events. */
 	PART_CFG_NATS(lg_config),
-	CFG_S("REBUTTAL_STACK_DIR", lg_config, stack_dir, "", "stack folder: the service's pids are in its pids/ (for CPU)"),
-	CFG_S("REBUTTAL_LOAD_PIDS", lg_config, pids, "", "pids of the service's instances, comma-separated (instead of the stack folder)"),
-	CFG_S("REBUTTAL_LOAD_MODE", lg_config, mode, "open", "open (fixed rate), step (rising rate to the knee) or closed (N in flight)"),
-	CFG_I("REBUTTAL_LOAD_RATE", lg_config, rate, 100, 1, 1000000, "open: requests per second; step: the first step's"),
-	CFG_I("REBUTTAL_LOAD_RATE_MAX", lg_config, rate_max, 20000, 1, 1000000, "step: highest rate tried"),
-	CFG_I("REBUTTAL_LOAD_STEP_PCT", lg_config, step_pct, 150, 101, 1000, "step: each rate is this percentage of the one before"),
-	CFG_I("REBUTTAL_LOAD_SECS", lg_config, secs, 5, 1, 600, "seconds per run (per step in step mode)"),
-	CFG_I("REBUTTAL_LOAD_RETRIES", lg_config, retries, 1, 0, 5, "step: a failed step is run again this often before it ends the search"),
-	CFG_I("REBUTTAL_LOAD_INFLIGHT", lg_config, inflight, 16, 1, 10000, "closed: requests in flight"),
-	CFG_I("REBUTTAL_LOAD_P99_MS", lg_config, p99_limit_ms, 50, 1, 60000, "step: the knee is the highest rate whose p99 stays under this"),
-	CFG_I("REBUTTAL_LOAD_TIMEOUT_MS", lg_config, timeout_ms, 2000, 10, 120000, "envelope deadline and reply wait"),
-	CFG_I("REBUTTAL_LOAD_ACCOUNTS", lg_config, accounts, 1000, 0, 100000, "room.lists: accounts seeded into the directory"),
-	CFG_I("REBUTTAL_LOAD_USERS", lg_config, users, 32, 2, 10000, "acting users (each with a connection on the fake gateway)"),
-	CFG_I("REBUTTAL_LOAD_ROOMS", lg_config, rooms, 1, 1, 64, "msg.*: text rooms the messages spread over (a room's writes are ordered: one thread)"),
-	CFG_I("REBUTTAL_LOAD_IMAGE_KIB", lg_config, image_kib, 100, 1, 8192, "msg.image: attachment size in KiB"),
-	CFG_S("REBUTTAL_LOAD_LABEL", lg_config, label, "", "label of the result rows, e.g. \"2 instances\""),
+	CFG_S("REBUTTAL_STACK_DIR", lg_config, stack_dir, "",
+	      "stack folder: the service's pids are in its pids/ (for CPU)"),
+	CFG_S("REBUTTAL_LOAD_PIDS", lg_config, pids, "",
+	      "pids of the service's instances, comma-separated (instead of the stack folder)"),
+	CFG_S("REBUTTAL_LOAD_MODE", lg_config, mode, "open",
+	      "open (fixed rate), step (rising rate to the knee) or closed (N in flight)"),
+	CFG_I("REBUTTAL_LOAD_RATE", lg_config, rate, 100, 1, 1000000,
+	      "open: requests per second; step: the first step's"),
+	CFG_I("REBUTTAL_LOAD_RATE_MAX", lg_config, rate_max, 20000, 1, 1000000,
+	      "step: highest rate tried"),
+	CFG_I("REBUTTAL_LOAD_STEP_PCT", lg_config, step_pct, 150, 101, 1000,
+	      "step: each rate is this percentage of the one before"),
+	CFG_I("REBUTTAL_LOAD_SECS", lg_config, secs, 5, 1, 600,
+	      "seconds per run (per step in step mode)"),
+	CFG_I("REBUTTAL_LOAD_RETRIES", lg_config, retries, 1, 0, 5,
+	      "step: a failed step is run again this often before it ends the search"),
+	CFG_I("REBUTTAL_LOAD_INFLIGHT", lg_config, inflight, 16, 1, 10000,
+	      "closed: requests in flight"),
+	CFG_I("REBUTTAL_LOAD_P99_MS", lg_config, p99_limit_ms, 50, 1, 60000,
+	      "step: the knee is the highest rate whose p99 stays under this"),
+	CFG_I("REBUTTAL_LOAD_TIMEOUT_MS", lg_config, timeout_ms, 2000, 10, 120000,
+	      "envelope deadline and reply wait"),
+	CFG_I("REBUTTAL_LOAD_ACCOUNTS", lg_config, accounts, 1000, 0, 100000,
+	      "room.lists: accounts seeded into the directory"),
+	CFG_I("REBUTTAL_LOAD_USERS", lg_config, users, 32, 2, 10000,
+	      "acting users (each with a connection on the fake gateway)"),
+	CFG_I("REBUTTAL_LOAD_ROOMS", lg_config, rooms, 1, 1, 64,
+	      "msg.*: text rooms the messages spread over (a room's writes are ordered: one thread)"),
+	CFG_I("REBUTTAL_LOAD_IMAGE_KIB", lg_config, image_kib, 100, 1, 8192,
+	      "msg.image: attachment size in KiB"),
+	CFG_S("REBUTTAL_LOAD_LABEL", lg_config, label, "",
+	      "label of the result rows, e.g. \"2 instances\""),
 	CFG_S("REBUTTAL_LOAD_JSON", lg_config, json, "", "file to append one JSON line per run to"),
 };
 #define NSETTINGS (sizeof settings / sizeof *settings)
@@ -141,7 +157,9 @@ static void on_reply(void *ud, enum bus_result r, const void *data, size_t len)
 		atomic_fetch_add(&s->timeouts, 1);
 	} else {
 		Rb__Reply *rep = rb__reply__unpack(NULL, len, data);
-		size_t code = !rep ? SVC_NCODES : rep->has_code && (size_t)rep->code < SVC_NCODES ? (size_t)rep->code : 0;
+		size_t code = !rep                                              ? SVC_NCODES
+			      : rep->has_code && (size_t)rep->code < SVC_NCODES ? (size_t)rep->code
+										: 0;
 		atomic_fetch_add(&s->codes[code], 1);
 		if (rep)
 			rb__reply__free_unpacked(rep, NULL);
@@ -269,7 +287,8 @@ static double cpu_of(int pid)
 	fclose(f);
 	const char *p = ok ? strrchr(line, ')') : NULL;
 	unsigned long ut = 0, st = 0;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
 		return 0;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -297,7 +316,8 @@ static int stack_pid(const char *name)
 static void find_pids(const char *part)
 {
 	if (*G.cfg.pids) {
-		for (const char *p = G.cfg.pids; *p && npids < MAX_PIDS; p += strcspn(p, ","), p += !!*p)
+		for (const char *p = G.cfg.pids; *p && npids < MAX_PIDS;
+		     p += strcspn(p, ","), p += !!*p)
 			if (atoi(p) > 0)
 				pids[npids++] = atoi(p);
 		return;
@@ -377,8 +397,10 @@ static int metrics_get(int port, char *out, size_t cap)
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	static const char rq[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || write(fd, rq, sizeof rq - 1) < 0) {
+	static const char rq[] =
+		"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    write(fd, rq, sizeof rq - 1) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -426,11 +448,12 @@ static double part_metric(const char *part, const char *series)
 /* ------------------------------------------------------------- runs */
 
 typedef struct {
-	double rate, secs, svc_cpu, gen_cpu, nats_cpu, store_cpu, achieved, p50, p90, p99, p999, max;
+	double rate, secs, svc_cpu, gen_cpu, nats_cpu, store_cpu, achieved, p50, p90, p99, p999,
+		max;
 	unsigned long ok, errors, timeouts, lists, list_bytes;
 	unsigned long codes[SVC_NCODES + 1]; /* replies by code; the last: undecodable or unsent */
-	double compose_ms; /* room.*: roomsvc's mean updateUsers flush */
-	int behind; /* the sender could not keep the rate */
+	double compose_ms;                   /* room.*: roomsvc's mean updateUsers flush */
+	int behind;                          /* the sender could not keep the rate */
 } result;
 
 static void waitdrain(void)
@@ -473,10 +496,12 @@ static void run_open(double rate, result *r)
 		exit(1);
 	cur = s;
 	unsigned long l0 = atomic_load(&G.lists_seen), b0 = atomic_load(&G.lists_bytes);
-	static const char csum[] = "roomsvc_lists_compose_duration_seconds_sum{list=\"updateUsers\"}",
-			  ccount[] = "roomsvc_lists_compose_duration_seconds_count{list=\"updateUsers\"}";
+	static const char
+		csum[] = "roomsvc_lists_compose_duration_seconds_sum{list=\"updateUsers\"}",
+		ccount[] = "roomsvc_lists_compose_duration_seconds_count{list=\"updateUsers\"}";
 	int rooms = !strcmp(G.sc->part, "roomsvc");
-	double s0 = rooms ? part_metric("roomsvc", csum) : 0, k0 = rooms ? part_metric("roomsvc", ccount) : 0;
+	double s0 = rooms ? part_metric("roomsvc", csum) : 0,
+	       k0 = rooms ? part_metric("roomsvc", ccount) : 0;
 	double c0 = service_cpu(), g0 = cpu_of(0);
 	n0 = nats_pid ? cpu_of(nats_pid) : 0;
 	st0 = store_cpu();
@@ -543,8 +568,8 @@ static void report(const char *mode, const result *r)
 	const char *sc = G.sc->name;
 	printf("| %-16s | %-6s | %-12s | %8.0f | %9.0f | %7.2f | %7.2f | %7.2f | %8.2f | %8.2f | %6lu | %6lu | %5.0f %% | %5.0f %% | %5.0f %% | %5.0f %% |%s\n",
 	       sc, mode, G.cfg.label, r->rate, r->achieved, r->p50, r->p90, r->p99, r->p999, r->max,
-	       r->errors, r->timeouts, r->svc_cpu * 100, r->gen_cpu * 100, r->nats_cpu * 100, r->store_cpu * 100,
-	       r->behind ? " sender behind" : "");
+	       r->errors, r->timeouts, r->svc_cpu * 100, r->gen_cpu * 100, r->nats_cpu * 100,
+	       r->store_cpu * 100, r->behind ? " sender behind" : "");
 	if (r->lists)
 		printf("  updateUsers: %lu lists, %lu bytes each, %.2f ms per flush in roomsvc\n",
 		       r->lists, r->list_bytes, r->compose_ms);
@@ -554,20 +579,24 @@ static void report(const char *mode, const result *r)
 	size_t used = 0;
 	for (size_t k = 1; k <= SVC_NCODES && used < sizeof codes; k++) {
 		const ProtobufCEnumValue *v =
-			k < SVC_NCODES ? protobuf_c_enum_descriptor_get_value(&rb__code__descriptor, (int)k) : NULL;
+			k < SVC_NCODES ? protobuf_c_enum_descriptor_get_value(&rb__code__descriptor,
+									      (int)k)
+				       : NULL;
 		if (r->codes[k])
 			used += (size_t)snprintf(codes + used, sizeof codes - used, "%s\"%s\":%lu",
-						 used ? "," : "", v ? v->name : "UNSENT", r->codes[k]);
+						 used ? "," : "", v ? v->name : "UNSENT",
+						 r->codes[k]);
 	}
 	char line[1400];
-	snprintf(line, sizeof line,
-		 "{\"scenario\":\"%s\",\"mode\":\"%s\",\"label\":\"%s\",\"rate\":%.0f,\"achieved\":%.1f,"
-		 "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
-		 "\"ok\":%lu,\"errors\":%lu,\"timeouts\":%lu,\"svc_cpu\":%.3f,\"gen_cpu\":%.3f,\"nats_cpu\":%.3f,\"store_cpu\":%.3f,"
-		 "\"svc_instances\":%d,\"lists\":%lu,\"list_bytes\":%lu,\"compose_ms\":%.3f,\"sender_behind\":%d,\"codes\":{%s}}\n",
-		 sc, mode, G.cfg.label, r->rate, r->achieved, r->p50, r->p90, r->p99, r->p999, r->max,
-		 r->ok, r->errors, r->timeouts, r->svc_cpu, r->gen_cpu, r->nats_cpu, r->store_cpu, npids, r->lists, r->list_bytes,
-		 r->compose_ms, r->behind, codes);
+	snprintf(
+		line, sizeof line,
+		"{\"scenario\":\"%s\",\"mode\":\"%s\",\"label\":\"%s\",\"rate\":%.0f,\"achieved\":%.1f,"
+		"\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
+		"\"ok\":%lu,\"errors\":%lu,\"timeouts\":%lu,\"svc_cpu\":%.3f,\"gen_cpu\":%.3f,\"nats_cpu\":%.3f,\"store_cpu\":%.3f,"
+		"\"svc_instances\":%d,\"lists\":%lu,\"list_bytes\":%lu,\"compose_ms\":%.3f,\"sender_behind\":%d,\"codes\":{%s}}\n",
+		sc, mode, G.cfg.label, r->rate, r->achieved, r->p50, r->p90, r->p99, r->p999,
+		r->max, r->ok, r->errors, r->timeouts, r->svc_cpu, r->gen_cpu, r->nats_cpu,
+		r->store_cpu, npids, r->lists, r->list_bytes, r->compose_ms, r->behind, codes);
 	FILE *f = *G.cfg.json ? fopen(G.cfg.json, "a") : NULL;
 	if (f) {
 		fputs(line, f);
@@ -580,7 +609,8 @@ static void header(void)
 {
 	printf("| %-16s | %-6s | %-12s | %8s | %9s | %7s | %7s | %7s | %8s | %8s | %6s | %6s | %7s | %7s | %7s | %7s |\n",
 	       "scenario", "mode", "label", "rate/s", "replies/s", "p50 ms", "p90 ms", "p99 ms",
-	       "p99.9 ms", "max ms", "errors", "t/outs", "svc CPU", "gen CPU", "NATS CPU", "store CPU");
+	       "p99.9 ms", "max ms", "errors", "t/outs", "svc CPU", "gen CPU", "NATS CPU",
+	       "store CPU");
 	printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 }
 
@@ -618,13 +648,15 @@ static double run_step(void)
 		rate = ceil(rate * (double)G.cfg.step_pct / 100.0);
 		proc_sleep_ms(1000); /* let queues and lists settle */
 	}
-	printf("knee %s%s%s: %.0f requests/s with p99 < %ld ms\n", G.sc->name, *G.cfg.label ? " " : "",
-	       G.cfg.label, knee, G.cfg.p99_limit_ms);
-	fprintf(stderr, "{\"scenario\":\"%s\",\"label\":\"%s\",\"knee\":%.0f,\"p99_limit_ms\":%ld}\n",
+	printf("knee %s%s%s: %.0f requests/s with p99 < %ld ms\n", G.sc->name,
+	       *G.cfg.label ? " " : "", G.cfg.label, knee, G.cfg.p99_limit_ms);
+	fprintf(stderr,
+		"{\"scenario\":\"%s\",\"label\":\"%s\",\"knee\":%.0f,\"p99_limit_ms\":%ld}\n",
 		G.sc->name, G.cfg.label, knee, G.cfg.p99_limit_ms);
 	FILE *f = *G.cfg.json ? fopen(G.cfg.json, "a") : NULL;
 	if (f) {
-		fprintf(f, "{\"scenario\":\"%s\",\"label\":\"%s\",\"knee\":%.0f,\"p99_limit_ms\":%ld}\n",
+		fprintf(f,
+			"{\"scenario\":\"%s\",\"label\":\"%s\",\"knee\":%.0f,\"p99_limit_ms\":%ld}\n",
 			G.sc->name, G.cfg.label, knee, G.cfg.p99_limit_ms);
 		fclose(f);
 	}
@@ -637,8 +669,8 @@ static int args(int argc, char **argv, int *mode)
 	if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		printf("usage: loadgen SCENARIO   (settings from the environment)\nscenarios:\n");
 		lg_scenarios_print();
-		cfg_args(2, (char *[]){argv[0], "--help", NULL}, "loadgen: drives one service over NATS",
-			 settings, NSETTINGS);
+		cfg_args(2, (char *[]){argv[0], "--help", NULL},
+			 "loadgen: drives one service over NATS", settings, NSETTINGS);
 		return argc == 2 ? -1 : 2;
 	}
 	if (!(G.sc = lg_scenario_find(argv[1]))) {
@@ -647,14 +679,17 @@ static int args(int argc, char **argv, int *mode)
 	}
 	if (cfg_load(settings, NSETTINGS, &G.cfg) < 0)
 		return 2;
-	*mode = !strcmp(G.cfg.mode, "step") ? 's' : !strcmp(G.cfg.mode, "closed") ? 'c'
-		: !strcmp(G.cfg.mode, "open") ? 'o' : 0;
+	*mode = !strcmp(G.cfg.mode, "step")     ? 's'
+		: !strcmp(G.cfg.mode, "closed") ? 'c'
+		: !strcmp(G.cfg.mode, "open")   ? 'o'
+						: 0;
 	if (!*mode) {
 		fprintf(stderr, "loadgen: REBUTTAL_LOAD_MODE must be open, step or closed\n");
 		return 2;
 	}
 	if (*mode == 'c' && !G.sc->build) {
-		fprintf(stderr, "loadgen: %s sends events, not requests: open or step only\n", G.sc->name);
+		fprintf(stderr, "loadgen: %s sends events, not requests: open or step only\n",
+			G.sc->name);
 		return 2;
 	}
 	return 0;

@@ -12,24 +12,24 @@
 #include "rebuttal.pb-c.h"
 
 typedef struct {
-	bus_addr nats; /* password: read from its file */
-	const char *stack_dir;  /* for the service's pids (CPU); "" when unknown */
-	const char *pids;       /* explicit pids of the service, comma-separated */
-	const char *mode;       /* open | step | closed */
-	long rate;              /* open: requests/s; step: the first step */
-	long rate_max;          /* step: the last step at most */
-	long step_pct;          /* step: each step's rate is this % of the last */
-	long secs;              /* per run or per step */
-	long inflight;          /* closed loop */
-	long p99_limit_ms;      /* step: the knee is the last step under this */
-	long retries;           /* step: runs again of a failed step */
-	long timeout_ms;        /* envelope deadline and reply wait */
-	long accounts;          /* accounts to seed (room.lists: the directory size) */
-	long users;             /* distinct acting users / connections */
-	long image_kib;         /* msg.image: attachment size */
-	long rooms;             /* msg.*: text rooms the messages spread over */
-	const char *label;      /* extra label of the result rows (e.g. "2 instances") */
-	const char *json;       /* append JSON lines here ("" = stdout only) */
+	bus_addr nats;         /* password: read from its file */
+	const char *stack_dir; /* for the service's pids (CPU); "" when unknown */
+	const char *pids;      /* explicit pids of the service, comma-separated */
+	const char *mode;      /* open | step | closed */
+	long rate;             /* open: requests/s; step: the first step */
+	long rate_max;         /* step: the last step at most */
+	long step_pct;         /* step: each step's rate is this % of the last */
+	long secs;             /* per run or per step */
+	long inflight;         /* closed loop */
+	long p99_limit_ms;     /* step: the knee is the last step under this */
+	long retries;          /* step: runs again of a failed step */
+	long timeout_ms;       /* envelope deadline and reply wait */
+	long accounts;         /* accounts to seed (room.lists: the directory size) */
+	long users;            /* distinct acting users / connections */
+	long image_kib;        /* msg.image: attachment size */
+	long rooms;            /* msg.*: text rooms the messages spread over */
+	const char *label;     /* extra label of the result rows (e.g. "2 instances") */
+	const char *json;      /* append JSON lines here ("" = stdout only) */
 	const char *admin_password;
 } lg_config;
 
@@ -61,9 +61,9 @@ typedef struct {
 } lg_tmp;
 
 typedef struct {
-	const char *name;  /* "auth.login" */
-	const char *part;  /* the service whose CPU is read: "authsvc" */
-	const char *svc;   /* subject rb.<svc>.<op> */
+	const char *name; /* "auth.login" */
+	const char *part; /* the service whose CPU is read: "authsvc" */
+	const char *svc;  /* subject rb.<svc>.<op> */
 	const char *op;
 	const char *about;
 	int (*setup)(lg *g);
@@ -77,14 +77,14 @@ struct lg {
 	lg_config cfg;
 	bus *bus;
 	char gw_id[48];
-	lg_user *users;     /* cfg.users of them */
+	lg_user *users; /* cfg.users of them */
 	size_t nusers;
-	char password[40];  /* of every seeded account */
+	char password[40]; /* of every seeded account */
 	char room_voice[48], room_text[48];
 	char (*text_rooms)[48]; /* cfg.rooms made for this run (seed_text_rooms) */
 	_Atomic size_t ntext;
-	char *image_b64;    /* msg.image */
-	char **perms;       /* of the seeded accounts' group (get_perms) */
+	char *image_b64; /* msg.image */
+	char **perms;    /* of the seeded accounts' group (get_perms) */
 	size_t nperms;
 	const lg_scenario *sc;
 	/* room.lists: updateUsers seen on rb.out.all (any thread). */

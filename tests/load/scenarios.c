@@ -12,8 +12,8 @@
 /* A build of request i (lg_scenario.build); most use only part of what it
  * gets. */
 #define UNUSED __attribute__((unused))
-#define BUILD(name)                                                                   \
-	static void name(lg *g UNUSED, uint64_t i UNUSED, lg_user **u UNUSED, Rb__Envelope *e, \
+#define BUILD(name)                                                                                \
+	static void name(lg *g UNUSED, uint64_t i UNUSED, lg_user **u UNUSED, Rb__Envelope *e,     \
 			 lg_tmp *t UNUSED)
 
 static int setup_online(lg *g)
@@ -143,26 +143,27 @@ BUILD(b_talking)
 }
 
 static const lg_scenario scenarios[] = {
-	{"auth.login", "authsvc", "auth", "login", "login of a seeded account (one argon2id verify)",
-	 setup_login, b_login},
-	{"auth.get_perms", "authsvc", "auth", "get_perms", "the acting user's group and permissions",
-	 setup_online, b_perms},
-	{"room.joinleave", "roomsvc", "room", "joinroom", "joinroom/leaveroom of the voice room, alternating per user",
-	 setup_online, b_joinleave},
-	{"room.createroom", "roomsvc", "room", "createroom", "a new text room each (updateRooms grows)",
-	 setup_online, b_createroom},
-	{"room.lists", "roomsvc", "room", "conn_opened", "connections going offline and online again (events) with REBUTTAL_LOAD_ACCOUNTS accounts: time to the next updateUsers, its size and compose time",
+	{"auth.login", "authsvc", "auth", "login",
+	 "login of a seeded account (one argon2id verify)", setup_login, b_login},
+	{"auth.get_perms", "authsvc", "auth", "get_perms",
+	 "the acting user's group and permissions", setup_online, b_perms},
+	{"room.joinleave", "roomsvc", "room", "joinroom",
+	 "joinroom/leaveroom of the voice room, alternating per user", setup_online, b_joinleave},
+	{"room.createroom", "roomsvc", "room", "createroom",
+	 "a new text room each (updateRooms grows)", setup_online, b_createroom},
+	{"room.lists", "roomsvc", "room", "conn_opened",
+	 "connections going offline and online again (events) with REBUTTAL_LOAD_ACCOUNTS accounts: time to the next updateUsers, its size and compose time",
 	 setup_lists, NULL},
-	{"msg.message", "msgsvc", "msg", "message", "a text message, spread over REBUTTAL_LOAD_ROOMS rooms",
-	 setup_messages, b_message},
-	{"msg.getmessages", "msgsvc", "msg", "getmessages", "the latest segment of a room of 100+ messages",
-	 setup_history, b_history},
-	{"msg.image", "msgsvc", "msg", "message", "a message with a REBUTTAL_LOAD_IMAGE_KIB PNG attachment",
-	 setup_image, b_image},
+	{"msg.message", "msgsvc", "msg", "message",
+	 "a text message, spread over REBUTTAL_LOAD_ROOMS rooms", setup_messages, b_message},
+	{"msg.getmessages", "msgsvc", "msg", "getmessages",
+	 "the latest segment of a room of 100+ messages", setup_history, b_history},
+	{"msg.image", "msgsvc", "msg", "message",
+	 "a message with a REBUTTAL_LOAD_IMAGE_KIB PNG attachment", setup_image, b_image},
 	{"media.video", "mediasvc", "media", "video", "a WebRTC candidate relayed to another user",
 	 setup_online, b_video},
-	{"media.talking", "mediasvc", "media", "talking", "talking true/false, alternating per user (shaped)",
-	 setup_online, b_talking},
+	{"media.talking", "mediasvc", "media", "talking",
+	 "talking true/false, alternating per user (shaped)", setup_online, b_talking},
 };
 
 const lg_scenario *lg_scenario_find(const char *name)

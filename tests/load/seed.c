@@ -116,7 +116,8 @@ static void on_all(void *ud, const bus_msg *m)
 				for (size_t k = 0; k < n; k++)
 					known |= !strcmp(g->text_rooms[k], r->id);
 				if (!known) {
-					snprintf(g->text_rooms[n], sizeof *g->text_rooms, "%s", r->id);
+					snprintf(g->text_rooms[n], sizeof *g->text_rooms, "%s",
+						 r->id);
 					atomic_store(&g->ntext, n + 1);
 				}
 			}
@@ -211,7 +212,8 @@ void seed_conn_event(lg *g, lg_user *u, int opened)
 	ev.gateway_id = g->gw_id;
 	ev.conn_id = (char *)u->conn;
 	ev.user_id = (char *)u->id;
-	bus_publish_pb(g->bus, opened ? "rb.evt.gw.conn_opened" : "rb.evt.gw.conn_closed", &ev.base);
+	bus_publish_pb(g->bus, opened ? "rb.evt.gw.conn_opened" : "rb.evt.gw.conn_closed",
+		       &ev.base);
 }
 
 /* One admin_create_user envelope for account number i of this run. */
@@ -307,7 +309,8 @@ int seed_accounts(lg *g, size_t n)
 		proc_sleep_ms(1);
 	}
 	if (atomic_load(&window_failed)) {
-		fprintf(stderr, "loadgen: %d of %zu accounts not made\n", atomic_load(&window_failed), n);
+		fprintf(stderr, "loadgen: %d of %zu accounts not made\n",
+			atomic_load(&window_failed), n);
 		return -1;
 	}
 	return 0;
@@ -336,9 +339,9 @@ int seed_rooms(lg *g)
 int seed_image(lg *g)
 {
 	size_t n = (size_t)g->cfg.image_kib * 1024;
-	static const uint8_t head[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
-				       'I', 'H', 'D', 'R', 0, 0, 3, 0x20, 0, 0, 2, 0x58, 8, 2, 0, 0,
-				       0, 0, 0, 0, 0};
+	static const uint8_t head[] = {0x89, 'P',  'N', 'G', '\r', '\n', 0x1a, '\n', 0,    0, 0,
+				       13,   'I',  'H', 'D', 'R',  0,    0,    3,    0x20, 0, 0,
+				       2,    0x58, 8,   2,   0,    0,    0,    0,    0,    0, 0};
 	uint8_t *raw = calloc(n, 1);
 	size_t b64len = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
 	g->image_b64 = malloc(b64len);
@@ -436,7 +439,7 @@ int seed_text_rooms(lg *g)
 			return 0;
 		proc_sleep_ms(50);
 	}
-	fprintf(stderr, "loadgen: saw %zu of %ld new rooms in updateRooms\n", atomic_load(&g->ntext),
-		g->cfg.rooms);
+	fprintf(stderr, "loadgen: saw %zu of %ld new rooms in updateRooms\n",
+		atomic_load(&g->ntext), g->cfg.rooms);
 	return -1;
 }
