@@ -215,19 +215,12 @@ static void release(void *ud)
 
 static auth_config cfg;
 static authsvc a = {.app.cfg = &cfg};
-static const part_service service = {.name = "authsvc",
-				     .about = ABOUT,
-				     .settings = settings,
-				     .nsettings = NSETTINGS,
-				     .cfg = &cfg,
-				     .part = &cfg.part,
-				     .ready = ready,
-				     .metrics = metrics,
-				     .open = open_all,
-				     .bus = &a.app.bus,
-				     .start = start,
-				     .tick = tick,
-				     .tick_ms = 200,
-				     .release = release};
+/* clang-format off */
+static const part_service service = {
+	.name = "authsvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
+	.cfg = &cfg, .part = &cfg.part, .ready = ready, .metrics = metrics,
+	.open = open_all, .bus = &a.app.bus, .start = start,
+	.tick = tick, .tick_ms = 200, .release = release};
+/* clang-format on */
 
 PART_MAIN(&service, &a)

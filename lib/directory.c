@@ -52,17 +52,14 @@ static void account_free(void *v)
 dir *dir_new(bus *b, void (*changed)(void *ud), void *ud)
 {
 	dir *d = calloc(1, sizeof *d);
-	if (!d)
-		return NULL;
-	d->bus = b;
-	d->changed = changed;
-	d->ud = ud;
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->refreshed, NULL);
-	if (!(d->by_id = idmap_new(account_free))) {
-		dir_free(d);
+	idmap *by_id = d ? idmap_new(account_free) : NULL;
+	if (!by_id) {
+		free(d);
 		return NULL;
 	}
+	*d = (dir){.bus = b, .changed = changed, .ud = ud, .by_id = by_id};
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->refreshed, NULL);
 	return d;
 }
 
@@ -70,8 +67,7 @@ void dir_free(dir *d)
 {
 	if (!d)
 		return;
-	if (d->by_id)
-		idmap_free(d->by_id);
+	idmap_free(d->by_id);
 	free(d->order);
 	pthread_cond_destroy(&d->refreshed);
 	pthread_mutex_destroy(&d->lock);

@@ -43,7 +43,7 @@ struct kv {
 	atomic_llong up_since;
 };
 
-STATUS_TEXT_FN(kv_status_text, kv_status, KV_STATUS_MAP)
+STATUS_TEXT(kv_status, KV_STATUS_MAP)
 
 static struct timeval tv_ms(int ms)
 {

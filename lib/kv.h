@@ -26,10 +26,8 @@
 	X(KV_DOWN, "redis unreachable")                                                            \
 	X(KV_ERROR, "redis command failed")
 
-typedef enum { KV_STATUS_MAP(STATUS_ENUM_ROW) } kv_status;
-
-/* A static string; "?" for a value outside the enum. */
-const char *kv_status_text(kv_status s);
+/* kv_status_text: a static string; "?" for a value outside the enum. */
+STATUS_TYPE(kv_status, KV_STATUS_MAP)
 
 enum kv_flags {
 	KV_IDEMPOTENT = 1, /* may be sent again after a broken connection */

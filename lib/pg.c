@@ -23,7 +23,7 @@ struct pg {
 	atomic_int up; /* read by the health thread */
 };
 
-STATUS_TEXT_FN(pg_status_text, pg_status, PG_STATUS_MAP)
+STATUS_TEXT(pg_status, PG_STATUS_MAP)
 
 /* libpq prints notices (e.g. "relation already exists, skipping") straight to
  * stderr, which would break the one-line log format. */

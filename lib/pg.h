@@ -23,10 +23,8 @@
 	X(PG_DOWN, "database unreachable")                                                         \
 	X(PG_ERROR, "statement failed")
 
-typedef enum { PG_STATUS_MAP(STATUS_ENUM_ROW) } pg_status;
-
-/* A static string; "?" for a value outside the enum. */
-const char *pg_status_text(pg_status s);
+/* pg_status_text: a static string; "?" for a value outside the enum. */
+STATUS_TYPE(pg_status, PG_STATUS_MAP)
 
 typedef struct pg pg;
 

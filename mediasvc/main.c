@@ -131,20 +131,12 @@ static void release(void *ud)
 
 static media_config cfg;
 static mediasvc m = {.app.cfg = &cfg};
-static const part_service service = {.name = "mediasvc",
-				     .about = ABOUT,
-				     .settings = settings,
-				     .nsettings = NSETTINGS,
-				     .cfg = &cfg,
-				     .part = &cfg.part,
-				     .ready = ready,
-				     .metrics = metrics,
-				     .open = open_all,
-				     .bus = &m.app.bus,
-				     .start = start,
-				     .tick = tick,
-				     .tick_ms = 100,
-				     .quiesce = quiesce,
-				     .release = release};
+/* clang-format off */
+static const part_service service = {
+	.name = "mediasvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
+	.cfg = &cfg, .part = &cfg.part, .ready = ready, .metrics = metrics,
+	.open = open_all, .bus = &m.app.bus, .start = start,
+	.tick = tick, .tick_ms = 100, .quiesce = quiesce, .release = release};
+/* clang-format on */
 
 PART_MAIN(&service, &m)

@@ -1,6 +1,6 @@
 #include "b64.h"
 
-STATUS_TEXT_FN(b64_status_text, enum b64_status, B64_STATUS_MAP)
+STATUS_TEXT(b64_status, B64_STATUS_MAP)
 
 /* Value of each alphabet character, 0xff for anything else ('=' included:
  * padding is handled by position, never by lookup). */

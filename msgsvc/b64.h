@@ -20,9 +20,7 @@
 	X(B64_INVALID, "not base64")                                                               \
 	X(B64_NOSPACE, "output buffer too small")
 
-enum b64_status { B64_STATUS_MAP(STATUS_ENUM_ROW) };
-
-const char *b64_status_text(enum b64_status s);
+STATUS_TYPE(b64_status, B64_STATUS_MAP)
 
 /* Size that src[0..len) decodes to, from its length and padding alone (O(1)).
  * B64_INCOMPLETE when len is not a multiple of 4, B64_INVALID when the

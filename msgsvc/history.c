@@ -153,10 +153,24 @@ static pg_status written_of(arena *a, const PGresult *res, const char *room_id, 
 	return PG_OK;
 }
 
+/* Runs a writing function (prepared statement name: sql with n
+ * parameters) and reads the row it wrote. */
+static pg_status write_row(pg *db, arena *a, const char *name, const char *sql, int n,
+			   const char *const *p, const int *lengths, const int *formats,
+			   const char *room_id, long S, hist_written *out)
+{
+	PGresult *res;
+	pg_status s = pg_prepared(db, &res, name, sql, n, p, lengths, formats, 0);
+	if (s != PG_OK)
+		return s;
+	s = written_of(a, res, room_id, S, out);
+	PQclear(res);
+	return s;
+}
+
 pg_status hist_post(pg *db, arena *a, const hist_once *once, const hist_new *m,
 		    const hist_upload *up, long S, hist_written *out)
 {
-	PGresult *res;
 	num w = num_of(m->width), h = num_of(m->height), sz = num_of(S);
 	const char *p[] = {once->request_id,
 			   (const char *)once->reply,
@@ -176,22 +190,15 @@ pg_status hist_post(pg *db, arena *a, const hist_once *once, const hist_new *m,
 	/* The reply and the image go as raw bytes (binary bytea). */
 	const int lengths[15] = {[1] = (int)once->reply_len, [13] = up ? (int)up->len : 0},
 		  formats[15] = {[1] = 1, [13] = 1};
-	pg_status s =
-		pg_prepared(db, &res, "hist_post",
-			    "SELECT * FROM msg.message_post($1, $2, $3, $4, $5, $6, $7::text[],"
-			    " $8, $9, $10, $11, $12, $13, $14, $15)",
-			    15, p, lengths, formats, 0);
-	if (s != PG_OK)
-		return s;
-	s = written_of(a, res, m->room_id, S, out);
-	PQclear(res);
-	return s;
+	return write_row(db, a, "hist_post",
+			 "SELECT * FROM msg.message_post($1, $2, $3, $4, $5, $6, $7::text[],"
+			 " $8, $9, $10, $11, $12, $13, $14, $15)",
+			 15, p, lengths, formats, m->room_id, S, out);
 }
 
 pg_status hist_change(pg *db, arena *a, const hist_once *once, const hist_edit *e, long S,
 		      hist_written *out)
 {
-	PGresult *res;
 	num i = num_of(e->idx), sz = num_of(S);
 	const char *p[] = {once->request_id,
 			   (const char *)once->reply,
@@ -205,16 +212,10 @@ pg_status hist_change(pg *db, arena *a, const hist_once *once, const hist_edit *
 			   e->set_tags ? tags_literal(a, e->tags, e->n_tags) : NULL,
 			   sz.s};
 	const int lengths[11] = {[1] = (int)once->reply_len}, formats[11] = {[1] = 1};
-	pg_status s =
-		pg_prepared(db, &res, "hist_change",
-			    "SELECT * FROM msg.message_change($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-			    " $10::text[], $11)",
-			    11, p, lengths, formats, 0);
-	if (s != PG_OK)
-		return s;
-	s = written_of(a, res, e->room_id, S, out);
-	PQclear(res);
-	return s;
+	return write_row(db, a, "hist_change",
+			 "SELECT * FROM msg.message_change($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+			 " $10::text[], $11)",
+			 11, p, lengths, formats, e->room_id, S, out);
 }
 pg_status hist_segment(pg *db, arena *a, const char *room_id, int64_t seg, long S,
 		       Rb__SUpdateText *out)

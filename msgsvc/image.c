@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-STATUS_TEXT_FN(img_status_text, enum img_status, IMG_STATUS_MAP)
+STATUS_TEXT(img_status, IMG_STATUS_MAP)
 
 /* Readers of fixed-width integers; callers have checked the bounds. */
 static uint32_t be16(const uint8_t *p)

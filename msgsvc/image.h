@@ -19,9 +19,7 @@
 	X(IMG_INVALID, "the header of a known format is malformed")                                \
 	X(IMG_UNKNOWN, "not a supported image format")
 
-enum img_status { IMG_STATUS_MAP(STATUS_ENUM_ROW) };
-
-const char *img_status_text(enum img_status s);
+STATUS_TYPE(img_status, IMG_STATUS_MAP)
 
 typedef struct {
 	const char *format;       /* "png", "jpeg", "gif", "webp", "bmp" (static) */

@@ -206,21 +206,12 @@ static void release(void *ud)
 
 static msg_config cfg;
 static msgsvc m = {.app.cfg = &cfg};
-static const part_service service = {.name = "msgsvc",
-				     .about = ABOUT,
-				     .settings = settings,
-				     .nsettings = NSETTINGS,
-				     .cfg = &cfg,
-				     .part = &cfg.part,
-				     .ready = ready,
-				     .metrics = metrics,
-				     .open = app_init,
-				     .bus = &m.app.bus,
-				     .bus_flags = BUS_BATCH,
-				     .start = start,
-				     .tick = tick,
-				     .tick_ms = 200,
-				     .quiesce = quiesce,
-				     .release = release};
+/* clang-format off */
+static const part_service service = {
+	.name = "msgsvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
+	.cfg = &cfg, .part = &cfg.part, .ready = ready, .metrics = metrics,
+	.open = app_init, .bus = &m.app.bus, .bus_flags = BUS_BATCH, .start = start,
+	.tick = tick, .tick_ms = 200, .quiesce = quiesce, .release = release};
+/* clang-format on */
 
 PART_MAIN(&service, &m)

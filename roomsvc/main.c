@@ -131,19 +131,12 @@ static void release(void *ud)
 
 static room_config cfg;
 static room_app app = {.cfg = &cfg};
-static const part_service service = {.name = "roomsvc",
-				     .about = ABOUT,
-				     .settings = settings,
-				     .nsettings = NSETTINGS,
-				     .cfg = &cfg,
-				     .part = &cfg.part,
-				     .ready = ready,
-				     .metrics = metrics,
-				     .open = open_all,
-				     .bus = &app.bus,
-				     .start = start,
-				     .tick_ms = 200,
-				     .quiesce = quiesce,
-				     .release = release};
+/* clang-format off */
+static const part_service service = {
+	.name = "roomsvc", .about = ABOUT, .settings = settings, .nsettings = NSETTINGS,
+	.cfg = &cfg, .part = &cfg.part, .ready = ready, .metrics = metrics,
+	.open = open_all, .bus = &app.bus, .start = start,
+	.tick_ms = 200, .quiesce = quiesce, .release = release};
+/* clang-format on */
 
 PART_MAIN(&service, &app)

@@ -13,6 +13,7 @@
 
 #include "httpc.h"
 #include "integ.h"
+#include "rawws.h"
 
 int gw_port(void)
 {
@@ -335,11 +336,7 @@ int raw_login(int port)
 	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
 	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
 	char req[256];
-	int n = snprintf(req, sizeof req,
-			 "GET /ipc HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-			 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-			 "Sec-WebSocket-Version: 13\r\n\r\n",
-			 port);
+	int n = snprintf(req, sizeof req, RAWWS_UPGRADE, port);
 	CHECK(write(fd, req, (size_t)n) == n);
 	raw_wait_for(fd, "\"connect\"");
 	char login[256];

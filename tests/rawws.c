@@ -97,11 +97,7 @@ rawws *rawws_open(int port)
 	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	CHECK(fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) == 0);
 	char req[256];
-	int n = snprintf(req, sizeof req,
-			 "GET /ipc HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-			 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-			 "Sec-WebSocket-Version: 13\r\n\r\n",
-			 port);
+	int n = snprintf(req, sizeof req, RAWWS_UPGRADE, port);
 	write_all(c->fd, req, (size_t)n);
 	long long until = now_ms() + WAIT_MS;
 	unsigned char *end;

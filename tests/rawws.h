@@ -13,6 +13,12 @@
 #ifndef RAWWS_H
 #define RAWWS_H
 
+/* The WebSocket upgrade request for /ipc on 127.0.0.1 (printf: the port). */
+#define RAWWS_UPGRADE                                                                              \
+	"GET /ipc HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"                        \
+	"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"                   \
+	"Sec-WebSocket-Version: 13\r\n\r\n"
+
 #include <stddef.h>
 
 typedef struct rawws rawws;
