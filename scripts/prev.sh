@@ -39,7 +39,9 @@ for m in "$OUT"/src/*/main.c; do
 done
 echo "prev.sh: building ${#parts[@]} parts of $COMMIT in $OUT" >&2
 start=$SECONDS
-make -s -C "$OUT/src" -j2 "${parts[@]}" >&2
+# A plain build whatever make runs this (`make SANITIZE=… test` passes its
+# variables down through MAKEFLAGS: the old tree would look in build/san).
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$OUT/src" -j2 SANITIZE= "${parts[@]}" >&2
 mv "$OUT/src/build/bin" "$OUT/bin"
 rm -rf "$OUT/src"
 touch "$OUT/done"
