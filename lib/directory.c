@@ -24,9 +24,10 @@ struct dir {
 	bus *bus;
 	void (*changed)(void *ud);
 	void *ud;
-	pthread_mutex_t lock;
+	/* id -> account (removed ones too; the map owns them); its lock
+	 * guards every field below too. */
+	idmap_locked accounts;
 	pthread_cond_t refreshed; /* a refresh in flight ended */
-	idmap *by_id;             /* id -> account (removed ones too); owns them */
 	account **order;          /* the live accounts, in order */
 	size_t n, cap;
 	uint64_t seq; /* events applied so far */
@@ -52,13 +53,13 @@ static void account_free(void *v)
 dir *dir_new(bus *b, void (*changed)(void *ud), void *ud)
 {
 	dir *d = calloc(1, sizeof *d);
-	idmap *by_id = d ? idmap_new(account_free) : NULL;
-	if (!by_id) {
+	if (!d || idmap_locked_init(&d->accounts, account_free) < 0) {
 		free(d);
 		return NULL;
 	}
-	*d = (dir){.bus = b, .changed = changed, .ud = ud, .by_id = by_id};
-	pthread_mutex_init(&d->lock, NULL);
+	d->bus = b;
+	d->changed = changed;
+	d->ud = ud;
 	pthread_cond_init(&d->refreshed, NULL);
 	return d;
 }
@@ -67,14 +68,13 @@ void dir_free(dir *d)
 {
 	if (!d)
 		return;
-	idmap_free(d->by_id);
 	free(d->order);
 	pthread_cond_destroy(&d->refreshed);
-	pthread_mutex_destroy(&d->lock);
+	idmap_locked_destroy(&d->accounts);
 	free(d);
 }
 
-/* Lock held: takes a out of the order (it stays in by_id). */
+/* Lock held: takes a out of the order (it stays in the map). */
 static void unlist(dir *d, const account *a)
 {
 	for (size_t i = 0; i < d->n; i++) {
@@ -90,7 +90,7 @@ static void unlist(dir *d, const account *a)
  * NULL when out of memory. */
 static account *live(dir *d, const char *id)
 {
-	account *a = idmap_get(d->by_id, id);
+	account *a = idmap_get(d->accounts.map, id);
 	if (a && !a->removed)
 		return a;
 	account **v = grow_for(d->order, &d->cap, d->n, sizeof *v);
@@ -101,7 +101,7 @@ static account *live(dir *d, const char *id)
 		if (!(a = calloc(1, sizeof *a)))
 			return NULL;
 		snprintf(a->id, sizeof a->id, "%s", id);
-		if (idmap_put(d->by_id, id, a) < 0)
+		if (idmap_put(d->accounts.map, id, a) < 0)
 			return NULL; /* freed by the map */
 	}
 	a->removed = 0;
@@ -139,12 +139,12 @@ static int put(dir *d, const char *id, const char *name, const char *avatar, int
 /* Lock held. */
 static void drop(dir *d, const char *id, uint64_t seq)
 {
-	account *a = idmap_get(d->by_id, id);
+	account *a = idmap_get(d->accounts.map, id);
 	if (!a) {
 		if (!(a = calloc(1, sizeof *a)))
 			return;
 		snprintf(a->id, sizeof a->id, "%s", id);
-		if (idmap_put(d->by_id, id, a) < 0)
+		if (idmap_put(d->accounts.map, id, a) < 0)
 			return;
 	} else if (!a->removed) {
 		unlist(d, a);
@@ -159,12 +159,12 @@ void dir_event(dir *d, int removed, const Rb__UserEvent *ev)
 		log_warn("directory: ignoring an account event without a valid id");
 		return;
 	}
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->accounts.lock);
 	if (removed)
 		drop(d, ev->id, ++d->seq);
 	else
 		(void)put(d, ev->id, ev->name, ev->avatar, ev->has_hidden, ev->hidden, ++d->seq);
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->accounts.lock);
 	if (d->changed)
 		d->changed(d->ud);
 }
@@ -207,7 +207,7 @@ static int wait_refresh(dir *d, int timeout_ms)
 {
 	struct timespec until = proc_deadline(CLOCK_REALTIME, timeout_ms);
 	while (d->refreshing)
-		if (pthread_cond_timedwait(&d->refreshed, &d->lock, &until) != 0)
+		if (pthread_cond_timedwait(&d->refreshed, &d->accounts.lock, &until) != 0)
 			return -1;
 	return d->last_ok ? 0 : -1;
 }
@@ -230,7 +230,7 @@ static void merge(dir *d, const Rb__Reply *rep, uint64_t start)
 			skipped++;
 			continue;
 		}
-		const account *a = idmap_get(d->by_id, u->id);
+		const account *a = idmap_get(d->accounts.map, u->id);
 		/* An event newer than the question knows better than the answer. */
 		if (!a || a->seq <= start)
 			(void)put(d, u->id, u->name, u->avatar, u->has_hidden, u->hidden, start);
@@ -243,21 +243,21 @@ static void merge(dir *d, const Rb__Reply *rep, uint64_t start)
 
 int dir_refresh(dir *d, int timeout_ms)
 {
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->accounts.lock);
 	if (d->refreshing) {
 		int rc = wait_refresh(d, timeout_ms);
-		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_unlock(&d->accounts.lock);
 		return rc;
 	}
 	d->refreshing = 1;
 	uint64_t start = d->seq;
 	d->last_refresh_ms = bus_now_ms();
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->accounts.lock);
 
 	Rb__Reply *rep = ask(d, timeout_ms);
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->accounts.lock);
 	merge(d, rep, start);
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->accounts.lock);
 	if (!rep)
 		return -1;
 	rb__reply__free_unpacked(rep, NULL);
@@ -268,32 +268,32 @@ int dir_refresh(dir *d, int timeout_ms)
 
 int dir_refresh_soon(dir *d, int timeout_ms, int min_gap_ms)
 {
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->accounts.lock);
 	int due = !d->loaded || d->refreshing || bus_now_ms() - d->last_refresh_ms >= min_gap_ms;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->accounts.lock);
 	return due ? dir_refresh(d, timeout_ms) : -1;
 }
 
 int dir_loaded(dir *d)
 {
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->accounts.lock);
 	int loaded = d->loaded;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->accounts.lock);
 	return loaded;
 }
 
 char *dir_name(dir *d, const char *user_id, arena *a)
 {
-	pthread_mutex_lock(&d->lock);
-	const account *p = idmap_get(d->by_id, user_id);
+	pthread_mutex_lock(&d->accounts.lock);
+	const account *p = idmap_get(d->accounts.map, user_id);
 	char *name = p && !p->removed ? arena_strdup(a, p->name) : NULL;
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->accounts.lock);
 	return name;
 }
 
 int dir_snapshot(dir *d, arena *a, dir_user **out, size_t *n)
 {
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->accounts.lock);
 	int loaded = d->loaded;
 	*n = loaded ? d->n : 0;
 	*out = *n ? arena_alloc(a, *n * sizeof **out) : NULL;
@@ -302,13 +302,13 @@ int dir_snapshot(dir *d, arena *a, dir_user **out, size_t *n)
 		(*out)[i] = (dir_user){arena_strdup(a, p->id), arena_strdup(a, p->name),
 				       arena_strdup(a, p->avatar), p->hidden};
 	}
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->accounts.lock);
 	return loaded;
 }
 
 void dir_metrics(dir *d, buf *out, const char *part)
 {
-	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&d->accounts.lock);
 	buf_addf(out,
 		 "# TYPE %s_directory_accounts gauge\n%s_directory_accounts %zu\n"
 		 "# TYPE %s_directory_loaded gauge\n%s_directory_loaded %d\n"
@@ -317,5 +317,5 @@ void dir_metrics(dir *d, buf *out, const char *part)
 		 "%s_directory_refreshes_total{result=\"failed\"} %lu\n",
 		 part, part, d->n, part, part, d->loaded, part, part, d->refreshes, part,
 		 d->refresh_failures);
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&d->accounts.lock);
 }
